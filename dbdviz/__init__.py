@@ -1,0 +1,10 @@
+"""dbdviz: physics-based machine learning of stochastic reaction networks.
+
+Simulate a lattice Lotka-Volterra system, measure its moments, close the moment
+hierarchy classically (mean field, pair approximation) and learn a closure from data
+with dynamic Boltzmann distributions. See ``README.md`` and ``docs/``.
+"""
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

@@ -1,0 +1,97 @@
+"""Fast counter-free random streams for numba kernels (xoshiro256**).
+
+Every kernel draws from an explicit state array ``uint64[4]`` (one per replicate or
+chain), never from ``np.random``: it is several times faster than numba's
+Mersenne Twister, it makes a stream's draws independent of which thread runs it, and
+it lets tests replay exactly the same numbers in a pure-Python twin
+(``tests/naive.py``).
+
+Streams are seeded from ``np.random.SeedSequence(seed).generate_state`` so that one
+user seed gives independent, reproducible streams for any number of replicates.
+
+Conversions (all documented because naive twins replicate them bit for bit):
+
+* ``next_u64``: xoshiro256** output.
+* ``uniform``: ``(x >> 11) * 2**-53``, in [0, 1).
+* ``randbelow(n)``: ``((x >> 32) * n) >> 32`` for 0 < n < 2**32 (Lemire's
+  multiply-shift without rejection; the bias is below n / 2**32, i.e. < 1e-6 for
+  every n used here).
+* ``exponential``: ``-log(1 - uniform)``, never infinite.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._numba import jit
+
+__all__ = [
+    "seed_states",
+    "next_u64",
+    "uniform",
+    "randbelow",
+    "exponential",
+]
+
+_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def seed_states(seed: int | None, n: int) -> np.ndarray:
+    """Independent xoshiro256** states for ``n`` streams.
+
+    Parameters
+    ----------
+    seed : int or None
+        User seed; ``None`` draws fresh OS entropy.
+    n : int
+        Number of streams (replicates, chains).
+
+    Returns
+    -------
+    states : ndarray of uint64, shape (n, 4)
+        Never all-zero (the one forbidden xoshiro state).
+    """
+    ss = np.random.SeedSequence(seed)
+    st = ss.generate_state(4 * max(int(n), 1), dtype=np.uint64).reshape(-1, 4)[:n]
+    st = np.ascontiguousarray(st, dtype=np.uint64)
+    zero = ~st.any(axis=1)
+    st[zero, 0] = np.uint64(0x9E3779B97F4A7C15)
+    return st
+
+
+@jit
+def _rotl(x, k):
+    return (x << np.uint64(k)) | (x >> np.uint64(64 - k))
+
+
+@jit
+def next_u64(s):
+    """Advance state ``s`` (uint64[4]) and return the next 64-bit output."""
+    result = _rotl(s[1] * np.uint64(5), 7) * np.uint64(9)
+    t = s[1] << np.uint64(17)
+    s[2] ^= s[0]
+    s[3] ^= s[1]
+    s[1] ^= s[2]
+    s[0] ^= s[3]
+    s[2] ^= t
+    s[3] = _rotl(s[3], 45)
+    return result
+
+
+@jit
+def uniform(s):
+    """Uniform double in [0, 1) with 53 random bits."""
+    return np.float64(next_u64(s) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@jit
+def randbelow(s, n):
+    """Integer in [0, n) for 0 < n < 2**32 (multiply-shift, see module notes)."""
+    x = next_u64(s) >> np.uint64(32)
+    return np.int64((x * np.uint64(n)) >> np.uint64(32))
+
+
+@jit
+def exponential(s):
+    """Standard exponential variate, finite (``1 - u`` is never 0)."""
+    return -np.log(1.0 - uniform(s))
