@@ -45,9 +45,15 @@ def format_range(p: param.Parameter) -> str:
     incl = getattr(p, "inclusive_bounds", (True, True))
     left = ("[" if incl[0] else "(") if lo is not None else "("
     right = ("]" if incl[1] else ")") if hi is not None else ")"
-    los = "-inf" if lo is None else f"{lo:g}"
-    his = "inf" if hi is None else f"{hi:g}"
+    los = "-inf" if lo is None else _num(lo)
+    his = "inf" if hi is None else _num(hi)
     return f"{left}{los}, {his}{right}"
+
+
+def _num(v: float) -> str:
+    if float(v).is_integer() and abs(v) < 2**64:
+        return str(int(v))
+    return f"{v:g}"
 
 
 class Config(param.Parameterized):

@@ -1,0 +1,377 @@
+"""Command line interface (CONTRACTS.md, "Command line").
+
+Every subcommand exits 0 on success and 2 on bad input with a one-line message naming
+the offending option and its allowed range. Long work shows progress on stderr unless
+``--quiet``. Model options override the preset's values. Options are generated from
+the ``param`` configs in :mod:`dbdviz.config`, so the CLI, the API and the dashboard
+share one definition of every parameter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+import param
+
+from . import __version__
+from .config import PRESETS, LatticeLV, format_range
+
+__all__ = ["main", "build_parser"]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Bad input: reported as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump) and exit code 2."""
+
+    def error(self, message: str) -> None:  # noqa: D401 - argparse API
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _opt(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _cli_message(exc: Exception, names: Sequence[str]) -> str:
+    """Turn a config ValueError ("birth = -1 is ...") into "--birth = -1 is ..."."""
+    msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    head, sep, tail = msg.partition(" = ")
+    if not sep:
+        head, tail = msg, ""
+    for n in sorted(names, key=len, reverse=True):
+        head = re.sub(rf"(?<![\w-]){n}\b", _opt(n), head)
+    return head + sep + tail
+
+
+# ---------------------------------------------------------------------------------
+# Progress on stderr
+# ---------------------------------------------------------------------------------
+
+
+class Progress:
+    """A minimal stderr progress bar; silent when ``quiet``.
+
+    Redraws at most 10 times a second; a non-terminal stderr gets plain lines at
+    every 10 % instead of carriage returns.
+    """
+
+    def __init__(self, label: str, quiet: bool = False, stream=None) -> None:
+        self.label = label
+        self.quiet = quiet
+        self.stream = stream or sys.stderr
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.t0 = time.perf_counter()
+        self._last = 0.0
+        self._last_decile = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.quiet or total <= 0:
+            return
+        now = time.perf_counter()
+        frac = min(max(done / total, 0.0), 1.0)
+        if self.tty:
+            if now - self._last < 0.1 and done < total:
+                return
+            self._last = now
+            width = 30
+            bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
+            self.stream.write(
+                f"\r{self.label} [{bar}] {done}/{total} {now - self.t0:6.1f}s"
+            )
+            if done >= total:
+                self.stream.write("\n")
+        else:
+            decile = int(frac * 10)
+            if decile != self._last_decile:
+                self._last_decile = decile
+                self.stream.write(
+                    f"{self.label}: {done}/{total} ({100 * frac:.0f}%) "
+                    f"{now - self.t0:.1f}s\n"
+                )
+        self.stream.flush()
+
+    def note(self, text: str) -> None:
+        if not self.quiet:
+            self.stream.write(text.rstrip() + "\n")
+            self.stream.flush()
+
+
+# ---------------------------------------------------------------------------------
+# Options generated from configs
+# ---------------------------------------------------------------------------------
+
+#: LatticeLV parameters exposed as model options (the CONTRACTS.md names first).
+MODEL_OPTIONS = (
+    "size", "birth", "death", "predation", "init_x", "init_y", "steps", "replicates",
+    "seed", "dt", "pick_mode", "birth_mode",
+)
+
+
+def _add_param_options(
+    parser: argparse.ArgumentParser, cls: type[param.Parameterized], names: Sequence[str]
+) -> None:
+    """One ``--option`` per config parameter, typed, help from its doc and range."""
+    for n in names:
+        p = cls.param[n]
+        kw: dict = {"dest": n, "default": None, "metavar": n.upper().replace("_", "-")}
+        rng = format_range(p)
+        if isinstance(p, param.Selector):
+            kw["choices"] = list(p.objects)
+            kw["type"] = type(p.objects[0]) if p.objects else str
+            kw.pop("metavar")
+        elif isinstance(p, param.Integer):
+            kw["type"] = _typed(int, n, rng)
+        elif isinstance(p, param.Number):
+            kw["type"] = _typed(float, n, rng)
+        kw["help"] = f"{p.doc} Allowed {rng}; default {p.default}."
+        parser.add_argument(_opt(n), **kw)
+
+
+def _typed(conv: Callable, name: str, rng: str) -> Callable:
+    def parse(text: str):
+        try:
+            if conv is int:
+                v = float(text)
+                if not v.is_integer():
+                    raise ValueError
+                return int(v)
+            return conv(text)
+        except (TypeError, ValueError):
+            kind = "an integer" if conv is int else "a number"
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not {kind}: allowed {rng}"
+            ) from None
+
+    parse.__name__ = conv.__name__
+    return parse
+
+
+def _model_from_args(args: argparse.Namespace) -> LatticeLV:
+    from .config import preset
+
+    overrides = {n: getattr(args, n, None) for n in MODEL_OPTIONS}
+    if getattr(args, "no_snapshots", False):
+        overrides["snapshots"] = False
+    try:
+        return preset(args.preset, **overrides)
+    except ValueError as exc:
+        raise UsageError(_cli_message(exc, list(MODEL_OPTIONS) + ["preset"])) from None
+
+
+def _check_out(path: str) -> str:
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UsageError(f"--out: folder does not exist: {folder}")
+    return path
+
+
+# ---------------------------------------------------------------------------------
+# Subcommands
+# ---------------------------------------------------------------------------------
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    cfg = _model_from_args(args)
+    _check_out(args.out)
+    from .simulate import simulate, warmup
+
+    prog = Progress("simulate", args.quiet)
+    prog.note(
+        f"dbdviz simulate: {cfg.replicates} replicates of a {cfg.size}x{cfg.size} lattice, "
+        f"{cfg.steps} steps (seed {cfg.seed})"
+    )
+    warmup()
+    ens = simulate(cfg, progress=prog, threads=args.threads)
+    ens.save(args.out)
+    prog.note(f"wrote {args.out} ({ens.elapsed:.2f} s simulating)")
+    return EXIT_OK
+
+
+def _cmd_moments(args: argparse.Namespace) -> int:
+    from .io import FileFormatError
+    from .simulate import Ensemble
+
+    _check_out(args.out)
+    try:
+        ens = Ensemble.load(args.ensemble)
+    except FileNotFoundError as exc:
+        raise UsageError(f"ENSEMBLE: {exc}") from None
+    except FileFormatError as exc:
+        raise UsageError(f"ENSEMBLE: {exc}") from None
+    table = ens.moments()
+    table.to_csv(args.out)
+    if not args.quiet:
+        sys.stderr.write(f"wrote {args.out} ({len(table.t)} rows, n = {table.n})\n")
+    return EXIT_OK
+
+
+def _cmd_closure(args: argparse.Namespace) -> int:
+    cfg = _model_from_args(args)
+    _check_out(args.out)
+    from .closures import ClosureError, solve
+
+    try:
+        table = solve(args.method, cfg)
+    except ClosureError as exc:
+        raise UsageError(f"closure {args.method}: {exc}") from None
+    table.to_csv(args.out)
+    if not args.quiet:
+        sys.stderr.write(f"wrote {args.out} ({args.method}, {len(table.t)} rows)\n")
+    return EXIT_OK
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        import panel as pn
+
+        from .ui.app import create_app
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        sys.stderr.write(
+            f"dbdviz serve needs the UI extra: pip install 'dbdviz[ui]' ({exc})\n"
+        )
+        return EXIT_ERROR
+    from .simulate import warmup
+
+    warmup()
+    if not args.quiet:
+        sys.stderr.write(f"serving the dashboard at http://localhost:{args.port}/dashboard\n")
+    pn.serve(
+        {"dashboard": create_app},
+        port=args.port,
+        address=args.address,
+        show=args.show,
+        title="dbdviz",
+        websocket_origin=[f"localhost:{args.port}", f"127.0.0.1:{args.port}"]
+        + list(args.allow_websocket_origin or []),
+    )
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------
+# Parser
+# ---------------------------------------------------------------------------------
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--preset", default="paper", choices=list(PRESETS),
+        help="Model preset; the options below override its values. Default paper.",
+    )
+    _add_param_options(p, LatticeLV, MODEL_OPTIONS)
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", action="store_true", help="No progress on stderr.")
+
+
+def _port(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        v = -1
+    if not 1 <= v <= 65535:
+        raise argparse.ArgumentTypeError(f"--port = {text!r} is invalid: allowed [1, 65535]")
+    return v
+
+
+def _threads(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        v = 0
+    ncpu = os.cpu_count() or 1
+    if not 1 <= v <= 4 * ncpu:
+        raise argparse.ArgumentTypeError(
+            f"--threads = {text!r} is invalid: allowed [1, {4 * ncpu}]"
+        )
+    return v
+
+
+#: Subcommand registry: name -> (adder, handler). Later subsystems register here.
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="dbdviz",
+        description="Lattice Lotka-Volterra simulation, moment closures and dynamic "
+        "Boltzmann distributions.",
+    )
+    parser.add_argument("--version", action="version", version=f"dbdviz {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("simulate", help="Simulate an ensemble of replicates.",
+                       description="Simulate an ensemble of lattice Lotka-Volterra replicates.")
+    _add_model_options(p)
+    p.add_argument("--no-snapshots", action="store_true",
+                   help="Keep per-replicate observables but not the lattices.")
+    p.add_argument("--threads", type=_threads, default=None,
+                   help="Threads for the replicates (default: all cores).")
+    p.add_argument("--out", required=True, metavar="ENSEMBLE.npz", help="Output file.")
+    _add_common(p)
+    p.set_defaults(func=_cmd_simulate)
+
+    p = sub.add_parser("moments", help="Moment table of an ensemble.",
+                       description="Write the moment table (CSV) of a simulated ensemble.")
+    p.add_argument("ensemble", metavar="ENSEMBLE.npz")
+    p.add_argument("--out", required=True, metavar="MOMENTS.csv")
+    _add_common(p)
+    p.set_defaults(func=_cmd_moments)
+
+    p = sub.add_parser("closure", help="Classical moment closure.",
+                       description="Integrate a classical moment closure.")
+    p.add_argument("--method", required=True, choices=["mean-field", "pair"])
+    _add_model_options(p)
+    p.add_argument("--out", required=True, metavar="CLOSURE.csv")
+    _add_common(p)
+    p.set_defaults(func=_cmd_closure)
+
+    for adder in _EXTRA_COMMANDS:
+        adder(sub)
+
+    p = sub.add_parser("serve", help="Serve the dashboard.",
+                       description="Serve the Panel dashboard at /dashboard.")
+    p.add_argument("--port", type=_port, default=5006)
+    p.add_argument("--address", default="127.0.0.1")
+    p.add_argument("--show", action="store_true", help="Open a browser tab.")
+    p.add_argument("--allow-websocket-origin", action="append", metavar="HOST[:PORT]")
+    _add_common(p)
+    p.set_defaults(func=_cmd_serve)
+    return parser
+
+
+#: Functions ``adder(subparsers)`` registering further subcommands (train, evaluate).
+_EXTRA_COMMANDS: list[Callable] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 1 failure, 2 bad input)."""
+    parser = build_parser()
+    args = None
+    try:
+        args = parser.parse_args(argv)
+        return int(args.func(args) or 0)
+    except UsageError as exc:
+        msg = str(exc)
+        if args is not None and not msg.startswith("dbdviz"):
+            msg = f"dbdviz {args.command}: {msg}"
+        sys.stderr.write(msg + "\n")
+        return EXIT_USAGE
+    except SystemExit as exc:  # --help, --version
+        return int(exc.code or 0)
+    except KeyboardInterrupt:
+        sys.stderr.write("dbdviz: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
