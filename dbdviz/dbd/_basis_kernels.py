@@ -177,8 +177,9 @@ def _outer_weights(tab, dtab, deriv_dim, n_types, w):
     """Basis weights of a cell: ``w[corner*S + slot] = prod_d T_d[v_d, kappa_d]``.
 
     ``T_d`` is ``dtab[d]`` for ``d == deriv_dim`` and ``tab[d]`` otherwise
-    (``deriv_dim = -1``: plain values). Built dimension by dimension in place: the
-    entry at old flat index ``i = corner*ns + slot`` only writes to new indices
+    (``deriv_dim = -1``: plain values); i.e. the Kronecker product of the 2 x K
+    tables, dimension 0 most significant. Built dimension by dimension in place:
+    the entry at old flat index ``i = corner*ns + slot`` only writes to new indices
     ``>= i``, so walking ``i`` downwards never overwrites an unread entry.
     """
     dim = tab.shape[0]
@@ -186,18 +187,16 @@ def _outer_weights(tab, dtab, deriv_dim, n_types, w):
     nc = 1
     ns = 1
     for d in range(dim):
+        t = dtab[d] if d == deriv_dim else tab[d]
         nsk = ns * n_types
-        for i in range(nc * ns - 1, -1, -1):
-            corner = i // ns
-            slot = i - corner * ns
-            val = w[i]
-            for v in range(2):
-                base = (corner * 2 + v) * nsk + slot * n_types
+        for corner in range(nc - 1, -1, -1):
+            for slot in range(ns - 1, -1, -1):
+                val = w[corner * ns + slot]
+                b0 = (2 * corner) * nsk + slot * n_types
+                b1 = b0 + nsk
                 for k in range(n_types):
-                    if d == deriv_dim:
-                        w[base + k] = val * dtab[d, v, k]
-                    else:
-                        w[base + k] = val * tab[d, v, k]
+                    w[b0 + k] = val * t[0, k]
+                    w[b1 + k] = val * t[1, k]
         nc *= 2
         ns = nsk
 
