@@ -1,0 +1,104 @@
+"""The dbdviz dashboard: ``create_app()`` composes the components in a template.
+
+Served by ``panel serve apps/dashboard.py`` (and ``dbdviz serve``) at ``/dashboard``.
+Every call builds a fresh :class:`~dbdviz.ui.explorer.Session` and fresh components,
+so each browser tab has its own state; when the tab's session is destroyed, its
+background jobs are stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import panel as pn
+
+from .explorer import (
+    ExportPanel,
+    HierarchyView,
+    LatticeView,
+    MomentsView,
+    ModelPanel,
+    Session,
+    TrainingPanel,
+)
+
+__all__ = ["create_app", "App", "INTRO_MD"]
+
+log = logging.getLogger("dbdviz.ui")
+
+INTRO_MD = """
+**Predators and prey on a lattice, and how to predict their averages.**
+
+1. Pick a preset (the `paper` model is loaded) or change rates, lattice size and
+   initial counts on the left, then press **Simulate**: many independent stochastic
+   runs are simulated, and their average with a 95 % band appears under *Moments*.
+2. Compare with the classical closures (*mean field*, *pair approximation*): toggle
+   curves with one click, choose an observable (counts `X`, `Y` or neighbour pairs),
+   and read their error (NRMSE) under the plot.
+3. *Lattice* plays one run in time: prey in green, predators in orange.
+4. *Hierarchy* explains why averages need a closure at all; *Training* learns one
+   from the lattices (a dynamic Boltzmann distribution); *Export* downloads tables
+   and figures.
+"""
+
+
+class App:
+    """One dashboard instance: a session, its components and the template."""
+
+    def __init__(self, preset: str = "paper") -> None:
+        self.session = Session(preset_name=preset)
+        self.model = ModelPanel(self.session)
+        self.moments = MomentsView(self.session)
+        self.lattice = LatticeView(self.session)
+        self.training = TrainingPanel(self.session)
+        self.hierarchy = HierarchyView()
+        self.export = ExportPanel(self.session, moments=self.moments)
+        self.tabs = pn.Tabs(
+            ("Moments", self.moments),
+            ("Lattice", self.lattice),
+            ("Training", self.training),
+            ("Hierarchy", self.hierarchy),
+            ("Export", self.export),
+            dynamic=False, sizing_mode="stretch_width",
+        )
+        # Bootstrap: every resource is bundled with Panel, so the page loads offline
+        # (the Fast templates always fetch a Google font).
+        self.template = pn.template.BootstrapTemplate(
+            title="dbdviz",
+            sidebar=[pn.pane.Markdown("### Model"), self.model],
+            main=[pn.pane.Markdown(INTRO_MD, sizing_mode="stretch_width"), self.tabs],
+            sidebar_width=360,
+            header_background="#0072B2",
+        )
+
+    def shutdown(self) -> list[str]:
+        """Stop this instance's jobs (called when the browser session ends)."""
+        names = self.session.shutdown()
+        log.info("dbdviz session destroyed: stopped %d job(s) %s", len(names), names)
+        return names
+
+
+def create_app(preset: str = "paper") -> pn.template.BootstrapTemplate:
+    """Build the dashboard for one session.
+
+    Returns
+    -------
+    pn.template.BootstrapTemplate
+        Title ``dbdviz``; the :class:`App` is reachable as ``template.app`` (tests).
+    """
+    pn.extension("katex", "mathjax", notifications=False)
+    app = App(preset)
+    doc = pn.state.curdoc
+    if doc is not None and doc.session_context is not None:
+        # Only inside a served session: elsewhere Panel would keep the callback in a
+        # process-wide list.
+        # Job start/stop/session lines go to the server log (tests read them there).
+        if log.level == logging.NOTSET:
+            log.setLevel(logging.INFO)
+
+        def _destroyed(session_context):  # Bokeh checks this exact signature
+            app.shutdown()
+
+        pn.state.on_session_destroyed(_destroyed)
+    app.template.app = app
+    return app.template

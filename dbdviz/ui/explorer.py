@@ -1,0 +1,999 @@
+"""Dashboard components: one ``pn.viewable.Viewer`` per panel, sharing a ``Session``.
+
+The same objects display in Jupyter (``ModelPanel()`` in a cell) and in the served
+app (``dbdviz.ui.app.create_app``). Every component takes the :class:`Session` that
+holds the per-session state (configs, the last ensemble, its moment tables, the
+closures, the learned model) and builds its own widgets in ``__init__``; nothing lives
+in module globals, so two browser tabs never share state.
+
+Widgets for model and training settings come from the ``param`` declarations in
+:mod:`dbdviz.config` through ``pn.Param`` (one definition per parameter, with its
+bounds, so a widget cannot leave the allowed range). Combinations that are invalid
+only together (``init_x + init_y > size**2``) show an alert, never a traceback.
+
+Long work runs in background threads through :class:`dbdviz.ui.jobs.Job`: the thread
+only fills a queue; the session's periodic callback drains it into widgets and
+``hv.streams.Pipe``/``Buffer`` objects (STYLE.md, "Live plots").
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import holoviews as hv
+import numpy as np
+import panel as pn
+import param
+from panel.viewable import Viewer
+
+from ..config import PRESETS, DBMConfig, LatticeLV, TrainConfig, preset
+from ..moments import CONTRACT_OBSERVABLES, OBSERVABLES, MomentTable, read_moment_table
+from . import plots
+from .jobs import Job, JobState
+
+__all__ = [
+    "Session",
+    "ModelPanel",
+    "MomentsView",
+    "LatticeView",
+    "TrainingPanel",
+    "HierarchyView",
+    "ExportPanel",
+    "reference_learned_path",
+    "is_paper_config",
+    "trainer_class",
+]
+
+log = logging.getLogger("dbdviz.ui")
+
+#: Model parameters shown first; the rest of LatticeLV goes into an "Advanced" card.
+MODEL_MAIN = ["birth", "death", "predation", "size", "init_x", "init_y", "steps",
+              "replicates", "seed"]
+MODEL_ADVANCED = ["dt", "pick_mode", "birth_mode", "snapshots"]
+DBM_MAIN = ["depth", "conn", "chains", "sweeps_awake", "sweeps_asleep"]
+TRAIN_MAIN = ["opt_steps", "window", "move_every", "lr", "optimizer", "data_per_step",
+              "seed"]
+
+#: Seeds in the browser: JavaScript numbers are exact only below 2**53.
+_SEED_WIDGET = {"type": pn.widgets.IntInput, "start": 0, "end": 2**53 - 1}
+
+#: Curve toggles of the moments view: button label -> curve key.
+CURVE_OPTIONS = {
+    "Simulation": "simulation",
+    "95% band": "band",
+    "Replicate spread": "spread",
+    "Mean field": "mean-field",
+    "Pair approx.": "pair",
+    "DBD learned": "dbd",
+    "C++ reference": "cpp-reference",
+}
+CURVE_LABELS = {
+    "simulation": "simulation mean",
+    "mean-field": "mean field",
+    "pair": "pair approximation",
+    "dbd": "DBD learned",
+    "cpp-reference": "C++ DBD (paper, low-pass)",
+}
+#: Keys that are model curves compared with the simulation (NRMSE readout).
+CLOSURE_KEYS = ("mean-field", "pair", "dbd", "cpp-reference")
+
+TRAINING_UNAVAILABLE = (
+    "**Training backend not available yet.** This version of dbdviz has no "
+    "`dbdviz.dbd.Trainer`, so the DBD cannot be trained here. Simulation, closures, "
+    "the lattice view and exports work; learned curves will appear once the backend "
+    "lands."
+)
+
+
+# ----------------------------------------------------------------------------------
+# helpers (no UI state)
+# ----------------------------------------------------------------------------------
+
+
+def reference_learned_path() -> Path:
+    """Where the C++ learned closure of the paper is looked for.
+
+    ``$DBDVIZ_REFERENCE_DIR/cpp_dbd_learned_paper_lowpass.csv`` if that variable is
+    set, else ``../shared/reference/`` next to the source checkout.
+    """
+    name = "cpp_dbd_learned_paper_lowpass.csv"
+    env = os.environ.get("DBDVIZ_REFERENCE_DIR")
+    if env:
+        return Path(env) / name
+    return Path(__file__).resolve().parents[2].parent / "shared" / "reference" / name
+
+
+_PAPER_MODEL_KEYS = ("size", "birth", "death", "predation", "init_x", "init_y", "dt",
+                     "pick_mode", "birth_mode")
+
+
+def is_paper_config(config: LatticeLV | None) -> bool:
+    """Whether ``config`` has the model of the ``paper`` preset (any steps/replicates)."""
+    if config is None:
+        return False
+    ref = PRESETS["paper"]
+    return all(getattr(config, k) == ref[k] for k in _PAPER_MODEL_KEYS)
+
+
+def trainer_class():
+    """``dbdviz.dbd.Trainer`` if the training backend exists, else ``None``."""
+    try:
+        from ..dbd import Trainer  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return Trainer
+
+
+def _kw(cls, **kw: Any) -> dict[str, Any]:
+    """Constructor keywords for ``cls`` across Panel 1.x versions.
+
+    Panel 1.9 renamed ``name`` -> ``label``, ``button_type`` -> ``color`` and
+    ``button_style`` -> ``variant`` (the old names warn); older versions only know
+    the old names.
+    """
+    names = cls.param
+    for new, old in (("label", "name"), ("color", "button_type"),
+                     ("variant", "button_style")):
+        if new in kw and new not in names:
+            kw[old] = kw.pop(new)
+    return kw
+
+
+def _widget(cls, **kw: Any):
+    return cls(**_kw(cls, **kw))
+
+
+def _fmt_err(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+
+
+# ----------------------------------------------------------------------------------
+# per-session state
+# ----------------------------------------------------------------------------------
+
+
+class Session(param.Parameterized):
+    """State of one dashboard session (one browser tab or one notebook).
+
+    Components read and write these parameters; watchers (``param.depends``) update
+    the plots. Build one per app instance, never share it between sessions.
+    """
+
+    config = param.ClassSelector(class_=LatticeLV, doc="Model and simulation settings.")
+    dbm_config = param.ClassSelector(class_=DBMConfig, doc="DBM architecture.")
+    train_config = param.ClassSelector(class_=TrainConfig, doc="Training settings.")
+    preset_name = param.Selector(default="paper", objects=list(PRESETS))
+
+    ensemble = param.Parameter(default=None, doc="Last simulated Ensemble (or None).")
+    sim_config = param.ClassSelector(class_=LatticeLV, allow_None=True,
+                                     doc="Copy of the config that made `ensemble`.")
+    simulation = param.ClassSelector(class_=MomentTable, allow_None=True,
+                                     doc="Moments of `ensemble`.")
+    closures = param.Dict(default={}, doc="Closure key -> MomentTable.")
+    closure_errors = param.Dict(default={}, doc="Closure key -> error message.")
+    learned = param.ClassSelector(class_=MomentTable, allow_None=True,
+                                  doc="Moments of the DBD learned so far.")
+    reference = param.ClassSelector(class_=MomentTable, allow_None=True,
+                                    doc="C++ learned closure of the paper, if present.")
+
+    def __init__(self, preset_name: str = "paper", **params: Any) -> None:
+        params.setdefault("config", preset(preset_name))
+        params.setdefault("dbm_config", DBMConfig())
+        params.setdefault("train_config", TrainConfig())
+        super().__init__(preset_name=preset_name, **params)
+        self.jobs: list[Job] = []
+        path = reference_learned_path()
+        if path.is_file():
+            try:
+                self.reference = read_moment_table(path, label="cpp-reference")
+            except (OSError, ValueError) as exc:  # a broken file must not break the app
+                log.warning("cannot read %s: %s", path, exc)
+
+    def add_job(self, job: Job) -> Job:
+        self.jobs = [j for j in self.jobs if j.running] + [job]
+        return job
+
+    def running_jobs(self) -> list[Job]:
+        return [j for j in self.jobs if j.running]
+
+    def shutdown(self) -> list[str]:
+        """Stop every job of this session and wait briefly; return their names."""
+        names = [j.name for j in self.jobs if j.running or j.alive]
+        for j in self.jobs:
+            j.shutdown()
+        return names
+
+
+def _session_or_new(session: Session | None) -> Session:
+    return session if session is not None else Session()
+
+
+# ----------------------------------------------------------------------------------
+# Model panel: settings, Simulate, Stop
+# ----------------------------------------------------------------------------------
+
+
+class ModelPanel(Viewer):
+    """Model rates, lattice, initial counts, simulation size; ``Simulate`` and ``Stop``.
+
+    ``Simulate`` runs :func:`dbdviz.simulate.simulate` in a background thread with a
+    progress bar, then the moments and the classical closures (mean field, pair
+    approximation) of the same configuration. ``Stop`` cancels within about a second.
+    """
+
+    def __init__(self, session: Session | None = None, **params: Any) -> None:
+        super().__init__(**params)
+        self.session = _session_or_new(session)
+        cfg = self.session.config
+        self.job: Job | None = None
+        self.preset = _widget(pn.widgets.Select, 
+            label="Preset", options=list(PRESETS), value=self.session.preset_name,
+            sizing_mode="stretch_width",
+        )
+        self.preset.param.watch(self._on_preset, "value")
+        self.settings = pn.Param(
+            cfg, parameters=MODEL_MAIN, show_name=False, sizing_mode="stretch_width",
+            widgets={"seed": _SEED_WIDGET,
+                     "steps": {"type": pn.widgets.IntInput},
+                     "replicates": {"type": pn.widgets.IntInput},
+                     "birth": {"type": pn.widgets.FloatSlider, "step": 0.001,
+                               "format": "0.000"},
+                     "death": {"type": pn.widgets.FloatSlider, "step": 0.001,
+                               "format": "0.000"}},
+        )
+        self.advanced = pn.Card(
+            pn.Param(cfg, parameters=MODEL_ADVANCED, show_name=False,
+                     sizing_mode="stretch_width"),
+            title="Advanced", collapsed=True, sizing_mode="stretch_width",
+        )
+        self.simulate_button = _widget(pn.widgets.Button, 
+            label="Simulate", color="primary", sizing_mode="stretch_width"
+        )
+        self.stop_button = _widget(pn.widgets.Button, 
+            label="Stop", color="warning", disabled=True, sizing_mode="stretch_width"
+        )
+        self.progress = pn.indicators.Progress(
+            value=0, max=100, sizing_mode="stretch_width", height=18
+        )
+        self.alert = pn.pane.Alert("", alert_type="danger", visible=False,
+                                   sizing_mode="stretch_width")
+        self.status = pn.pane.Markdown("Ready: press **Simulate**.",
+                                       sizing_mode="stretch_width")
+        self.simulate_button.on_click(self.simulate)
+        self.stop_button.on_click(self.stop)
+        cfg.param.watch(self._on_config, cfg.public_names())
+        self._layout = pn.Column(
+            self.preset, self.settings, self.advanced, self.alert,
+            pn.Row(self.simulate_button, self.stop_button, sizing_mode="stretch_width"),
+            self.progress, self.status, sizing_mode="stretch_width",
+        )
+
+    def __panel__(self):
+        return self._layout
+
+    # -- validation -----------------------------------------------------------------
+    def check(self) -> str | None:
+        """Validate the current settings; show and return the message, or None."""
+        try:
+            self.session.config.validate()
+        except ValueError as exc:
+            self.alert.object = f"**Cannot simulate these settings.** {exc}"
+            self.alert.alert_type = "danger"
+            self.alert.visible = True
+            return str(exc)
+        if self.alert.alert_type == "danger":
+            self.alert.visible = False
+        return None
+
+    def _on_config(self, *_events) -> None:
+        self.check()
+
+    def _on_preset(self, event) -> None:
+        self.apply_preset(event.new)
+
+    def apply_preset(self, name: str) -> None:
+        """Load a preset's values into the (same) config object."""
+        values = dict(PRESETS[name])
+        cfg = self.session.config
+        # Batch the change so the combination is checked once, on the final values.
+        with param.parameterized.batch_call_watchers(cfg):
+            cfg.param.update(**values)
+        self.session.preset_name = name
+        if self.preset.value != name:
+            self.preset.value = name
+        self.check()
+
+    # -- the job --------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.job is not None and self.job.running
+
+    def simulate(self, event=None) -> Job | None:
+        """Start the background simulation (the ``Simulate`` button's handler)."""
+        if self.running:
+            return self.job
+        if self.check() is not None:
+            return None
+        try:
+            from ..simulate import simulate as _simulate
+        except ImportError as exc:
+            self._show_error(f"The simulator is not available: {exc}")
+            return None
+        cfg = self.session.config.copy()
+        n_bytes = (cfg.replicates * (cfg.steps + 1) * cfg.n_sites) if cfg.snapshots else 0
+        self.alert.visible = False
+        self.progress.value = 0
+        self.progress.max = 100
+        self.status.object = (
+            f"Simulating {cfg.replicates} replicate(s) of {cfg.steps} steps on "
+            f"{cfg.size} x {cfg.size}" + (f" (snapshots {n_bytes / 2**20:.0f} MiB)"
+                                          if n_bytes else "") + " ..."
+        )
+        work = _simulation_work(_simulate, cfg)
+        self.job = self.session.add_job(
+            Job("simulate", work, self._on_records, self._on_done)
+        )
+        self._t0 = time.perf_counter()
+        self._sim_config = cfg
+        self.simulate_button.disabled = True
+        self.stop_button.disabled = False
+        self.job.start()
+        return self.job
+
+    def stop(self, event=None) -> None:
+        """Cancel the running simulation (the ``Stop`` button's handler)."""
+        if self.job is not None:
+            self.job.stop()
+            self.status.object = "Stopping ..."
+
+    def _on_records(self, batch: list) -> None:
+        s = self.session
+        progress = None
+        for rec in batch:
+            kind = rec[0]
+            if kind == "progress":
+                progress = rec
+            elif kind == "ensemble":
+                _, ens, table = rec
+                # One update of the three parameters, so views redraw once.
+                s.param.update(ensemble=ens, sim_config=self._sim_config,
+                               simulation=table, closures={}, closure_errors={},
+                               learned=None)
+                dt = time.perf_counter() - self._t0
+                self.status.object = (
+                    f"Simulated {ens.observables.shape[0]} replicate(s) in {dt:.1f} s; "
+                    "solving closures ..."
+                )
+            elif kind == "closure":
+                _, key, table = rec
+                s.closures = {**s.closures, key: table}
+            elif kind == "closure-error":
+                _, key, msg = rec
+                s.closure_errors = {**s.closure_errors, key: msg}
+        if progress is not None:
+            _, done, total = progress
+            self.progress.value = int(round(100 * done / max(total, 1)))
+
+    def _on_done(self, state: str, error: str | None) -> None:
+        self.simulate_button.disabled = False
+        self.stop_button.disabled = True
+        dt = time.perf_counter() - self._t0
+        if state == JobState.FINISHED:
+            self.progress.value = 100
+            msgs = [f"Done in {dt:.1f} s."]
+            for key, msg in self.session.closure_errors.items():
+                msgs.append(f"{CURVE_LABELS.get(key, key)} unavailable: {msg}")
+            self.status.object = " ".join(msgs)
+        elif state == JobState.CANCELLED:
+            self.status.object = f"Stopped after {dt:.1f} s."
+        else:
+            self.status.object = "Simulation failed."
+            self._show_error(f"Simulation failed: {error}")
+
+    def _show_error(self, text: str) -> None:
+        self.alert.object = text
+        self.alert.alert_type = "danger"
+        self.alert.visible = True
+
+
+def _simulation_work(simulate_fn, cfg: LatticeLV):
+    """Worker: simulate, then moments, then the classical closures of ``cfg``."""
+
+    def work(cancel, emit):
+        last = [0.0]
+
+        def progress(done, total):
+            # Throttle: the drain shows at most ~6 updates/s anyway.
+            now = time.perf_counter()
+            if done >= total or now - last[0] > 0.05:
+                last[0] = now
+                emit(("progress", int(done), int(total)))
+
+        ens = simulate_fn(cfg, progress=progress, cancel=cancel)
+        if cancel.is_set():
+            return
+        emit(("ensemble", ens, ens.moments()))
+        try:
+            from ..closures import solve
+        except ImportError as exc:
+            for key in ("mean-field", "pair"):
+                emit(("closure-error", key, f"closures not available ({exc})"))
+            return
+        for key in ("mean-field", "pair"):
+            if cancel.is_set():
+                return
+            try:
+                emit(("closure", key, solve(key, cfg)))
+            except Exception as exc:  # ClosureError or a solver failure: report it
+                emit(("closure-error", key, _fmt_err(exc)))
+
+    return work
+
+
+# ----------------------------------------------------------------------------------
+# Moments view
+# ----------------------------------------------------------------------------------
+
+
+class MomentsView(Viewer):
+    """Ensemble mean with a 95 % band, replicate spread, closures and learned curves.
+
+    One observable at a time (a selector); which curves show is one click
+    (a ``CheckButtonGroup``); an NRMSE table compares every closure with the
+    simulation on all observables both provide.
+    """
+
+    observable = param.Selector(default="X", objects=list(OBSERVABLES),
+                                label="Observable")
+    curves = param.ListSelector(
+        default=["simulation", "band", "mean-field", "pair", "dbd", "cpp-reference"],
+        objects=list(CURVE_OPTIONS.values()), label="Curves",
+    )
+
+    def __init__(self, session: Session | None = None, **params: Any) -> None:
+        super().__init__(**params)
+        self.session = _session_or_new(session)
+        self.observable_select = pn.widgets.Select.from_param(
+            self.param.observable, **_kw(pn.widgets.Select, label="Observable", width=200)
+        )
+        self.curve_buttons = pn.widgets.CheckButtonGroup.from_param(
+            self.param.curves, **_kw(pn.widgets.CheckButtonGroup, options=CURVE_OPTIONS,
+                                     color="primary", variant="outline", label=""),
+        )
+        self._spread_cache: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
+        self.plot_pane = pn.pane.HoloViews(self.figure(), sizing_mode="stretch_width",
+                                           min_height=400)
+        self.nrmse_pane = pn.pane.Markdown(self.nrmse_markdown(),
+                                           sizing_mode="stretch_width")
+        self.session.param.watch(
+            self._refresh, ["simulation", "closures", "learned", "ensemble", "reference"]
+        )
+        self.param.watch(self._refresh, ["observable", "curves"])
+        self._layout = pn.Column(
+            pn.Row(self.observable_select, self.curve_buttons),
+            self.plot_pane, self.nrmse_pane, sizing_mode="stretch_width",
+        )
+
+    def __panel__(self):
+        return self._layout
+
+    def _refresh(self, *_events) -> None:
+        self.plot_pane.object = self.figure()
+        self.nrmse_pane.object = self.nrmse_markdown()
+
+    # -- data behind the plot ------------------------------------------------------
+    def model_tables(self) -> dict[str, MomentTable]:
+        """Closure key -> table for every model curve available now."""
+        s = self.session
+        out = dict(s.closures)
+        if s.learned is not None:
+            out["dbd"] = s.learned
+        if s.reference is not None and is_paper_config(s.sim_config):
+            out["cpp-reference"] = s.reference
+        return out
+
+    def spread(self, obs: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """5 % and 95 % quantiles of single replicates, shape (n_times,) each."""
+        ens = self.session.ensemble
+        if ens is None or obs not in OBSERVABLES:
+            return None
+        key = (id(ens), obs)
+        if key not in self._spread_cache:
+            k = OBSERVABLES.index(obs)
+            q = np.quantile(np.asarray(ens.observables[:, :, k], dtype=np.float64),
+                            [0.05, 0.95], axis=0)
+            self._spread_cache = {key: (q[0], q[1])}  # keep only the newest
+        return self._spread_cache[key]
+
+    def figure(self) -> hv.Overlay:
+        """The overlay shown for the current observable and curve selection."""
+        obs, show = self.observable, set(self.curves)
+        sim = self.session.simulation
+        bands, curves = [], []
+        if sim is not None and obs in sim.mean:
+            if "spread" in show:
+                sp = self.spread(obs)
+                if sp is not None:
+                    bands.append(plots.spread_band(sim.t, sp[0], sp[1], obs))
+            if "band" in show and obs in sim.sd and sim.n and sim.n > 1:
+                bands.append(plots.confidence_band(sim.t, sim.mean[obs], sim.se(obs), obs))
+            if "simulation" in show:
+                curves.append(("simulation", f"simulation mean (n={sim.n})", sim.t,
+                               sim.mean[obs]))
+        for key, table in self.model_tables().items():
+            if key in show and obs in table.mean:
+                curves.append((key, CURVE_LABELS[key], table.t, table.mean[obs]))
+        title = plots._OBS_LABELS.get(obs, obs)
+        if sim is None:
+            title += " (press Simulate)"
+        return plots.moments_overlay(obs, curves, bands, title=title)
+
+    def nrmse(self) -> dict[str, dict[str, float]]:
+        """Closure key -> {observable: NRMSE against the simulation mean}."""
+        sim = self.session.simulation
+        if sim is None:
+            return {}
+        try:
+            from ..compare import nrmse
+        except ImportError:
+            return {}
+        out = {}
+        for key, table in self.model_tables().items():
+            try:
+                out[key] = {k: float(v) for k, v in nrmse(table, sim).items()}
+            except Exception as exc:  # an incompatible table: say so, do not crash
+                log.info("nrmse(%s) failed: %s", key, exc)
+        return out
+
+    def nrmse_markdown(self) -> str:
+        res = self.nrmse()
+        if not res:
+            if self.session.simulation is None:
+                return ""
+            return "_NRMSE readout appears when a closure is available._"
+        cols = [o for o in CONTRACT_OBSERVABLES if any(o in r for r in res.values())]
+        head = "| NRMSE vs simulation | " + " | ".join(cols) + " |"
+        sep = "|---" * (len(cols) + 1) + "|"
+        rows = []
+        for key, r in res.items():
+            cells = [(f"{100 * r[o]:.1f} %" if o in r and math.isfinite(r[o]) else "-")
+                     for o in cols]
+            rows.append(f"| {CURVE_LABELS.get(key, key)} | " + " | ".join(cells) + " |")
+        return "\n".join([head, sep, *rows])
+
+
+# ----------------------------------------------------------------------------------
+# Lattice view
+# ----------------------------------------------------------------------------------
+
+
+class LatticeView(Viewer):
+    """Snapshots of one replicate over time (a player), X and Y in fixed colours."""
+
+    def __init__(self, session: Session | None = None, **params: Any) -> None:
+        super().__init__(**params)
+        self.session = _session_or_new(session)
+        self.replicate = _widget(pn.widgets.IntSlider, label="Replicate", start=0, end=1, value=0,
+                                              disabled=True, width=260)
+        self.time = _widget(pn.widgets.Player, label="Time step", start=0, end=1, value=0,
+                                      interval=120, loop_policy="once", disabled=True,
+                                      show_loop_controls=False, width=420)
+        L = self.session.config.size
+        self.pipe = hv.streams.Pipe(data=(np.zeros((L, L), np.uint8), "no lattice yet"))
+        self.image = hv.DynamicMap(lambda data: plots.lattice_rgb(*data),
+                                   streams=[self.pipe])
+        self.info = pn.pane.Markdown("Press **Simulate** to see the lattice.")
+        self.samples = pn.pane.Markdown(
+            "_DBM samples and hidden layers appear here once the DBD training "
+            "backend is available._" if trainer_class() is None else
+            "_Train a DBD to see its samples here._", width=360,
+        )
+        self.replicate.param.watch(self._update, "value")
+        self.time.param.watch(self._update, "value")
+        self.session.param.watch(self._on_ensemble, "ensemble")
+        legend = pn.pane.HTML(
+            "".join(
+                f'<span style="display:inline-block;width:12px;height:12px;'
+                f'background:rgb{SPECIES}"></span>&nbsp;{name}&nbsp;&nbsp;'
+                for name, SPECIES in (("empty", plots.SPECIES_COLORS["empty"]),
+                                      ("X prey", plots.SPECIES_COLORS["X"]),
+                                      ("Y predator", plots.SPECIES_COLORS["Y"]))
+            )
+        )
+        self._layout = pn.Column(
+            pn.Row(self.replicate, self.time), legend,
+            pn.Row(pn.pane.HoloViews(self.image, linked_axes=False), self.samples),
+            self.info,
+        )
+
+    def __panel__(self):
+        return self._layout
+
+    def _on_ensemble(self, event) -> None:
+        ens = event.new
+        has = ens is not None and getattr(ens, "snapshots", None) is not None
+        self.replicate.disabled = self.time.disabled = not has
+        if not has:
+            self.info.object = ("This ensemble has no snapshots (enable *Keep snapshots* "
+                                "under Advanced)." if ens is not None else "")
+            return
+        reps, times = ens.snapshots.shape[:2]
+        self.time.param.update(end=max(times - 1, 1), value=0)
+        self.replicate.param.update(end=max(reps - 1, 1), value=0)
+        self._update()
+
+    def frame(self) -> tuple[np.ndarray, str] | None:
+        """Current (lattice uint8 (L, L), title), or None without snapshots."""
+        ens = self.session.ensemble
+        snaps = getattr(ens, "snapshots", None) if ens is not None else None
+        if snaps is None:
+            return None
+        r = min(self.replicate.value, snaps.shape[0] - 1)
+        k = min(self.time.value, snaps.shape[1] - 1)
+        t = float(ens.t[k])
+        return np.ascontiguousarray(snaps[r, k]), f"replicate {r}, t = {t:g}"
+
+    def _update(self, *_events) -> None:
+        fr = self.frame()
+        if fr is None:
+            return
+        self.pipe.send(fr)
+        ens = self.session.ensemble
+        r, k = min(self.replicate.value, ens.observables.shape[0] - 1), self.time.value
+        o = ens.observables[r, k]
+        self.info.object = (f"t = {float(ens.t[k]):g}: X = {o[0]}, Y = {o[1]}, "
+                            f"XY pairs = {o[OBSERVABLES.index('nnXY')]}")
+
+
+# ----------------------------------------------------------------------------------
+# Training panel
+# ----------------------------------------------------------------------------------
+
+
+def _training_work(trainer_cls, ensemble, dbm_config, train_config):
+    """Worker generator: one record per optimisation step until done or stopped."""
+
+    def work(cancel, emit):
+        tr = trainer_cls(ensemble, dbm_config=dbm_config, train_config=train_config)
+        while not tr.done:
+            if cancel.is_set():
+                return
+            yield tr.step()
+
+    return work
+
+
+class TrainingPanel(Viewer):
+    """DBM and training settings; ``Train`` runs a DBD trainer in a background thread.
+
+    Live plots: theta(t) of the current horizon (a ``Pipe``, whole frames) and the
+    moment errors per step (a ``Buffer``, appended). The learned moments go to the
+    session, so the moments view shows the DBD curve while it learns.
+    """
+
+    def __init__(self, session: Session | None = None, **params: Any) -> None:
+        super().__init__(**params)
+        self.session = _session_or_new(session)
+        self.job: Job | None = None
+        self.dbm_settings = pn.Param(self.session.dbm_config, parameters=DBM_MAIN,
+                                     show_name=False, sizing_mode="stretch_width")
+        self.train_settings = pn.Param(
+            self.session.train_config, parameters=TRAIN_MAIN, show_name=False,
+            sizing_mode="stretch_width",
+            widgets={"seed": _SEED_WIDGET,
+                     "opt_steps": {"type": pn.widgets.IntInput},
+                     "lr": {"type": pn.widgets.FloatInput, "format": "0.0e0"}},
+        )
+        self.train_button = _widget(pn.widgets.Button, label="Train", color="primary",
+                                              width=120)
+        self.stop_button = _widget(pn.widgets.Button, label="Stop", color="warning",
+                                             disabled=True, width=120)
+        self.progress = pn.indicators.Progress(value=0, max=100, width=300, height=18)
+        self.alert = pn.pane.Alert("", alert_type="warning", visible=False,
+                                   sizing_mode="stretch_width")
+        self.status = pn.pane.Markdown("")
+        if trainer_class() is None:
+            self.alert.object = TRAINING_UNAVAILABLE
+            self.alert.visible = True
+        self.theta_pipe: hv.streams.Pipe | None = None
+        self.errors_buffer: hv.streams.Buffer | None = None
+        self.theta_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width",
+                                            min_height=300)
+        self.errors_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width",
+                                             min_height=300)
+        self.train_button.on_click(self.train)
+        self.stop_button.on_click(self.stop)
+        self._layout = pn.Column(
+            pn.Row(
+                pn.Column("### Deep Boltzmann machine", self.dbm_settings, width=320),
+                pn.Column("### Training", self.train_settings, width=320),
+            ),
+            self.alert,
+            pn.Row(self.train_button, self.stop_button, self.progress),
+            self.status,
+            pn.Row(self.theta_pane, self.errors_pane, sizing_mode="stretch_width"),
+            sizing_mode="stretch_width",
+        )
+
+    def __panel__(self):
+        return self._layout
+
+    @property
+    def running(self) -> bool:
+        return self.job is not None and self.job.running
+
+    def _warn(self, text: str, kind: str = "warning") -> None:
+        self.alert.object = text
+        self.alert.alert_type = kind
+        self.alert.visible = True
+
+    def train(self, event=None, work=None) -> Job | None:
+        """Start training (the ``Train`` button's handler).
+
+        ``work`` replaces the trainer with any ``work(cancel, emit)`` yielding training
+        records (used to exercise the streaming machinery).
+        """
+        if self.running:
+            return self.job
+        s = self.session
+        if work is None:
+            cls = trainer_class()
+            if cls is None:
+                self._warn(TRAINING_UNAVAILABLE)
+                return None
+            if s.ensemble is None or getattr(s.ensemble, "snapshots", None) is None:
+                self._warn("Simulate an ensemble with snapshots first: the DBD learns "
+                           "from the lattices.")
+                return None
+            try:
+                s.dbm_config.validate()
+                s.train_config.validate()
+                s.dbm_config.check_lattice(s.ensemble.snapshots.shape[-1])
+            except ValueError as exc:
+                self._warn(f"**Cannot train with these settings.** {exc}", "danger")
+                return None
+            work = _training_work(cls, s.ensemble, s.dbm_config.copy(),
+                                  s.train_config.copy())
+        self.alert.visible = False
+        self.progress.value = 0
+        self.theta_pipe = self.errors_buffer = None
+        self.theta_pane.object = None
+        self.errors_pane.object = None
+        self.status.object = "Training ..."
+        self._t0 = time.perf_counter()
+        self.job = s.add_job(Job("train", work, self._on_records, self._on_done))
+        self.train_button.disabled = True
+        self.stop_button.disabled = False
+        self.job.start()
+        return self.job
+
+    def stop(self, event=None) -> None:
+        if self.job is not None:
+            self.job.stop()
+            self.status.object = "Stopping ..."
+
+    def _on_records(self, batch: list) -> None:
+        last = batch[-1]
+        # theta(t): only the newest frame matters.
+        theta = np.asarray(last.theta, dtype=np.float64)
+        dt = self.session.sim_config.dt if self.session.sim_config is not None else 1.0
+        frame = dict(t=np.arange(theta.shape[0]) * dt, theta=theta,
+                     names=list(last.param_names))
+        if self.theta_pipe is None:
+            self.theta_pipe = hv.streams.Pipe(data=frame)
+            self.theta_pane.object = hv.DynamicMap(
+                lambda data: plots.theta_overlay(**data), streams=[self.theta_pipe]
+            ).opts(framewise=True)
+        else:
+            self.theta_pipe.send(frame)
+        # errors: append every step of the batch.
+        rows = [r for r in batch if getattr(r, "errors", None)]
+        if rows:
+            keys = list(rows[0].errors)
+            chunk = {"step": np.array([r.step for r in rows], dtype=np.float64)}
+            for k in keys:
+                chunk[k] = np.array([r.errors.get(k, np.nan) for r in rows], np.float64)
+            if self.errors_buffer is None:
+                empty = {k: np.zeros(0) for k in chunk}
+                self.errors_buffer = hv.streams.Buffer(empty, length=1_000_000,
+                                                       index=False)
+                self.errors_pane.object = hv.DynamicMap(
+                    plots.errors_overlay, streams=[self.errors_buffer]
+                ).opts(framewise=True)
+            self.errors_buffer.send(chunk)
+        for rec in reversed(batch):
+            if getattr(rec, "moments", None) is not None:
+                self.session.learned = rec.moments
+                break
+        total = getattr(last, "opt_steps", None) or self.session.train_config.opt_steps
+        self.progress.value = int(min(100, round(100 * last.step / max(total, 1))))
+        w = getattr(last, "window", None)
+        self.status.object = (f"Step {last.step} / {total}" +
+                              (f", window {w[0]}-{w[1]}" if w is not None else "") +
+                              f" ({time.perf_counter() - self._t0:.0f} s)")
+
+    def _on_done(self, state: str, error: str | None) -> None:
+        self.train_button.disabled = False
+        self.stop_button.disabled = True
+        dt = time.perf_counter() - self._t0
+        if state == JobState.FINISHED:
+            self.progress.value = 100
+            self.status.object = f"Training finished in {dt:.0f} s."
+        elif state == JobState.CANCELLED:
+            self.status.object = f"Training stopped after {dt:.0f} s."
+        else:
+            self.status.object = "Training failed."
+            self._warn(f"Training failed: {error}", "danger")
+
+
+# ----------------------------------------------------------------------------------
+# Hierarchy view (teaching)
+# ----------------------------------------------------------------------------------
+
+HIERARCHY_MD = r"""
+### Why the moments do not close
+
+Prey $X$ and predators $Y$ live on an $L\times L$ periodic lattice, one molecule per
+site. Per unit time a prey reproduces with rate $k_1$, a predator dies with rate
+$k_2$, and every molecule tries one hop to a random neighbour; when a hop hits an
+$X$-$Y$ pair the prey becomes a predator with probability $p_3$.
+Taking expectations, the **counts** depend on the **pairs** (a predation needs an
+$X$ next to a $Y$):
+
+$$
+\frac{d\langle n_X\rangle}{dt} \approx k_1\langle n_X\rangle - c\,p_3\,\langle N_{XY}\rangle,
+\qquad
+\frac{d\langle n_Y\rangle}{dt} \approx c\,p_3\,\langle N_{XY}\rangle - k_2\langle n_Y\rangle ,
+$$
+
+with $c$ the chance that one of the two molecules of a bond hops onto the other
+($c \approx 1/2$ for four neighbours). The equations for the pairs
+$\langle N_{AB}\rangle$ in turn contain **triplets** $\langle N_{ABC}\rangle$, those
+contain quadruplets, and so on: the *moment hierarchy* never closes by itself.
+A **closure** cuts it by expressing the higher moments through lower ones.
+
+### Mean field: forget space
+
+Sites are independent, so a pair is the product of two densities
+($N = L^2$ sites, $2N$ bonds, $\rho_A = n_A / N$):
+
+$$
+\langle N_{XY}\rangle \approx 2N\cdot 2\rho_X\rho_Y = \frac{4\,n_X n_Y}{N},
+\qquad
+\langle N_{AA}\rangle \approx 2N\rho_A^2 .
+$$
+
+The counts then obey ordinary Lotka-Volterra equations. Mean field ignores that
+predators cluster where they were born (next to eaten prey), so it overestimates
+predation.
+
+### Pair approximation: keep neighbours, forget the rest
+
+Pairs get their own equations; triplets are closed through the pairs they share,
+
+$$
+\langle N_{ABC}\rangle \approx \frac{\langle N_{AB}\rangle\,\langle N_{BC}\rangle}{\langle n_B\rangle}.
+$$
+
+This keeps the correlation between neighbours but not longer-range structure.
+
+### Learned closure: dynamic Boltzmann distributions
+
+Instead of a formula, DBD learns a whole **distribution** over lattices,
+$p(s;\theta(t)) \propto e^{-E(s;\theta(t))}$, a deep Boltzmann machine with
+visible biases $h_X, h_Y$, hidden layers and weights $W$. Its parameters follow an
+ODE $\dot\theta = F(\theta)$ whose right-hand side is fitted to the simulated
+lattices by minimising $\int D_{KL}(p_{data}\,\|\,p_\theta)\,dt$ with an adjoint
+method (ALGORITHM.md sections 3-5). Any moment, including the pairs and triplets the
+hierarchy needs, is then an expectation under $p(s;\theta(t))$.
+
+_The exact rates the dbdviz closures integrate (including the discrete hop sweep)
+are documented in `dbdviz.closures`._
+"""
+
+
+class HierarchyView(Viewer):
+    """Equations of the moment hierarchy and its closures, for teaching."""
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._pane = pn.pane.Markdown(HIERARCHY_MD, sizing_mode="stretch_width",
+                                      max_width=860)
+
+    def __panel__(self):
+        return self._pane
+
+
+# ----------------------------------------------------------------------------------
+# Export
+# ----------------------------------------------------------------------------------
+
+
+class ExportPanel(Viewer):
+    """Downloads: moment tables (CSV), the moments figure (HTML), the ensemble (.npz).
+
+    PNG is not offered: bokeh's PNG export needs selenium and a web driver, and the
+    matplotlib backend is not a dependency; the HTML figure is self-contained.
+    """
+
+    def __init__(self, session: Session | None = None, moments: MomentsView | None = None,
+                 **params: Any) -> None:
+        super().__init__(**params)
+        self.session = _session_or_new(session)
+        self.moments = moments if moments is not None else MomentsView(self.session)
+        self.table = _widget(pn.widgets.Select, label="Table", options=["simulation"], width=220)
+        self.csv_download = _widget(pn.widgets.FileDownload, 
+            callback=self.table_csv, filename="moments_simulation.csv",
+            label="Download moment table (CSV)", color="primary", width=300,
+        )
+        self.html_download = _widget(pn.widgets.FileDownload, 
+            callback=self.figure_html, filename="moments.html",
+            label="Download figure (HTML)", color="primary", width=300,
+        )
+        self.npz_download = _widget(pn.widgets.FileDownload, 
+            callback=self.ensemble_npz, filename="ensemble.npz",
+            label="Download ensemble (.npz)", color="primary", width=300,
+        )
+        self.table.param.watch(self._on_table, "value")
+        self.session.param.watch(self._on_tables, ["simulation", "closures", "learned",
+                                                   "reference", "sim_config"])
+        self._on_tables()
+        self._layout = pn.Column(
+            "### Export",
+            pn.Row(self.table, self.csv_download),
+            self.html_download, self.npz_download,
+            pn.pane.Markdown(
+                "CSV columns follow the dbdviz moment-table layout (`t, n, mean_X, "
+                "sd_X, ...`). The figure is a standalone HTML file (interactive "
+                "Bokeh). PNG export is not offered: it would need selenium and a "
+                "browser driver."
+            ),
+        )
+
+    def __panel__(self):
+        return self._layout
+
+    def tables(self) -> dict[str, MomentTable]:
+        out = {}
+        if self.session.simulation is not None:
+            out["simulation"] = self.session.simulation
+        out.update(self.moments.model_tables())
+        return out
+
+    def _on_tables(self, *_events) -> None:
+        names = list(self.tables()) or ["simulation"]
+        self.table.options = names
+        if self.table.value not in names:
+            self.table.value = names[0]
+        self._on_table()
+
+    def _on_table(self, *_events) -> None:
+        self.csv_download.filename = f"moments_{self.table.value}.csv"
+
+    def table_csv(self) -> io.BytesIO:
+        t = self.tables().get(self.table.value)
+        text = t.to_csv() if t is not None else "t,n\n"
+        return io.BytesIO(text.encode("utf-8"))
+
+    def figure_html(self) -> io.BytesIO:
+        buf = io.BytesIO()
+        hv.save(self.moments.figure(), buf, fmt="html", backend="bokeh",
+                resources="inline")
+        buf.seek(0)
+        return buf
+
+    def ensemble_npz(self) -> io.BytesIO:
+        ens = self.session.ensemble
+        if ens is None:
+            return io.BytesIO(b"")
+        with tempfile.TemporaryDirectory() as d:
+            p = Path(d) / "ensemble.npz"
+            ens.save(p)
+            return io.BytesIO(p.read_bytes())

@@ -1,0 +1,242 @@
+"""Pure HoloViews element builders: arrays in, ``hv.Element`` out.
+
+No state, no Panel, no threads: every function takes numpy arrays (and labels) and
+returns an element or overlay with declared key and value dimensions, so the same
+builders serve the dashboard, notebooks and tests (which inspect ``element.data``).
+Colours are fixed here, once, so a curve has the same colour everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import holoviews as hv
+import holoviews.plotting.bokeh  # noqa: F401  (registers the bokeh options used below)
+import numpy as np
+
+__all__ = [
+    "CURVE_COLORS",
+    "SPECIES_COLORS",
+    "TIME",
+    "observable_dim",
+    "confidence_band",
+    "spread_band",
+    "moment_curve",
+    "moments_overlay",
+    "lattice_rgb",
+    "lattice_colors",
+    "theta_overlay",
+    "errors_overlay",
+]
+
+#: Line colours per curve kind (colour-blind friendly Okabe-Ito palette).
+CURVE_COLORS: dict[str, str] = {
+    "simulation": "#000000",
+    "mean-field": "#0072B2",
+    "pair": "#009E73",
+    "dbd": "#D55E00",
+    "cpp-reference": "#CC79A7",
+}
+#: Site colours of the lattice image: empty, X (prey), Y (predator).
+SPECIES_COLORS: dict[str, tuple[int, int, int]] = {
+    "empty": (245, 245, 245),
+    "X": (0, 158, 115),
+    "Y": (213, 94, 0),
+}
+_LUT = np.array(
+    [SPECIES_COLORS["empty"], SPECIES_COLORS["X"], SPECIES_COLORS["Y"]], dtype=np.uint8
+)
+
+TIME = hv.Dimension("t", label="time t")
+
+_OBS_LABELS = {
+    "X": "prey count X",
+    "Y": "predator count Y",
+    "nnXX": "nearest-neighbour XX pairs",
+    "nnXY": "nearest-neighbour XY pairs",
+    "nnYY": "nearest-neighbour YY pairs",
+    "nnnXX": "diagonal XX pairs",
+    "nnnXY": "diagonal XY pairs",
+    "nnnYY": "diagonal YY pairs",
+    "nnn3XX": "distance-2 XX pairs (reference NNN)",
+    "nnn3XY": "distance-2 XY pairs (reference NNN)",
+    "nnn3YY": "distance-2 YY pairs (reference NNN)",
+}
+
+
+def observable_dim(obs: str) -> hv.Dimension:
+    """Value dimension of one observable (named by the observable, readable label)."""
+    return hv.Dimension(obs, label=_OBS_LABELS.get(obs, obs))
+
+
+def _f64(a) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def confidence_band(
+    t: np.ndarray, mean: np.ndarray, se: np.ndarray, obs: str, z: float = 1.96,
+    label: str = "simulation 95% CI",
+) -> hv.Area:
+    """Band ``mean +- z * se`` (a 95 % confidence band of the mean for z = 1.96).
+
+    Parameters
+    ----------
+    t, mean, se : ndarray of float64, shape (n_times,)
+    obs : str
+        Observable name (the value dimension).
+
+    Returns
+    -------
+    hv.Area
+        kdims ``[t]``, vdims ``[obs, obs_upper]`` (lower and upper edge).
+    """
+    t, mean, se = _f64(t), _f64(mean), _f64(se)
+    se = np.where(np.isfinite(se), se, 0.0)
+    return hv.Area(
+        (t, mean - z * se, mean + z * se),
+        kdims=[TIME], vdims=[observable_dim(obs), f"{obs}_upper"], label=label,
+    ).opts(color="#888888", alpha=0.35, line_alpha=0)
+
+
+def spread_band(
+    t: np.ndarray, lower: np.ndarray, upper: np.ndarray, obs: str,
+    label: str = "replicates 5-95%",
+) -> hv.Area:
+    """Band between two quantiles of the replicates (the spread of single runs).
+
+    Parameters
+    ----------
+    t, lower, upper : ndarray of float64, shape (n_times,)
+    """
+    return hv.Area(
+        (_f64(t), _f64(lower), _f64(upper)),
+        kdims=[TIME], vdims=[observable_dim(obs), f"{obs}_upper"], label=label,
+    ).opts(color="#bbbbbb", alpha=0.25, line_alpha=0)
+
+
+def moment_curve(
+    t: np.ndarray, mean: np.ndarray, obs: str, label: str, kind: str = "simulation",
+) -> hv.Curve:
+    """One moment trajectory.
+
+    Parameters
+    ----------
+    t, mean : ndarray of float64, shape (n_times,)
+    obs : str
+        Observable name (value dimension).
+    label : str
+        Legend label.
+    kind : str
+        Key of :data:`CURVE_COLORS` (``"simulation"``, ``"mean-field"``, ``"pair"``,
+        ``"dbd"``, ``"cpp-reference"``); fixes the colour and dash.
+    """
+    dash = "dashed" if kind == "cpp-reference" else "solid"
+    width = 2.5 if kind == "simulation" else 2.0
+    return hv.Curve(
+        (_f64(t), _f64(mean)), kdims=[TIME], vdims=[observable_dim(obs)], label=label
+    ).opts(color=CURVE_COLORS.get(kind, "#444444"), line_dash=dash, line_width=width)
+
+
+def moments_overlay(
+    obs: str,
+    curves: Sequence[tuple[str, str, np.ndarray, np.ndarray]] = (),
+    bands: Sequence[hv.Area] = (),
+    title: str = "",
+) -> hv.Overlay:
+    """Bands underneath, then curves, as one overlay with a legend.
+
+    Parameters
+    ----------
+    obs : str
+        Observable shown.
+    curves : sequence of (kind, label, t, mean)
+        ``t``, ``mean`` float64 arrays of equal length.
+    bands : sequence of hv.Area
+        From :func:`confidence_band` / :func:`spread_band`.
+    """
+    items: list[hv.Element] = list(bands)
+    items += [moment_curve(t, m, obs, label, kind) for kind, label, t, m in curves]
+    if not items:  # an empty but well-formed plot (before the first simulation)
+        items = [hv.Curve(([], []), kdims=[TIME], vdims=[observable_dim(obs)])]
+    return hv.Overlay(items).opts(
+        title=title or _OBS_LABELS.get(obs, obs), legend_position="top_left",
+        responsive=True, min_height=380, show_grid=True,
+    )
+
+
+def lattice_colors(frame: np.ndarray) -> np.ndarray:
+    """RGB image of a lattice (fixed colours: empty light grey, X green, Y orange).
+
+    Parameters
+    ----------
+    frame : ndarray of uint8, shape (L, L)
+        Codes 0 = empty, 1 = X, 2 = Y.
+
+    Returns
+    -------
+    ndarray of uint8, shape (L, L, 3)
+    """
+    f = np.asarray(frame)
+    if f.ndim != 2:
+        raise ValueError(f"frame must have shape (L, L), got {f.shape}")
+    return _LUT[np.clip(f, 0, 2).astype(np.intp)]
+
+
+def lattice_rgb(frame: np.ndarray, title: str = "") -> hv.RGB:
+    """A lattice configuration as an ``hv.RGB`` image, one pixel per site.
+
+    Parameters
+    ----------
+    frame : ndarray of uint8, shape (L, L)
+        Row r is drawn at the top for r = 0 (matrix orientation).
+    """
+    rgb = lattice_colors(frame)
+    L = rgb.shape[0]
+    # hv images put row 0 at the top when bounds run bottom-up, like a matrix.
+    return hv.RGB(rgb, bounds=(0, 0, L, L), kdims=["column", "row"], label=title).opts(
+        xaxis=None, yaxis=None, aspect="equal", frame_width=360, frame_height=360,
+        title=title, toolbar=None, default_tools=[],
+    )
+
+
+def theta_overlay(
+    t: np.ndarray, theta: np.ndarray, names: Sequence[str], title: str = "theta(t)",
+) -> hv.NdOverlay:
+    """Parameter trajectories theta_k(t), one curve per parameter.
+
+    Parameters
+    ----------
+    t : ndarray of float64, shape (n_times,)
+    theta : ndarray of float64, shape (n_times, P)
+    names : sequence of str, length P
+    """
+    theta = np.atleast_2d(_f64(theta))
+    t = _f64(t)
+    curves = {
+        str(n): hv.Curve((t, theta[:, k]), kdims=[TIME], vdims=["theta"])
+        for k, n in enumerate(names)
+    }
+    return hv.NdOverlay(curves, kdims=["parameter"]).opts(
+        title=title, responsive=True, min_height=300, legend_position="right",
+        show_grid=True,
+    )
+
+
+def errors_overlay(data: Mapping[str, np.ndarray], title: str = "moment errors") -> hv.Overlay:
+    """Moment errors per optimisation step, one curve per column but ``step``.
+
+    Parameters
+    ----------
+    data : mapping of str -> ndarray of float64, shape (n_steps,)
+        Must hold ``step``; every other key is one error series.
+    """
+    step = _f64(data["step"])
+    keys = [k for k in data if k != "step"]
+    curves = [
+        hv.Curve((step, _f64(data[k])), kdims=["step"], vdims=["error"], label=k)
+        for k in keys
+    ] or [hv.Curve(([], []), kdims=["step"], vdims=["error"])]
+    return hv.Overlay(curves).opts(
+        title=title, responsive=True, min_height=300, show_grid=True,
+        legend_position="right",
+    )

@@ -1,0 +1,215 @@
+"""Helpers to serve the dashboard and drive it in headless Chromium (no pytest here).
+
+Used by ``tests/test_browser.py`` and ``benchmarks/bench_ui.py``. The app is served
+exactly as users serve it, ``panel serve apps/dashboard.py``, in a subprocess whose
+log goes to a file: the tests read that log to check server-side events (a closed
+tab's job is stopped). Chromium is Debian's ``/usr/bin/chromium`` driven through
+Playwright's ``executable_path`` (``scripts/install-browser.sh`` installs it); we never
+run ``playwright install``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("DBDVIZ_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+def chromium_available() -> bool:
+    return os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A ``panel serve apps/dashboard.py`` subprocess on a free port."""
+
+    def __init__(self, port: int, proc: subprocess.Popen, log_path: Path, started: float):
+        self.port = port
+        self.proc = proc
+        self.log_path = log_path
+        self.started = started
+        self.ready_after: float | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/dashboard"
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+
+    def wait_for_log(self, text: str, timeout: float = 30.0, count: int = 1) -> bool:
+        """Wait until ``text`` occurs ``count`` times in the server log."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.log().count(text) >= count:
+                return True
+            if self.proc.poll() is not None:
+                return False
+            time.sleep(0.1)
+        return False
+
+
+@contextlib.contextmanager
+def serve(timeout: float = 120.0, warmup: bool = True,
+          extra_args: tuple[str, ...] = ()) -> Iterator[Server]:
+    """Serve the dashboard; yield a :class:`Server` once /dashboard answers 200.
+
+    Sessions are destroyed 1 s after their tab closes (``--unused-session-lifetime``)
+    so tests can observe it.
+    """
+    port = free_port()
+    tmp = Path(tempfile.mkdtemp(prefix="dbdviz-serve-"))
+    log_path = tmp / "server.log"
+    cmd = [
+        sys.executable, "-m", "panel", "serve", str(ROOT / "apps" / "dashboard.py"),
+        "--port", str(port), "--address", "127.0.0.1",
+        "--allow-websocket-origin", f"127.0.0.1:{port}",
+        "--allow-websocket-origin", f"localhost:{port}",
+        "--check-unused-sessions", "500", "--unused-session-lifetime", "1000",
+        "--log-level", "info", *extra_args,
+    ]
+    if warmup:
+        cmd += ["--setup", str(ROOT / "apps" / "warmup.py")]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+    )
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    fh = open(log_path, "wb")
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env,
+                            cwd=str(ROOT))
+    server = Server(port, proc, log_path, t0)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"panel serve exited ({proc.returncode}):\n{server.log()}")
+            try:
+                with urllib.request.urlopen(server.url, timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"panel serve not ready after {timeout} s:\n{server.log()}")
+            time.sleep(0.2)
+        server.ready_after = time.perf_counter() - t0
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        fh.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[object]:
+    """A Playwright ``Browser`` running Debian's Chromium with a fresh profile."""
+    from playwright.sync_api import sync_playwright
+
+    profile = tempfile.mkdtemp(prefix="dbdviz-chromium-")
+    try:
+        with sync_playwright() as p:
+            # A persistent context is the only way to pass a user-data-dir; it is the
+            # browser and its first context at once.
+            ctx = p.chromium.launch_persistent_context(
+                profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+                viewport={"width": 1400, "height": 1000},
+            )
+            try:
+                yield ctx
+            finally:
+                ctx.close()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def watch_console(page) -> list[str]:
+    """Collect console errors and page errors of ``page`` into the returned list."""
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}")
+            if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    return errors
+
+
+def button(page, label: str):
+    """The visible button with exactly this label (Panel renders <button>)."""
+    return page.get_by_role("button", name=label, exact=True)
+
+
+def wait_idle(page, timeout_ms: float = 30000) -> None:
+    """Wait until Bokeh has rendered the document (a root view exists)."""
+    page.wait_for_function(
+        "() => window.Bokeh && Bokeh.documents && Bokeh.documents.length > 0 && "
+        "Bokeh.index && Object.keys(Bokeh.index).length > 0",
+        timeout=timeout_ms,
+    )
+
+
+#: JavaScript: number of data points in Bokeh line glyphs whose legend/name mentions
+#: ``label`` (searching the document's ColumnDataSources behind GlyphRenderers).
+JS_LINE_POINTS = """
+(label) => {
+  let best = -1;
+  for (const doc of Bokeh.documents) {
+    for (const m of doc._all_models.values()) {
+      if (m.type !== 'GlyphRenderer' && !(m.constructor && m.constructor.name === 'GlyphRenderer')) continue;
+      const g = m.glyph;
+      if (!g || !(g.type === 'Line' || (g.constructor && g.constructor.name === 'Line'))) continue;
+      const ds = m.data_source;
+      const keys = Object.keys(ds.data);
+      const n = keys.length ? ds.data[keys[0]].length : 0;
+      best = Math.max(best, n);
+    }
+  }
+  return best;
+}
+"""
+
+#: JavaScript: legend labels of every Legend in the document.
+JS_LEGEND_LABELS = """
+() => {
+  const out = [];
+  for (const doc of Bokeh.documents) {
+    for (const m of doc._all_models.values()) {
+      if (m.items && m.constructor && m.constructor.name === 'Legend') {
+        for (const it of m.items) {
+          const l = it.label;
+          out.push(l && typeof l === 'object' && 'value' in l ? l.value : String(l));
+        }
+      }
+    }
+  }
+  return out;
+}
+"""
