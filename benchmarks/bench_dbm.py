@@ -1,0 +1,82 @@
+"""Speed of the lattice DBM Gibbs sampler (``python benchmarks/bench_dbm.py``).
+
+Unit updates per second = chains x sweeps x (units updated per sweep) / wall time,
+for the paper architecture (3 layers of 40 x 40, q = 4) and variants, with 1 and 2
+numba threads. Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+from dbdviz._numba import get_threads, set_threads
+from dbdviz.config import DBMConfig
+from dbdviz.dbm import DBM, warmup
+
+
+def _best(fn, repeat):
+    best = np.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def bench(label, cfg, size, chains, sweeps, threads, repeat=3, awake=False, rows=1):
+    dbm = DBM(DBMConfig(**cfg), size)
+    rng = np.random.default_rng(0)
+    theta = np.tile(dbm.initial_theta(reference=True), (rows, 1))
+    theta[:, dbm.n_layers * 2:] = rng.normal(0, 0.5, (rows, dbm.n_params - 2 * dbm.n_layers))
+    states = dbm.init_chains(chains, 1)
+    clamp = states[:, 0].copy() if awake else None
+    rmap = np.arange(chains) % rows
+    units = dbm.n_layers - (1 if awake else 0)
+    prev = set_threads(threads)
+    try:
+        dbm.sample(theta, states, 1, seed=0, clamp=clamp, rows=rmap)
+        t = _best(lambda: dbm.sample(theta, states, sweeps, seed=1, clamp=clamp, rows=rmap),
+                  repeat)
+    finally:
+        set_threads(prev)
+    n = chains * sweeps * units * size * size
+    return label, threads, chains, sweeps, t, n / t / 1e6
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="fewer repeats")
+    a = ap.parse_args(argv)
+    warmup()
+    rep = 1 if a.quick else 3
+    maxt = get_threads()
+    rows = []
+    cases = [
+        ("paper: depth 2, q=4, 40x40, asleep", dict(depth=2), 40, 100, 100, {}),
+        ("paper: depth 2, awake (visible clamped)", dict(depth=2), 40, 100, 100,
+         dict(awake=True)),
+        ("DBD batch: 11 rows x 5 chains, 10 sweeps", dict(depth=2), 40, 55, 10,
+         dict(rows=11)),
+        ("depth 3, q=4, cross-channel", dict(depth=3, cross_channel=True), 40, 100, 50, {}),
+        ("depth 2, q=9", dict(depth=2, conn=9), 40, 100, 50, {}),
+        ("depth 0, visible couplings", dict(depth=0, visible_couplings=True), 40, 100,
+         100, {}),
+    ]
+    for label, cfg, size, chains, sweeps, kw in cases:
+        for th in sorted({1, maxt}):
+            rows.append(bench(label, cfg, size, chains, sweeps, th, rep, **kw))
+    print("| case | threads | chains | sweeps | time (s) | M unit updates/s |")
+    print("|---|---|---|---|---|---|")
+    for label, th, c, s, t, r in rows:
+        print(f"| {label} | {th} | {c} | {s} | {t:.3f} | {r:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
