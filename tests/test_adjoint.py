@@ -277,3 +277,9 @@ def test_optimizer_validation():
     fe = FiniteElements(2, 0.1, 0.0, dim=2)
     with pytest.raises(ValueError, match="lr"):
         SGD(-1.0).step(fe, SparseGradient(np.zeros(0, np.int64), np.zeros((0, 4, 2))))
+
+
+def test_warmup_runs():
+    from dbdviz.dbd import warmup
+
+    warmup()

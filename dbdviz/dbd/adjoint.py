@@ -345,3 +345,29 @@ def _as_domain(domain, fe: FiniteElements) -> np.ndarray:
     if dom.min() < 0 or dom.max() >= fe.n_funcs:
         raise ValueError(f"domain indices: allowed 0 <= index < {fe.n_funcs}")
     return dom
+
+
+def warmup() -> None:
+    """Compile (or load from cache) every finite-element, Euler, adjoint and
+    optimiser kernel on tiny inputs (STYLE.md: compile latency is user-visible)."""
+    from .dynamics import integrate
+    from .optim import SGD, Adam
+
+    ws = WeightStructure.channel_diagonal(2, 1, q=4.0)
+    dom = reference_domain(2, 1)
+    for kind in ("q3c1", "q1"):
+        fe = FiniteElements(3, 0.1, -0.05, dim=2, kind=kind, capacity=4)
+        traj = integrate(fe, np.zeros(3), 3, domain=dom)
+        fe.evaluate(traj.x)
+        fe.basis(traj.x[0])
+        fe.find(np.zeros((1, 2), np.int64))
+        dE = np.ones((4, 3))
+        for variant in VARIANTS:
+            _, g = adjoint_gradient(fe, traj.theta, dE, 0, 3, domain=dom,
+                                    mu=np.full((4, 2), 0.3), weights=ws, variant=variant)
+        SGD(1e-3).step(fe, g)
+        Adam(1e-3).step(fe, g)
+        fe.reserve(2 * fe.capacity)
+
+
+__all__.append("warmup")
