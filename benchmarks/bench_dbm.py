@@ -34,7 +34,9 @@ def bench(label, cfg, size, chains, sweeps, threads, repeat=3, awake=False, rows
     dbm = DBM(DBMConfig(**cfg), size)
     rng = np.random.default_rng(0)
     theta = np.tile(dbm.initial_theta(reference=True), (rows, 1))
-    theta[:, dbm.n_layers * 2:] = rng.normal(0, 0.5, (rows, dbm.n_params - 2 * dbm.n_layers))
+    theta[:, dbm.n_layers * 2 :] = rng.normal(
+        0, 0.5, (rows, dbm.n_params - 2 * dbm.n_layers)
+    )
     states = dbm.init_chains(chains, 1)
     clamp = states[:, 0].copy() if awake else None
     rmap = np.arange(chains) % rows
@@ -42,8 +44,10 @@ def bench(label, cfg, size, chains, sweeps, threads, repeat=3, awake=False, rows
     prev = set_threads(threads)
     try:
         dbm.sample(theta, states, 1, seed=0, clamp=clamp, rows=rmap)
-        t = _best(lambda: dbm.sample(theta, states, sweeps, seed=1, clamp=clamp, rows=rmap),
-                  repeat)
+        t = _best(
+            lambda: dbm.sample(theta, states, sweeps, seed=1, clamp=clamp, rows=rmap),
+            repeat,
+        )
     finally:
         set_threads(prev)
     n = chains * sweeps * units * size * size
@@ -60,14 +64,39 @@ def main(argv=None):
     rows = []
     cases = [
         ("paper: depth 2, q=4, 40x40, asleep", dict(depth=2), 40, 100, 100, {}),
-        ("paper: depth 2, awake (visible clamped)", dict(depth=2), 40, 100, 100,
-         dict(awake=True)),
-        ("DBD batch: 11 rows x 5 chains, 10 sweeps", dict(depth=2), 40, 55, 10,
-         dict(rows=11)),
-        ("depth 3, q=4, cross-channel", dict(depth=3, cross_channel=True), 40, 100, 50, {}),
+        (
+            "paper: depth 2, awake (visible clamped)",
+            dict(depth=2),
+            40,
+            100,
+            100,
+            dict(awake=True),
+        ),
+        (
+            "DBD batch: 11 rows x 5 chains, 10 sweeps",
+            dict(depth=2),
+            40,
+            55,
+            10,
+            dict(rows=11),
+        ),
+        (
+            "depth 3, q=4, cross-channel",
+            dict(depth=3, cross_channel=True),
+            40,
+            100,
+            50,
+            {},
+        ),
         ("depth 2, q=9", dict(depth=2, conn=9), 40, 100, 50, {}),
-        ("depth 0, visible couplings", dict(depth=0, visible_couplings=True), 40, 100,
-         100, {}),
+        (
+            "depth 0, visible couplings",
+            dict(depth=0, visible_couplings=True),
+            40,
+            100,
+            100,
+            {},
+        ),
     ]
     for label, cfg, size, chains, sweeps, kw in cases:
         for th in sorted({1, maxt}):

@@ -71,11 +71,11 @@ def chan(layer, a):
 
 def named(dbm, theta):
     """dict name -> value (missing parameters are 0)."""
-    return dict(zip(dbm.param_names, map(float, theta)))
+    return dict(zip(dbm.param_names, map(float, theta), strict=True))
 
 
 def weight(p, l, a, b):
-    """Weight between channel a of layer l and channel b of layer l + 1 (0 if absent)."""
+    """Weight between channel a of layer l and b of layer l + 1 (0 if absent)."""
     return p.get("w" + chan(l, a) + chan(l + 1, b), 0.0)
 
 
@@ -90,7 +90,10 @@ def activation(dbm, p, s, l, r, c):
     nl = dbm.n_layers
     bias = [p[("h" if l == 0 else "b") + chan(l, a)] for a in (0, 1)]
     nal = nbl = nau = nbu = 0
-    cl = [[0.0, 0.0], [0.0, 0.0]]  # cl[alpha][beta]: coefficient of n_beta(low) in z_alpha
+    cl = [
+        [0.0, 0.0],
+        [0.0, 0.0],
+    ]  # cl[alpha][beta]: coefficient of n_beta(low) in z_alpha
     cu = [[0.0, 0.0], [0.0, 0.0]]
     if l > 0:
         for dr in range(side):
@@ -118,8 +121,9 @@ def activation(dbm, p, s, l, r, c):
                 cu[a][b] = weight(p, l, a, b)
     z = []
     for a in (0, 1):
-        z.append(bias[a] + cl[a][0] * nal + cl[a][1] * nbl + cu[a][0] * nau
-                 + cu[a][1] * nbu)
+        z.append(
+            bias[a] + cl[a][0] * nal + cl[a][1] * nbl + cu[a][0] * nau + cu[a][1] * nbu
+        )
     return z[0], z[1]
 
 
@@ -175,8 +179,15 @@ def sweep(dbm, theta, states, sweeps, rng, awake=False, rows=None):
         for _ in range(sweeps):
             for l in odd + even:
                 if l == 0 and dbm.coupled:
-                    passes = [[(r, cc) for r in range(L) for cc in range(L)
-                               if (r + cc) % 2 == col] for col in (0, 1)]
+                    passes = [
+                        [
+                            (r, cc)
+                            for r in range(L)
+                            for cc in range(L)
+                            if (r + cc) % 2 == col
+                        ]
+                        for col in (0, 1)
+                    ]
                 else:
                     passes = [[(r, cc) for r in range(L) for cc in range(L)]]
                 for sites in passes:
@@ -209,8 +220,10 @@ def statistics(dbm, states):
     s^(l)_a(r, c) * s^(l+1)_b(r + dr, c + dc).
     """
     s = np.asarray(states)
-    oh = [[(s[:, l] == 1).astype(np.int64), (s[:, l] == 2).astype(np.int64)]
-          for l in range(dbm.n_layers)]
+    oh = [
+        [(s[:, l] == 1).astype(np.int64), (s[:, l] == 2).astype(np.int64)]
+        for l in range(dbm.n_layers)
+    ]
     ax = (-2, -1)
     vals = {}
     for l in range(dbm.n_layers):
@@ -245,7 +258,9 @@ def centered_weight_stat(dbm, states, mu, l, a, b):
     tot = 0.0
     for dr in range(dbm.side):
         for dc in range(dbm.side):
-            tot = tot + (lo * np.roll(up, shift=(-dr, -dc), axis=(-2, -1))).sum(axis=(-2, -1))
+            tot = tot + (lo * np.roll(up, shift=(-dr, -dc), axis=(-2, -1))).sum(
+                axis=(-2, -1)
+            )
     return tot
 
 
@@ -294,7 +309,9 @@ def layer_chain_marginals(dbm, theta):
         ] * (cfgs == 2).sum(axis=(1, 2))
         if l == 0 and dbm.coupled:
             sub = _visible_only(dbm)
-            u = statistics(sub, cfgs[:, None]) @ np.array([p[n] for n in sub.param_names])
+            u = statistics(sub, cfgs[:, None]) @ np.array(
+                [p[n] for n in sub.param_names]
+            )
         unary.append(np.asarray(u, float))
     # pairwise log potentials between layer l (rows) and l + 1 (columns)
     pairs = []
@@ -313,6 +330,7 @@ def layer_chain_marginals(dbm, theta):
                         cnt += lo @ up.astype(float).reshape(ncfg, -1).T
                 V += w * cnt
         pairs.append(V)
+
     # forward (alpha) and backward (beta) messages in log space
     def lse(a, axis):
         m = a.max(axis=axis, keepdims=True)
@@ -327,7 +345,9 @@ def layer_chain_marginals(dbm, theta):
     logZ = lse(alpha[-1], axis=0)
     marg = [np.exp(alpha[l] + beta[l] - logZ) for l in range(nl)]
     pair = [
-        np.exp(alpha[l][:, None] + pairs[l] + (unary[l + 1] + beta[l + 1])[None, :] - logZ)
+        np.exp(
+            alpha[l][:, None] + pairs[l] + (unary[l + 1] + beta[l + 1])[None, :] - logZ
+        )
         for l in range(nl - 1)
     ]
     return cfgs, marg, pair
@@ -337,8 +357,11 @@ def _visible_only(dbm):
     from dbdviz.config import DBMConfig
     from dbdviz.dbm import DBM
 
-    return DBM(DBMConfig(depth=0, conn=dbm.q, visible_couplings=dbm.coupled), dbm.size,
-               tiny_ok=True)
+    return DBM(
+        DBMConfig(depth=0, conn=dbm.q, visible_couplings=dbm.coupled),
+        dbm.size,
+        tiny_ok=True,
+    )
 
 
 def exact_visible_depth1(dbm, theta):
@@ -366,7 +389,11 @@ def exact_visible_depth1(dbm, theta):
                 box[a] += np.roll(ohv[a], shift=(dr, dc), axis=(1, 2))
     z = []
     for b in (0, 1):
-        zb = p["b" + chan(1, b)] + weight(p, 0, 0, b) * box[0] + weight(p, 0, 1, b) * box[1]
+        zb = (
+            p["b" + chan(1, b)]
+            + weight(p, 0, 0, b) * box[0]
+            + weight(p, 0, 1, b) * box[1]
+        )
         z.append(zb)
     logw = logw + np.log1p(np.exp(z[0]) + np.exp(z[1])).sum(axis=(1, 2))
     w = np.exp(logw - logw.max())

@@ -492,7 +492,8 @@ def _chain_statistics(states, side, B, P, J):
     B : int64 (C, n_layers, 2), out
         ``B[c, l, alpha] = sum_i s^(l)_{i alpha}``.
     P : int64 (C, max(n_layers - 1, 1), 4), out
-        ``P[c, l, k] = sum_{j in l+1} s^(l+1)_{j beta} sum_delta s^(l)_{(j - delta) alpha}``
+        ``P[c, l, k] = sum_{j in l+1} s^(l+1)_{j beta}``
+        ``* sum_delta s^(l)_{(j - delta) alpha}``
         for (alpha, beta) = (A, A), (B, B), (A, B), (B, A), k = 0..3.
     J : int64 (C, 3), out
         Visible NN bond counts XX, XY (both orientations), YY over displacements
@@ -528,7 +529,9 @@ def _chain_statistics(states, side, B, P, J):
             B[c, l, 1] = tot >> 32
         for l in range(nl - 1):
             lo = buf[l]
-            sa = np.int64(0)  # sum over A units of layer l+1 of their lower partner codes
+            sa = np.int64(
+                0
+            )  # sum over A units of layer l+1 of their lower partner codes
             sb = np.int64(0)
             for r in range(L):
                 R = r + p

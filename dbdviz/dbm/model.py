@@ -83,8 +83,9 @@ class DBM:
         Theta indices of ``JXX, JXY, JYY``.
     """
 
-    def __init__(self, config: DBMConfig | None = None, size: int = 40,
-                 tiny_ok: bool = False) -> None:
+    def __init__(
+        self, config: DBMConfig | None = None, size: int = 40, tiny_ok: bool = False
+    ) -> None:
         config = DBMConfig() if config is None else config
         if not isinstance(config, DBMConfig):
             raise ValueError(f"config must be a DBMConfig, got {type(config).__name__}")
@@ -169,11 +170,17 @@ class DBM:
     @property
     def layer_names(self) -> list[tuple[str, str]]:
         """Channel names per layer: [("X", "Y"), ("X1", "Y1"), ...]."""
-        return [(_channel_name(l, 0), _channel_name(l, 1)) for l in range(self.n_layers)]
+        return [
+            (_channel_name(l, 0), _channel_name(l, 1)) for l in range(self.n_layers)
+        ]
 
     # -- parameters and centers ----------------------------------------------------
-    def initial_theta(self, density_x: float = 0.0625, density_y: float = 0.0625,
-                      reference: bool = False) -> np.ndarray:
+    def initial_theta(
+        self,
+        density_x: float = 0.0625,
+        density_y: float = 0.0625,
+        reference: bool = False,
+    ) -> np.ndarray:
         """Visible biases matching the densities, every other parameter 0.
 
         ``h_alpha = ln(rho_alpha / (1 - rho_X - rho_Y))`` makes the visible sites
@@ -200,8 +207,9 @@ class DBM:
         theta[self.bias_index[0, 1]] = math.log(ry / empty)
         return theta
 
-    def initial_centers(self, density_x: float = 0.0625,
-                        density_y: float = 0.0625) -> np.ndarray:
+    def initial_centers(
+        self, density_x: float = 0.0625, density_y: float = 0.0625
+    ) -> np.ndarray:
         """Centers mu: visible densities, hidden 1/3 (section 3.6).
 
         Returns
@@ -230,7 +238,9 @@ class DBM:
         if t.shape[0] == 0:
             raise ValueError("theta has no rows")
         if not np.all(np.isfinite(t)):
-            raise ValueError("theta contains NaN or infinite values: allowed finite reals")
+            raise ValueError(
+                "theta contains NaN or infinite values: allowed finite reals"
+            )
         return np.ascontiguousarray(t)
 
     def check_states(self, states: np.ndarray) -> np.ndarray:
@@ -267,8 +277,10 @@ class DBM:
     @staticmethod
     def _rng(seed, n_chains: int) -> np.ndarray:
         if isinstance(seed, np.ndarray):
-            if seed.dtype != np.uint64 or seed.shape != (n_chains, 4) or not (
-                seed.flags.c_contiguous
+            if (
+                seed.dtype != np.uint64
+                or seed.shape != (n_chains, 4)
+                or not (seed.flags.c_contiguous)
             ):
                 raise ValueError(
                     f"an rng state passed as seed must be C-contiguous uint64 of shape "
@@ -293,7 +305,9 @@ class DBM:
         return thr, prob
 
     # -- sampling ------------------------------------------------------------------
-    def init_chains(self, n_chains: int, seed: int | None | np.ndarray = None) -> np.ndarray:
+    def init_chains(
+        self, n_chains: int, seed: int | None | np.ndarray = None
+    ) -> np.ndarray:
         """Uniform random categorical chains (every unit 0, 1, 2 with probability 1/3).
 
         Parameters
@@ -318,9 +332,15 @@ class DBM:
         _gibbs._init_chains(states, self._rng(seed, n))
         return states
 
-    def sample(self, theta: np.ndarray, states: np.ndarray, sweeps: int,
-               seed: int | None | np.ndarray = None, clamp: np.ndarray | None = None,
-               rows: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+    def sample(
+        self,
+        theta: np.ndarray,
+        states: np.ndarray,
+        sweeps: int,
+        seed: int | None | np.ndarray = None,
+        clamp: np.ndarray | None = None,
+        rows: Sequence[int] | np.ndarray | None = None,
+    ) -> np.ndarray:
         """Block Gibbs sweeps of every chain, in place.
 
         Parameters
@@ -358,7 +378,9 @@ class DBM:
         states = self.check_states(states)
         n = states.shape[0]
         if isinstance(sweeps, bool) or not float(sweeps).is_integer() or sweeps < 0:
-            raise ValueError(f"sweeps = {sweeps!r} is out of range: allowed integers >= 0")
+            raise ValueError(
+                f"sweeps = {sweeps!r} is out of range: allowed integers >= 0"
+            )
         r = self._rows(rows, t.shape[0], n)
         rng = self._rng(seed, n)
         if clamp is not None:
@@ -377,12 +399,17 @@ class DBM:
         if sweeps == 0 or order.size == 0:
             return states
         thr, _ = self.tables(t)
-        _gibbs._sweep_chains(states, thr, r, rng, order, int(sweeps), self.side,
-                             self.coupled)
+        _gibbs._sweep_chains(
+            states, thr, r, rng, order, int(sweeps), self.side, self.coupled
+        )
         return states
 
-    def final_probabilities(self, theta: np.ndarray, states: np.ndarray,
-                            rows: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+    def final_probabilities(
+        self,
+        theta: np.ndarray,
+        states: np.ndarray,
+        rows: Sequence[int] | np.ndarray | None = None,
+    ) -> np.ndarray:
         """One parallel update of all layers kept as probabilities (section 6.2 step 4).
 
         Every layer's conditional probabilities are computed from the current
@@ -563,7 +590,7 @@ class DBM:
         return A
 
     def to_centered(self, theta: np.ndarray, mu: np.ndarray) -> np.ndarray:
-        """Centered parameters ``A(mu) theta`` (theta shape (n_params,) or (R, n_params))."""
+        """Centered parameters ``A(mu) theta``; theta (n_params,) or (R, n_params)."""
         t = self.check_theta(theta)
         out = t @ self.centering_matrix(mu).T
         return out[0] if np.ndim(theta) == 1 else out
@@ -576,10 +603,12 @@ class DBM:
         return out[0] if np.ndim(theta_c) == 1 else out
 
     def estimate_centers(self, B: np.ndarray) -> np.ndarray:
-        """Chain-average densities ``mean_c B / N``, shape (n_layers, 2) (section 3.6)."""
+        """Chain-average densities ``mean_c B / N``, (n_layers, 2) (section 3.6)."""
         b = np.asarray(B, dtype=np.float64)
         if b.ndim != 3 or b.shape[1:] != (self.n_layers, 2):
-            raise ValueError(f"B must have shape (C, {self.n_layers}, 2), got {b.shape}")
+            raise ValueError(
+                f"B must have shape (C, {self.n_layers}, 2), got {b.shape}"
+            )
         return b.mean(axis=0) / self.n_sites
 
     @staticmethod

@@ -174,11 +174,15 @@ def fit_static(
         Ma = dbm.param_statistics(awake_states)
         Ms = dbm.param_statistics(asleep_states)
         # P13: bias statistics -> slide centers -> centered weight statistics
-        mu = dbm.slide_centers(mu, dbm.estimate_centers(Ma[:, : 2 * dbm.n_layers]
-                                                        .reshape(chains, -1, 2)), sigma)
+        mu = dbm.slide_centers(
+            mu,
+            dbm.estimate_centers(Ma[:, : 2 * dbm.n_layers].reshape(chains, -1, 2)),
+            sigma,
+        )
         if centered:
-            g = (dbm.centered_statistics(Ma, mu).mean(axis=0)
-                 - dbm.centered_statistics(Ms, mu).mean(axis=0))
+            g = dbm.centered_statistics(Ma, mu).mean(axis=0) - dbm.centered_statistics(
+                Ms, mu
+            ).mean(axis=0)
         else:
             g = Ma.mean(axis=0) - Ms.mean(axis=0)
         g /= dbm.n_sites
@@ -196,10 +200,18 @@ def fit_static(
         m_awake[t - 1] = Ma.mean(axis=0)
         m_asleep[t - 1] = Ms.mean(axis=0)
     n_avg = max(1, int(round(average * steps)))
-    est = hist[steps + 1 - n_avg:].mean(axis=0)
+    est = hist[steps + 1 - n_avg :].mean(axis=0)
     settings = dict(
-        steps=steps, lr=lr, optimizer=optimizer, chains=chains, sweeps_awake=sw_a,
-        sweeps_asleep=sw_s, seed=seed, centered=centered, sliding_factor=sigma,
-        average=average, n_data=n_data,
+        steps=steps,
+        lr=lr,
+        optimizer=optimizer,
+        chains=chains,
+        sweeps_awake=sw_a,
+        sweeps_asleep=sw_s,
+        seed=seed,
+        centered=centered,
+        sliding_factor=sigma,
+        average=average,
+        n_data=n_data,
     )
     return StaticFit(est, theta, hist, mus, m_awake, m_asleep, asleep_states, settings)
