@@ -71,14 +71,18 @@ def naive_grad(store, x, origin, spacing, n_types, n_funcs):
     """dF_k/dx_m, shape (P, D), exact scale."""
     dim = len(x)
     return np.stack(
-        [naive_eval(store, x, origin, spacing, n_types, n_funcs, deriv_dim=m) / spacing[m]
-         for m in range(dim)],
+        [
+            naive_eval(store, x, origin, spacing, n_types, n_funcs, deriv_dim=m)
+            / spacing[m]
+            for m in range(dim)
+        ],
         axis=1,
     )
 
 
-def naive_integrate(store, theta0, domain, dt, substeps, n_steps, origin, spacing,
-                    n_types):
+def naive_integrate(
+    store, theta0, domain, dt, substeps, n_steps, origin, spacing, n_types
+):
     theta = [np.array(theta0, dtype=float)]
     th = theta[0].copy()
     for _ in range(n_steps):
@@ -104,7 +108,7 @@ def naive_adjoint(dE, mu, dF, domain, weights, tau0, tau1, dt, exact):
     def effective(i, tau):
         t = min(tau + 1, T) if exact else tau
         a = phi[i].copy()
-        for (w, lo, hi, clo, chi, q) in weights:
+        for w, lo, hi, clo, chi, q in weights:
             a[w] += q * (mu[t, chi] * phi[i, lo] + mu[t, clo] * phi[i, hi])
         return a
 
@@ -115,7 +119,7 @@ def naive_adjoint(dE, mu, dF, domain, weights, tau0, tau1, dt, exact):
         for m, k in enumerate(domain):
             psi[k] += sum(A[i, j] * dF[i, j, m] for j in range(P))
         new = phi[i] - dt * (dE[tau] - psi)
-        for (w, lo, hi, clo, chi, q) in weights:
+        for w, lo, hi, clo, chi, q in weights:
             if exact:
                 t1, t0 = min(tau + 1, T), tau
             else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from naive_fe import naive_adjoint
 
 from dbdviz.dbd.adjoint import (
     WeightStructure,
@@ -19,15 +20,26 @@ from dbdviz.dbd.basis import FiniteElements, SparseGradient
 from dbdviz.dbd.dynamics import integrate
 from dbdviz.dbd.optim import SGD, Adam, make_optimizer
 
-from naive_fe import naive_adjoint
-
 
 class Problem:
     """Synthetic smooth objective D(theta, tau) = 1/2 sum_k w_k (theta_k - y_k(tau))^2
     on a random C1 right-hand side, with smooth synthetic centers."""
 
-    def __init__(self, n_layers=3, n_channels=1, spacing=0.2, dt=0.1, T=16, tau0=3,
-                 tau1=13, mu_amp=0.1, mu_omega=0.4, seed=0, coef_scale=0.3, box=(-3, 5)):
+    def __init__(
+        self,
+        n_layers=3,
+        n_channels=1,
+        spacing=0.2,
+        dt=0.1,
+        T=16,
+        tau0=3,
+        tau1=13,
+        mu_amp=0.1,
+        mu_omega=0.4,
+        seed=0,
+        coef_scale=0.3,
+        box=(-3, 5),
+    ):
         rng = np.random.default_rng(seed)
         self.ws = WeightStructure.channel_diagonal(n_layers, n_channels, q=4.0)
         self.domain = reference_domain(n_layers, n_channels)
@@ -41,7 +53,9 @@ class Problem:
         grid = np.stack(np.meshgrid(*[np.arange(*box)] * D, indexing="ij"), -1)
         keys = grid.reshape(-1, D)
         rows = self.fe.insert(keys)
-        self.fe._coef[rows] = coef_scale * rng.normal(size=(len(rows), self.fe.n_slots, P))
+        self.fe._coef[rows] = coef_scale * rng.normal(
+            size=(len(rows), self.fe.n_slots, P)
+        )
         self.traj = integrate(self.fe, self.theta0, T, domain=self.domain, dt=dt)
         t = np.arange(T + 1)[:, None]
         self.w = rng.uniform(0.5, 2.0, P)
@@ -53,8 +67,13 @@ class Problem:
         self.rng = rng
 
     def objective(self, fe):
-        th = integrate(fe, self.traj.theta[self.tau0], self.tau1 - self.tau0,
-                       domain=self.domain, dt=self.dt).theta
+        th = integrate(
+            fe,
+            self.traj.theta[self.tau0],
+            self.tau1 - self.tau0,
+            domain=self.domain,
+            dt=self.dt,
+        ).theta
         y = self.target[self.tau0 : self.tau1 + 1]
         return self.dt * 0.5 * np.sum(self.w * (th[1:] - y[1:]) ** 2)
 
@@ -62,16 +81,31 @@ class Problem:
         dE = self.dEc if centered else self.dE
         ws = self.ws if centered else None
         fe = self.fe.copy()
-        _, g = adjoint_gradient(fe, self.traj.theta, dE, self.tau0, self.tau1,
-                                domain=self.domain, dt=self.dt, mu=self.mu, weights=ws,
-                                **kw)
+        _, g = adjoint_gradient(
+            fe,
+            self.traj.theta,
+            dE,
+            self.tau0,
+            self.tau1,
+            domain=self.domain,
+            dt=self.dt,
+            mu=self.mu,
+            weights=ws,
+            **kw,
+        )
         assert fe.n_vertices == self.fe.n_vertices  # all visited vertices existed
         return g
 
     def fd_check(self, g, n=40, eps=1e-5):
         """Central differences on n random touched coefficients; returns (g, fd)."""
-        idx = [(self.rng.integers(g.n_touched), self.rng.integers(self.fe.n_slots),
-                self.rng.integers(self.P)) for _ in range(n)]
+        idx = [
+            (
+                self.rng.integers(g.n_touched),
+                self.rng.integers(self.fe.n_slots),
+                self.rng.integers(self.P),
+            )
+            for _ in range(n)
+        ]
         ga, fd = [], []
         for j, s, p in idx:
             r = g.rows[j]
@@ -87,7 +121,7 @@ class Problem:
 
 
 def _dense(g: SparseGradient):
-    return {int(r): v for r, v in zip(g.rows, g.values)}
+    return {int(r): v for r, v in zip(g.rows, g.values, strict=True)}
 
 
 def _rel(a, b):
@@ -138,13 +172,22 @@ def test_reference_discrepancy_shrinks_with_slower_centers():
         gr = pb.gradient(True, variant="reference", deriv_scale="exact")
         errs.append(_rel(gr.values, ge.values))
     assert errs[0] > 1e-4
-    for a, b in zip(errs, errs[1:]):
+    for a, b in zip(errs, errs[1:], strict=True):
         assert 0.35 < b / a < 0.65  # first order in dmu/dt
 
 
 def test_reference_architecture_p10_d6():
-    pb = Problem(n_layers=3, n_channels=2, spacing=0.1, T=12, tau0=1, tau1=11,
-                 coef_scale=0.05, seed=4, box=(-1, 3))
+    pb = Problem(
+        n_layers=3,
+        n_channels=2,
+        spacing=0.1,
+        T=12,
+        tau0=1,
+        tau1=11,
+        coef_scale=0.05,
+        seed=4,
+        box=(-1, 3),
+    )
     assert (pb.P, pb.D) == (10, 6)
     np.testing.assert_array_equal(pb.domain, [0, 1, 6, 7, 8, 9])
     g = pb.gradient(True, variant="exact")
@@ -170,9 +213,35 @@ def test_kernel_vs_naive_adjoint(exact):
     phi = np.empty((n_w, P))
     A = np.empty((n_w, P))
     psi = np.empty((n_w, D))
-    _backward_adjoint(dE, mu, dF, domain, ws.param, ws.bias_lo, ws.bias_hi,
-                      ws.center_lo, ws.center_hi, ws.q, tau0, 0.7, exact, phi, A, psi)
-    wl = list(zip(ws.param, ws.bias_lo, ws.bias_hi, ws.center_lo, ws.center_hi, ws.q))
+    _backward_adjoint(
+        dE,
+        mu,
+        dF,
+        domain,
+        ws.param,
+        ws.bias_lo,
+        ws.bias_hi,
+        ws.center_lo,
+        ws.center_hi,
+        ws.q,
+        tau0,
+        0.7,
+        exact,
+        phi,
+        A,
+        psi,
+    )
+    wl = list(
+        zip(
+            ws.param,
+            ws.bias_lo,
+            ws.bias_hi,
+            ws.center_lo,
+            ws.center_hi,
+            ws.q,
+            strict=True,
+        )
+    )
     nphi, nA = naive_adjoint(dE, mu, dF, domain, wl, tau0, tau1, 0.7, exact)
     np.testing.assert_allclose(phi, nphi, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(A, nA, rtol=1e-12, atol=1e-12)
@@ -203,9 +272,18 @@ def test_sign_of_the_gradient():
     theta = np.tile([-2.63, -2.63, 0, 0, 0, 0, 0, 0, 0, 0.0], (11, 1))
     dE = np.zeros((11, 10))
     dE[:, 0] = -1.0
-    res, g = adjoint_gradient(fe, theta, dE, 0, 10, domain=reference_domain(), dt=1.0,
-                              mu=np.full((11, 3, 2), 0.3),
-                              weights=WeightStructure.channel_diagonal(3), variant="reference")
+    res, g = adjoint_gradient(
+        fe,
+        theta,
+        dE,
+        0,
+        10,
+        domain=reference_domain(),
+        dt=1.0,
+        mu=np.full((11, 3, 2), 0.3),
+        weights=WeightStructure.channel_diagonal(3),
+        variant="reference",
+    )
     np.testing.assert_allclose(res.phi[:, 0], np.arange(10, -1, -1.0))
     assert np.all(g.values[:, 0, 0] < 0)  # value slots of F_hX
     opt = SGD(lr=1.0)
@@ -222,8 +300,15 @@ def test_validation():
     with pytest.raises(ValueError, match="window"):
         adjoint(fe, th, th, 3, 3, domain=[0, 1])
     with pytest.raises(ValueError, match="mu"):
-        adjoint(fe, th, th, 0, 4, domain=[0, 1],
-                weights=WeightStructure([2], [0], [1], [0], [1], 4.0))
+        adjoint(
+            fe,
+            th,
+            th,
+            0,
+            4,
+            domain=[0, 1],
+            weights=WeightStructure([2], [0], [1], [0], [1], 4.0),
+        )
     with pytest.raises(ValueError, match="bias"):
         WeightStructure([0], [0], [1], [0], [1], 4.0)
 
@@ -258,7 +343,7 @@ def test_adam_matches_naive_and_skips_untouched():
         g = _sparse(fe, rng, keys)
         opt.step(fe, g)
         b1, b2, eps = 0.9, 0.999, 1e-8
-        for k, gv in zip(map(tuple, keys), g.values):
+        for k, gv in zip(map(tuple, keys), g.values, strict=True):
             m = b1 * ref_m.get(k, 0.0) + (1 - b1) * gv
             v = b2 * ref_v.get(k, 0.0) + (1 - b2) * gv**2
             ref_m[k], ref_v[k] = m, v
@@ -266,7 +351,9 @@ def test_adam_matches_naive_and_skips_untouched():
             vh = v / (1 - b2**step)
             ref_u[k] = ref_u.get(k, 0.0) - 0.01 * mh / (np.sqrt(vh) + eps)
     for k, u in ref_u.items():
-        np.testing.assert_allclose(fe.coef[fe.find(np.array(k))], u, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(
+            fe.coef[fe.find(np.array(k))], u, rtol=1e-12, atol=1e-15
+        )
 
 
 def test_optimizer_validation():

@@ -7,12 +7,11 @@ import itertools
 
 import numpy as np
 import pytest
+from naive_fe import naive_eval, naive_grad, naive_integrate, store_from
 from numpy.polynomial import polynomial as npoly
 
 from dbdviz.dbd.basis import FiniteElements
 from dbdviz.dbd.dynamics import integrate
-
-from naive_fe import naive_eval, naive_grad, naive_integrate, store_from
 
 
 def _tpoly(c, x, deriv=None):
@@ -29,7 +28,7 @@ def _tpoly(c, x, deriv=None):
 
 def _grid_keys(lo, hi):
     """All integer vertices of the box of cells lo..hi (inclusive) plus one."""
-    ranges = [range(a, b + 2) for a, b in zip(lo, hi)]
+    ranges = [range(a, b + 2) for a, b in zip(lo, hi, strict=True)]
     return np.array(list(itertools.product(*ranges)), np.int64)
 
 
@@ -37,12 +36,14 @@ def _interpolate(fe, polys, keys):
     """Set coefficients of fe from global tensor polynomials (one per function)."""
     rows = fe.insert(keys)
     pos = fe.origin + keys * fe.spacing
-    for r, x in zip(rows, pos):
+    for r, x in zip(rows, pos, strict=True):
         for kappa in itertools.product(range(fe.n_types), repeat=fe.dim):
             slot = sum(k * fe.n_types ** (fe.dim - 1 - d) for d, k in enumerate(kappa))
             scale = np.prod([fe.spacing[d] for d in range(fe.dim) if kappa[d] == 1])
             for p, c in enumerate(polys):
-                fe._coef[r, slot, p] = scale * _tpoly(c, x, kappa if fe.n_types == 2 else None)
+                fe._coef[r, slot, p] = scale * _tpoly(
+                    c, x, kappa if fe.n_types == 2 else None
+                )
 
 
 def _random_points(fe, rng, n, lo, hi):
@@ -69,7 +70,9 @@ def test_q3_reproduces_tensor_cubics(dim):
             for m in range(dim):
                 dd = [0] * dim
                 dd[m] = 1
-                assert grad[i, p, m] == pytest.approx(_tpoly(c, x, dd), rel=1e-9, abs=1e-9)
+                assert grad[i, p, m] == pytest.approx(
+                    _tpoly(c, x, dd), rel=1e-9, abs=1e-9
+                )
     np.testing.assert_allclose(fe.evaluate(pts), val, rtol=1e-14, atol=1e-14)
 
 
@@ -87,7 +90,9 @@ def test_q3_does_not_reproduce_quartics():
 @pytest.mark.parametrize("dim", [1, 2, 4])
 def test_q1_reproduces_multilinear(dim):
     rng = np.random.default_rng(20 + dim)
-    fe = FiniteElements(3, rng.uniform(0.1, 0.5, dim), rng.uniform(-1, 1, dim), kind="q1")
+    fe = FiniteElements(
+        3, rng.uniform(0.1, 0.5, dim), rng.uniform(-1, 1, dim), kind="q1"
+    )
     polys = [rng.normal(size=(2,) * dim) for _ in range(3)]
     lo, hi = [-2] * dim, [1] * dim
     _interpolate(fe, polys, _grid_keys(lo, hi))
@@ -99,7 +104,9 @@ def test_q1_reproduces_multilinear(dim):
             for m in range(dim):
                 dd = [0] * dim
                 dd[m] = 1
-                assert grad[i, p, m] == pytest.approx(_tpoly(c, x, dd), rel=1e-10, abs=1e-10)
+                assert grad[i, p, m] == pytest.approx(
+                    _tpoly(c, x, dd), rel=1e-10, abs=1e-10
+                )
 
 
 def _random_store(fe, rng, lo, hi, fill=1.0):
@@ -152,8 +159,9 @@ def test_face_continuity(kind):
 def test_kernel_vs_naive(dim, kind):
     rng = np.random.default_rng(100 + dim)
     n_funcs = 10 if dim == 6 else 3
-    fe = FiniteElements(n_funcs, rng.uniform(0.05, 0.2, dim), rng.uniform(-3, 0, dim),
-                        kind=kind)
+    fe = FiniteElements(
+        n_funcs, rng.uniform(0.05, 0.2, dim), rng.uniform(-3, 0, dim), kind=kind
+    )
     lo, hi = [-1] * dim, [0] * dim
     _random_store(fe, rng, lo, hi, fill=0.8)  # some vertices missing: read as 0
     store = store_from(fe)
@@ -261,14 +269,16 @@ def test_accumulate_matches_basis_weights():
     g = fe.accumulate(pts, c)
     assert len(set(g.rows.tolist())) == g.n_touched
     dense = {}
-    for x, ci in zip(pts, c):
+    for x, ci in zip(pts, c, strict=True):
         keys, w = fe.basis(x)
-        for k, wk in zip(keys, w):
+        for k, wk in zip(keys, w, strict=True):
             dense.setdefault(tuple(k), np.zeros((fe.n_slots, P)))
             dense[tuple(k)] += wk[:, None] * ci[None, :]
     assert g.n_touched == len(dense) == fe.n_vertices
-    for r, vals in zip(g.rows, g.values):
-        np.testing.assert_allclose(vals, dense[tuple(fe.keys[r])], rtol=1e-13, atol=1e-14)
+    for r, vals in zip(g.rows, g.values, strict=True):
+        np.testing.assert_allclose(
+            vals, dense[tuple(fe.keys[r])], rtol=1e-13, atol=1e-14
+        )
 
 
 def test_roundtrip_and_copy():
@@ -306,8 +316,17 @@ def test_integrate_vs_naive(substeps):
     fe._coef *= 0.3
     theta0 = rng.normal(size=P) * 0.05
     traj = integrate(fe, theta0, 12, domain=domain, dt=0.5, substeps=substeps)
-    ref = naive_integrate(store_from(fe), theta0, domain, 0.5, substeps, 12,
-                          fe.origin, fe.spacing, fe.n_types)
+    ref = naive_integrate(
+        store_from(fe),
+        theta0,
+        domain,
+        0.5,
+        substeps,
+        12,
+        fe.origin,
+        fe.spacing,
+        fe.n_types,
+    )
     np.testing.assert_allclose(traj.theta, ref, rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(traj.x, traj.theta[:, domain])
     assert traj.theta.shape == (13, P)

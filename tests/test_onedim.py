@@ -28,13 +28,17 @@ def test_closed_forms_and_transfer_matrix(h, J):
     rc, nc = od.moments_closed_form(h, J)
     assert rho == pytest.approx(rc, rel=1e-12) and nu == pytest.approx(nc, rel=1e-12)
     # largest eigenvalue of T = [[1, e^{h/2}], [e^{h/2}, e^{h+J}]]
-    lam = np.linalg.eigvalsh(np.array([[1.0, np.exp(h / 2)], [np.exp(h / 2), np.exp(h + J)]]))
+    lam = np.linalg.eigvalsh(
+        np.array([[1.0, np.exp(h / 2)], [np.exp(h / 2), np.exp(h + J)]])
+    )
     assert od.log_lambda(h, J) == pytest.approx(np.log(lam[-1]), rel=1e-13)
     e = 1e-6
-    assert rho == pytest.approx((od.log_lambda(h + e, J) - od.log_lambda(h - e, J)) / (2 * e),
-                                rel=1e-8)
-    assert nu == pytest.approx((od.log_lambda(h, J + e) - od.log_lambda(h, J - e)) / (2 * e),
-                               rel=1e-8)
+    assert rho == pytest.approx(
+        (od.log_lambda(h + e, J) - od.log_lambda(h - e, J)) / (2 * e), rel=1e-8
+    )
+    assert nu == pytest.approx(
+        (od.log_lambda(h, J + e) - od.log_lambda(h, J - e)) / (2 * e), rel=1e-8
+    )
 
 
 @pytest.mark.parametrize("h,J", GRID)
@@ -42,8 +46,12 @@ def test_covariance_is_hessian(h, J):
     M = od.covariance(h, J)
     e = 1e-6
     fd = np.empty((2, 2))
-    fd[:, 0] = (np.array(od.moments(h + e, J)) - np.array(od.moments(h - e, J))) / (2 * e)
-    fd[:, 1] = (np.array(od.moments(h, J + e)) - np.array(od.moments(h, J - e))) / (2 * e)
+    fd[:, 0] = (np.array(od.moments(h + e, J)) - np.array(od.moments(h - e, J))) / (
+        2 * e
+    )
+    fd[:, 1] = (np.array(od.moments(h, J + e)) - np.array(od.moments(h, J - e))) / (
+        2 * e
+    )
     np.testing.assert_allclose(M, fd, rtol=1e-7, atol=1e-10)
     assert M[0, 1] == M[1, 0]
     assert np.all(np.linalg.eigvalsh(M) > 0)
@@ -57,7 +65,9 @@ def test_periodic_chain_enumeration(h, J):
     assert rho_p == pytest.approx(rho_e, rel=1e-12)
     assert nu_p == pytest.approx(nu_e, rel=1e-12)
     # thermodynamic limit within O((lambda2/lambda1)^(n-1))
-    lam = np.linalg.eigvalsh(np.array([[1.0, np.exp(h / 2)], [np.exp(h / 2), np.exp(h + J)]]))
+    lam = np.linalg.eigvalsh(
+        np.array([[1.0, np.exp(h / 2)], [np.exp(h / 2), np.exp(h + J)]])
+    )
     ratio = abs(lam[0] / lam[1]) ** (n - 1)
     rho, nu = od.moments(h, J)
     assert abs(rho - rho_e) <= 2 * ratio + 1e-14
@@ -78,7 +88,9 @@ def test_decay_motif_is_moment_matching(h, J):
     rho, nu = od.moments(h, J)
     bh, bj = od.decay_motif(h, J)
     fh, fj = od.moment_matching_rhs(h, J, -rho, -2 * nu)
-    assert bh == pytest.approx(fh, rel=1e-10) and bj == pytest.approx(fj, rel=1e-10, abs=1e-12)
+    assert bh == pytest.approx(fh, rel=1e-10) and bj == pytest.approx(
+        fj, rel=1e-10, abs=1e-12
+    )
 
 
 def test_decay_motif_at_zero_coupling():
@@ -110,7 +122,9 @@ def test_t1d_motif_learns_decay_rate():
     errs = []
     for dt, n in ((0.02, 50), (0.01, 100)):
         m, th = od.decay_data(1.0, 0.3, k, n, dt)
-        fit = od.learn_motif([od.decay_motif], th[0], m, th, dt, coef0=[0.5], n_iter=150)
+        fit = od.learn_motif(
+            [od.decay_motif], th[0], m, th, dt, coef0=[0.5], n_iter=150
+        )
         errs.append(fit.coef[0] - k)
         assert fit.objective[-1] < 1e-3 * fit.objective[0]
     assert abs(errs[0]) < 0.03

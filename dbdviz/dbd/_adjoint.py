@@ -29,8 +29,22 @@ def _effective_adjoint(phi_row, mu_row, w_par, w_lo, w_hi, c_lo, c_hi, w_q, out)
 
 @jit
 def _backward_adjoint(
-    dE, mu, dF, domain, w_par, w_lo, w_hi, c_lo, c_hi, w_q,
-    tau0, dt, exact, phi, A, psi,
+    dE,
+    mu,
+    dF,
+    domain,
+    w_par,
+    w_lo,
+    w_hi,
+    c_lo,
+    c_hi,
+    w_q,
+    tau0,
+    dt,
+    exact,
+    phi,
+    A,
+    psi,
 ):
     """Backward sweep of the (centered) adjoint over one window.
 
@@ -97,7 +111,9 @@ def _backward_adjoint(
             hi = w_hi[j]
             q = w_q[j]
             # (iv): the mix term uses mu(tau)
-            mix = q * (mu[tau, c_hi[j]] * psi_full[lo] + mu[tau, c_lo[j]] * psi_full[hi])
+            mix = q * (
+                mu[tau, c_hi[j]] * psi_full[lo] + mu[tau, c_lo[j]] * psi_full[hi]
+            )
             dmu_lo = (mu[t_hi, c_lo[j]] - mu[t_lo, c_lo[j]]) / dt
             dmu_hi = (mu[t_hi, c_hi[j]] - mu[t_lo, c_hi[j]]) / dt
             ctr = q * (phi[i, lo] * dmu_hi + phi[i, hi] * dmu_lo)

@@ -94,14 +94,18 @@ class WeightStructure:
             if n is None:
                 n = a.shape[0]
             elif a.shape != (n,):
-                raise ValueError(f"WeightStructure.{name} has shape {a.shape}: expected ({n},)")
+                raise ValueError(
+                    f"WeightStructure.{name} has shape {a.shape}: expected ({n},)"
+                )
         q = np.broadcast_to(np.asarray(self.q, dtype=np.float64), (n,)).copy()
         object.__setattr__(self, "q", q)
         if len(set(self.param.tolist())) != n:
             raise ValueError("WeightStructure.param: weight indices must be distinct")
         biases = set(self.bias_lo.tolist()) | set(self.bias_hi.tolist())
         if biases & set(self.param.tolist()):
-            raise ValueError("WeightStructure: a weight parameter cannot also be a bias")
+            raise ValueError(
+                "WeightStructure: a weight parameter cannot also be a bias"
+            )
 
     @property
     def n_weights(self) -> int:
@@ -131,15 +135,19 @@ class WeightStructure:
         return cls(par, lo, hi, lo, hi, q)
 
     def validate(self, n_params: int, n_centers: int) -> None:
-        """Raise ValueError when indices fall outside ``P`` parameters / ``C`` centers."""
+        """Raise ValueError for indices outside ``P`` parameters / ``C`` centers."""
         for name in ("param", "bias_lo", "bias_hi"):
             a = getattr(self, name)
             if a.size and (a.min() < 0 or a.max() >= n_params):
-                raise ValueError(f"WeightStructure.{name}: allowed 0 <= index < {n_params}")
+                raise ValueError(
+                    f"WeightStructure.{name}: allowed 0 <= index < {n_params}"
+                )
         for name in ("center_lo", "center_hi"):
             a = getattr(self, name)
             if a.size and (a.min() < 0 or a.max() >= n_centers):
-                raise ValueError(f"WeightStructure.{name}: allowed 0 <= index < {n_centers}")
+                raise ValueError(
+                    f"WeightStructure.{name}: allowed 0 <= index < {n_centers}"
+                )
 
 
 def reference_domain(n_layers: int = 3, n_channels: int = 2) -> np.ndarray:
@@ -286,13 +294,17 @@ def adjoint(
     theta = np.ascontiguousarray(theta, dtype=np.float64)
     dE = np.ascontiguousarray(dE, dtype=np.float64)
     if theta.ndim != 2 or theta.shape[1] != fe.n_funcs:
-        raise ValueError(f"theta has shape {theta.shape}: expected (T + 1, {fe.n_funcs})")
+        raise ValueError(
+            f"theta has shape {theta.shape}: expected (T + 1, {fe.n_funcs})"
+        )
     if dE.shape != theta.shape:
         raise ValueError(f"dE has shape {dE.shape}: expected {theta.shape}")
     n_times = theta.shape[0]
     tau0, tau1 = int(tau0), int(tau1)
     if not 0 <= tau0 < tau1 <= n_times - 1:
-        raise ValueError(f"window [{tau0}, {tau1}]: allowed 0 <= tau0 < tau1 <= {n_times - 1}")
+        raise ValueError(
+            f"window [{tau0}, {tau1}]: allowed 0 <= tau0 < tau1 <= {n_times - 1}"
+        )
     if not dt > 0:
         raise ValueError(f"dt = {dt}: allowed dt > 0")
     dom = _as_domain(domain, fe)
@@ -312,8 +324,22 @@ def adjoint(
     A = np.empty((n_w, fe.n_funcs))
     psi = np.empty((n_w, fe.dim))
     _backward_adjoint(
-        dE, m, dF, dom, ws.param, ws.bias_lo, ws.bias_hi, ws.center_lo, ws.center_hi,
-        ws.q, tau0, float(dt), variant == "exact", phi, A, psi,
+        dE,
+        m,
+        dF,
+        dom,
+        ws.param,
+        ws.bias_lo,
+        ws.bias_hi,
+        ws.center_lo,
+        ws.center_hi,
+        ws.q,
+        tau0,
+        float(dt),
+        variant == "exact",
+        phi,
+        A,
+        psi,
     )
     return AdjointResult(phi, A, psi, tau0, tau1)
 
@@ -331,8 +357,9 @@ def coefficient_gradient(
     return fe.accumulate(x, -dt * result.A)
 
 
-def adjoint_gradient(fe: FiniteElements, theta, dE, tau0, tau1, *, domain, dt=1.0,
-                     **kwargs) -> tuple[AdjointResult, SparseGradient]:
+def adjoint_gradient(
+    fe: FiniteElements, theta, dE, tau0, tau1, *, domain, dt=1.0, **kwargs
+) -> tuple[AdjointResult, SparseGradient]:
     """:func:`adjoint` followed by :func:`coefficient_gradient`."""
     res = adjoint(fe, theta, dE, tau0, tau1, domain=domain, dt=dt, **kwargs)
     return res, coefficient_gradient(fe, theta, res, domain=domain, dt=dt)
@@ -363,8 +390,17 @@ def warmup() -> None:
         fe.find(np.zeros((1, 2), np.int64))
         dE = np.ones((4, 3))
         for variant in VARIANTS:
-            _, g = adjoint_gradient(fe, traj.theta, dE, 0, 3, domain=dom,
-                                    mu=np.full((4, 2), 0.3), weights=ws, variant=variant)
+            _, g = adjoint_gradient(
+                fe,
+                traj.theta,
+                dE,
+                0,
+                3,
+                domain=dom,
+                mu=np.full((4, 2), 0.3),
+                weights=ws,
+                variant=variant,
+            )
         SGD(1e-3).step(fe, g)
         Adam(1e-3).step(fe, g)
         fe.reserve(2 * fe.capacity)

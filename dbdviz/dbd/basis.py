@@ -172,8 +172,12 @@ class FiniteElements:
         :meth:`insert`, :meth:`reserve` or :meth:`accumulate`.
         """
         return (
-            self.origin, self.inv_spacing, self.n_types,
-            self._keys, self._table, self._coef,
+            self.origin,
+            self.inv_spacing,
+            self.n_types,
+            self._keys,
+            self._table,
+            self._coef,
         )
 
     def reserve(self, n_extra: int) -> None:
@@ -211,7 +215,7 @@ class FiniteElements:
         return rows[0] if single else rows
 
     def insert(self, keys) -> np.ndarray:
-        """Rows of integer vertex keys, creating missing vertices (zero coefficients)."""
+        """Rows of integer vertex keys; missing vertices are created (zero coefs)."""
         q, single = self._as_keys(keys)
         self.reserve(q.shape[0])
         rows = np.empty(q.shape[0], np.int64)
@@ -222,8 +226,16 @@ class FiniteElements:
         """Deep copy."""
         new = FiniteElements.__new__(FiniteElements)
         new.__dict__.update(self.__dict__)
-        for name in ("_keys", "_coef", "_table", "_count", "_local_of",
-                     "spacing", "origin", "inv_spacing"):
+        for name in (
+            "_keys",
+            "_coef",
+            "_table",
+            "_count",
+            "_local_of",
+            "spacing",
+            "origin",
+            "inv_spacing",
+        ):
             setattr(new, name, getattr(self, name).copy())
         return new
 
@@ -243,8 +255,11 @@ class FiniteElements:
         coef = np.asarray(arrays["coef"], dtype=np.float64)
         keys = np.asarray(arrays["keys"], dtype=np.int64)
         fe = cls(
-            coef.shape[2], arrays["spacing"], arrays["origin"],
-            kind=str(arrays["kind"]), capacity=max(keys.shape[0], 1),
+            coef.shape[2],
+            arrays["spacing"],
+            arrays["origin"],
+            kind=str(arrays["kind"]),
+            capacity=max(keys.shape[0], 1),
         )
         if coef.shape[1] != fe.n_slots or keys.shape[1] != fe.dim:
             raise ValueError("coef/keys shapes do not match kind and dim")
@@ -332,7 +347,9 @@ class FiniteElements:
         x = self._as_point(x)
         m = -1 if deriv_dim is None else int(deriv_dim)
         if not -1 <= m < self.dim:
-            raise ValueError(f"deriv_dim = {deriv_dim}: allowed 0 <= deriv_dim < {self.dim}")
+            raise ValueError(
+                f"deriv_dim = {deriv_dim}: allowed 0 <= deriv_dim < {self.dim}"
+            )
         cell = np.empty(self.dim, np.int64)
         w = np.empty(self.n_corners * self.n_slots)
         _k._basis_point(x, self.origin, self.inv_spacing, self.n_types, m, cell, w)
@@ -356,13 +373,22 @@ class FiniteElements:
         pts, _ = self._as_points(x)
         cv = np.ascontiguousarray(c, dtype=np.float64)
         if cv.shape != (pts.shape[0], self.n_funcs):
-            raise ValueError(f"c has shape {cv.shape}: expected {(pts.shape[0], self.n_funcs)}")
+            raise ValueError(
+                f"c has shape {cv.shape}: expected {(pts.shape[0], self.n_funcs)}"
+            )
         self.reserve(pts.shape[0] * self.n_corners)
         touched = np.empty(pts.shape[0] * self.n_corners, np.int64)
         corner_local = np.empty((pts.shape[0], self.n_corners), np.int64)
         n = _k._collect_vertices(
-            pts, self.origin, self.inv_spacing, self._keys, self._table, self._count,
-            self._local_of, touched, corner_local,
+            pts,
+            self.origin,
+            self.inv_spacing,
+            self._keys,
+            self._table,
+            self._count,
+            self._local_of,
+            touched,
+            corner_local,
         )
         g = np.zeros((n, self.n_slots, self.n_funcs))
         _k._accumulate_weights(
@@ -400,8 +426,8 @@ class FiniteElements:
 
     def __repr__(self) -> str:
         return (
-            f"FiniteElements(kind={self.kind!r}, dim={self.dim}, n_funcs={self.n_funcs}, "
-            f"n_vertices={self.n_vertices})"
+            f"FiniteElements(kind={self.kind!r}, dim={self.dim}, "
+            f"n_funcs={self.n_funcs}, n_vertices={self.n_vertices})"
         )
 
 

@@ -121,8 +121,9 @@ def invert_moments(rho, nu, h0=0.0, J0=0.0, tol: float = 1e-13, max_iter: int = 
     """``(h, J)`` with ``moments(h, J) = (rho, nu)`` by Newton's method (scalars)."""
     rho, nu = float(rho), float(nu)
     if not (0.0 < nu < rho < 1.0 and nu > 2.0 * rho - 1.0):
-        raise ValueError(f"(rho, nu) = ({rho}, {nu}): allowed 0 < nu < rho < 1, "
-                         "nu > 2 rho - 1")
+        raise ValueError(
+            f"(rho, nu) = ({rho}, {nu}): allowed 0 < nu < rho < 1, nu > 2 rho - 1"
+        )
     th = np.array([h0, J0], dtype=np.float64)
     for _ in range(max_iter):
         r, v = moments(th[0], th[1])
@@ -140,8 +141,9 @@ def kl_per_site(h, J, rho_d, nu_d, h_d, J_d):
     """``KL(p_d || p_theta)`` per site between chains with parameters
     ``(h_d, J_d)`` (moments ``rho_d, nu_d``) and ``(h, J)``; its gradient in
     ``(h, J)`` is ``(rho - rho_d, nu - nu_d)``."""
-    return (log_lambda(h, J) - log_lambda(h_d, J_d)
-            - (h - h_d) * rho_d - (J - J_d) * nu_d)
+    return (
+        log_lambda(h, J) - log_lambda(h_d, J_d) - (h - h_d) * rho_d - (J - J_d) * nu_d
+    )
 
 
 def decay_motif(h, J):
@@ -164,7 +166,9 @@ def moment_matching_rhs(h, J, drho, dnu):
     """``F = M^{-1} (drho/dt, dnu/dt)``: the DBD right-hand side that reproduces
     given moment derivatives (the recipe behind every motif)."""
     m = covariance(h, J)
-    rhs = np.stack(np.broadcast_arrays(np.asarray(drho, float), np.asarray(dnu, float)), -1)
+    rhs = np.stack(
+        np.broadcast_arrays(np.asarray(drho, float), np.asarray(dnu, float)), -1
+    )
     f = np.linalg.solve(m, rhs[..., None])[..., 0]
     return f[..., 0], f[..., 1]
 
@@ -199,8 +203,14 @@ def _objective(theta, m_data, theta_data, dt):
     """``S = dt sum_{tau >= 1} KL(tau)`` and ``dE = (rho, nu)(theta) - m_data``."""
     rho, nu = moments(theta[:, 0], theta[:, 1])
     dE = np.stack([rho, nu], axis=1) - m_data
-    kl = kl_per_site(theta[:, 0], theta[:, 1], m_data[:, 0], m_data[:, 1],
-                     theta_data[:, 0], theta_data[:, 1])
+    kl = kl_per_site(
+        theta[:, 0],
+        theta[:, 1],
+        m_data[:, 0],
+        m_data[:, 1],
+        theta_data[:, 0],
+        theta_data[:, 1],
+    )
     return dt * float(np.sum(kl[1:])), dE
 
 
@@ -286,7 +296,9 @@ def learn_motif(
     lam = np.geomspace(max_step[0], max_step[1], n_iter)
     fit = MotifFit(c)
     for it in range(n_iter):
-        S, g, _ = motif_objective_and_gradient(c, motifs, theta0, m_data, theta_data, dt)
+        S, g, _ = motif_objective_and_gradient(
+            c, motifs, theta0, m_data, theta_data, dt
+        )
         fit.objective.append(S)
         gmax = np.max(np.abs(g))
         if gmax == 0:

@@ -105,8 +105,9 @@ class Adam:
     beta1, beta2, eps : float
     """
 
-    def __init__(self, lr=1e-3, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-8):
+    def __init__(
+        self, lr=1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8
+    ):
         for name, v in (("beta1", beta1), ("beta2", beta2)):
             if not 0.0 <= v < 1.0:
                 raise ValueError(f"{name} = {v}: allowed 0 <= {name} < 1")
@@ -131,8 +132,9 @@ class Adam:
                 new[:n] = getattr(self, name)[:n]
             setattr(self, name, new)
 
-    def step(self, fe: FiniteElements, grad: SparseGradient,
-             step: int | None = None) -> None:
+    def step(
+        self, fe: FiniteElements, grad: SparseGradient, step: int | None = None
+    ) -> None:
         """Apply one update; ``step`` is the global 1-based step index (default:
         this optimiser's own counter + 1)."""
         _check(fe, grad)
@@ -140,12 +142,25 @@ class Adam:
         self.n_steps += 1
         t = self.n_steps if step is None else max(int(step), 1)
         lr = _lr_vector(self.lr, fe.n_funcs)
-        _adam_update(fe._coef, self.m1, self.m2, grad.rows, grad.values, lr,
-                     self.beta1, self.beta2, self.eps, float(t))
+        _adam_update(
+            fe._coef,
+            self.m1,
+            self.m2,
+            grad.rows,
+            grad.values,
+            lr,
+            self.beta1,
+            self.beta2,
+            self.eps,
+            float(t),
+        )
 
 
 def make_optimizer(name: str, lr, **kwargs):
-    """``"sgd"`` -> :class:`SGD`, ``"adam"`` -> :class:`Adam` (TrainConfig.optimizer)."""
+    """``"sgd"`` -> :class:`SGD`, ``"adam"`` -> :class:`Adam` (TrainConfig.optimizer).
+
+    Extra keyword arguments go to the optimiser.
+    """
     if name == "sgd":
         return SGD(lr, **kwargs)
     if name == "adam":
