@@ -45,7 +45,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._numba import jit, pjit, prange
-from .._rng import next_u64, randbelow
+from .._rng import randbelow
 
 _TWO32 = 4294967296.0
 _LO32 = np.uint64(0xFFFFFFFF)
@@ -338,10 +338,32 @@ def _pass_layer_s3(buf, l, tab, s, L):
     k = 0
     for r in range(L):
         R = r + 2
+        # running sums of 3-row column sums: lower partners use columns C-2..C,
+        # upper partners C..C+2
+        l1 = np.int64(0)
+        l2 = np.int64(0)
+        u1 = np.int64(0)
+        u2 = np.int64(0)
+        if has_low:
+            l1 = np.int64(lo[R, 0]) + lo[R - 1, 0] + lo[R - 2, 0]
+            l2 = np.int64(lo[R, 1]) + lo[R - 1, 1] + lo[R - 2, 1]
+        if has_up:
+            u1 = np.int64(up[R, 2]) + up[R + 1, 2] + up[R + 2, 2]
+            u2 = np.int64(up[R, 3]) + up[R + 1, 3] + up[R + 2, 3]
         for c in range(L):
             C = c + 2
-            low = _low_code(lo, R, C, 3) if has_low else np.int64(0)
-            upc = _up_code(up, R, C, 3) if has_up else np.int64(0)
+            low = np.int64(0)
+            if has_low:
+                l3 = np.int64(lo[R, C]) + lo[R - 1, C] + lo[R - 2, C]
+                low = l1 + l2 + l3
+                l1 = l2
+                l2 = l3
+            upc = np.int64(0)
+            if has_up:
+                u3 = np.int64(up[R, C + 2]) + up[R + 1, C + 2] + up[R + 2, C + 2]
+                upc = u1 + u2 + u3
+                u1 = u2
+                u2 = u3
             idx = upc + 100 * low
             if k & 1 == 0:
                 x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
@@ -362,13 +384,21 @@ def _pass_layer_s3(buf, l, tab, s, L):
 
 @jit
 def _pass_visible_coupled(buf, colour, tab, s, L, p, side, K):
-    """One colour of the visible layer with NN couplings (sequential, in place)."""
+    """One colour of the visible layer with NN couplings (sequential, in place).
+
+    The upper partners are summed with the patch side as a literal (2 or 3) so the
+    loops unroll; the random state is held in locals as in :func:`_pass_layer_s2`.
+    """
     nl = buf.shape[0]
     Kq = K * K
     cur = buf[0]
     has_up = nl > 1
     up = buf[1] if has_up else buf[0]
     kk = np.uint8(K)
+    s0 = s[0]
+    s1 = s[1]
+    s2 = s[2]
+    s3 = s[3]
     x = np.uint64(0)
     k = 0
     for r in range(L):
@@ -376,10 +406,15 @@ def _pass_visible_coupled(buf, colour, tab, s, L, p, side, K):
         for c in range((r + colour) & 1, L, 2):
             C = c + p
             nn = _nn_code(cur, R, C)
-            upc = _up_code(up, R, C, side) if has_up else 0
+            upc = np.int64(0)
+            if has_up:
+                if side == 2:
+                    upc = _up_code(up, R, C, 2)
+                else:
+                    upc = _up_code(up, R, C, 3)
             idx = upc + Kq * nn
             if k & 1 == 0:
-                x = next_u64(s)
+                x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
                 u = x >> _S32
             else:
                 u = x & _LO32
@@ -390,6 +425,10 @@ def _pass_visible_coupled(buf, colour, tab, s, L, p, side, K):
                 if u < tab[idx, 0]:
                     e = np.uint8(1)
             _write_site(cur, r, c, e, L, p)
+    s[0] = s0
+    s[1] = s1
+    s[2] = s2
+    s[3] = s3
 
 
 # ------------------------------------------------------------------------------------
@@ -467,18 +506,35 @@ def _final_probabilities(states, prob, rows, side, coupled, out):
         _encode_chain(states[c], buf, L, p, K)
         tabs = prob[rows[c]]
         for l in range(nl):
+            has_low = l > 0
+            has_up = l < nl - 1
+            lo = buf[l - 1] if has_low else buf[0]
+            up = buf[l + 1] if has_up else buf[0]
+            tab = tabs[l]
+            oa = out[c, l, 0]
+            ob = out[c, l, 1]
             for r in range(L):
                 R = r + p
                 for cc in range(L):
                     C_ = cc + p
-                    if l == 0:
-                        low = _nn_code(buf[0], R, C_) if coupled else 0
+                    low = np.int64(0)
+                    upc = np.int64(0)
+                    # literal patch sides so the partner loops unroll
+                    if side == 2:
+                        if has_low:
+                            low = _low_code(lo, R, C_, 2)
+                        if has_up:
+                            upc = _up_code(up, R, C_, 2)
                     else:
-                        low = _low_code(buf[l - 1], R, C_, side)
-                    upc = _up_code(buf[l + 1], R, C_, side) if l < nl - 1 else 0
+                        if has_low:
+                            low = _low_code(lo, R, C_, 3)
+                        if has_up:
+                            upc = _up_code(up, R, C_, 3)
+                    if l == 0 and coupled:
+                        low = _nn_code(buf[0], R, C_)
                     idx = upc + Kq * low
-                    out[c, l, 0, r, cc] = tabs[l, idx, 0]
-                    out[c, l, 1, r, cc] = tabs[l, idx, 1]
+                    oa[r, cc] = tab[idx, 0]
+                    ob[r, cc] = tab[idx, 1]
 
 
 @pjit
