@@ -370,3 +370,27 @@ def test_warmup_runs():
     from dbdviz.dbd import warmup
 
     warmup()
+
+
+@pytest.mark.parametrize("variant", ["reference", "exact"])
+def test_fused_psi_matches_gradients(variant):
+    # the public adjoint contracts A with the coefficients before differentiating
+    pb = Problem(seed=2)
+    res = adjoint(
+        pb.fe,
+        pb.traj.theta,
+        pb.dEc,
+        pb.tau0,
+        pb.tau1,
+        domain=pb.domain,
+        dt=pb.dt,
+        mu=pb.mu,
+        weights=pb.ws,
+        variant=variant,
+    )
+    scale = "reference" if variant == "reference" else "exact"
+    _, dF = pb.fe.gradient(pb.traj.x[pb.tau0 : pb.tau1 + 1], scale)
+    np.testing.assert_allclose(
+        res.psi, np.einsum("ik,ikm->im", res.A, dF), rtol=1e-10, atol=1e-12
+    )
+    assert np.abs(res.psi).max() > 1e-3

@@ -337,3 +337,35 @@ def test_integrate_zero_rhs_is_constant():
     th0 = np.array([-2.63, -2.63, 0, 0, 0, 0, 0, 0, 0, 0])
     traj = integrate(fe, th0, 50, domain=[0, 1, 6, 7, 8, 9])
     assert np.all(traj.theta == th0)
+
+
+def test_incremental_integrator_is_bitwise_exact():
+    from dbdviz.dbd.dynamics import Integrator
+    from dbdviz.dbd.optim import SGD
+
+    rng = np.random.default_rng(15)
+    P = 5
+    domain = np.array([0, 3, 4])
+    fe = FiniteElements(P, 0.1, [-0.05] * 3, kind="q3c1")
+    # a drift that carries the trajectory through many cells
+    drift = np.array([0.01, 0.0, 0.0, -0.007, 0.004])
+    path = np.arange(200)[:, None] * drift
+    fe.accumulate(path[:, domain], np.ones((200, P)))
+    fe._coef[: fe.n_vertices, 0, :] = drift
+    for substeps in (1, 2):
+        integ = Integrator(fe, np.zeros(P), domain=domain, dt=1.0, substeps=substeps)
+        opt = SGD(0.05)
+        recomputed = []
+        for T in range(10, 60, 3):
+            traj = integ.trajectory(T)
+            ref = integrate(fe, np.zeros(P), T, domain=domain, substeps=substeps)
+            np.testing.assert_array_equal(traj.theta, ref.theta)
+            recomputed.append(integ.last_recomputed)
+            # update the coefficients around the window end
+            g = fe.accumulate(traj.x[-5:], rng.normal(size=(5, P)) * 1e-3)
+            opt.step(fe, g)
+            integ.mark_updated(g.rows)
+        assert max(recomputed[5:]) < 30  # only the tail was re-integrated
+        integ.invalidate()
+        assert integ.trajectory(20).theta.shape == (21, P)
+        assert integ.last_recomputed == 20

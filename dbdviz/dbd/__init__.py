@@ -13,7 +13,7 @@ from .adjoint import (
     warmup,
 )
 from .basis import FiniteElements, SparseGradient
-from .dynamics import Trajectory, integrate
+from .dynamics import Integrator, Trajectory, integrate
 from .optim import SGD, Adam, make_optimizer
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "SparseGradient",
     "Trajectory",
     "integrate",
+    "Integrator",
     "WeightStructure",
     "AdjointResult",
     "adjoint",

@@ -357,23 +357,37 @@ def _basis_point(x, origin, inv_spacing, n_types, deriv_dim, cell, w):
 
 @jit
 def _integrate_euler(
-    theta0, domain, dt, substeps, origin, inv_spacing, n_types, keys, table, coef, out
+    out,
+    t_start,
+    domain,
+    dt,
+    substeps,
+    origin,
+    inv_spacing,
+    n_types,
+    keys,
+    table,
+    coef,
+    cells,
 ):
     """Forward Euler ``theta <- theta + (dt/substeps) F(theta[domain])`` (section 4.1).
 
-    All ``F_k`` are evaluated at the current point before any parameter moves
-    (Jacobi). ``out[0] = theta0``; ``out[t]`` is the state after ``t`` steps of
-    ``dt`` (each made of ``substeps`` Euler substeps).
+    Integrates from ``out[t_start]`` (given) to the last row of ``out``. All ``F_k``
+    are evaluated at the current point before any parameter moves (Jacobi);
+    ``out[t]`` is the state after ``t`` steps of ``dt`` (each made of ``substeps``
+    Euler substeps). The cell of every evaluation ``e = t * substeps + j`` is
+    recorded in ``cells[e]`` (used to re-integrate only from the first evaluation
+    whose cell had coefficients changed).
 
     Parameters
     ----------
-    theta0 : float64 (P,)
+    out : float64 (T + 1, P); rows ``t_start + 1 ..`` are overwritten.
     domain : int64 (D,) parameter index of each domain coordinate.
-    out : float64 (T + 1, P), overwritten.
+    cells : int64 (>= T * substeps, D), out.
     """
     n_steps = out.shape[0] - 1
     dim = domain.shape[0]
-    n_funcs = theta0.shape[0]
+    n_funcs = out.shape[1]
     n_corners = 1 << dim
     n_slots = coef.shape[1]
     h = dt / substeps
@@ -387,14 +401,14 @@ def _integrate_euler(
     dtab = np.empty((dim, 2, n_types))
     w = np.empty(n_corners * n_slots)
     f = np.empty(n_funcs)
-    th = theta0.copy()
-    out[0, :] = th
+    th = out[t_start].copy()
     have = False
-    for t in range(n_steps):
-        for _ in range(substeps):
+    for t in range(t_start, n_steps):
+        for j in range(substeps):
             for m in range(dim):
                 x[m] = th[domain[m]]
             _locate(x, origin, inv_spacing, cell, frac)
+            cells[t * substeps + j, :] = cell
             if not have or not _same_cell(cell, last):
                 _cell_rows(cell, keys, table, key, rows)
                 last[:] = cell
@@ -406,6 +420,29 @@ def _integrate_euler(
             for p in range(n_funcs):
                 th[p] += h * f[p]
         out[t + 1, :] = th
+
+
+@jit
+def _first_dirty_eval(cells, n_evals, keys, table, dirty):
+    """First evaluation whose cell has a corner vertex flagged in ``dirty``.
+
+    ``dirty`` is indexed by store row; vertices created after the evaluation are
+    flagged too (they only come into existence through an update). Returns
+    ``n_evals`` when no evaluation is affected.
+    """
+    dim = cells.shape[1]
+    n_corners = 1 << dim
+    key = np.empty(dim, np.int64)
+    rows = np.empty(n_corners, np.int64)
+    for e in range(n_evals):
+        if e > 0 and _same_cell(cells[e], cells[e - 1]):
+            continue
+        _cell_rows(cells[e], keys, table, key, rows)
+        for c in range(n_corners):
+            r = rows[c]
+            if r >= 0 and dirty[r]:
+                return e
+    return n_evals
 
 
 # ----------------------------------------------------------------------------------

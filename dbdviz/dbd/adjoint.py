@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._adjoint import _backward_adjoint
+from ._adjoint import _backward_adjoint_fe
 from .basis import DERIV_SCALES, FiniteElements, SparseGradient
 
 __all__ = [
@@ -318,15 +318,14 @@ def adjoint(
         m = np.zeros((n_times, 0))
         ws = WeightStructure.empty()
     x = np.ascontiguousarray(theta[tau0 : tau1 + 1][:, dom])
-    _, dF = fe.gradient(x, deriv_scale)
     n_w = tau1 - tau0 + 1
     phi = np.empty((n_w, fe.n_funcs))
     A = np.empty((n_w, fe.n_funcs))
     psi = np.empty((n_w, fe.dim))
-    _backward_adjoint(
+    _backward_adjoint_fe(
         dE,
         m,
-        dF,
+        x,
         dom,
         ws.param,
         ws.bias_lo,
@@ -337,6 +336,8 @@ def adjoint(
         tau0,
         float(dt),
         variant == "exact",
+        *fe.raw(),
+        fe.derivative_scale(deriv_scale),
         phi,
         A,
         psi,

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._basis_kernels import _integrate_euler
+from ._basis_kernels import _first_dirty_eval, _integrate_euler
 from .basis import FiniteElements
 
-__all__ = ["Trajectory", "integrate"]
+__all__ = ["Trajectory", "integrate", "Integrator"]
 
 
 @dataclass(frozen=True)
@@ -81,13 +81,122 @@ def integrate(
         raise ValueError(f"substeps = {substeps}: allowed substeps >= 1")
     if not dt > 0:
         raise ValueError(f"dt = {dt}: allowed dt > 0")
+    dom = _check_domain(domain, fe)
+    out = np.empty((n_steps + 1, fe.n_funcs))
+    out[0] = theta0
+    cells = np.empty((n_steps * substeps, fe.dim), np.int64)
+    _integrate_euler(out, 0, dom, float(dt), substeps, *fe.raw(), cells)
+    _check_finite(out)
+    return Trajectory(out, out[:, dom], dom, float(dt), substeps)
+
+
+def _check_finite(theta: np.ndarray) -> None:
+    if not np.all(np.isfinite(theta)):
+        raise FloatingPointError("theta(t) diverged (non-finite values)")
+
+
+def _check_domain(domain, fe: FiniteElements) -> np.ndarray:
     dom = np.ascontiguousarray(domain, dtype=np.int64)
     if dom.shape != (fe.dim,) or dom.min() < 0 or dom.max() >= fe.n_funcs:
         raise ValueError(
             f"domain = {dom}: expected {fe.dim} indices in 0 .. {fe.n_funcs - 1}"
         )
-    out = np.empty((n_steps + 1, fe.n_funcs))
-    _integrate_euler(theta0, dom, float(dt), substeps, *fe.raw(), out)
-    if not np.all(np.isfinite(out)):
-        raise FloatingPointError("theta(t) diverged (non-finite values)")
-    return Trajectory(out, out[:, dom], dom, float(dt), substeps)
+    return dom
+
+
+class Integrator:
+    """Forward Euler with a cache: re-integrates only from the first step whose
+    cell had coefficients changed since the last call.
+
+    The trainer re-integrates the whole trajectory from ``tau = 0`` at every
+    optimisation step (4.1, P10), but an update changes ``F`` only on the cells
+    around the window; every step before the trajectory first enters such a cell is
+    bitwise unchanged and is reused.
+
+    Parameters
+    ----------
+    fe : FiniteElements
+    theta0 : array_like of float, shape (P,)
+    domain : array_like of int, shape (D,)
+    dt : float
+    substeps : int
+
+    Notes
+    -----
+    Call :meth:`mark_updated` with the rows of every update (the optimisers' step
+    takes a :class:`~dbdviz.dbd.basis.SparseGradient` whose ``rows`` are exactly
+    those), or :meth:`invalidate` after changing coefficients by other means.
+    """
+
+    def __init__(
+        self, fe: FiniteElements, theta0, *, domain, dt: float = 1.0, substeps: int = 1
+    ):
+        theta0 = np.ascontiguousarray(theta0, dtype=np.float64)
+        if theta0.shape != (fe.n_funcs,) or not np.all(np.isfinite(theta0)):
+            raise ValueError(f"theta0 must be finite with shape ({fe.n_funcs},)")
+        if not dt > 0:
+            raise ValueError(f"dt = {dt}: allowed dt > 0")
+        if int(substeps) < 1:
+            raise ValueError(f"substeps = {substeps}: allowed substeps >= 1")
+        self.fe = fe
+        self.domain = _check_domain(domain, fe)
+        self.dt = float(dt)
+        self.substeps = int(substeps)
+        self._theta = np.empty((1, fe.n_funcs))
+        self._theta[0] = theta0
+        self._cells = np.empty((0, fe.dim), np.int64)
+        self._valid = 0  # steps 0 .. _valid of _theta are up to date
+        self._dirty = np.zeros(fe.capacity, np.bool_)
+        self._any_dirty = False
+        #: Steps integrated by the last :meth:`trajectory` call.
+        self.last_recomputed = 0
+
+    def mark_updated(self, rows) -> None:
+        """Flag store rows whose coefficients changed."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self._dirty.shape[0] < self.fe.capacity:
+            grown = np.zeros(self.fe.capacity, np.bool_)
+            grown[: self._dirty.shape[0]] = self._dirty
+            self._dirty = grown
+        self._dirty[rows] = True
+        self._any_dirty = self._any_dirty or rows.size > 0
+
+    def invalidate(self) -> None:
+        """Forget the cache (coefficients changed in an unknown way)."""
+        self._valid = 0
+        self._dirty[:] = False
+        self._any_dirty = False
+
+    def trajectory(self, n_steps: int) -> Trajectory:
+        """``theta(0 .. n_steps)``, identical to :func:`integrate` from ``theta0``."""
+        n_steps = int(n_steps)
+        if n_steps < 0:
+            raise ValueError(f"n_steps = {n_steps}: allowed n_steps >= 0")
+        fe, sub = self.fe, self.substeps
+        valid = min(self._valid, n_steps)
+        if self._any_dirty and valid > 0:
+            if self._dirty.shape[0] < fe.capacity:
+                self.mark_updated(np.zeros(0, np.int64))
+            first = _first_dirty_eval(
+                self._cells, valid * sub, fe._keys, fe._table, self._dirty
+            )
+            valid = min(valid, first // sub)
+        self._dirty[:] = False
+        self._any_dirty = False
+        if self._theta.shape[0] < n_steps + 1:
+            grown = np.empty((max(n_steps + 1, 2 * self._theta.shape[0]), fe.n_funcs))
+            grown[: self._theta.shape[0]] = self._theta
+            self._theta = grown
+            cells = np.empty(((grown.shape[0] - 1) * sub, fe.dim), np.int64)
+            cells[: self._cells.shape[0]] = self._cells
+            self._cells = cells
+        out = self._theta[: n_steps + 1]
+        if valid < n_steps:
+            _integrate_euler(
+                out, valid, self.domain, self.dt, sub, *fe.raw(), self._cells
+            )
+        _check_finite(out[valid:])
+        self.last_recomputed = n_steps - valid
+        self._valid = n_steps  # later rows (an earlier, longer horizon) are not checked
+        theta = out.copy()
+        return Trajectory(theta, theta[:, self.domain], self.domain, self.dt, sub)
