@@ -39,6 +39,7 @@ class Problem:
         seed=0,
         coef_scale=0.3,
         box=(-3, 5),
+        kind="q3c1",
     ):
         rng = np.random.default_rng(seed)
         self.ws = WeightStructure.channel_diagonal(n_layers, n_channels, q=4.0)
@@ -48,7 +49,7 @@ class Problem:
         self.P, self.D, self.dt, self.tau0, self.tau1 = P, D, dt, tau0, tau1
         self.theta0 = rng.normal(size=P) * 0.1
         x0 = self.theta0[self.domain]
-        self.fe = FiniteElements(P, spacing, x0 - 0.5 * spacing, kind="q3c1")
+        self.fe = FiniteElements(P, spacing, x0 - 0.5 * spacing, kind=kind)
         # random coefficients on a box of cells around x0 (the window stays inside)
         grid = np.stack(np.meshgrid(*[np.arange(*box)] * D, indexing="ij"), -1)
         keys = grid.reshape(-1, D)
@@ -136,8 +137,13 @@ def test_uncentered_adjoint_matches_finite_differences():
     assert _rel(ga, fd) < 1e-7
 
 
-def test_centered_exact_matches_fd_and_uncentered():
-    pb = Problem()
+@pytest.mark.parametrize(
+    "kw",
+    [{}, {"T": 13}, {"kind": "q1"}, {"tau0": 0, "tau1": 1}],
+    ids=["q3c1", "window-at-horizon", "q1", "shortest-window"],
+)
+def test_centered_exact_matches_fd_and_uncentered(kw):
+    pb = Problem(**kw)
     g = pb.gradient(True, variant="exact")
     ga, fd = pb.fd_check(g)
     assert _rel(ga, fd) < 1e-7

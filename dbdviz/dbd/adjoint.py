@@ -378,7 +378,7 @@ def _as_domain(domain, fe: FiniteElements) -> np.ndarray:
 def warmup() -> None:
     """Compile (or load from cache) every finite-element, Euler, adjoint and
     optimiser kernel on tiny inputs (STYLE.md: compile latency is user-visible)."""
-    from .dynamics import integrate
+    from .dynamics import Integrator, integrate
     from .optim import SGD, Adam
 
     ws = WeightStructure.channel_diagonal(2, 1, q=4.0)
@@ -386,6 +386,10 @@ def warmup() -> None:
     for kind in ("q3c1", "q1"):
         fe = FiniteElements(3, 0.1, -0.05, dim=2, kind=kind, capacity=4)
         traj = integrate(fe, np.zeros(3), 3, domain=dom)
+        integ = Integrator(fe, np.zeros(3), domain=dom)
+        integ.trajectory(3)
+        integ.mark_updated([0])
+        integ.trajectory(3)
         fe.evaluate(traj.x)
         fe.basis(traj.x[0])
         fe.find(np.zeros((1, 2), np.int64))
