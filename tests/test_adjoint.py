@@ -134,7 +134,7 @@ def test_uncentered_adjoint_matches_finite_differences():
     g = pb.gradient(False)
     ga, fd = pb.fd_check(g)
     assert np.linalg.norm(fd) > 1e-3
-    assert _rel(ga, fd) < 1e-7
+    assert _rel(ga, fd) < 1e-8
 
 
 @pytest.mark.parametrize(
@@ -146,7 +146,7 @@ def test_centered_exact_matches_fd_and_uncentered(kw):
     pb = Problem(**kw)
     g = pb.gradient(True, variant="exact")
     ga, fd = pb.fd_check(g)
-    assert _rel(ga, fd) < 1e-7
+    assert _rel(ga, fd) < 1e-8
     gu = pb.gradient(False)
     np.testing.assert_array_equal(g.rows, gu.rows)
     assert _rel(g.values, gu.values) < 1e-10

@@ -289,6 +289,10 @@ def test_roundtrip_and_copy():
     pts = _random_points(fe, rng, 10, [-2, -2], [2, 2])
     assert np.all(fe.evaluate(pts) != 0)
     np.testing.assert_array_equal(fe.evaluate(pts), fe2.evaluate(pts))
+    tab = fe.reference_table(2)
+    assert tab.shape == (fe.n_vertices, 2 + 4)
+    np.testing.assert_allclose(tab[:, :2], fe.origin + fe.keys * fe.spacing)
+    np.testing.assert_array_equal(tab[:, 2:], fe.coef[:, :, 2])
     fe3 = fe.copy()
     fe3._coef[:] = 0
     assert np.any(fe.evaluate(pts) != 0)

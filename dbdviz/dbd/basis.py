@@ -164,6 +164,12 @@ class FiniteElements:
         """float64 (n_vertices, D): abscissas ``origin + key * spacing``."""
         return self.origin + self.keys * self.spacing
 
+    def reference_table(self, k: int) -> np.ndarray:
+        """float64 (n_vertices, D + S): per vertex its abscissas, then the
+        coefficients of function ``k`` in slot order (the reference's
+        ``diff_eq_rhs/<name>_%05d.txt`` layout, ALGORITHM.md 5.9)."""
+        return np.hstack([self.vertex_positions(), self.coefficients(k)])
+
     def raw(self):
         """Arrays for kernels: ``(origin, inv_spacing, n_types, keys, table, coef)``.
 
