@@ -10,8 +10,9 @@ import pytest
 from naive_fe import naive_eval, naive_grad, naive_integrate, store_from
 from numpy.polynomial import polynomial as npoly
 
+from dbdviz.dbd.adjoint import adjoint
 from dbdviz.dbd.basis import FiniteElements
-from dbdviz.dbd.dynamics import integrate
+from dbdviz.dbd.dynamics import Integrator, integrate
 
 
 def _tpoly(c, x, deriv=None):
@@ -239,7 +240,10 @@ def test_reads_do_not_allocate():
     fe.gradient(far)
     fe.basis(far[0])
     fe.find(np.zeros((3, 6), np.int64) + 7)
-    integrate(fe, far[0][[0, 1, 2, 3, 4, 5, 0, 1, 2, 3]], 20, domain=[0, 1, 6, 7, 8, 9])
+    dom = [0, 1, 6, 7, 8, 9]
+    traj = integrate(fe, far[0][[0, 1, 2, 3, 4, 5, 0, 1, 2, 3]], 20, domain=dom)
+    Integrator(fe, traj.theta[0], domain=dom).trajectory(20)
+    adjoint(fe, traj.theta, np.ones_like(traj.theta), 0, 20, domain=dom)
     assert fe.n_vertices == n0
     assert np.all(fe.find(np.full((1, 6), 50)) == -1)
 
@@ -344,7 +348,6 @@ def test_integrate_zero_rhs_is_constant():
 
 
 def test_incremental_integrator_is_bitwise_exact():
-    from dbdviz.dbd.dynamics import Integrator
     from dbdviz.dbd.optim import SGD
 
     rng = np.random.default_rng(15)
