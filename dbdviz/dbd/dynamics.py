@@ -1,4 +1,11 @@
-"""Forward integration of the parameter ODE ``dtheta/dt = F(theta[domain])`` (4.1)."""
+"""Forward integration of the parameter ODE ``dtheta/dt = F(theta[domain])`` (4.1).
+
+:func:`integrate` runs forward Euler from ``theta(0)``; :class:`Integrator` gives the
+same trajectories bitwise but re-integrates only from the first step whose cell had
+coefficients changed since its previous call (the trainer's re-integration of the
+whole horizon at every optimisation step then costs about the window length).
+Both only read the finite-element store (no vertex is created, P15).
+"""
 
 from __future__ import annotations
 
