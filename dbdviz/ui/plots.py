@@ -194,7 +194,7 @@ def lattice_rgb(frame: np.ndarray, title: str = "") -> hv.RGB:
     L = rgb.shape[0]
     # hv images put row 0 at the top when bounds run bottom-up, like a matrix.
     return hv.RGB(rgb, bounds=(0, 0, L, L), kdims=["column", "row"], label=title).opts(
-        xaxis=None, yaxis=None, aspect="equal", frame_width=360, frame_height=360,
+        xaxis=None, yaxis=None, width=380, height=380,
         title=title, toolbar=None, default_tools=[],
     )
 

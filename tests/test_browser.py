@@ -1,0 +1,201 @@
+"""The served dashboard in headless Chromium (``panel serve apps/dashboard.py``).
+
+Needs Debian's Chromium (``bash scripts/install-browser.sh``) and the ``playwright``
+Python package; never downloads Playwright's own browsers. Skipped with a message when
+either is missing. Server-side effects (a closed tab stops its job) are read from the
+server log, where ``dbdviz.ui`` writes one line per job start/end and session end.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import browser  # noqa: E402
+
+pytestmark = pytest.mark.ui
+
+if not browser.chromium_available():
+    pytest.skip(f"{browser.CHROMIUM} missing: run `bash scripts/install-browser.sh`",
+                allow_module_level=True)
+pytest.importorskip("playwright.sync_api",
+                    reason="the playwright package is missing (pip install playwright)")
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+
+JS_LEGENDS = """
+() => {
+  const out = [];
+  for (const doc of Bokeh.documents)
+    for (const m of doc._all_models.values())
+      if (m.type === 'Legend')
+        for (const it of m.items) {
+          const l = it.label;
+          out.push(l && typeof l === 'object' && 'value' in l ? l.value : String(l));
+        }
+  return out;
+}
+"""
+
+JS_CURVE_LENGTHS = """
+() => {
+  const out = [];
+  for (const doc of Bokeh.documents)
+    for (const m of doc._all_models.values())
+      if (m.type === 'GlyphRenderer' && m.glyph && m.glyph.type === 'Line') {
+        const d = m.data_source.data;
+        const k = Object.keys(d);
+        out.push(k.length ? d[k[0]].length : 0);
+      }
+  return out;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def server():
+    with browser.serve() as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    with browser.chromium() as ctx:
+        yield ctx
+
+
+def open_dashboard(ctx, server):
+    page = ctx.new_page()
+    errors = browser.watch_console(page)
+    page.goto(server.url)
+    browser.wait_idle(page)
+    browser.button(page, "Simulate").wait_for(timeout=30000)
+    return page, errors
+
+
+def legends(page) -> list[str]:
+    return page.evaluate(JS_LEGENDS)
+
+
+def wait_for_legend(page, text: str, timeout: float = 60000) -> None:
+    page.wait_for_function(
+        "(t) => { for (const d of Bokeh.documents) for (const m of d._all_models.values())"
+        " if (m.type === 'Legend') for (const it of m.items) {"
+        " const l = it.label; const s = l && typeof l === 'object' && 'value' in l ?"
+        " l.value : String(l); if (s.includes(t)) return true; } return false; }",
+        arg=text, timeout=timeout,
+    )
+
+
+def set_spinner(page, label: str, value: int) -> None:
+    group = page.locator(".bk-input-group", has=page.get_by_text(label, exact=True))
+    inp = group.locator("input").first
+    inp.fill(str(value))
+    inp.press("Enter")
+
+
+def start_long_simulation(page) -> None:
+    """Minutes of work (widget limits: 2000 x 2000), so Stop or closing must end it."""
+    page.locator("select").first.select_option("large")  # 100 x 100 lattice
+    page.get_by_text("Advanced", exact=True).click()
+    page.locator("input[type=checkbox]").first.uncheck()  # Keep snapshots: off
+    set_spinner(page, "Replicates", 2000)
+    set_spinner(page, "Steps", 2000)
+    page.wait_for_timeout(500)  # let the values reach the server
+    browser.button(page, "Simulate").click()
+    page.get_by_text("Simulating 2000 replicate(s) of 2000 steps on 100 x 100").wait_for(
+        timeout=10000)
+
+
+def test_simulate_draws_the_moment_plot(server, chromium):
+    page, errors = open_dashboard(chromium, server)
+    assert page.title() == "dbdviz"
+    assert not any("simulation mean" in s for s in legends(page))
+    browser.button(page, "Simulate").click()
+    wait_for_legend(page, "simulation mean (n=100)")
+    page.get_by_text("Done in").wait_for(timeout=60000)
+    page.wait_for_timeout(1000)
+    # the paper preset: t = 0 ... 500, one point per time
+    assert 501 in page.evaluate(JS_CURVE_LENGTHS)
+    labels = legends(page)
+    assert "simulation 95% CI" in labels
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+    assert errors == []
+    page.close()
+
+
+def test_train_button(server, chromium):
+    page, errors = open_dashboard(chromium, server)
+    page.locator(".bk-tab", has_text="Training").click()
+    from dbdviz.ui.explorer import trainer_class
+
+    if trainer_class() is None:
+        msg = page.get_by_text("Training backend not available yet")
+        msg.wait_for(timeout=10000)
+        browser.button(page, "Train").click()
+        page.wait_for_timeout(500)
+        assert msg.is_visible()
+    else:  # the real trainer: learned curves appear, and Stop stops it
+        browser.button(page, "Simulate").click()
+        page.get_by_text("Done in").wait_for(timeout=60000)
+        page.locator(".bk-tab", has_text="Training").click()
+        browser.button(page, "Train").click()
+        page.get_by_text("Step ").first.wait_for(timeout=120000)
+        page.locator(".bk-tab", has_text="Moments").click()
+        wait_for_legend(page, "DBD learned", timeout=120000)
+        page.locator(".bk-tab", has_text="Training").click()
+        page.locator("button", has_text="Stop").last.click()
+        page.get_by_text("Training stopped").wait_for(timeout=30000)
+    assert errors == []
+    page.close()
+
+
+def test_stop_stops_the_simulation(server, chromium):
+    page, errors = open_dashboard(chromium, server)
+    n_cancelled = server.log().count("dbdviz job simulate cancelled")
+    start_long_simulation(page)
+    browser.button(page, "Stop").click()
+    page.get_by_text("Stopped after").wait_for(timeout=10000)
+    assert server.wait_for_log("dbdviz job simulate cancelled", timeout=10,
+                               count=n_cancelled + 1)
+    assert errors == []
+    page.close()
+
+
+def test_two_pages_do_not_share_state(server, chromium):
+    a, errors_a = open_dashboard(chromium, server)
+    b, errors_b = open_dashboard(chromium, server)
+    set_spinner(a, "Replicates", 7)
+    a.wait_for_timeout(300)
+    browser.button(a, "Simulate").click()
+    wait_for_legend(a, "simulation mean (n=7)")
+    b.wait_for_timeout(1000)
+    assert not any("simulation mean" in s for s in legends(b))
+    assert b.get_by_text("Ready: press").is_visible()
+    assert b.locator(".bk-input-group", has=b.get_by_text("Replicates", exact=True)) \
+        .locator("input").first.input_value() == "100"
+    assert errors_a == [] and errors_b == []
+    a.close()
+    b.close()
+
+
+def test_closing_the_tab_stops_its_job(server, chromium):
+    page, _ = open_dashboard(chromium, server)
+    n_started = server.log().count("dbdviz job simulate started")
+    n_destroyed = server.log().count("dbdviz session destroyed: stopped 1 job(s)")
+    n_cancelled = server.log().count("dbdviz job simulate cancelled")
+    start_long_simulation(page)
+    assert server.wait_for_log("dbdviz job simulate started", count=n_started + 1)
+    page.close()
+    # --unused-session-lifetime 1000 ms: the server destroys the session, which stops
+    # the job; the worker thread logs its end.
+    assert server.wait_for_log("dbdviz session destroyed: stopped 1 job(s)",
+                               timeout=30, count=n_destroyed + 1), server.log()[-3000:]
+    assert server.wait_for_log("dbdviz job simulate cancelled", timeout=10,
+                               count=n_cancelled + 1)
+    tail = server.log().split("dbdviz session destroyed: stopped 1 job(s)")[-1]
+    assert "Traceback" not in tail
