@@ -1,0 +1,204 @@
+"""The learned dynamic Boltzmann distribution: architecture, right-hand sides, theta(t).
+
+A :class:`DBDModel` is what :class:`~dbdviz.dbd.train.Trainer` produces and what
+:mod:`dbdviz.dbd.evaluate` samples: the DBM architecture, the learned finite-element
+right-hand sides ``F_k`` (ALGORITHM.md 4.2), the initial parameters and the trajectory
+``theta(t)`` integrated with the final ``F`` (4.1), the centers, the configs, and the
+per-step training history. It carries no plotting methods (STYLE.md).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..config import DBMConfig, LatticeLV, TrainConfig
+from ..io import FileFormatError, load_npz, save_npz
+from .basis import FiniteElements
+from .dynamics import integrate
+
+__all__ = ["DBDModel"]
+
+
+@dataclass
+class DBDModel:
+    """A trained DBD (shared contract with :mod:`dbdviz.dbd.evaluate`).
+
+    Attributes
+    ----------
+    dbm_config : DBMConfig
+        Architecture (depth, connectivity, cross weights, visible couplings).
+    size : int
+        Lattice side L.
+    fe : FiniteElements
+        Learned right-hand sides ``F_k``, ``fe.n_funcs == P``.
+    domain : ndarray of int64, shape (D,)
+        Parameter index of each finite-element domain coordinate.
+    theta0 : ndarray of float64, shape (P,)
+        Initial parameters ``theta(0)``.
+    dt : float
+        Time step of ``theta(t)`` (the data's dt).
+    horizon : int
+        Trained horizon T (number of dt steps).
+    theta : ndarray of float64, shape (T + 1, P)
+        Trajectory integrated with the final ``F`` (forward Euler, 4.1).
+    mu : ndarray of float64, shape (T + 1, n_layers, 2)
+        Centers at the end of training (3.6).
+    train_config : TrainConfig
+    data_config : LatticeLV or None
+        Configuration of the ensemble the model was trained on.
+    param_names : list of str
+        Parameter names in theta order (:attr:`dbdviz.dbm.DBM.param_names`).
+    history : dict of str -> ndarray
+        One entry per optimisation step: ``step``, ``tau0``, ``tau1``, ``horizon``,
+        ``elapsed``, ``err_<name>`` (relative asleep-vs-awake error over the window),
+        plus per time point the last ``awake``/``asleep`` statistics
+        (``(T + 1, P)`` arrays, NaN where never reaped).
+    meta : dict
+        Seed, data file, timings, schedule ...
+    """
+
+    dbm_config: DBMConfig
+    size: int
+    fe: FiniteElements
+    domain: np.ndarray
+    theta0: np.ndarray
+    dt: float
+    horizon: int
+    theta: np.ndarray
+    mu: np.ndarray
+    train_config: TrainConfig
+    data_config: LatticeLV | None = None
+    param_names: list[str] = field(default_factory=list)
+    history: dict[str, np.ndarray] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.domain = np.ascontiguousarray(self.domain, dtype=np.int64)
+        self.theta0 = np.ascontiguousarray(self.theta0, dtype=np.float64)
+        self.theta = np.ascontiguousarray(self.theta, dtype=np.float64)
+        self.mu = np.asarray(self.mu, dtype=np.float64)
+        self.horizon = int(self.horizon)
+        self.size = int(self.size)
+        self.dt = float(self.dt)
+        self.param_names = list(self.param_names)
+        P = self.fe.n_funcs
+        if self.theta0.shape != (P,):
+            raise ValueError(f"theta0 has shape {self.theta0.shape}: expected ({P},)")
+        if self.theta.shape != (self.horizon + 1, P):
+            raise ValueError(
+                f"theta has shape {self.theta.shape}: expected ({self.horizon + 1}, {P})"
+            )
+        if self.domain.shape != (self.fe.dim,):
+            raise ValueError(
+                f"domain has shape {self.domain.shape}: expected ({self.fe.dim},)"
+            )
+        if self.param_names and len(self.param_names) != P:
+            raise ValueError(f"param_names has {len(self.param_names)} names for {P}")
+
+    # -- derived -------------------------------------------------------------------
+    def dbm(self):
+        """The DBM architecture, ``DBM(self.dbm_config, size=self.size)``."""
+        from ..dbm import DBM
+
+        return DBM(self.dbm_config, size=self.size)
+
+    @property
+    def t(self) -> np.ndarray:
+        """float64 (T + 1,): times ``arange(horizon + 1) * dt``."""
+        return np.arange(self.horizon + 1) * self.dt
+
+    @property
+    def n_params(self) -> int:
+        return int(self.fe.n_funcs)
+
+    def integrate(self, n_steps: int) -> np.ndarray:
+        """``theta`` over ``0 .. n_steps`` with the learned ``F`` (forward Euler).
+
+        Beyond the trained horizon this extrapolates; where the trajectory leaves the
+        visited cells ``F = 0`` and theta stays constant (lazy grid, 4.2).
+
+        Returns
+        -------
+        theta : ndarray of float64, shape (n_steps + 1, P)
+        """
+        return integrate(
+            self.fe,
+            self.theta0,
+            int(n_steps),
+            domain=self.domain,
+            dt=self.dt,
+            substeps=int(self.train_config.substeps),
+        ).theta
+
+    # -- files ---------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """Write an ``.npz`` (kind ``"model"``) atomically."""
+        arrays = {
+            "theta0": self.theta0,
+            "theta": self.theta,
+            "mu": self.mu,
+            "domain": self.domain,
+        }
+        for k, v in self.fe.to_arrays().items():
+            arrays["fe_" + k] = v
+        for k, v in self.history.items():
+            arrays["history_" + k] = np.asarray(v)
+        meta = {
+            "dbm_config": self.dbm_config.to_dict(),
+            "train_config": self.train_config.to_dict(),
+            "data_config": None if self.data_config is None else self.data_config.to_dict(),
+            "size": self.size,
+            "dt": self.dt,
+            "horizon": self.horizon,
+            "param_names": self.param_names,
+            "history_keys": sorted(self.history),
+            "meta": self.meta,
+        }
+        save_npz(path, arrays, kind="model", meta=meta)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> DBDModel:
+        """Read a file written by :meth:`save`.
+
+        Raises
+        ------
+        FileNotFoundError, dbdviz.io.FileFormatError
+        """
+        arrays, meta = load_npz(path, kind="model")
+        try:
+            fe = FiniteElements.from_arrays(
+                {k[3:]: arrays[k] for k in arrays if k.startswith("fe_")}
+            )
+            dc = meta.get("data_config")
+            return cls(
+                dbm_config=DBMConfig.from_dict(meta["dbm_config"]),
+                size=meta["size"],
+                fe=fe,
+                domain=arrays["domain"],
+                theta0=arrays["theta0"],
+                dt=meta["dt"],
+                horizon=meta["horizon"],
+                theta=arrays["theta"],
+                mu=arrays["mu"],
+                train_config=TrainConfig.from_dict(meta["train_config"]),
+                data_config=None if dc is None else LatticeLV.from_dict(dc),
+                param_names=meta.get("param_names", []),
+                history={
+                    k: arrays["history_" + k]
+                    for k in meta.get("history_keys", [])
+                    if "history_" + k in arrays
+                },
+                meta=meta.get("meta", {}),
+            )
+        except (KeyError, ValueError, TypeError) as exc:
+            raise FileFormatError(f"{path} is not a valid model file ({exc})") from None
+
+    def __repr__(self) -> str:
+        return (
+            f"DBDModel(depth={self.dbm_config.depth}, size={self.size}, "
+            f"params={self.param_names}, horizon={self.horizon}, dt={self.dt})"
+        )
