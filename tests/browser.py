@@ -25,8 +25,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("DBDVIZ_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--disable-dev-shm-usage",
 ]
 
@@ -44,7 +50,9 @@ def free_port() -> int:
 class Server:
     """A ``panel serve apps/dashboard.py`` subprocess on a free port."""
 
-    def __init__(self, port: int, proc: subprocess.Popen, log_path: Path, started: float):
+    def __init__(
+        self, port: int, proc: subprocess.Popen, log_path: Path, started: float
+    ):
         self.port = port
         self.proc = proc
         self.log_path = log_path
@@ -74,8 +82,9 @@ class Server:
 
 
 @contextlib.contextmanager
-def serve(timeout: float = 120.0, warmup: bool = True,
-          extra_args: tuple[str, ...] = ()) -> Iterator[Server]:
+def serve(
+    timeout: float = 120.0, warmup: bool = True, extra_args: tuple[str, ...] = ()
+) -> Iterator[Server]:
     """Serve the dashboard; yield a :class:`Server` once /dashboard answers 200.
 
     Sessions are destroyed 1 s after their tab closes (``--unused-session-lifetime``)
@@ -85,12 +94,26 @@ def serve(timeout: float = 120.0, warmup: bool = True,
     tmp = Path(tempfile.mkdtemp(prefix="dbdviz-serve-"))
     log_path = tmp / "server.log"
     cmd = [
-        sys.executable, "-m", "panel", "serve", str(ROOT / "apps" / "dashboard.py"),
-        "--port", str(port), "--address", "127.0.0.1",
-        "--allow-websocket-origin", f"127.0.0.1:{port}",
-        "--allow-websocket-origin", f"localhost:{port}",
-        "--check-unused-sessions", "500", "--unused-session-lifetime", "1000",
-        "--log-level", "info", *extra_args,
+        sys.executable,
+        "-m",
+        "panel",
+        "serve",
+        str(ROOT / "apps" / "dashboard.py"),
+        "--port",
+        str(port),
+        "--address",
+        "127.0.0.1",
+        "--allow-websocket-origin",
+        f"127.0.0.1:{port}",
+        "--allow-websocket-origin",
+        f"localhost:{port}",
+        "--check-unused-sessions",
+        "500",
+        "--unused-session-lifetime",
+        "1000",
+        "--log-level",
+        "info",
+        *extra_args,
     ]
     if warmup:
         cmd += ["--setup", str(ROOT / "apps" / "warmup.py")]
@@ -101,14 +124,17 @@ def serve(timeout: float = 120.0, warmup: bool = True,
     env.setdefault("PYTHONUNBUFFERED", "1")
     fh = open(log_path, "wb")
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env,
-                            cwd=str(ROOT))
+    proc = subprocess.Popen(
+        cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=str(ROOT)
+    )
     server = Server(port, proc, log_path, t0)
     try:
         deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"panel serve exited ({proc.returncode}):\n{server.log()}")
+                raise RuntimeError(
+                    f"panel serve exited ({proc.returncode}):\n{server.log()}"
+                )
             try:
                 with urllib.request.urlopen(server.url, timeout=5) as r:
                     if r.status == 200:
@@ -116,7 +142,9 @@ def serve(timeout: float = 120.0, warmup: bool = True,
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise TimeoutError(f"panel serve not ready after {timeout} s:\n{server.log()}")
+                raise TimeoutError(
+                    f"panel serve not ready after {timeout} s:\n{server.log()}"
+                )
             time.sleep(0.2)
         server.ready_after = time.perf_counter() - t0
         yield server
@@ -142,7 +170,10 @@ def chromium() -> Iterator[object]:
             # A persistent context is the only way to pass a user-data-dir; it is the
             # browser and its first context at once.
             ctx = p.chromium.launch_persistent_context(
-                profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+                profile,
+                executable_path=CHROMIUM,
+                headless=True,
+                args=CHROMIUM_ARGS,
                 viewport={"width": 1400, "height": 1000},
             )
             try:
@@ -156,8 +187,12 @@ def chromium() -> Iterator[object]:
 def watch_console(page) -> list[str]:
     """Collect console errors and page errors of ``page`` into the returned list."""
     errors: list[str] = []
-    page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}")
-            if m.type == "error" else None)
+    page.on(
+        "console",
+        lambda m: (
+            errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None
+        ),
+    )
     page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
     return errors
 
@@ -174,42 +209,3 @@ def wait_idle(page, timeout_ms: float = 30000) -> None:
         "Bokeh.index && Object.keys(Bokeh.index).length > 0",
         timeout=timeout_ms,
     )
-
-
-#: JavaScript: number of data points in Bokeh line glyphs whose legend/name mentions
-#: ``label`` (searching the document's ColumnDataSources behind GlyphRenderers).
-JS_LINE_POINTS = """
-(label) => {
-  let best = -1;
-  for (const doc of Bokeh.documents) {
-    for (const m of doc._all_models.values()) {
-      if (m.type !== 'GlyphRenderer' && !(m.constructor && m.constructor.name === 'GlyphRenderer')) continue;
-      const g = m.glyph;
-      if (!g || !(g.type === 'Line' || (g.constructor && g.constructor.name === 'Line'))) continue;
-      const ds = m.data_source;
-      const keys = Object.keys(ds.data);
-      const n = keys.length ? ds.data[keys[0]].length : 0;
-      best = Math.max(best, n);
-    }
-  }
-  return best;
-}
-"""
-
-#: JavaScript: legend labels of every Legend in the document.
-JS_LEGEND_LABELS = """
-() => {
-  const out = [];
-  for (const doc of Bokeh.documents) {
-    for (const m of doc._all_models.values()) {
-      if (m.items && m.constructor && m.constructor.name === 'Legend') {
-        for (const it of m.items) {
-          const l = it.label;
-          out.push(l && typeof l === 'object' && 'value' in l ? l.value : String(l));
-        }
-      }
-    }
-  }
-  return out;
-}
-"""

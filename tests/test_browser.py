@@ -19,10 +19,14 @@ import browser  # noqa: E402
 pytestmark = pytest.mark.ui
 
 if not browser.chromium_available():
-    pytest.skip(f"{browser.CHROMIUM} missing: run `bash scripts/install-browser.sh`",
-                allow_module_level=True)
-pytest.importorskip("playwright.sync_api",
-                    reason="the playwright package is missing (pip install playwright)")
+    pytest.skip(
+        f"{browser.CHROMIUM} missing: run `bash scripts/install-browser.sh`",
+        allow_module_level=True,
+    )
+pytest.importorskip(
+    "playwright.sync_api",
+    reason="the playwright package is missing (pip install playwright)",
+)
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
@@ -82,11 +86,13 @@ def legends(page) -> list[str]:
 
 def wait_for_legend(page, text: str, timeout: float = 60000) -> None:
     page.wait_for_function(
-        "(t) => { for (const d of Bokeh.documents) for (const m of d._all_models.values())"
+        "(t) => { for (const d of Bokeh.documents)"
+        " for (const m of d._all_models.values())"
         " if (m.type === 'Legend') for (const it of m.items) {"
         " const l = it.label; const s = l && typeof l === 'object' && 'value' in l ?"
         " l.value : String(l); if (s.includes(t)) return true; } return false; }",
-        arg=text, timeout=timeout,
+        arg=text,
+        timeout=timeout,
     )
 
 
@@ -106,8 +112,9 @@ def start_long_simulation(page) -> None:
     set_spinner(page, "Steps", 2000)
     page.wait_for_timeout(500)  # let the values reach the server
     browser.button(page, "Simulate").click()
-    page.get_by_text("Simulating 2000 replicate(s) of 2000 steps on 100 x 100").wait_for(
-        timeout=10000)
+    page.get_by_text(
+        "Simulating 2000 replicate(s) of 2000 steps on 100 x 100"
+    ).wait_for(timeout=10000)
 
 
 def test_simulate_draws_the_moment_plot(server, chromium):
@@ -160,8 +167,9 @@ def test_stop_stops_the_simulation(server, chromium):
     start_long_simulation(page)
     browser.button(page, "Stop").click()
     page.get_by_text("Stopped after").wait_for(timeout=10000)
-    assert server.wait_for_log("dbdviz job simulate cancelled", timeout=10,
-                               count=n_cancelled + 1)
+    assert server.wait_for_log(
+        "dbdviz job simulate cancelled", timeout=10, count=n_cancelled + 1
+    )
     assert errors == []
     page.close()
 
@@ -176,8 +184,12 @@ def test_two_pages_do_not_share_state(server, chromium):
     b.wait_for_timeout(1000)
     assert not any("simulation mean" in s for s in legends(b))
     assert b.get_by_text("Ready: press").is_visible()
-    assert b.locator(".bk-input-group", has=b.get_by_text("Replicates", exact=True)) \
-        .locator("input").first.input_value() == "100"
+    assert (
+        b.locator(".bk-input-group", has=b.get_by_text("Replicates", exact=True))
+        .locator("input")
+        .first.input_value()
+        == "100"
+    )
     assert errors_a == [] and errors_b == []
     a.close()
     b.close()
@@ -193,9 +205,11 @@ def test_closing_the_tab_stops_its_job(server, chromium):
     page.close()
     # --unused-session-lifetime 1000 ms: the server destroys the session, which stops
     # the job; the worker thread logs its end.
-    assert server.wait_for_log("dbdviz session destroyed: stopped 1 job(s)",
-                               timeout=30, count=n_destroyed + 1), server.log()[-3000:]
-    assert server.wait_for_log("dbdviz job simulate cancelled", timeout=10,
-                               count=n_cancelled + 1)
+    assert server.wait_for_log(
+        "dbdviz session destroyed: stopped 1 job(s)", timeout=30, count=n_destroyed + 1
+    ), server.log()[-3000:]
+    assert server.wait_for_log(
+        "dbdviz job simulate cancelled", timeout=10, count=n_cancelled + 1
+    )
     tail = server.log().split("dbdviz session destroyed: stopped 1 job(s)")[-1]
     assert "Traceback" not in tail

@@ -23,7 +23,6 @@ from dbdviz.ui.app import App, create_app  # noqa: E402
 from dbdviz.ui.explorer import (  # noqa: E402
     TRAINING_UNAVAILABLE,
     LatticeView,
-    ModelPanel,
     MomentsView,
     Session,
     TrainingPanel,
@@ -32,8 +31,9 @@ from dbdviz.ui.explorer import (  # noqa: E402
 )
 from dbdviz.ui.jobs import Job, JobState, active_jobs  # noqa: E402
 
-SMALL = dict(size=10, init_x=12, init_y=8, steps=40, replicates=6, seed=3,
-             snapshots=True)
+SMALL = dict(
+    size=10, init_x=12, init_y=8, steps=40, replicates=6, seed=3, snapshots=True
+)
 
 
 def small_app(**changes) -> App:
@@ -51,7 +51,7 @@ def simulated() -> App:
     return app
 
 
-# -- plots: pure builders -------------------------------------------------------------
+# -- plots: pure builders ------------------------------------------------------------
 
 
 def test_confidence_band_is_mean_plus_minus_z_se():
@@ -61,9 +61,12 @@ def test_confidence_band_is_mean_plus_minus_z_se():
     band = plots.confidence_band(t, mean, se, "X")
     assert [d.name for d in band.kdims] == ["t"]
     assert [d.name for d in band.vdims] == ["X", "X_upper"]
-    np.testing.assert_array_equal(band.dimension_values("X"), mean - 1.96 * np.nan_to_num(se))
-    np.testing.assert_array_equal(band.dimension_values("X_upper"),
-                                  mean + 1.96 * np.nan_to_num(se))
+    np.testing.assert_array_equal(
+        band.dimension_values("X"), mean - 1.96 * np.nan_to_num(se)
+    )
+    np.testing.assert_array_equal(
+        band.dimension_values("X_upper"), mean + 1.96 * np.nan_to_num(se)
+    )
 
 
 def test_lattice_colors_exact():
@@ -84,12 +87,14 @@ def test_theta_and_errors_overlays():
     ov = plots.theta_overlay(np.arange(4.0), theta, ["a", "b", "c"])
     assert list(ov.keys()) == ["a", "b", "c"]
     np.testing.assert_array_equal(ov["b"].dimension_values("theta"), theta[:, 1])
-    er = plots.errors_overlay({"step": np.array([1.0, 2.0]), "X": np.array([0.5, 0.25])})
+    er = plots.errors_overlay(
+        {"step": np.array([1.0, 2.0]), "X": np.array([0.5, 0.25])}
+    )
     assert len(er) == 1
     np.testing.assert_array_equal(er.values()[0].dimension_values("error"), [0.5, 0.25])
 
 
-# -- the job machinery ------------------------------------------------------------------
+# -- the job machinery ---------------------------------------------------------------
 
 
 def _collect_job(work):
@@ -142,7 +147,7 @@ def test_job_failure_is_reported_not_raised():
     assert done[0][0] == JobState.FAILED and "boom" in done[0][1]
 
 
-# -- model panel, moments view ----------------------------------------------------------
+# -- model panel, moments view -------------------------------------------------------
 
 
 def test_simulate_fills_session_and_plots(simulated):
@@ -152,7 +157,7 @@ def test_simulate_fills_session_and_plots(simulated):
     assert sim.n == 6
     np.testing.assert_array_equal(sim.mean["X"], ens.observables[:, :, 0].mean(axis=0))
     assert sim.mean["X"][0] == 12 and sim.mean["Y"][0] == 8
-    assert simulated.model.progress.value == 100
+    assert simulated.model.progress.value == simulated.model.progress.max == 6
     assert not simulated.model.simulate_button.disabled
     assert simulated.model.stop_button.disabled
     # the data behind the moment plot
@@ -163,8 +168,10 @@ def test_simulate_fills_session_and_plots(simulated):
     areas = [el for el in fig if isinstance(el, hv.Area)]
     assert len(curves) == 1 and len(areas) == 1
     np.testing.assert_allclose(curves[0].dimension_values("nnXY"), sim.mean["nnXY"])
-    np.testing.assert_allclose(areas[0].dimension_values("nnXY_upper"),
-                               sim.mean["nnXY"] + 1.96 * sim.sd["nnXY"] / np.sqrt(6))
+    np.testing.assert_allclose(
+        areas[0].dimension_values("nnXY_upper"),
+        sim.mean["nnXY"] + 1.96 * sim.sd["nnXY"] / np.sqrt(6),
+    )
     np.testing.assert_array_equal(curves[0].dimension_values("t"), ens.t)
 
 
@@ -190,9 +197,12 @@ def test_replicate_spread_is_quantiles(simulated):
     view.param.update(observable="Y", curves=["spread"])
     area = [el for el in view.plot_pane.object if isinstance(el, hv.Area)][0]
     obs = simulated.session.ensemble.observables[:, :, 1].astype(float)
-    np.testing.assert_allclose(area.dimension_values("Y"), np.quantile(obs, 0.05, axis=0))
-    np.testing.assert_allclose(area.dimension_values("Y_upper"),
-                               np.quantile(obs, 0.95, axis=0))
+    np.testing.assert_allclose(
+        area.dimension_values("Y"), np.quantile(obs, 0.05, axis=0)
+    )
+    np.testing.assert_allclose(
+        area.dimension_values("Y_upper"), np.quantile(obs, 0.95, axis=0)
+    )
 
 
 def test_reference_curve_only_for_paper():
@@ -225,8 +235,9 @@ def test_preset_selector_loads_values():
 
 
 def test_stop_cancels_a_long_simulation():
-    app = small_app(size=40, init_x=100, init_y=100, steps=2000, replicates=5000,
-                    snapshots=False)
+    app = small_app(
+        size=40, init_x=100, init_y=100, steps=2000, replicates=5000, snapshots=False
+    )
     job = app.model.simulate()
     time.sleep(0.3)
     assert job.running
@@ -239,15 +250,16 @@ def test_stop_cancels_a_long_simulation():
 
 
 def test_session_shutdown_stops_its_jobs():
-    app = small_app(size=40, init_x=100, init_y=100, steps=2000, replicates=5000,
-                    snapshots=False)
+    app = small_app(
+        size=40, init_x=100, init_y=100, steps=2000, replicates=5000, snapshots=False
+    )
     job = app.model.simulate()
     time.sleep(0.2)
     assert app.shutdown() == ["simulate"]
     assert not job.alive
 
 
-# -- lattice view ---------------------------------------------------------------------
+# -- lattice view --------------------------------------------------------------------
 
 
 def test_lattice_view_streams_snapshots(simulated):
@@ -261,7 +273,7 @@ def test_lattice_view_streams_snapshots(simulated):
     assert view.replicate.end == 5 and view.time.end == 40
 
 
-# -- training panel -----------------------------------------------------------------------
+# -- training panel ------------------------------------------------------------------
 
 
 def test_train_without_backend_shows_message():
@@ -282,9 +294,14 @@ def test_training_records_stream_into_pipe_and_buffer(simulated):
     def work(cancel, emit):
         for step in range(1, 6):
             yield types.SimpleNamespace(
-                step=step, opt_steps=5, window=(step, step + 2), horizon=step + 2,
-                theta=np.full((step + 3, P), float(step)), param_names=["hX", "hY", "w"],
-                moments=sim.slice(t_max=step + 2), errors={"X": 1.0 / step, "Y": 2.0},
+                step=step,
+                opt_steps=5,
+                window=(step, step + 2),
+                horizon=step + 2,
+                theta=np.full((step + 3, P), float(step)),
+                param_names=["hX", "hY", "w"],
+                moments=sim.slice(t_max=step + 2),
+                errors={"X": 1.0 / step, "Y": 2.0},
             )
 
     session = Session("demo")
@@ -302,14 +319,16 @@ def test_training_records_stream_into_pipe_and_buffer(simulated):
     assert [el.label for el in view.plot_pane.object] == ["DBD learned"]
 
 
-# -- export -------------------------------------------------------------------------------
+# -- export --------------------------------------------------------------------------
 
 
 def test_export_downloads(simulated):
     ex = simulated.export
     ex.table.value = "simulation"
     table = read_moment_table(ex.table_csv().getvalue().decode())
-    np.testing.assert_allclose(table.mean["nnXX"], simulated.session.simulation.mean["nnXX"])
+    np.testing.assert_allclose(
+        table.mean["nnXX"], simulated.session.simulation.mean["nnXX"]
+    )
     html = ex.figure_html().getvalue()
     assert b"<html" in html[:2000].lower() and b"Bokeh" in html
     from dbdviz.simulate import Ensemble
@@ -323,10 +342,12 @@ def test_export_downloads(simulated):
         p = Path(d) / "e.npz"
         p.write_bytes(path.getvalue())
         ens = Ensemble.load(p)
-    np.testing.assert_array_equal(ens.observables, simulated.session.ensemble.observables)
+    np.testing.assert_array_equal(
+        ens.observables, simulated.session.ensemble.observables
+    )
 
 
-# -- app --------------------------------------------------------------------------------------
+# -- app -----------------------------------------------------------------------------
 
 
 def test_app_instances_do_not_share_state():
@@ -341,7 +362,12 @@ def test_app_instances_do_not_share_state():
     assert job.wait(60) == JobState.FINISHED
     assert sa.simulation is not None and sb.simulation is None
     assert b.app.moments.plot_pane.object is not a.app.moments.plot_pane.object
-    labels = [w.label if "label" in w.param else w.name
-              for w in (a.app.model.simulate_button, a.app.model.stop_button,
-                        a.app.training.train_button)]
+    labels = [
+        w.label if "label" in w.param else w.name
+        for w in (
+            a.app.model.simulate_button,
+            a.app.model.stop_button,
+            a.app.training.train_button,
+        )
+    ]
     assert labels == ["Simulate", "Stop", "Train"]

@@ -16,8 +16,8 @@ from .explorer import (
     ExportPanel,
     HierarchyView,
     LatticeView,
-    MomentsView,
     ModelPanel,
+    MomentsView,
     Session,
     TrainingPanel,
 )
@@ -59,7 +59,8 @@ class App:
             ("Training", self.training),
             ("Hierarchy", self.hierarchy),
             ("Export", self.export),
-            dynamic=False, sizing_mode="stretch_width",
+            dynamic=False,
+            sizing_mode="stretch_width",
         )
         # Bootstrap: every resource is bundled with Panel, so the page loads offline
         # (the Fast templates always fetch a Google font).

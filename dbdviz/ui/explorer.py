@@ -54,12 +54,28 @@ __all__ = [
 log = logging.getLogger("dbdviz.ui")
 
 #: Model parameters shown first; the rest of LatticeLV goes into an "Advanced" card.
-MODEL_MAIN = ["birth", "death", "predation", "size", "init_x", "init_y", "steps",
-              "replicates", "seed"]
+MODEL_MAIN = [
+    "birth",
+    "death",
+    "predation",
+    "size",
+    "init_x",
+    "init_y",
+    "steps",
+    "replicates",
+    "seed",
+]
 MODEL_ADVANCED = ["dt", "pick_mode", "birth_mode", "snapshots"]
 DBM_MAIN = ["depth", "conn", "chains", "sweeps_awake", "sweeps_asleep"]
-TRAIN_MAIN = ["opt_steps", "window", "move_every", "lr", "optimizer", "data_per_step",
-              "seed"]
+TRAIN_MAIN = [
+    "opt_steps",
+    "window",
+    "move_every",
+    "lr",
+    "optimizer",
+    "data_per_step",
+    "seed",
+]
 
 #: Seeds in the browser: JavaScript numbers are exact only below 2**53.
 _SEED_WIDGET = {"type": pn.widgets.IntInput, "start": 0, "end": 2**53 - 1}
@@ -110,12 +126,21 @@ def reference_learned_path() -> Path:
     return Path(__file__).resolve().parents[2].parent / "shared" / "reference" / name
 
 
-_PAPER_MODEL_KEYS = ("size", "birth", "death", "predation", "init_x", "init_y", "dt",
-                     "pick_mode", "birth_mode")
+_PAPER_MODEL_KEYS = (
+    "size",
+    "birth",
+    "death",
+    "predation",
+    "init_x",
+    "init_y",
+    "dt",
+    "pick_mode",
+    "birth_mode",
+)
 
 
 def is_paper_config(config: LatticeLV | None) -> bool:
-    """Whether ``config`` has the model of the ``paper`` preset (any steps/replicates)."""
+    """Whether ``config`` has the ``paper`` model (any steps and replicates)."""
     if config is None:
         return False
     ref = PRESETS["paper"]
@@ -139,8 +164,11 @@ def _kw(cls, **kw: Any) -> dict[str, Any]:
     the old names.
     """
     names = cls.param
-    for new, old in (("label", "name"), ("color", "button_type"),
-                     ("variant", "button_style")):
+    for new, old in (
+        ("label", "name"),
+        ("color", "button_type"),
+        ("variant", "button_style"),
+    ):
         if new in kw and new not in names:
             kw[old] = kw.pop(new)
     return kw
@@ -172,16 +200,24 @@ class Session(param.Parameterized):
     preset_name = param.Selector(default="paper", objects=list(PRESETS))
 
     ensemble = param.Parameter(default=None, doc="Last simulated Ensemble (or None).")
-    sim_config = param.ClassSelector(class_=LatticeLV, allow_None=True,
-                                     doc="Copy of the config that made `ensemble`.")
-    simulation = param.ClassSelector(class_=MomentTable, allow_None=True,
-                                     doc="Moments of `ensemble`.")
+    sim_config = param.ClassSelector(
+        class_=LatticeLV,
+        allow_None=True,
+        doc="Copy of the config that made `ensemble`.",
+    )
+    simulation = param.ClassSelector(
+        class_=MomentTable, allow_None=True, doc="Moments of `ensemble`."
+    )
     closures = param.Dict(default={}, doc="Closure key -> MomentTable.")
     closure_errors = param.Dict(default={}, doc="Closure key -> error message.")
-    learned = param.ClassSelector(class_=MomentTable, allow_None=True,
-                                  doc="Moments of the DBD learned so far.")
-    reference = param.ClassSelector(class_=MomentTable, allow_None=True,
-                                    doc="C++ learned closure of the paper, if present.")
+    learned = param.ClassSelector(
+        class_=MomentTable, allow_None=True, doc="Moments of the DBD learned so far."
+    )
+    reference = param.ClassSelector(
+        class_=MomentTable,
+        allow_None=True,
+        doc="C++ learned closure of the paper, if present.",
+    )
 
     def __init__(self, preset_name: str = "paper", **params: Any) -> None:
         params.setdefault("config", preset(preset_name))
@@ -233,46 +269,80 @@ class ModelPanel(Viewer):
         self.session = _session_or_new(session)
         cfg = self.session.config
         self.job: Job | None = None
-        self.preset = _widget(pn.widgets.Select, 
-            label="Preset", options=list(PRESETS), value=self.session.preset_name,
+        self.preset = _widget(
+            pn.widgets.Select,
+            label="Preset",
+            options=list(PRESETS),
+            value=self.session.preset_name,
             sizing_mode="stretch_width",
         )
         self.preset.param.watch(self._on_preset, "value")
         self.settings = pn.Param(
-            cfg, parameters=MODEL_MAIN, show_name=False, sizing_mode="stretch_width",
-            widgets={"seed": _SEED_WIDGET,
-                     "steps": {"type": pn.widgets.IntInput},
-                     "replicates": {"type": pn.widgets.IntInput},
-                     "birth": {"type": pn.widgets.FloatSlider, "step": 0.001,
-                               "format": "0.000"},
-                     "death": {"type": pn.widgets.FloatSlider, "step": 0.001,
-                               "format": "0.000"}},
+            cfg,
+            parameters=MODEL_MAIN,
+            show_name=False,
+            sizing_mode="stretch_width",
+            widgets={
+                "seed": _SEED_WIDGET,
+                "steps": {"type": pn.widgets.IntInput},
+                "replicates": {"type": pn.widgets.IntInput},
+                "birth": {
+                    "type": pn.widgets.FloatSlider,
+                    "step": 0.001,
+                    "format": "0.000",
+                },
+                "death": {
+                    "type": pn.widgets.FloatSlider,
+                    "step": 0.001,
+                    "format": "0.000",
+                },
+            },
         )
         self.advanced = pn.Card(
-            pn.Param(cfg, parameters=MODEL_ADVANCED, show_name=False,
-                     sizing_mode="stretch_width"),
-            title="Advanced", collapsed=True, sizing_mode="stretch_width",
+            pn.Param(
+                cfg,
+                parameters=MODEL_ADVANCED,
+                show_name=False,
+                sizing_mode="stretch_width",
+            ),
+            title="Advanced",
+            collapsed=True,
+            sizing_mode="stretch_width",
         )
-        self.simulate_button = _widget(pn.widgets.Button, 
-            label="Simulate", color="primary", sizing_mode="stretch_width"
+        self.simulate_button = _widget(
+            pn.widgets.Button,
+            label="Simulate",
+            color="primary",
+            sizing_mode="stretch_width",
         )
-        self.stop_button = _widget(pn.widgets.Button, 
-            label="Stop", color="warning", disabled=True, sizing_mode="stretch_width"
+        self.stop_button = _widget(
+            pn.widgets.Button,
+            label="Stop",
+            color="warning",
+            disabled=True,
+            sizing_mode="stretch_width",
         )
         self.progress = pn.indicators.Progress(
             value=0, max=100, sizing_mode="stretch_width", height=18
         )
-        self.alert = pn.pane.Alert("", alert_type="danger", visible=False,
-                                   sizing_mode="stretch_width")
-        self.status = pn.pane.Markdown("Ready: press **Simulate**.",
-                                       sizing_mode="stretch_width")
+        self.alert = pn.pane.Alert(
+            "", alert_type="danger", visible=False, sizing_mode="stretch_width"
+        )
+        self.status = pn.pane.Markdown(
+            "Ready: press **Simulate**.", sizing_mode="stretch_width"
+        )
         self.simulate_button.on_click(self.simulate)
         self.stop_button.on_click(self.stop)
         cfg.param.watch(self._on_config, cfg.public_names())
         self._layout = pn.Column(
-            self.preset, self.settings, self.advanced, self.alert,
+            self.preset,
+            self.settings,
+            self.advanced,
+            self.alert,
             pn.Row(self.simulate_button, self.stop_button, sizing_mode="stretch_width"),
-            self.progress, self.status, sizing_mode="stretch_width",
+            self.progress,
+            self.status,
+            sizing_mode="stretch_width",
         )
 
     def __panel__(self):
@@ -327,14 +397,17 @@ class ModelPanel(Viewer):
             self._show_error(f"The simulator is not available: {exc}")
             return None
         cfg = self.session.config.copy()
-        n_bytes = (cfg.replicates * (cfg.steps + 1) * cfg.n_sites) if cfg.snapshots else 0
+        n_bytes = (
+            (cfg.replicates * (cfg.steps + 1) * cfg.n_sites) if cfg.snapshots else 0
+        )
         self.alert.visible = False
         self.progress.value = 0
         self.progress.max = 100
         self.status.object = (
             f"Simulating {cfg.replicates} replicate(s) of {cfg.steps} steps on "
-            f"{cfg.size} x {cfg.size}" + (f" (snapshots {n_bytes / 2**20:.0f} MiB)"
-                                          if n_bytes else "") + " ..."
+            f"{cfg.size} x {cfg.size}"
+            + (f" (snapshots {n_bytes / 2**20:.0f} MiB)" if n_bytes else "")
+            + " ..."
         )
         work = _simulation_work(_simulate, cfg)
         self.job = self.session.add_job(
@@ -363,9 +436,14 @@ class ModelPanel(Viewer):
             elif kind == "ensemble":
                 _, ens, table = rec
                 # One update of the three parameters, so views redraw once.
-                s.param.update(ensemble=ens, sim_config=self._sim_config,
-                               simulation=table, closures={}, closure_errors={},
-                               learned=None)
+                s.param.update(
+                    ensemble=ens,
+                    sim_config=self._sim_config,
+                    simulation=table,
+                    closures={},
+                    closure_errors={},
+                    learned=None,
+                )
                 dt = time.perf_counter() - self._t0
                 self.status.object = (
                     f"Simulated {ens.observables.shape[0]} replicate(s) in {dt:.1f} s; "
@@ -379,14 +457,15 @@ class ModelPanel(Viewer):
                 s.closure_errors = {**s.closure_errors, key: msg}
         if progress is not None:
             _, done, total = progress
-            self.progress.value = int(round(100 * done / max(total, 1)))
+            # replicates, not percent: every batch moves the bar
+            self.progress.param.update(max=max(int(total), 1), value=int(done))
 
     def _on_done(self, state: str, error: str | None) -> None:
         self.simulate_button.disabled = False
         self.stop_button.disabled = True
         dt = time.perf_counter() - self._t0
         if state == JobState.FINISHED:
-            self.progress.value = 100
+            self.progress.value = self.progress.max
             msgs = [f"Done in {dt:.1f} s."]
             for key, msg in self.session.closure_errors.items():
                 msgs.append(f"{CURVE_LABELS.get(key, key)} unavailable: {msg}")
@@ -403,6 +482,19 @@ class ModelPanel(Viewer):
         self.alert.visible = True
 
 
+#: Site updates per simulator batch (~0.2 s on one 2-core VM): the simulator checks
+#: Stop and reports progress between batches, so this sets both latencies.
+_SITE_STEPS_PER_BATCH = 1.6e7
+
+
+def _batch_size(cfg: LatticeLV) -> int:
+    """Replicates per simulator call: small batches for big lattices (fast Stop)."""
+    from .._numba import get_threads
+
+    per_rep = cfg.n_sites * (cfg.steps + 1)
+    return int(max(get_threads(), min(256, _SITE_STEPS_PER_BATCH // max(per_rep, 1))))
+
+
 def _simulation_work(simulate_fn, cfg: LatticeLV):
     """Worker: simulate, then moments, then the classical closures of ``cfg``."""
 
@@ -416,7 +508,9 @@ def _simulation_work(simulate_fn, cfg: LatticeLV):
                 last[0] = now
                 emit(("progress", int(done), int(total)))
 
-        ens = simulate_fn(cfg, progress=progress, cancel=cancel)
+        ens = simulate_fn(
+            cfg, progress=progress, cancel=cancel, batch_size=_batch_size(cfg)
+        )
         if cancel.is_set():
             return
         emit(("ensemble", ens, ens.moments()))
@@ -450,35 +544,49 @@ class MomentsView(Viewer):
     simulation on all observables both provide.
     """
 
-    observable = param.Selector(default="X", objects=list(OBSERVABLES),
-                                label="Observable")
+    observable = param.Selector(
+        default="X", objects=list(OBSERVABLES), label="Observable"
+    )
     curves = param.ListSelector(
         default=["simulation", "band", "mean-field", "pair", "dbd", "cpp-reference"],
-        objects=list(CURVE_OPTIONS.values()), label="Curves",
+        objects=list(CURVE_OPTIONS.values()),
+        label="Curves",
     )
 
     def __init__(self, session: Session | None = None, **params: Any) -> None:
         super().__init__(**params)
         self.session = _session_or_new(session)
         self.observable_select = pn.widgets.Select.from_param(
-            self.param.observable, **_kw(pn.widgets.Select, label="Observable", width=200)
+            self.param.observable,
+            **_kw(pn.widgets.Select, label="Observable", width=200),
         )
         self.curve_buttons = pn.widgets.CheckButtonGroup.from_param(
-            self.param.curves, **_kw(pn.widgets.CheckButtonGroup, options=CURVE_OPTIONS,
-                                     color="primary", variant="outline", label=""),
+            self.param.curves,
+            **_kw(
+                pn.widgets.CheckButtonGroup,
+                options=CURVE_OPTIONS,
+                color="primary",
+                variant="outline",
+                label="",
+            ),
         )
         self._spread_cache: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
-        self.plot_pane = pn.pane.HoloViews(self.figure(), sizing_mode="stretch_width",
-                                           min_height=400)
-        self.nrmse_pane = pn.pane.Markdown(self.nrmse_markdown(),
-                                           sizing_mode="stretch_width")
+        self.plot_pane = pn.pane.HoloViews(
+            self.figure(), sizing_mode="stretch_width", min_height=400
+        )
+        self.nrmse_pane = pn.pane.Markdown(
+            self.nrmse_markdown(), sizing_mode="stretch_width"
+        )
         self.session.param.watch(
-            self._refresh, ["simulation", "closures", "learned", "ensemble", "reference"]
+            self._refresh,
+            ["simulation", "closures", "learned", "ensemble", "reference"],
         )
         self.param.watch(self._refresh, ["observable", "curves"])
         self._layout = pn.Column(
             pn.Row(self.observable_select, self.curve_buttons),
-            self.plot_pane, self.nrmse_pane, sizing_mode="stretch_width",
+            self.plot_pane,
+            self.nrmse_pane,
+            sizing_mode="stretch_width",
         )
 
     def __panel__(self):
@@ -507,8 +615,11 @@ class MomentsView(Viewer):
         key = (id(ens), obs)
         if key not in self._spread_cache:
             k = OBSERVABLES.index(obs)
-            q = np.quantile(np.asarray(ens.observables[:, :, k], dtype=np.float64),
-                            [0.05, 0.95], axis=0)
+            q = np.quantile(
+                np.asarray(ens.observables[:, :, k], dtype=np.float64),
+                [0.05, 0.95],
+                axis=0,
+            )
             self._spread_cache = {key: (q[0], q[1])}  # keep only the newest
         return self._spread_cache[key]
 
@@ -523,10 +634,13 @@ class MomentsView(Viewer):
                 if sp is not None:
                     bands.append(plots.spread_band(sim.t, sp[0], sp[1], obs))
             if "band" in show and obs in sim.sd and sim.n and sim.n > 1:
-                bands.append(plots.confidence_band(sim.t, sim.mean[obs], sim.se(obs), obs))
+                bands.append(
+                    plots.confidence_band(sim.t, sim.mean[obs], sim.se(obs), obs)
+                )
             if "simulation" in show:
-                curves.append(("simulation", f"simulation mean (n={sim.n})", sim.t,
-                               sim.mean[obs]))
+                curves.append(
+                    ("simulation", f"simulation mean (n={sim.n})", sim.t, sim.mean[obs])
+                )
         for key, table in self.model_tables().items():
             if key in show and obs in table.mean:
                 curves.append((key, CURVE_LABELS[key], table.t, table.mean[obs]))
@@ -563,8 +677,10 @@ class MomentsView(Viewer):
         sep = "|---" * (len(cols) + 1) + "|"
         rows = []
         for key, r in res.items():
-            cells = [(f"{100 * r[o]:.1f} %" if o in r and math.isfinite(r[o]) else "-")
-                     for o in cols]
+            cells = [
+                (f"{100 * r[o]:.1f} %" if o in r and math.isfinite(r[o]) else "-")
+                for o in cols
+            ]
             rows.append(f"| {CURVE_LABELS.get(key, key)} | " + " | ".join(cells) + " |")
         return "\n".join([head, sep, *rows])
 
@@ -580,20 +696,39 @@ class LatticeView(Viewer):
     def __init__(self, session: Session | None = None, **params: Any) -> None:
         super().__init__(**params)
         self.session = _session_or_new(session)
-        self.replicate = _widget(pn.widgets.IntSlider, label="Replicate", start=0, end=1, value=0,
-                                              disabled=True, width=260)
-        self.time = _widget(pn.widgets.Player, label="Time step", start=0, end=1, value=0,
-                                      interval=120, loop_policy="once", disabled=True,
-                                      show_loop_controls=False, width=420)
+        self.replicate = _widget(
+            pn.widgets.IntSlider,
+            label="Replicate",
+            start=0,
+            end=1,
+            value=0,
+            disabled=True,
+            width=260,
+        )
+        self.time = _widget(
+            pn.widgets.Player,
+            label="Time step",
+            start=0,
+            end=1,
+            value=0,
+            interval=120,
+            loop_policy="once",
+            disabled=True,
+            show_loop_controls=False,
+            width=420,
+        )
         L = self.session.config.size
         self.pipe = hv.streams.Pipe(data=(np.zeros((L, L), np.uint8), "no lattice yet"))
-        self.image = hv.DynamicMap(lambda data: plots.lattice_rgb(*data),
-                                   streams=[self.pipe])
+        self.image = hv.DynamicMap(
+            lambda data: plots.lattice_rgb(*data), streams=[self.pipe]
+        )
         self.info = pn.pane.Markdown("Press **Simulate** to see the lattice.")
         self.samples = pn.pane.Markdown(
             "_DBM samples and hidden layers appear here once the DBD training "
-            "backend is available._" if trainer_class() is None else
-            "_Train a DBD to see its samples here._", width=360,
+            "backend is available._"
+            if trainer_class() is None
+            else "_Train a DBD to see its samples here._",
+            width=360,
         )
         self.replicate.param.watch(self._update, "value")
         self.time.param.watch(self._update, "value")
@@ -602,13 +737,16 @@ class LatticeView(Viewer):
             "".join(
                 f'<span style="display:inline-block;width:12px;height:12px;'
                 f'background:rgb{SPECIES}"></span>&nbsp;{name}&nbsp;&nbsp;'
-                for name, SPECIES in (("empty", plots.SPECIES_COLORS["empty"]),
-                                      ("X prey", plots.SPECIES_COLORS["X"]),
-                                      ("Y predator", plots.SPECIES_COLORS["Y"]))
+                for name, SPECIES in (
+                    ("empty", plots.SPECIES_COLORS["empty"]),
+                    ("X prey", plots.SPECIES_COLORS["X"]),
+                    ("Y predator", plots.SPECIES_COLORS["Y"]),
+                )
             )
         )
         self._layout = pn.Column(
-            pn.Row(self.replicate, self.time), legend,
+            pn.Row(self.replicate, self.time),
+            legend,
             pn.Row(pn.pane.HoloViews(self.image, linked_axes=False), self.samples),
             self.info,
         )
@@ -621,8 +759,12 @@ class LatticeView(Viewer):
         has = ens is not None and getattr(ens, "snapshots", None) is not None
         self.replicate.disabled = self.time.disabled = not has
         if not has:
-            self.info.object = ("This ensemble has no snapshots (enable *Keep snapshots* "
-                                "under Advanced)." if ens is not None else "")
+            self.info.object = (
+                "This ensemble has no snapshots (enable *Keep snapshots* "
+                "under Advanced)."
+                if ens is not None
+                else ""
+            )
             return
         reps, times = ens.snapshots.shape[:2]
         self.time.param.update(end=max(times - 1, 1), value=0)
@@ -648,8 +790,10 @@ class LatticeView(Viewer):
         ens = self.session.ensemble
         r, k = min(self.replicate.value, ens.observables.shape[0] - 1), self.time.value
         o = ens.observables[r, k]
-        self.info.object = (f"t = {float(ens.t[k]):g}: X = {o[0]}, Y = {o[1]}, "
-                            f"XY pairs = {o[OBSERVABLES.index('nnXY')]}")
+        self.info.object = (
+            f"t = {float(ens.t[k]):g}: X = {o[0]}, Y = {o[1]}, "
+            f"XY pairs = {o[OBSERVABLES.index('nnXY')]}"
+        )
 
 
 # ----------------------------------------------------------------------------------
@@ -682,32 +826,45 @@ class TrainingPanel(Viewer):
         super().__init__(**params)
         self.session = _session_or_new(session)
         self.job: Job | None = None
-        self.dbm_settings = pn.Param(self.session.dbm_config, parameters=DBM_MAIN,
-                                     show_name=False, sizing_mode="stretch_width")
-        self.train_settings = pn.Param(
-            self.session.train_config, parameters=TRAIN_MAIN, show_name=False,
+        self.dbm_settings = pn.Param(
+            self.session.dbm_config,
+            parameters=DBM_MAIN,
+            show_name=False,
             sizing_mode="stretch_width",
-            widgets={"seed": _SEED_WIDGET,
-                     "opt_steps": {"type": pn.widgets.IntInput},
-                     "lr": {"type": pn.widgets.FloatInput, "format": "0.0e0"}},
         )
-        self.train_button = _widget(pn.widgets.Button, label="Train", color="primary",
-                                              width=120)
-        self.stop_button = _widget(pn.widgets.Button, label="Stop", color="warning",
-                                             disabled=True, width=120)
+        self.train_settings = pn.Param(
+            self.session.train_config,
+            parameters=TRAIN_MAIN,
+            show_name=False,
+            sizing_mode="stretch_width",
+            widgets={
+                "seed": _SEED_WIDGET,
+                "opt_steps": {"type": pn.widgets.IntInput},
+                "lr": {"type": pn.widgets.FloatInput, "format": "0.[0000000000]"},
+            },
+        )
+        self.train_button = _widget(
+            pn.widgets.Button, label="Train", color="primary", width=120
+        )
+        self.stop_button = _widget(
+            pn.widgets.Button, label="Stop", color="warning", disabled=True, width=120
+        )
         self.progress = pn.indicators.Progress(value=0, max=100, width=300, height=18)
-        self.alert = pn.pane.Alert("", alert_type="warning", visible=False,
-                                   sizing_mode="stretch_width")
+        self.alert = pn.pane.Alert(
+            "", alert_type="warning", visible=False, sizing_mode="stretch_width"
+        )
         self.status = pn.pane.Markdown("")
         if trainer_class() is None:
             self.alert.object = TRAINING_UNAVAILABLE
             self.alert.visible = True
         self.theta_pipe: hv.streams.Pipe | None = None
         self.errors_buffer: hv.streams.Buffer | None = None
-        self.theta_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width",
-                                            min_height=300)
-        self.errors_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width",
-                                             min_height=300)
+        self.theta_pane = pn.pane.HoloViews(
+            None, sizing_mode="stretch_width", min_height=300
+        )
+        self.errors_pane = pn.pane.HoloViews(
+            None, sizing_mode="stretch_width", min_height=300
+        )
         self.train_button.on_click(self.train)
         self.stop_button.on_click(self.stop)
         self._layout = pn.Column(
@@ -749,8 +906,10 @@ class TrainingPanel(Viewer):
                 self._warn(TRAINING_UNAVAILABLE)
                 return None
             if s.ensemble is None or getattr(s.ensemble, "snapshots", None) is None:
-                self._warn("Simulate an ensemble with snapshots first: the DBD learns "
-                           "from the lattices.")
+                self._warn(
+                    "Simulate an ensemble with snapshots first: the DBD learns "
+                    "from the lattices."
+                )
                 return None
             try:
                 s.dbm_config.validate()
@@ -759,8 +918,9 @@ class TrainingPanel(Viewer):
             except ValueError as exc:
                 self._warn(f"**Cannot train with these settings.** {exc}", "danger")
                 return None
-            work = _training_work(cls, s.ensemble, s.dbm_config.copy(),
-                                  s.train_config.copy())
+            work = _training_work(
+                cls, s.ensemble, s.dbm_config.copy(), s.train_config.copy()
+            )
         self.alert.visible = False
         self.progress.value = 0
         self.theta_pipe = self.errors_buffer = None
@@ -784,8 +944,9 @@ class TrainingPanel(Viewer):
         # theta(t): only the newest frame matters.
         theta = np.asarray(last.theta, dtype=np.float64)
         dt = self.session.sim_config.dt if self.session.sim_config is not None else 1.0
-        frame = dict(t=np.arange(theta.shape[0]) * dt, theta=theta,
-                     names=list(last.param_names))
+        frame = dict(
+            t=np.arange(theta.shape[0]) * dt, theta=theta, names=list(last.param_names)
+        )
         if self.theta_pipe is None:
             self.theta_pipe = hv.streams.Pipe(data=frame)
             self.theta_pane.object = hv.DynamicMap(
@@ -802,8 +963,9 @@ class TrainingPanel(Viewer):
                 chunk[k] = np.array([r.errors.get(k, np.nan) for r in rows], np.float64)
             if self.errors_buffer is None:
                 empty = {k: np.zeros(0) for k in chunk}
-                self.errors_buffer = hv.streams.Buffer(empty, length=1_000_000,
-                                                       index=False)
+                self.errors_buffer = hv.streams.Buffer(
+                    empty, length=1_000_000, index=False
+                )
                 self.errors_pane.object = hv.DynamicMap(
                     plots.errors_overlay, streams=[self.errors_buffer]
                 ).opts(framewise=True)
@@ -815,9 +977,11 @@ class TrainingPanel(Viewer):
         total = getattr(last, "opt_steps", None) or self.session.train_config.opt_steps
         self.progress.value = int(min(100, round(100 * last.step / max(total, 1))))
         w = getattr(last, "window", None)
-        self.status.object = (f"Step {last.step} / {total}" +
-                              (f", window {w[0]}-{w[1]}" if w is not None else "") +
-                              f" ({time.perf_counter() - self._t0:.0f} s)")
+        self.status.object = (
+            f"Step {last.step} / {total}"
+            + (f", window {w[0]}-{w[1]}" if w is not None else "")
+            + f" ({time.perf_counter() - self._t0:.0f} s)"
+        )
 
     def _on_done(self, state: str, error: str | None) -> None:
         self.train_button.disabled = False
@@ -837,37 +1001,42 @@ class TrainingPanel(Viewer):
 # Hierarchy view (teaching)
 # ----------------------------------------------------------------------------------
 
+# Markdown eats a backslash before punctuation, so display math avoids thin spaces and
+# double bars (uses ~ and \Vert instead).
 HIERARCHY_MD = r"""
 ### Why the moments do not close
 
-Prey $X$ and predators $Y$ live on an $L\times L$ periodic lattice, one molecule per
-site. Per unit time a prey reproduces with rate $k_1$, a predator dies with rate
-$k_2$, and every molecule tries one hop to a random neighbour; when a hop hits an
-$X$-$Y$ pair the prey becomes a predator with probability $p_3$.
-Taking expectations, the **counts** depend on the **pairs** (a predation needs an
-$X$ next to a $Y$):
+Prey X and predators Y live on an L × L periodic lattice, one molecule per site.
+Per unit time a prey reproduces with rate k<sub>1</sub>, a predator dies with rate
+k<sub>2</sub>, and every molecule tries one hop to a random neighbour; when a hop hits
+an X-Y pair the prey becomes a predator with probability p<sub>3</sub>. Taking
+expectations, the **counts** depend on the **pairs** (a predation needs an X next to
+a Y):
 
 $$
-\frac{d\langle n_X\rangle}{dt} \approx k_1\langle n_X\rangle - c\,p_3\,\langle N_{XY}\rangle,
+\frac{d\langle n_X\rangle}{dt} \approx
+k_1\langle n_X\rangle - c~p_3\langle N_{XY}\rangle,
 \qquad
-\frac{d\langle n_Y\rangle}{dt} \approx c\,p_3\,\langle N_{XY}\rangle - k_2\langle n_Y\rangle ,
+\frac{d\langle n_Y\rangle}{dt} \approx
+c~p_3\langle N_{XY}\rangle - k_2\langle n_Y\rangle
 $$
 
-with $c$ the chance that one of the two molecules of a bond hops onto the other
-($c \approx 1/2$ for four neighbours). The equations for the pairs
-$\langle N_{AB}\rangle$ in turn contain **triplets** $\langle N_{ABC}\rangle$, those
-contain quadruplets, and so on: the *moment hierarchy* never closes by itself.
-A **closure** cuts it by expressing the higher moments through lower ones.
+with c the chance per step that one of the two molecules of a bond hops onto the
+other (c = 1/2 to first order for four neighbours; (8 − p<sub>3</sub>)/16 following
+one bond through the hop sweep). The equations for the pairs
+⟨N<sub>AB</sub>⟩ in turn contain **triplets** ⟨N<sub>ABC</sub>⟩, those contain
+quadruplets, and so on: the *moment hierarchy* never closes by itself. A **closure**
+cuts it by expressing the higher moments through lower ones.
 
 ### Mean field: forget space
 
-Sites are independent, so a pair is the product of two densities
-($N = L^2$ sites, $2N$ bonds, $\rho_A = n_A / N$):
+Molecules are placed at random given the counts (N = L² sites, 2N bonds), so a pair
+count follows from the two counts:
 
 $$
-\langle N_{XY}\rangle \approx 2N\cdot 2\rho_X\rho_Y = \frac{4\,n_X n_Y}{N},
+\langle N_{XY}\rangle \approx \frac{4 n_X n_Y}{N-1},
 \qquad
-\langle N_{AA}\rangle \approx 2N\rho_A^2 .
+\langle N_{AA}\rangle \approx \frac{2 n_A (n_A-1)}{N-1}
 $$
 
 The counts then obey ordinary Lotka-Volterra equations. Mean field ignores that
@@ -876,26 +1045,34 @@ predation.
 
 ### Pair approximation: keep neighbours, forget the rest
 
-Pairs get their own equations; triplets are closed through the pairs they share,
+Pairs get their own equations; triplets are closed through the pairs they share:
 
 $$
-\langle N_{ABC}\rangle \approx \frac{\langle N_{AB}\rangle\,\langle N_{BC}\rangle}{\langle n_B\rangle}.
+\langle N_{ABC}\rangle \approx
+\frac{\langle N_{AB}\rangle \langle N_{BC}\rangle}{\langle n_B\rangle}
 $$
 
 This keeps the correlation between neighbours but not longer-range structure.
 
 ### Learned closure: dynamic Boltzmann distributions
 
-Instead of a formula, DBD learns a whole **distribution** over lattices,
-$p(s;\theta(t)) \propto e^{-E(s;\theta(t))}$, a deep Boltzmann machine with
-visible biases $h_X, h_Y$, hidden layers and weights $W$. Its parameters follow an
-ODE $\dot\theta = F(\theta)$ whose right-hand side is fitted to the simulated
-lattices by minimising $\int D_{KL}(p_{data}\,\|\,p_\theta)\,dt$ with an adjoint
-method (ALGORITHM.md sections 3-5). Any moment, including the pairs and triplets the
-hierarchy needs, is then an expectation under $p(s;\theta(t))$.
+Instead of a formula, DBD learns a whole **distribution** over lattices, a deep
+Boltzmann machine with visible biases, hidden layers and weights θ(t):
 
-_The exact rates the dbdviz closures integrate (including the discrete hop sweep)
-are documented in `dbdviz.closures`._
+$$
+p(s;\theta(t)) \propto e^{-E(s;\theta(t))},
+\qquad
+\frac{d\theta}{dt} = F(\theta),
+\qquad
+\min_F \int_0^T D_{KL}\left(p_{data}(t) \Vert p_{\theta(t)}\right) dt
+$$
+
+The right-hand side F is fitted to the simulated lattices with an adjoint method
+(`ALGORITHM.md` sections 3-5). Any moment, including the pairs and triplets the
+hierarchy needs, is then an expectation under p(s; θ(t)).
+
+*The exact per-step rates the dbdviz closures integrate (births in continuous time,
+predation during the hop sweep) are derived in `docs/hierarchy.md`.*
 """
 
 
@@ -904,8 +1081,9 @@ class HierarchyView(Viewer):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self._pane = pn.pane.Markdown(HIERARCHY_MD, sizing_mode="stretch_width",
-                                      max_width=860)
+        self._pane = pn.pane.Markdown(
+            HIERARCHY_MD, sizing_mode="stretch_width", max_width=860
+        )
 
     def __panel__(self):
         return self._pane
@@ -923,32 +1101,53 @@ class ExportPanel(Viewer):
     matplotlib backend is not a dependency; the HTML figure is self-contained.
     """
 
-    def __init__(self, session: Session | None = None, moments: MomentsView | None = None,
-                 **params: Any) -> None:
+    def __init__(
+        self,
+        session: Session | None = None,
+        moments: MomentsView | None = None,
+        **params: Any,
+    ) -> None:
         super().__init__(**params)
         self.session = _session_or_new(session)
         self.moments = moments if moments is not None else MomentsView(self.session)
-        self.table = _widget(pn.widgets.Select, label="Table", options=["simulation"], width=220)
-        self.csv_download = _widget(pn.widgets.FileDownload, 
-            callback=self.table_csv, filename="moments_simulation.csv",
-            label="Download moment table (CSV)", color="primary", width=300,
+        self.table = _widget(
+            pn.widgets.Select, label="Table", options=["simulation"], width=220
         )
-        self.html_download = _widget(pn.widgets.FileDownload, 
-            callback=self.figure_html, filename="moments.html",
-            label="Download figure (HTML)", color="primary", width=300,
+        self.csv_download = _widget(
+            pn.widgets.FileDownload,
+            callback=self.table_csv,
+            filename="moments_simulation.csv",
+            label="Download moment table (CSV)",
+            color="primary",
+            width=300,
         )
-        self.npz_download = _widget(pn.widgets.FileDownload, 
-            callback=self.ensemble_npz, filename="ensemble.npz",
-            label="Download ensemble (.npz)", color="primary", width=300,
+        self.html_download = _widget(
+            pn.widgets.FileDownload,
+            callback=self.figure_html,
+            filename="moments.html",
+            label="Download figure (HTML)",
+            color="primary",
+            width=300,
+        )
+        self.npz_download = _widget(
+            pn.widgets.FileDownload,
+            callback=self.ensemble_npz,
+            filename="ensemble.npz",
+            label="Download ensemble (.npz)",
+            color="primary",
+            width=300,
         )
         self.table.param.watch(self._on_table, "value")
-        self.session.param.watch(self._on_tables, ["simulation", "closures", "learned",
-                                                   "reference", "sim_config"])
+        self.session.param.watch(
+            self._on_tables,
+            ["simulation", "closures", "learned", "reference", "sim_config"],
+        )
         self._on_tables()
         self._layout = pn.Column(
             "### Export",
             pn.Row(self.table, self.csv_download),
-            self.html_download, self.npz_download,
+            self.html_download,
+            self.npz_download,
             pn.pane.Markdown(
                 "CSV columns follow the dbdviz moment-table layout (`t, n, mean_X, "
                 "sd_X, ...`). The figure is a standalone HTML file (interactive "
@@ -984,8 +1183,9 @@ class ExportPanel(Viewer):
 
     def figure_html(self) -> io.BytesIO:
         buf = io.BytesIO()
-        hv.save(self.moments.figure(), buf, fmt="html", backend="bokeh",
-                resources="inline")
+        hv.save(
+            self.moments.figure(), buf, fmt="html", backend="bokeh", resources="inline"
+        )
         buf.seek(0)
         return buf
 

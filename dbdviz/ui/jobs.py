@@ -100,7 +100,7 @@ class Job:
         self.n_records = 0
         self.n_polls_with_records = 0
 
-    # -- worker side (background thread) ------------------------------------------------
+    # -- worker side (background thread) ----------------------------------------------
     def _emit(self, record: Any) -> None:
         self._queue.put(record)
 
@@ -121,14 +121,16 @@ class Job:
             else:
                 outcome = JobState.FAILED
                 err = f"{type(exc).__name__}: {exc}"
-                log.warning("dbdviz job %s failed:\n%s", self.name, traceback.format_exc())
+                log.warning(
+                    "dbdviz job %s failed:\n%s", self.name, traceback.format_exc()
+                )
         finally:
             log.info("dbdviz job %s %s", self.name, outcome)
             self._queue.put((_DONE, outcome, err))
 
     # -- session side ---------------------------------------------------------------
     def start(self) -> Job:
-        """Start the worker thread and, inside a server or notebook, the drain callback."""
+        """Start the worker thread and (in a server or notebook) the drain callback."""
         if self._thread is not None:
             raise RuntimeError(f"job {self.name!r} was already started")
         self.state = JobState.RUNNING

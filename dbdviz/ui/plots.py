@@ -74,7 +74,11 @@ def _f64(a) -> np.ndarray:
 
 
 def confidence_band(
-    t: np.ndarray, mean: np.ndarray, se: np.ndarray, obs: str, z: float = 1.96,
+    t: np.ndarray,
+    mean: np.ndarray,
+    se: np.ndarray,
+    obs: str,
+    z: float = 1.96,
     label: str = "simulation 95% CI",
 ) -> hv.Area:
     """Band ``mean +- z * se`` (a 95 % confidence band of the mean for z = 1.96).
@@ -94,12 +98,17 @@ def confidence_band(
     se = np.where(np.isfinite(se), se, 0.0)
     return hv.Area(
         (t, mean - z * se, mean + z * se),
-        kdims=[TIME], vdims=[observable_dim(obs), f"{obs}_upper"], label=label,
+        kdims=[TIME],
+        vdims=[observable_dim(obs), f"{obs}_upper"],
+        label=label,
     ).opts(color="#888888", alpha=0.35, line_alpha=0)
 
 
 def spread_band(
-    t: np.ndarray, lower: np.ndarray, upper: np.ndarray, obs: str,
+    t: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    obs: str,
     label: str = "replicates 5-95%",
 ) -> hv.Area:
     """Band between two quantiles of the replicates (the spread of single runs).
@@ -110,12 +119,18 @@ def spread_band(
     """
     return hv.Area(
         (_f64(t), _f64(lower), _f64(upper)),
-        kdims=[TIME], vdims=[observable_dim(obs), f"{obs}_upper"], label=label,
+        kdims=[TIME],
+        vdims=[observable_dim(obs), f"{obs}_upper"],
+        label=label,
     ).opts(color="#bbbbbb", alpha=0.25, line_alpha=0)
 
 
 def moment_curve(
-    t: np.ndarray, mean: np.ndarray, obs: str, label: str, kind: str = "simulation",
+    t: np.ndarray,
+    mean: np.ndarray,
+    obs: str,
+    label: str,
+    kind: str = "simulation",
 ) -> hv.Curve:
     """One moment trajectory.
 
@@ -159,8 +174,11 @@ def moments_overlay(
     if not items:  # an empty but well-formed plot (before the first simulation)
         items = [hv.Curve(([], []), kdims=[TIME], vdims=[observable_dim(obs)])]
     return hv.Overlay(items).opts(
-        title=title or _OBS_LABELS.get(obs, obs), legend_position="top_left",
-        responsive=True, min_height=380, show_grid=True,
+        title=title or _OBS_LABELS.get(obs, obs),
+        legend_position="top_left",
+        responsive=True,
+        min_height=380,
+        show_grid=True,
     )
 
 
@@ -194,13 +212,21 @@ def lattice_rgb(frame: np.ndarray, title: str = "") -> hv.RGB:
     L = rgb.shape[0]
     # hv images put row 0 at the top when bounds run bottom-up, like a matrix.
     return hv.RGB(rgb, bounds=(0, 0, L, L), kdims=["column", "row"], label=title).opts(
-        xaxis=None, yaxis=None, width=380, height=380,
-        title=title, toolbar=None, default_tools=[],
+        xaxis=None,
+        yaxis=None,
+        width=380,
+        height=380,
+        title=title,
+        toolbar=None,
+        default_tools=[],
     )
 
 
 def theta_overlay(
-    t: np.ndarray, theta: np.ndarray, names: Sequence[str], title: str = "theta(t)",
+    t: np.ndarray,
+    theta: np.ndarray,
+    names: Sequence[str],
+    title: str = "theta(t)",
 ) -> hv.NdOverlay:
     """Parameter trajectories theta_k(t), one curve per parameter.
 
@@ -217,12 +243,17 @@ def theta_overlay(
         for k, n in enumerate(names)
     }
     return hv.NdOverlay(curves, kdims=["parameter"]).opts(
-        title=title, responsive=True, min_height=300, legend_position="right",
+        title=title,
+        responsive=True,
+        min_height=300,
+        legend_position="right",
         show_grid=True,
     )
 
 
-def errors_overlay(data: Mapping[str, np.ndarray], title: str = "moment errors") -> hv.Overlay:
+def errors_overlay(
+    data: Mapping[str, np.ndarray], title: str = "moment errors"
+) -> hv.Overlay:
     """Moment errors per optimisation step, one curve per column but ``step``.
 
     Parameters
@@ -237,6 +268,9 @@ def errors_overlay(data: Mapping[str, np.ndarray], title: str = "moment errors")
         for k in keys
     ] or [hv.Curve(([], []), kdims=["step"], vdims=["error"])]
     return hv.Overlay(curves).opts(
-        title=title, responsive=True, min_height=300, show_grid=True,
+        title=title,
+        responsive=True,
+        min_height=300,
+        show_grid=True,
         legend_position="right",
     )
