@@ -92,11 +92,15 @@ def neighbour(s: int, d: int, L: int) -> int:
     return r * L + c
 
 
-def pick_site(rng: Xoshiro, G: np.ndarray, code: int, nested: bool) -> int:
+def pick_site(rng: Xoshiro, G: np.ndarray, code: int, nested: bool,
+              buckets: Buckets | None = None) -> int:
     """RANDOM_SITE over sites holding ``code`` (flat index), -1 if none.
 
-    Nested: a row uniformly among rows with a candidate, then a candidate uniformly in
-    it; uniform: a candidate uniformly. Same draws as ``_kernels._pick_site``.
+    Nested: a row uniformly among rows with a candidate (by rejection), then a
+    candidate uniformly in it (empty sites: by rejection; X or Y: the ``j``-th in the
+    order of the row's bucket, as the kernel keeps it); uniform: a candidate uniformly
+    (empty: rejection; X or Y: ``j``-th in row-major order). Same draws as
+    ``_kernels._pick_empty`` / ``_kernels._events``.
     """
     L = G.shape[0]
     flat = G.reshape(-1)
@@ -121,8 +125,8 @@ def pick_site(rng: Xoshiro, G: np.ndarray, code: int, nested: bool) -> int:
             r = rng.randbelow(L)
             if (G[r] == code).any():
                 break
-        cols = [c for c in range(L) if G[r, c] == code]
-        return r * L + cols[rng.randbelow(len(cols))]
+        cands = [s for s in buckets.members[r] if flat[s] == code]
+        return cands[rng.randbelow(len(cands))]
     sites = [s for s in range(L * L) if flat[s] == code]
     return sites[rng.randbelow(len(sites))]
 
@@ -211,7 +215,7 @@ def simulate_replicate(state, *, size: int, init_x: int, init_y: int, birth: flo
         while rxn != 0 and t_rxn < t_target:
             if rxn == 1:
                 if local:
-                    s = pick_site(rng, G, 1, nested)
+                    s = pick_site(rng, G, 1, nested, sets[k])
                     if s >= 0:
                         s = neighbour(s, rng.randbelow(4), L)
                         if G.reshape(-1)[s] != 0:
@@ -222,7 +226,7 @@ def simulate_replicate(state, *, size: int, init_x: int, init_y: int, birth: flo
                     G.reshape(-1)[s] = 1
                     sets[k].add(bucket(s), s)
             else:
-                s = pick_site(rng, G, 2, nested)
+                s = pick_site(rng, G, 2, nested, sets[k])
                 if s >= 0:
                     G.reshape(-1)[s] = 0
                     sets[k].remove(bucket(s), s)

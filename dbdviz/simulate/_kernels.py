@@ -29,12 +29,8 @@ displacements (1, 1), (1, -1), (0, 2), (2, 0) used by the pair observables.
 Order of random draws (per replicate, one xoshiro256** stream)
 -------------------------------------------------------------
 1. Initial placement: ``init_x`` X then ``init_y`` Y, each one RANDOM_SITE(empty)
-   (:func:`_pick_site` documents the draws of these picks).
-2. Every step: SCHEDULE (if nothing is pending) = ``uniform`` (reaction choice
-   ``u * a0 < a1`` -> birth) then ``exponential`` (waiting time ``E / a0``); then each
-   unimolecular event due before the end of the step: birth = RANDOM_SITE(empty)
-   (global mode) or RANDOM_SITE(X) then ``randbelow(4)`` for the neighbour (local
-   mode); death = RANDOM_SITE(Y); each event followed by a SCHEDULE.
+   (:func:`_pick_empty` documents the draws of these picks).
+2. Every step, the unimolecular events (:func:`_events` lists their draws).
 3. The hop sweep: per move ONE 64-bit output ``x`` (disjoint bit fields, so the
    three choices are independent): nested mode bucket (= row) index
    ``((x >> 32) * nnz) >> 32`` among the non-empty buckets, member index
@@ -49,7 +45,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._numba import jit, pjit, prange
-from .._rng import exponential, randbelow, uniform
+from .._rng import randbelow
 
 # Indices into nbr[s, :]
 _DOWN = 1  # (1, 0)
@@ -121,69 +117,27 @@ def _fill_neighbours(L, nbr):
 
 
 @jit
-def _row_candidates(code, r, L, rowcnt, rowy):
-    """Number of sites holding ``code`` (0 empty, 1 X, 2 Y) in row ``r``."""
-    if code == 0:
-        return L - rowcnt[r]
-    if code == 1:
-        return rowcnt[r] - rowy[r]
-    return rowy[r]
+def _pick_empty(st, cur, L, rowcnt, nested):
+    """RANDOM_SITE over the empty sites (initial placement); the lattice must have one.
 
-
-@jit
-def _pick_site(st, cur, L, rowcnt, rowy, code, total, nested):
-    """RANDOM_SITE over the sites holding ``code`` (0 empty, 1 X, 2 Y); -1 if none.
-
-    Nested mode (quirk Q3): a row uniformly among the rows holding a candidate, then a
-    candidate uniformly within it; uniform mode: a candidate uniformly. Implemented
-    as (exact) rejection sampling where candidates are dense and as an ordered scan
-    where they are sparse, which keeps these per-event picks cheap:
-
-    * empty sites, nested: ``r = randbelow(L)`` until row ``r`` has an empty site,
-      then ``c = randbelow(L)`` until ``(r, c)`` is empty;
-    * empty sites, uniform: ``s = randbelow(N)`` until ``s`` is empty;
-    * X or Y, nested: ``r = randbelow(L)`` until row ``r`` holds one, then
-      ``j = randbelow(#in row)`` and the ``j``-th in ascending column order;
-    * X or Y, uniform: ``j = randbelow(total)`` and the ``j``-th in row-major order.
+    Nested mode (quirk Q3): a row uniformly among the rows with an empty site, then an
+    empty site uniformly within it, by exact rejection: ``r = randbelow(L)`` until row
+    ``r`` has an empty site, then ``c = randbelow(L)`` until ``(r, c)`` is empty.
+    Uniform mode: ``s = randbelow(N)`` until ``s`` is empty.
     """
-    if total <= 0:
-        return -1
-    if code == 0:
-        if nested:
-            r = randbelow(st, L)
-            while rowcnt[r] >= L:
-                r = randbelow(st, L)
-            c = randbelow(st, L)
-            while cur[r * L + c] != 0:
-                c = randbelow(st, L)
-            return r * L + c
-        N = L * L
-        s = randbelow(st, N)
-        while cur[s] != 0:
-            s = randbelow(st, N)
-        return s
     if nested:
         r = randbelow(st, L)
-        while _row_candidates(code, r, L, rowcnt, rowy) == 0:
+        while rowcnt[r] >= L:
             r = randbelow(st, L)
-        j = randbelow(st, _row_candidates(code, r, L, rowcnt, rowy))
-        row = r
-    else:
-        j = randbelow(st, total)
-        row = -1
-        for r in range(L):
-            nc = _row_candidates(code, r, L, rowcnt, rowy)
-            if j < nc:
-                row = r
-                break
-            j -= nc
-    base = row * L
-    for c in range(L):
-        if cur[base + c] == code:
-            if j == 0:
-                return base + c
-            j -= 1
-    return -1  # unreachable while rowcnt/rowy are consistent
+        c = randbelow(st, L)
+        while cur[r * L + c] != 0:
+            c = randbelow(st, L)
+        return r * L + c
+    N = L * L
+    s = randbelow(st, N)
+    while cur[s] != 0:
+        s = randbelow(st, N)
+    return s
 
 
 @jit
@@ -225,7 +179,7 @@ def _record(cur, cnt, items, k, nbuckets, cap, nbr, row_of, rowcnt, rowy, out):
             ny += yi
             q1 = np.int64(cur[nbr[s, _DOWN]])
             q2 = np.int64(cur[nbr[s, _RIGHT]])
-            q3 = np.int64(cur[nbr[s, _DIAG]])
+            q3 = np.int64(cur[nbr[s, _DIAG]])  # (1, 1) is in both NNN classes
             q4 = np.int64(cur[nbr[s, _ANTI]])
             q5 = np.int64(cur[nbr[s, _RIGHT2]])
             q6 = np.int64(cur[nbr[s, _DOWN2]])
@@ -259,25 +213,6 @@ def _record(cur, cnt, items, k, nbuckets, cap, nbr, row_of, rowcnt, rowy, out):
     out[10] = d3_yy
 
 
-@jit
-def _schedule(st, nx, ny, birth, death, local_birth):
-    """SCHEDULE of section 1.3: (reaction, waiting time); reaction 0 = none.
-
-    Birth propensity ``birth * max(n_X, 1)`` (quirk Q1; ``birth * n_X`` in the local
-    mode), death ``death * n_Y``. With ``a0 = 0`` nothing is scheduled and the caller
-    retries at the next step (quirk Q5 guard; ``exponential`` is always finite).
-    """
-    if local_birth:
-        a1 = birth * nx
-    else:
-        a1 = birth * max(nx, 1)
-    a0 = a1 + death * ny
-    if not a0 > 0.0:
-        return 0, 0.0
-    rxn = 1 if uniform(st) * a0 < a1 else 2
-    return rxn, exponential(st) / a0
-
-
 # --------------------------------------------------------------------------------------
 # register-resident xoshiro256** for the hot loop
 # --------------------------------------------------------------------------------------
@@ -302,6 +237,178 @@ def _xoshiro(s0, s1, s2, s3):
     s2 ^= t
     s3 = (s3 << np.uint64(45)) | (s3 >> np.uint64(19))
     return out, s0, s1, s2, s3
+
+
+# --------------------------------------------------------------------------------------
+# unimolecular events
+# --------------------------------------------------------------------------------------
+
+
+@jit
+def _rb(x, n):
+    """``randbelow`` on a drawn 64-bit ``x``: ``((x >> 32) * n) >> 32``."""
+    return np.int64(((x >> np.uint64(32)) * np.uint64(n)) >> np.uint64(32))
+
+
+@jit
+def _events(st, cur, cnt_k, items_k, pos_k, nz_k, nzpos_k, nnz, k, rowcnt, rowy, hop,
+            bucket_of, cap, L, nested, local_birth, birth, death,
+            t_int, t_target, rxn, t_rxn, nx, ny):
+    """The unimolecular part of one step (ALGORITHM.md 1.2-1.3) on the current lattice.
+
+    SCHEDULE if nothing is pending, then every event due before ``t_target``, each
+    followed by a SCHEDULE; the event left pending survives the hop sweep (stale
+    schedule, quirk Q2). Returns ``(t_int, rxn, t_rxn, nx, ny)``; ``rxn`` 0 = none
+    pending, 1 = birth, 2 = death.
+
+    Draws (same stream as ``_rng``; ``rb(n) = ((x >> 32) * n) >> 32``):
+
+    * SCHEDULE: ``uniform`` (``u * a0 < a1`` -> birth), then ``exponential``
+      (waiting time ``E / a0``); nothing if ``a0 = 0`` (quirk Q5 guard);
+    * birth, global: RANDOM_SITE(empty) as :func:`_pick_empty` (no draw if full);
+    * birth, local: RANDOM_SITE(X) then ``rb(4)`` for the neighbour (hop order); no
+      birth if it is occupied or there is no X;
+    * death: RANDOM_SITE(Y);
+    * RANDOM_SITE(X or Y), nested mode: ``r = rb(L)`` until row ``r`` holds one, then
+      ``j = rb(#in row)`` and the ``j``-th such molecule in the order of the row's
+      bucket; uniform mode: ``j = rb(total)`` and the ``j``-th in row-major order.
+
+    Everything is inlined in this one function (called once per step) because numba
+    calls with array arguments pay atomic reference counting.
+    """
+    N = L * L
+    s0 = st[0]
+    s1 = st[1]
+    s2 = st[2]
+    s3 = st[3]
+    nnz_k = nnz[k]
+    first = True
+    while True:
+        if rxn == 0 or not first:
+            # SCHEDULE from the current counts
+            if local_birth:
+                a1 = birth * nx
+            else:
+                a1 = birth * max(nx, 1)
+            a0 = a1 + death * ny
+            if not a0 > 0.0:
+                rxn = 0
+            else:
+                x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
+                u = np.float64(x >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+                rxn = 1 if u * a0 < a1 else 2
+                x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
+                u = np.float64(x >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+                t_rxn = t_int + (-np.log(1.0 - u)) / a0
+        first = False
+        if rxn == 0 or not t_rxn < t_target:
+            break
+        # the event: which code to pick and how many candidates there are
+        if rxn == 1 and not local_birth:
+            code = 0
+            total = N - nx - ny
+        elif rxn == 1:
+            code = 1
+            total = nx
+        else:
+            code = 2
+            total = ny
+        site = -1
+        if total > 0:
+            if code == 0:
+                if nested:
+                    x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
+                    r = _rb(x, L)
+                    while rowcnt[r] >= L:
+                        x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
+                        r = _rb(x, L)
+                    x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
+                    c = _rb(x, L)
+                    while cur[r * L + c] != 0:
+                        x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
+                        c = _rb(x, L)
+                    site = r * L + c
+                else:
+                    x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
+                    site = _rb(x, N)
+                    while cur[site] != 0:
+                        x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
+                        site = _rb(x, N)
+            elif nested:
+                while True:
+                    x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
+                    r = _rb(x, L)
+                    nc = rowy[r] if code == 2 else rowcnt[r] - rowy[r]
+                    if nc > 0:
+                        break
+                x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
+                j = _rb(x, nc)
+                base = r * cap
+                for q in range(cnt_k[r]):
+                    sq = items_k[base + q]
+                    if cur[sq] == code:
+                        if j == 0:
+                            site = np.int64(sq)
+                            break
+                        j -= 1
+            else:
+                x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
+                j = _rb(x, total)
+                for r in range(L):
+                    nc = rowy[r] if code == 2 else rowcnt[r] - rowy[r]
+                    if j < nc:
+                        for c in range(L):
+                            if cur[r * L + c] == code:
+                                if j == 0:
+                                    site = r * L + c
+                                    break
+                                j -= 1
+                        break
+                    j -= nc
+            if rxn == 1 and local_birth and site >= 0:
+                x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
+                site = np.int64(hop[4 * site + _rb(x, 4)])
+                if cur[site] != 0:
+                    site = -1
+        if site >= 0:
+            b = bucket_of[site]
+            r = site // L
+            if rxn == 1:  # a new X at site
+                cur[site] = 1
+                c = cnt_k[b]
+                if c == 0:
+                    nz_k[nnz_k] = b
+                    nzpos_k[b] = nnz_k
+                    nnz_k += 1
+                items_k[b * cap + c] = site
+                pos_k[site] = c
+                cnt_k[b] = c + 1
+                rowcnt[r] += 1
+                nx += 1
+            else:  # the Y at site dies
+                cur[site] = 0
+                j = pos_k[site]
+                c = cnt_k[b] - 1
+                last = items_k[b * cap + c]
+                items_k[b * cap + j] = last
+                pos_k[last] = j
+                cnt_k[b] = c
+                if c == 0:
+                    nnz_k -= 1
+                    q = nzpos_k[b]
+                    lb = nz_k[nnz_k]
+                    nz_k[q] = lb
+                    nzpos_k[lb] = q
+                rowcnt[r] -= 1
+                rowy[r] -= 1
+                ny -= 1
+        t_int = t_rxn
+    st[0] = s0
+    st[1] = s1
+    st[2] = s2
+    st[3] = s3
+    nnz[k] = nnz_k
+    return t_int, rxn, t_rxn, nx, ny
 
 
 # --------------------------------------------------------------------------------------
@@ -343,9 +450,10 @@ def _sweep(st, lat, cnt, items, pos, nz, nzpos, nnz, k, hop, bucket_of, cap, nes
         G = done
 
     The mover leaves ``todo`` before the partner (order matters for the swap-remove
-    buckets and is mirrored by the twin). Tuned hot loop: the common path (remove the
-    mover from todo, add one site to done) is inlined by hand because numba calls
-    with array arguments pay reference counting; indices are unsigned so that numba
+    buckets and is mirrored by the twin). Tuned hot loop: the bucket operations are
+    inlined by hand because numba calls with array arguments pay atomic reference
+    counting (the obvious versions are :func:`_bucket_add`, :func:`_bucket_remove`);
+    indices are unsigned so that numba
     emits no negative-index wraparound; the generator state lives in registers; one
     64-bit draw serves the bucket, member and direction picks.
     """
@@ -411,15 +519,30 @@ def _sweep(st, lat, cnt, items, pos, nz, nzpos, nnz, k, hop, bucket_of, cap, nes
                 u, s0, s1, s2_, s3 = _xoshiro(s0, s1, s2_, s3)
                 react = np.float64(u >> _U11) * (1.0 / 9007199254740992.0) < p3
             if react:  # X + Y -> Y + Y, products at both sites
-                nnz[t] = nnz_t
-                nnz[d] = nnz_d
-                if in_todo:  # the partner loses its own move
-                    b2 = bucket_of[s2]
-                    _bucket_remove(cnt, items, pos, nz, nzpos, nnz, t, b2, cap, s2)
+                if in_todo:  # the partner loses its own move: todo -> done
+                    b2 = np.uint64(bucket_of[s2])
+                    base2 = b2 * capu
+                    j2 = np.uint64(pos_t[s2])
+                    c2 = np.uint64(cnt_t[b2]) - _U1
+                    last = items_t[base2 + c2]
+                    items_t[base2 + j2] = last
+                    pos_t[last] = j2
+                    cnt_t[b2] = c2
+                    if c2 == _U0:
+                        nnz_t -= _U1
+                        q = nzpos_t[b2]
+                        lb = nz_t[nnz_t]
+                        nz_t[q] = lb
+                        nzpos_t[lb] = q
                     lat_t[s2] = 0
-                    _bucket_add(cnt, items, pos, nz, nzpos, nnz, d, b2, cap, s2)
-                nnz_t = np.uint64(nnz[t])
-                nnz_d = np.uint64(nnz[d])
+                    c2 = np.uint64(cnt_d[b2])
+                    if c2 == _U0:
+                        nz_d[nnz_d] = b2
+                        nzpos_d[b2] = nnz_d
+                        nnz_d += _U1
+                    items_d[base2 + c2] = s2
+                    pos_d[s2] = c2
+                    cnt_d[b2] = c2 + _U1
                 lat_d[s2] = 2
                 m = np.uint8(2)
                 n_pred += 1
@@ -507,7 +630,7 @@ def _simulate_replicate(
     ny = 0
     for i in range(init_x + init_y):
         code = 1 if i < init_x else 2
-        s = _pick_site(st, lat[k], L, rowcnt, rowy, 0, N - nx - ny, nested)
+        s = _pick_empty(st, lat[k], L, rowcnt, nested)
         lat[k, s] = code
         _bucket_add(cnt, items, pos, nz, nzpos, nnz, k, bucket_of[s], cap, s)
         rowcnt[row_of[s]] += 1
@@ -525,35 +648,11 @@ def _simulate_replicate(
         _record(lat[k], cnt, items, k, nbuckets, cap, nbr, row_of, rowcnt, rowy, obs[step])
         if keep:
             snap[step, :] = lat[k]
-        if rxn == 0:
-            rxn, tau = _schedule(st, nx, ny, birth, death, local_birth)
-            t_rxn = t_int + tau
-        while rxn != 0 and t_rxn < t_target:
-            if rxn == 1:
-                if local_birth:
-                    s = _pick_site(st, lat[k], L, rowcnt, rowy, 1, nx, nested)
-                    if s >= 0:
-                        s = nbr[s, randbelow(st, 4)]
-                        if lat[k, s] != 0:
-                            s = -1
-                else:
-                    s = _pick_site(st, lat[k], L, rowcnt, rowy, 0, N - nx - ny, nested)
-                if s >= 0:
-                    lat[k, s] = 1
-                    _bucket_add(cnt, items, pos, nz, nzpos, nnz, k, bucket_of[s], cap, s)
-                    rowcnt[row_of[s]] += 1
-                    nx += 1
-            else:
-                s = _pick_site(st, lat[k], L, rowcnt, rowy, 2, ny, nested)
-                if s >= 0:
-                    lat[k, s] = 0
-                    _bucket_remove(cnt, items, pos, nz, nzpos, nnz, k, bucket_of[s], cap, s)
-                    rowcnt[row_of[s]] -= 1
-                    rowy[row_of[s]] -= 1
-                    ny -= 1
-            t_int = t_rxn
-            rxn, tau = _schedule(st, nx, ny, birth, death, local_birth)
-            t_rxn = t_int + tau
+        t_int, rxn, t_rxn, nx, ny = _events(
+            st, lat[k], cnt[k], items[k], pos[k], nz[k], nzpos[k], nnz, k, rowcnt, rowy,
+            hop, bucket_of, cap, L, nested, local_birth, birth, death,
+            t_int, t_target, rxn, t_rxn, nx, ny,
+        )
         n_pred = _sweep(st, lat, cnt, items, pos, nz, nzpos, nnz, k, hop, bucket_of,
                         cap, nested, p3)
         nx -= n_pred
