@@ -130,12 +130,28 @@ def _add_param_options(
             kw["choices"] = list(p.objects)
             kw["type"] = type(p.objects[0]) if p.objects else str
             kw.pop("metavar")
+        elif isinstance(p, param.Boolean):
+            kw["type"] = _boolean(rng)
+            kw["metavar"] = "{true,false}"
         elif isinstance(p, param.Integer):
             kw["type"] = _typed(int, n, rng)
         elif isinstance(p, param.Number):
             kw["type"] = _typed(float, n, rng)
         kw["help"] = f"{p.doc} Allowed {rng}; default {p.default}."
         parser.add_argument(_opt(n), **kw)
+
+
+def _boolean(rng: str) -> Callable:
+    def parse(text: str) -> bool:
+        t = text.strip().lower()
+        if t in ("1", "true", "yes", "on"):
+            return True
+        if t in ("0", "false", "no", "off"):
+            return False
+        raise argparse.ArgumentTypeError(f"{text!r} is not a boolean: allowed {{true, false}}")
+
+    parse.__name__ = "bool"
+    return parse
 
 
 def _typed(conv: Callable, name: str, rng: str) -> Callable:
@@ -229,6 +245,175 @@ def _cmd_closure(args: argparse.Namespace) -> int:
     if not args.quiet:
         sys.stderr.write(f"wrote {args.out} ({args.method}, {len(table.t)} rows)\n")
     return EXIT_OK
+
+
+# DBM / training options generated from the configs (``--depth`` first, per CONTRACTS).
+DBM_OPTIONS = (
+    "depth", "conn", "cross_channel", "visible_couplings", "chains", "sweeps_awake",
+    "sweeps_asleep", "persistent_asleep", "sliding_factor",
+)
+
+
+def _train_option_names() -> list[str]:
+    from .config import TrainConfig
+
+    return [n for n in TrainConfig.public_names() if n != "seed"]
+
+
+def _configs_from_args(args: argparse.Namespace):
+    from .config import DBMConfig, TrainConfig
+
+    dbm_kw = {n: getattr(args, n) for n in DBM_OPTIONS if getattr(args, n, None) is not None}
+    tr_kw = {
+        n: getattr(args, n) for n in _train_option_names() if getattr(args, n, None) is not None
+    }
+    if args.seed is not None:
+        tr_kw["seed"] = args.seed
+    names = list(DBM_OPTIONS) + _train_option_names() + ["seed"]
+    try:
+        return DBMConfig(**dbm_kw), TrainConfig(**tr_kw)
+    except ValueError as exc:
+        raise UsageError(_cli_message(exc, names)) from None
+
+
+def _load_ensemble(path: str, option: str):
+    from .io import FileFormatError
+    from .simulate import Ensemble
+
+    try:
+        return Ensemble.load(path)
+    except (FileNotFoundError, FileFormatError) as exc:
+        raise UsageError(f"{option}: {exc}") from None
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    dbm_cfg, tr_cfg = _configs_from_args(args)
+    _check_out(args.out)
+    if args.checkpoint:
+        _check_out(args.checkpoint)
+    data = _load_ensemble(args.data, "--data")
+    if data.snapshots is None:
+        raise UsageError(
+            "--data: the ensemble has no snapshots (simulated with --no-snapshots); "
+            "training needs the lattices"
+        )
+    from .dbd import Trainer, TrainingDiverged
+
+    try:
+        if args.resume:
+            trainer = Trainer.resume(args.resume, data)
+        else:
+            trainer = Trainer(data, dbm_config=dbm_cfg, train_config=tr_cfg)
+    except ValueError as exc:
+        raise UsageError(_cli_message(exc, list(DBM_OPTIONS) + _train_option_names())) from None
+    prog = Progress("train", args.quiet)
+    prog.note(
+        f"dbdviz train: depth {trainer.dbm_config.depth}, {trainer.opt_steps} optimisation "
+        f"steps on {data.observables.shape[0]} replicates of {args.data}"
+    )
+    every = max(int(args.checkpoint_every), 1)
+
+    def callback(rec) -> None:
+        prog(rec.step, rec.opt_steps)
+        if args.checkpoint and rec.step % every == 0:
+            trainer.save_checkpoint(args.checkpoint)
+
+    try:
+        model = trainer.run(callback=callback)
+    except TrainingDiverged as exc:
+        sys.stderr.write(f"dbdviz train: training diverged: {exc}\n")
+        if args.checkpoint:
+            sys.stderr.write(f"last checkpoint: {args.checkpoint}\n")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        if args.checkpoint:
+            trainer.save_checkpoint(args.checkpoint)
+            sys.stderr.write(f"\ninterrupted; checkpoint saved to {args.checkpoint}\n")
+        raise
+    model.save(args.out)
+    prog.note(f"wrote {args.out}")
+    return EXIT_OK
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    _check_out(args.out)
+    from .dbd import DBDModel, evaluate
+    from .io import FileFormatError
+
+    try:
+        model = DBDModel.load(args.model)
+    except (FileNotFoundError, FileFormatError) as exc:
+        raise UsageError(f"MODEL: {exc}") from None
+    prog = Progress("evaluate", args.quiet)
+    try:
+        ev = evaluate(
+            model, chains=args.chains, sweeps=args.sweeps, seed=args.seed,
+            lowpass_taps=args.lowpass_taps, t_max=args.t_max, init=args.init,
+            progress=prog,
+        )
+    except ValueError as exc:
+        raise UsageError(_cli_message(exc, ["chains", "sweeps", "seed", "t_max", "init",
+                                             "lowpass_taps"])) from None
+    ev.table.to_csv(args.out)
+    prog.note(f"wrote {args.out} ({len(ev.table.t)} rows, {args.chains} chains)")
+    return EXIT_OK
+
+
+def _bounded_int(name: str, lo: int, hi: int | None = None) -> Callable:
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            v = None
+        if v is None or v < lo or (hi is not None and v > hi):
+            rng = f"[{lo}, {hi if hi is not None else 'inf'}" + ("]" if hi else ")")
+            raise argparse.ArgumentTypeError(f"{text!r} is invalid: allowed {rng}")
+        return v
+
+    return parse
+
+
+def _add_train_commands(sub) -> None:
+    from .config import DBMConfig, TrainConfig
+
+    p = sub.add_parser(
+        "train", help="Learn a DBD closure from an ensemble.",
+        description="Learn a dynamic Boltzmann distribution from simulated lattices. "
+        "With only --data and --out the defaults give the project's best closure.",
+    )
+    p.add_argument("--data", required=True, metavar="ENSEMBLE.npz")
+    _add_param_options(p, DBMConfig, DBM_OPTIONS)
+    _add_param_options(p, TrainConfig, [n for n in TrainConfig.public_names()])
+    p.add_argument("--checkpoint", metavar="CKPT.npz",
+                   help="Save a resumable checkpoint here (atomically) while training.")
+    p.add_argument("--checkpoint-every", type=_bounded_int("checkpoint-every", 1),
+                   default=50, help="Steps between checkpoints. Default 50.")
+    p.add_argument("--resume", metavar="CKPT.npz", help="Resume from a checkpoint.")
+    p.add_argument("--out", required=True, metavar="MODEL.npz")
+    _add_common(p)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser(
+        "evaluate", help="Sample a learned model along its trajectory.",
+        description="Sample the learned model at every time point of its trajectory and "
+        "write its moment table.",
+    )
+    p.add_argument("model", metavar="MODEL.npz")
+    p.add_argument("--chains", type=_bounded_int("chains", 1, 100_000), default=100,
+                   help="Chains per time point. Allowed [1, 100000]; default 100.")
+    p.add_argument("--sweeps", type=_bounded_int("sweeps", 1, 100_000), default=None,
+                   help="Gibbs sweeps per time point (default: the evaluator's).")
+    p.add_argument("--seed", type=_bounded_int("seed", 0), default=0,
+                   help="Random seed. Allowed [0, inf); default 0.")
+    p.add_argument("--lowpass-taps", type=_bounded_int("lowpass-taps", 0, 10_001),
+                   default=None, help="Low-pass filter length for theta(t) (0: raw).")
+    p.add_argument("--t-max", type=_bounded_int("t-max", 1), default=None,
+                   help="Last time step (beyond the trained horizon: extrapolate).")
+    p.add_argument("--init", choices=["random", "carry"], default=None,
+                   help="Chain initialisation per time point.")
+    p.add_argument("--out", required=True, metavar="LEARNED.csv")
+    _add_common(p)
+    p.set_defaults(func=_cmd_evaluate)
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -350,7 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Functions ``adder(subparsers)`` registering further subcommands (train, evaluate).
-_EXTRA_COMMANDS: list[Callable] = []
+_EXTRA_COMMANDS: list[Callable] = [_add_train_commands]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

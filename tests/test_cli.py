@@ -1,0 +1,116 @@
+"""The command line through ``main([...])`` (CONTRACTS.md, "Command line")."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from dbdviz.cli import main
+from dbdviz.moments import CONTRACT_OBSERVABLES, read_moment_table
+
+SMALL = ["--size", "10", "--init-x", "8", "--init-y", "8", "--steps", "30", "--replicates", "6"]
+
+
+def _run(capsys, argv):
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("cmd", ["simulate", "moments", "closure", "train", "evaluate", "serve"])
+def test_every_subcommand_has_help(capsys, cmd):
+    code, out, _ = _run(capsys, [cmd, "--help"])
+    assert code == 0 and "usage: dbdviz " + cmd in out
+
+
+def test_simulate_moments_roundtrip(tmp_path, capsys):
+    ens = tmp_path / "e.npz"
+    code, _, err = _run(capsys, ["simulate", *SMALL, "--seed", "3", "--out", str(ens)])
+    assert code == 0, err
+    assert "simulate" in err  # progress / summary on stderr
+    csv = tmp_path / "m.csv"
+    code, _, err = _run(capsys, ["moments", str(ens), "--out", str(csv), "--quiet"])
+    assert code == 0 and err == ""
+    head = csv.read_text().splitlines()[0].split(",")
+    want = ["t", "n"] + [f"{p}_{o}" for o in CONTRACT_OBSERVABLES for p in ("mean", "sd")]
+    assert head[: len(want)] == want
+    tab = read_moment_table(csv)
+    assert tab.n == 6 and len(tab.t) == 31 and tab.mean["X"][0] == 8 and tab.sd["X"][0] == 0
+
+    from dbdviz.simulate import Ensemble
+
+    e = Ensemble.load(ens)
+    assert e.config.size == 10 and e.seed == 3 and e.snapshots is not None
+    # same seed, same file content
+    ens2 = tmp_path / "e2.npz"
+    assert main(["simulate", *SMALL, "--seed", "3", "--quiet", "--out", str(ens2)]) == 0
+    assert np.array_equal(Ensemble.load(ens2).observables, e.observables)
+
+
+def test_no_snapshots(tmp_path, capsys):
+    ens = tmp_path / "e.npz"
+    assert main(["simulate", *SMALL, "--no-snapshots", "--quiet", "--out", str(ens)]) == 0
+    from dbdviz.simulate import Ensemble
+
+    assert Ensemble.load(ens).snapshots is None
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["--birth", "-1"], "--birth = -1.0 is out of range: allowed [0, 10]"),
+        (["--death", "-0.5"], "--death"),
+        (["--predation", "1.5"], "--predation = 1.5 is out of range: allowed [0, 1]"),
+        (["--predation", "nan"], "--predation = nan is not finite: allowed [0, 1]"),
+        (["--size", "2"], "--size = 2 is out of range: allowed [3, 1000]"),
+        (["--init-x", "1000", "--init-y", "601"], "allowed init_x + init_y in [0, 1600]"),
+        (["--steps", "0"], "--steps = 0 is out of range"),
+        (["--replicates", "-2"], "--replicates = -2 is out of range"),
+        (["--birth", "abc"], "argument --birth: 'abc' is not a number: allowed [0, 10]"),
+        (["--preset", "nope"], "argument --preset: invalid choice"),
+    ],
+)
+def test_bad_input_exit_2_one_line(tmp_path, capsys, argv, needle):
+    out = tmp_path / "never.npz"
+    code, _, err = _run(capsys, ["simulate", *argv, "--out", str(out)])
+    assert code == 2
+    assert needle in err
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_missing_and_foreign_files(tmp_path, capsys):
+    code, _, err = _run(capsys, ["moments", str(tmp_path / "none.npz"), "--out", str(tmp_path / "m.csv")])
+    assert code == 2 and "no such file" in err
+    foreign = tmp_path / "f.npz"
+    np.savez(foreign, x=np.arange(3))
+    code, _, err = _run(capsys, ["moments", str(foreign), "--out", str(tmp_path / "m.csv")])
+    assert code == 2 and "not a dbdviz file" in err
+    code, _, err = _run(capsys, ["simulate", "--out", str(tmp_path / "no" / "dir.npz")])
+    assert code == 2 and "folder does not exist" in err
+
+
+@pytest.mark.parametrize("method", ["mean-field", "pair"])
+def test_closure_writes_contract_table(tmp_path, capsys, method):
+    out = tmp_path / "c.csv"
+    code, _, err = _run(capsys, ["closure", "--method", method, "--steps", "50", "--out", str(out)])
+    assert code == 0, err
+    tab = read_moment_table(out)
+    assert tab.n is None and tab.sd == {} and len(tab.t) == 51
+    assert tab.mean["X"][0] == 100 and tab.mean["Y"][0] == 100
+
+
+def test_closure_bad_method(capsys, tmp_path):
+    code, _, err = _run(capsys, ["closure", "--method", "triplet", "--out", str(tmp_path / "c.csv")])
+    assert code == 2 and "mean-field" in err
+
+
+def test_python_dash_m_entry_point(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "dbdviz", "simulate", "--size", "1", "--out",
+                        str(tmp_path / "x.npz")], capture_output=True, text=True)
+    assert r.returncode == 2 and "--size = 1 is out of range" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "dbdviz", "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.startswith("dbdviz ")
