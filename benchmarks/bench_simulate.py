@@ -30,14 +30,21 @@ def _compile_time(cache_dir: str) -> float:
         "print(time.perf_counter() - t)"
     )
     env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir, PYTHONPATH=REPO)
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return float(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--reps", type=int, default=40, help="replicates per paper measurement")
+    ap.add_argument(
+        "--reps", type=int, default=40, help="replicates per paper measurement"
+    )
     args = ap.parse_args()
 
     from dbdviz._numba import get_threads
@@ -64,26 +71,41 @@ def main() -> None:
     large = preset("large", seed=1)
     single("paper, no snapshots", paper.copy(snapshots=False), args.reps)
     single("paper, snapshots", paper, args.reps)
-    single("paper, uniform picks", paper.copy(snapshots=False, pick_mode="uniform"),
-           args.reps)
-    single("large 100x100 625+625, no snapshots", large.copy(snapshots=False),
-           max(args.reps // 8, 3))
+    single(
+        "paper, uniform picks",
+        paper.copy(snapshots=False, pick_mode="uniform"),
+        args.reps,
+    )
+    single(
+        "large 100x100 625+625, no snapshots",
+        large.copy(snapshots=False),
+        max(args.reps // 8, 3),
+    )
 
     n_all = get_threads()
     reps = args.reps * 4
     t = time.perf_counter()
-    ens = simulate(paper.copy(replicates=reps, snapshots=False))
+    simulate(paper.copy(replicates=reps, snapshots=False))
     wall = time.perf_counter() - t
-    rows.append((f"paper, all cores ({reps} reps)", str(n_all), f"{wall / reps * 1e3:.2f}",
-                 "", f"{reps / wall:.0f}"))
+    rows.append(
+        (
+            f"paper, all cores ({reps} reps)",
+            str(n_all),
+            f"{wall / reps * 1e3:.2f}",
+            "",
+            f"{reps / wall:.0f}",
+        )
+    )
 
     print("| case | threads | ms / replicate | ns / move | replicates / s |")
     print("|---|---|---|---|---|")
     for r in rows:
         print("| " + " | ".join(r) + " |")
     print()
-    print(f"compile (warmup) cold cache: {cold:.1f} s; warm cache: {warm:.2f} s "
-          "(fresh interpreter each, import included)")
+    print(
+        f"compile (warmup) cold cache: {cold:.1f} s; warm cache: {warm:.2f} s "
+        "(fresh interpreter each, import included)"
+    )
 
 
 if __name__ == "__main__":

@@ -92,8 +92,9 @@ def neighbour(s: int, d: int, L: int) -> int:
     return r * L + c
 
 
-def pick_site(rng: Xoshiro, G: np.ndarray, code: int, nested: bool,
-              buckets: Buckets | None = None) -> int:
+def pick_site(
+    rng: Xoshiro, G: np.ndarray, code: int, nested: bool, buckets: Buckets | None = None
+) -> int:
     """RANDOM_SITE over sites holding ``code`` (flat index), -1 if none.
 
     Nested: a row uniformly among rows with a candidate (by rejection), then a
@@ -141,8 +142,14 @@ def schedule(rng: Xoshiro, nx: int, ny: int, birth: float, death: float, local: 
     return rxn, rng.exponential() / a0
 
 
-def sweep(rng: Xoshiro, G: np.ndarray, todo_b: Buckets, done_b: Buckets, nested: bool,
-          p3: float):
+def sweep(
+    rng: Xoshiro,
+    G: np.ndarray,
+    todo_b: Buckets,
+    done_b: Buckets,
+    nested: bool,
+    p3: float,
+):
     """One hop/collision sweep (ALGORITHM.md 1.4). Returns (new G, predations)."""
     L = G.shape[0]
     bucket = (lambda s: s // L) if nested else (lambda s: 0)
@@ -185,10 +192,20 @@ def sweep(rng: Xoshiro, G: np.ndarray, todo_b: Buckets, done_b: Buckets, nested:
     return done.reshape(L, L), n_pred
 
 
-def simulate_replicate(state, *, size: int, init_x: int, init_y: int, birth: float,
-                       death: float, predation: float, dt: float, steps: int,
-                       pick_mode: str = "nested_permutation",
-                       birth_mode: str = "global") -> np.ndarray:
+def simulate_replicate(
+    state,
+    *,
+    size: int,
+    init_x: int,
+    init_y: int,
+    birth: float,
+    death: float,
+    predation: float,
+    dt: float,
+    steps: int,
+    pick_mode: str = "nested_permutation",
+    birth_mode: str = "global",
+) -> np.ndarray:
     """One replicate; returns the lattices, uint8 of shape (steps + 1, L, L)."""
     L = size
     nested = pick_mode == "nested_permutation"
@@ -242,7 +259,7 @@ def simulate_replicate(state, *, size: int, init_x: int, init_y: int, birth: flo
 
 
 def nested_permutation_pick(rng: np.random.Generator, G: np.ndarray, code: int) -> int:
-    """The reference's literal RANDOM_SITE: scan permuted rows, then permuted columns."""
+    """The reference's literal RANDOM_SITE: permuted rows, then permuted columns."""
     L = G.shape[0]
     pr = rng.permutation(L)
     pc = rng.permutation(L)

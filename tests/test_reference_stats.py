@@ -21,7 +21,9 @@ from dbdviz.config import preset
 from dbdviz.moments import OBSERVABLES, read_moment_table
 from dbdviz.simulate import simulate
 
-REF = Path(__file__).resolve().parents[2] / "shared" / "reference" / "lv_paper_40x40.csv"
+REF = (
+    Path(__file__).resolve().parents[2] / "shared" / "reference" / "lv_paper_40x40.csv"
+)
 
 pytestmark = pytest.mark.slow
 
@@ -31,8 +33,9 @@ CHUNK = 125  # replicates per run with snapshots (for the open-boundary counts)
 #: our observable -> reference column
 COLUMNS = {o: o for o in OBSERVABLES[:8]}
 COLUMNS.update({"nnn3XX": "dblznnnXX", "nnn3XY": "dblznnnXY", "nnn3YY": "dblznnnYY"})
-COLUMNS.update({"nnXX_open": "nnXX_open", "nnXY_open": "nnXY_open",
-                "nnYY_open": "nnYY_open"})
+COLUMNS.update(
+    {"nnXX_open": "nnXX_open", "nnXY_open": "nnXY_open", "nnYY_open": "nnYY_open"}
+)
 
 
 def open_nn(S: np.ndarray, periodic_nn: np.ndarray) -> np.ndarray:
@@ -63,7 +66,9 @@ def open_nn(S: np.ndarray, periodic_nn: np.ndarray) -> np.ndarray:
 @pytest.fixture(scope="module")
 def reference():
     if not REF.exists():
-        pytest.skip(f"reference statistics not found at {REF} (shared/ beside the checkout)")
+        pytest.skip(
+            f"reference statistics not found at {REF} (shared/ beside the checkout)"
+        )
     return read_moment_table(REF)
 
 
@@ -74,7 +79,9 @@ def ours():
     for i in range(N_REPS // CHUNK):
         ens = simulate(preset("paper", replicates=CHUNK, seed=20240 + i))
         nn = ens.observables[..., 2:5]
-        blocks.append(np.concatenate([ens.observables, open_nn(ens.snapshots, nn)], axis=-1))
+        blocks.append(
+            np.concatenate([ens.observables, open_nn(ens.snapshots, nn)], axis=-1)
+        )
         del ens
     names = list(OBSERVABLES) + ["nnXX_open", "nnXY_open", "nnYY_open"]
     return np.concatenate(blocks, axis=0).astype(np.float64), names
@@ -87,7 +94,9 @@ def z_scores(obs: np.ndarray, ref_mean, ref_sd, ref_n) -> np.ndarray:
     return (obs.mean(axis=0)[ok] - ref_mean[ok]) / np.sqrt(se2[ok])
 
 
-def proportion_z(k_ours: np.ndarray, n: int, p_ref: np.ndarray, n_ref: int) -> np.ndarray:
+def proportion_z(
+    k_ours: np.ndarray, n: int, p_ref: np.ndarray, n_ref: int
+) -> np.ndarray:
     """Two-proportion z with the pooled variance (valid when one side has p = 0)."""
     p = k_ours / n
     pool = (k_ours + p_ref * n_ref) / (n + n_ref)
@@ -102,8 +111,12 @@ def test_paper_matches_reference(reference, ours):
     np.testing.assert_allclose(reference.t, np.arange(501))
     report = {}
     for o, col in COLUMNS.items():
-        z = z_scores(obs[:, :, names.index(o)], reference.mean[col], reference.sd[col],
-                     reference.n)
+        z = z_scores(
+            obs[:, :, names.index(o)],
+            reference.mean[col],
+            reference.sd[col],
+            reference.n,
+        )
         report[o] = (float(np.sqrt(np.mean(z**2))), float(np.abs(z).max()))
     k = (obs[:, :, names.index("Y")] == 0).sum(axis=0)
     z = proportion_z(k, N_REPS, reference.extra["frac_Y_zero"], reference.n)
@@ -124,10 +137,15 @@ def test_paper_matches_reference(reference, ours):
 
 def test_uniform_picks_differ_from_reference(reference):
     """Quirk Q3 matters: uniform picks give clearly different dynamics."""
-    ens = simulate(preset("paper", replicates=300, seed=7, snapshots=False,
-                          pick_mode="uniform"))
+    ens = simulate(
+        preset("paper", replicates=300, seed=7, snapshots=False, pick_mode="uniform")
+    )
     obs = ens.observables.astype(np.float64)
-    z = z_scores(obs[:, :, OBSERVABLES.index("X")], reference.mean["X"],
-                 reference.sd["X"], reference.n)
+    z = z_scores(
+        obs[:, :, OBSERVABLES.index("X")],
+        reference.mean["X"],
+        reference.sd["X"],
+        reference.n,
+    )
     assert np.sqrt(np.mean(z**2)) > 3.0
     assert np.abs(z).max() > 6.0

@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
+import naive
 import numpy as np
 import pytest
 from scipy import stats
 
-import naive
 from dbdviz._rng import exponential, next_u64, randbelow, seed_states, uniform
 from dbdviz.config import LatticeLV, preset
 from dbdviz.io import FileFormatError
@@ -23,8 +23,18 @@ def _compiled():
 
 
 def small(**kw) -> LatticeLV:
-    d = dict(size=6, init_x=5, init_y=4, birth=0.3, death=0.2, predation=0.6, dt=0.7,
-             steps=12, replicates=3, seed=11)
+    d = dict(
+        size=6,
+        init_x=5,
+        init_y=4,
+        birth=0.3,
+        death=0.2,
+        predation=0.6,
+        dt=0.7,
+        steps=12,
+        replicates=3,
+        seed=11,
+    )
     d.update(kw)
     return LatticeLV(**d)
 
@@ -48,8 +58,12 @@ def test_python_xoshiro_replays_rng():
 
 
 CASES = [
-    (5, 3, 3, 14, 0.7), (6, 8, 6, 15, 1.0), (4, 6, 5, 10, 0.5), (3, 2, 2, 9, 1.3),
-    (6, 0, 3, 10, 1.0), (4, 14, 0, 8, 1.0),
+    (5, 3, 3, 14, 0.7),
+    (6, 8, 6, 15, 1.0),
+    (4, 6, 5, 10, 0.5),
+    (3, 2, 2, 9, 1.3),
+    (6, 0, 3, 10, 1.0),
+    (4, 14, 0, 8, 1.0),
 ]
 
 
@@ -58,14 +72,33 @@ CASES = [
 @pytest.mark.parametrize("case", CASES)
 def test_kernel_matches_naive_twin(pick_mode, birth_mode, case):
     L, nx, ny, steps, dt = case
-    cfg = small(size=L, init_x=nx, init_y=ny, steps=steps, dt=dt, pick_mode=pick_mode,
-                birth_mode=birth_mode, birth=0.4, death=0.25, predation=0.7)
+    cfg = small(
+        size=L,
+        init_x=nx,
+        init_y=ny,
+        steps=steps,
+        dt=dt,
+        pick_mode=pick_mode,
+        birth_mode=birth_mode,
+        birth=0.4,
+        death=0.25,
+        predation=0.7,
+    )
     ens = simulate(cfg)
     states = seed_states(cfg.seed, cfg.replicates)
     for i in range(cfg.replicates):
         twin = naive.simulate_replicate(
-            states[i], size=L, init_x=nx, init_y=ny, birth=0.4, death=0.25,
-            predation=0.7, dt=dt, steps=steps, pick_mode=pick_mode, birth_mode=birth_mode,
+            states[i],
+            size=L,
+            init_x=nx,
+            init_y=ny,
+            birth=0.4,
+            death=0.25,
+            predation=0.7,
+            dt=dt,
+            steps=steps,
+            pick_mode=pick_mode,
+            birth_mode=birth_mode,
         )
         np.testing.assert_array_equal(ens.snapshots[i], twin)
         np.testing.assert_array_equal(ens.observables[i], lattice_observables(twin))
@@ -91,12 +124,16 @@ def _example_lattice() -> np.ndarray:
 
 @pytest.mark.parametrize("code", [0, 1, 2])
 def test_nested_pick_is_the_reference_scan(code):
-    """Row-then-member picks = the reference's nested permutation scan (ALGORITHM 1.5)."""
+    """Row-then-member picks = the reference's nested permutation scan (ALG. 1.5)."""
     G = _example_lattice()
     L = G.shape[0]
     rows = [r for r in range(L) if (G[r] == code).any()]
-    exact = {r * L + c: 1 / len(rows) / (G[r] == code).sum()
-             for r in rows for c in range(L) if G[r, c] == code}
+    exact = {
+        r * L + c: 1 / len(rows) / (G[r] == code).sum()
+        for r in rows
+        for c in range(L)
+        if G[r, c] == code
+    }
     n = 20000
     gen = np.random.default_rng(1)
     scan = Counter(naive.nested_permutation_pick(gen, G, code) for _ in range(n))
@@ -123,8 +160,12 @@ def test_sweep_bucket_pick_is_nested():
     b.remove(0, 1)  # exercise swap-remove
     b.add(0, 1)
     rows = [r for r in range(L) if G[r].any()]
-    exact = {r * L + c: 1 / len(rows) / (G[r] > 0).sum()
-             for r in rows for c in range(L) if G[r, c]}
+    exact = {
+        r * L + c: 1 / len(rows) / (G[r] > 0).sum()
+        for r in rows
+        for c in range(L)
+        if G[r, c]
+    }
     rng = naive.Xoshiro(seed_states(4, 1)[0])
     n = 20000
     got = Counter()
@@ -144,8 +185,14 @@ def test_sweep_bucket_pick_is_nested():
 @pytest.mark.parametrize("pick_mode", ["nested_permutation", "uniform"])
 @pytest.mark.parametrize("birth_mode", ["global", "local"])
 def test_invariants(pick_mode, birth_mode):
-    cfg = preset("demo", replicates=6, steps=120, seed=5, pick_mode=pick_mode,
-                 birth_mode=birth_mode)
+    cfg = preset(
+        "demo",
+        replicates=6,
+        steps=120,
+        seed=5,
+        pick_mode=pick_mode,
+        birth_mode=birth_mode,
+    )
     ens = simulate(cfg)
     S = ens.snapshots
     assert S.dtype == np.uint8 and S.shape == (6, 121, 20, 20)
@@ -226,12 +273,18 @@ def test_dt_general_and_defaults():
 @pytest.mark.parametrize(
     "kw, name",
     [
-        (dict(birth=-0.1), "birth"), (dict(death=-1.0), "death"),
-        (dict(predation=1.5), "predation"), (dict(predation=-0.1), "predation"),
-        (dict(size=2), "size"), (dict(steps=0), "steps"), (dict(replicates=0), "replicates"),
-        (dict(birth=float("nan")), "birth"), (dict(dt=0.0), "dt"),
+        (dict(birth=-0.1), "birth"),
+        (dict(death=-1.0), "death"),
+        (dict(predation=1.5), "predation"),
+        (dict(predation=-0.1), "predation"),
+        (dict(size=2), "size"),
+        (dict(steps=0), "steps"),
+        (dict(replicates=0), "replicates"),
+        (dict(birth=float("nan")), "birth"),
+        (dict(dt=0.0), "dt"),
         (dict(init_x=1000, init_y=700), "init_x + init_y"),
-        (dict(pick_mode="random"), "pick_mode"), (dict(bogus=1), "bogus"),
+        (dict(pick_mode="random"), "pick_mode"),
+        (dict(bogus=1), "bogus"),
     ],
 )
 def test_bad_input_names_parameter(kw, name):
@@ -292,10 +345,20 @@ def test_load_truncated_or_foreign_file(tmp_path):
 
 
 def test_pure_death_is_binomial():
-    """birth = predation = 0, no X: Y(t) ~ Binomial(Y0, exp(-death t)) (no Q1 births)."""
+    """birth = predation = 0, no X: Y(t) ~ Binomial(Y0, exp(-death t))."""
     y0, death, n = 120, 0.05, 600
-    cfg = LatticeLV(size=20, init_x=0, init_y=y0, birth=0.0, death=death, predation=0.0,
-                    steps=40, replicates=n, seed=21, snapshots=False)
+    cfg = LatticeLV(
+        size=20,
+        init_x=0,
+        init_y=y0,
+        birth=0.0,
+        death=death,
+        predation=0.0,
+        steps=40,
+        replicates=n,
+        seed=21,
+        snapshots=False,
+    )
     ens = simulate(cfg)
     Y = ens.observables[:, :, 1].astype(float)
     assert (ens.observables[:, :, 0] == 0).all()
@@ -317,8 +380,19 @@ def test_pure_hopping_uniform_is_random_placement():
     """
     L, nx, ny, n = 16, 40, 30, 1200
     N = L * L
-    cfg = LatticeLV(size=L, init_x=nx, init_y=ny, birth=0.0, death=0.0, predation=0.0,
-                    steps=25, replicates=n, seed=8, snapshots=False, pick_mode="uniform")
+    cfg = LatticeLV(
+        size=L,
+        init_x=nx,
+        init_y=ny,
+        birth=0.0,
+        death=0.0,
+        predation=0.0,
+        steps=25,
+        replicates=n,
+        seed=8,
+        snapshots=False,
+        pick_mode="uniform",
+    )
     obs = simulate(cfg).observables.astype(float)
     assert (obs[:, :, 0] == nx).all() and (obs[:, :, 1] == ny).all()
     pxx = nx * (nx - 1) / (N * (N - 1))
@@ -335,8 +409,19 @@ def test_pure_hopping_uniform_is_random_placement():
 def test_pure_hopping_nested_conserves_counts():
     """With the reference picks the counts are conserved too (the pair law is not
     exactly the random-placement one: the nested picks favour crowded rows)."""
-    cfg = LatticeLV(size=12, init_x=20, init_y=15, birth=0.0, death=0.0, predation=0.0,
-                    steps=30, replicates=20, seed=8)
+    cfg = LatticeLV(
+        size=12,
+        init_x=20,
+        init_y=15,
+        birth=0.0,
+        death=0.0,
+        predation=0.0,
+        steps=30,
+        replicates=20,
+        seed=8,
+    )
     ens = simulate(cfg)
-    assert (ens.observables[:, :, 0] == 20).all() and (ens.observables[:, :, 1] == 15).all()
+    assert (ens.observables[:, :, 0] == 20).all() and (
+        ens.observables[:, :, 1] == 15
+    ).all()
     np.testing.assert_array_equal(ens.observables, lattice_observables(ens.snapshots))

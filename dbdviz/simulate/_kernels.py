@@ -251,9 +251,33 @@ def _rb(x, n):
 
 
 @jit
-def _events(st, cur, cnt_k, items_k, pos_k, nz_k, nzpos_k, nnz, k, rowcnt, rowy, hop,
-            bucket_of, cap, L, nested, local_birth, birth, death,
-            t_int, t_target, rxn, t_rxn, nx, ny):
+def _events(
+    st,
+    cur,
+    cnt_k,
+    items_k,
+    pos_k,
+    nz_k,
+    nzpos_k,
+    nnz,
+    k,
+    rowcnt,
+    rowy,
+    hop,
+    bucket_of,
+    cap,
+    L,
+    nested,
+    local_birth,
+    birth,
+    death,
+    t_int,
+    t_target,
+    rxn,
+    t_rxn,
+    nx,
+    ny,
+):
     """The unimolecular part of one step (ALGORITHM.md 1.2-1.3) on the current lattice.
 
     SCHEDULE if nothing is pending, then every event due before ``t_target``, each
@@ -427,7 +451,9 @@ _U1 = np.uint64(1)
 
 
 @jit
-def _sweep(st, lat, cnt, items, pos, nz, nzpos, nnz, k, hop, bucket_of, cap, nested, p3):
+def _sweep(
+    st, lat, cnt, items, pos, nz, nzpos, nnz, k, hop, bucket_of, cap, nested, p3
+):
     """DIFFUSE_AND_REACT of section 1.4 from set ``k`` (todo) into ``1 - k`` (done).
 
     Parameters
@@ -574,8 +600,25 @@ def _sweep(st, lat, cnt, items, pos, nz, nzpos, nnz, k, hop, bucket_of, cap, nes
 
 @jit
 def _simulate_replicate(
-    st, L, nbr, row_of, bucket_of, nbuckets, cap, nested, local_birth,
-    init_x, init_y, birth, death, p3, dt, steps, obs, snap, keep,
+    st,
+    L,
+    nbr,
+    row_of,
+    bucket_of,
+    nbuckets,
+    cap,
+    nested,
+    local_birth,
+    init_x,
+    init_y,
+    birth,
+    death,
+    p3,
+    dt,
+    steps,
+    obs,
+    snap,
+    keep,
 ):
     """Run one replicate (ALGORITHM.md 1.2-1.5) writing ``obs`` and ``snap``.
 
@@ -645,16 +688,41 @@ def _simulate_replicate(
     t_rxn = 0.0
     for step in range(steps):
         t_target = t_int + dt
-        _record(lat[k], cnt, items, k, nbuckets, cap, nbr, row_of, rowcnt, rowy, obs[step])
+        _record(
+            lat[k], cnt, items, k, nbuckets, cap, nbr, row_of, rowcnt, rowy, obs[step]
+        )
         if keep:
             snap[step, :] = lat[k]
         t_int, rxn, t_rxn, nx, ny = _events(
-            st, lat[k], cnt[k], items[k], pos[k], nz[k], nzpos[k], nnz, k, rowcnt, rowy,
-            hop, bucket_of, cap, L, nested, local_birth, birth, death,
-            t_int, t_target, rxn, t_rxn, nx, ny,
+            st,
+            lat[k],
+            cnt[k],
+            items[k],
+            pos[k],
+            nz[k],
+            nzpos[k],
+            nnz,
+            k,
+            rowcnt,
+            rowy,
+            hop,
+            bucket_of,
+            cap,
+            L,
+            nested,
+            local_birth,
+            birth,
+            death,
+            t_int,
+            t_target,
+            rxn,
+            t_rxn,
+            nx,
+            ny,
         )
-        n_pred = _sweep(st, lat, cnt, items, pos, nz, nzpos, nnz, k, hop, bucket_of,
-                        cap, nested, p3)
+        n_pred = _sweep(
+            st, lat, cnt, items, pos, nz, nzpos, nnz, k, hop, bucket_of, cap, nested, p3
+        )
         nx -= n_pred
         ny += n_pred
         k = 1 - k
@@ -666,8 +734,25 @@ def _simulate_replicate(
 
 @pjit
 def _simulate_batch(
-    states, L, nbr, row_of, bucket_of, nbuckets, cap, nested, local_birth,
-    init_x, init_y, birth, death, p3, dt, steps, obs, snaps, keep,
+    states,
+    L,
+    nbr,
+    row_of,
+    bucket_of,
+    nbuckets,
+    cap,
+    nested,
+    local_birth,
+    init_x,
+    init_y,
+    birth,
+    death,
+    p3,
+    dt,
+    steps,
+    obs,
+    snaps,
+    keep,
 ):
     """Replicates ``i = 0 .. len(states) - 1`` in parallel (one stream each).
 
@@ -681,6 +766,23 @@ def _simulate_batch(
     for i in prange(states.shape[0]):
         j = np.int64(i) if keep else np.int64(0)
         _simulate_replicate(
-            states[i], L, nbr, row_of, bucket_of, nbuckets, cap, nested, local_birth,
-            init_x, init_y, birth, death, p3, dt, steps, obs[i], snaps[j], keep,
+            states[i],
+            L,
+            nbr,
+            row_of,
+            bucket_of,
+            nbuckets,
+            cap,
+            nested,
+            local_birth,
+            init_x,
+            init_y,
+            birth,
+            death,
+            p3,
+            dt,
+            steps,
+            obs[i],
+            snaps[j],
+            keep,
         )

@@ -69,7 +69,7 @@ class Ensemble:
         return int(self.observables.shape[0])
 
     def moments(self) -> MomentTable:
-        """Ensemble mean and SD of every observable (:func:`dbdviz.moments.moment_table`)."""
+        """Ensemble mean and SD of every observable (``moments.moment_table``)."""
         return moment_table(self.observables, self.t)
 
     def counts(self) -> np.ndarray:
@@ -104,9 +104,15 @@ class Ensemble:
             t = np.asarray(arrays["t"], dtype=np.float64)
             obs = np.asarray(arrays["observables"], dtype=np.int64)
         except (KeyError, ValueError, TypeError) as exc:
-            raise FileFormatError(f"{path} is not a valid ensemble file ({exc})") from None
+            raise FileFormatError(
+                f"{path} is not a valid ensemble file ({exc})"
+            ) from None
         names = tuple(meta.get("observables", OBSERVABLES))
-        if names != OBSERVABLES or obs.ndim != 3 or obs.shape[1:] != (t.shape[0], len(names)):
+        if (
+            names != OBSERVABLES
+            or obs.ndim != 3
+            or obs.shape[1:] != (t.shape[0], len(names))
+        ):
             raise FileFormatError(
                 f"{path}: observables of shape {obs.shape} ({', '.join(names)}) do not "
                 f"match this dbdviz version's {OBSERVABLES} over {t.shape[0]} times"
@@ -120,11 +126,19 @@ class Ensemble:
                     f"{(obs.shape[0], t.shape[0], L, L)}"
                 )
             snaps = np.asarray(snaps, dtype=np.uint8)
-        return cls(config=config, seed=meta.get("seed"), t=t, observables=obs,
-                   snapshots=snaps, elapsed=float(meta.get("elapsed", 0.0)))
+        return cls(
+            config=config,
+            seed=meta.get("seed"),
+            t=t,
+            observables=obs,
+            snapshots=snaps,
+            elapsed=float(meta.get("elapsed", 0.0)),
+        )
 
 
-def _tables(L: int, nested: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
+def _tables(
+    L: int, nested: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
     nbr = np.empty((L * L, 8), dtype=np.uint32)
     _fill_neighbours(L, nbr)
     row_of = np.repeat(np.arange(L, dtype=np.uint32), L)
@@ -181,9 +195,13 @@ def simulate(
         raise ValueError(f"config must be a LatticeLV, got {type(base).__name__}")
     cfg = base.copy(**overrides) if overrides else base.copy()
     if threads is not None and (isinstance(threads, bool) or int(threads) < 1):
-        raise ValueError(f"threads = {threads!r} is invalid: allowed an integer >= 1 or None")
+        raise ValueError(
+            f"threads = {threads!r} is invalid: allowed an integer >= 1 or None"
+        )
     if batch_size is not None and (isinstance(batch_size, bool) or int(batch_size) < 1):
-        raise ValueError(f"batch_size = {batch_size!r} is invalid: allowed an integer >= 1")
+        raise ValueError(
+            f"batch_size = {batch_size!r} is invalid: allowed an integer >= 1"
+        )
 
     seed = cfg.seed if cfg.seed is not None else secrets.randbits(63)
     L, n, T = cfg.size, cfg.replicates, cfg.steps + 1
@@ -196,7 +214,11 @@ def simulate(
 
     prev = set_threads(threads)
     try:
-        step = int(batch_size) if batch_size is not None else _REPS_PER_THREAD * get_threads()
+        step = (
+            int(batch_size)
+            if batch_size is not None
+            else _REPS_PER_THREAD * get_threads()
+        )
         elapsed = 0.0
         done = 0
         while done < n:
@@ -205,10 +227,25 @@ def simulate(
             stop = min(done + step, n)
             t0 = time.perf_counter()
             _simulate_batch(
-                states[done:stop], L, nbr, row_of, bucket_of, nbuckets, cap, nested,
-                cfg.birth_mode == "local", cfg.init_x, cfg.init_y, float(cfg.birth),
-                float(cfg.death), float(cfg.predation), float(cfg.dt), cfg.steps,
-                obs[done:stop], snaps[done:stop] if keep else snaps, keep,
+                states[done:stop],
+                L,
+                nbr,
+                row_of,
+                bucket_of,
+                nbuckets,
+                cap,
+                nested,
+                cfg.birth_mode == "local",
+                cfg.init_x,
+                cfg.init_y,
+                float(cfg.birth),
+                float(cfg.death),
+                float(cfg.predation),
+                float(cfg.dt),
+                cfg.steps,
+                obs[done:stop],
+                snaps[done:stop] if keep else snaps,
+                keep,
             )
             elapsed += time.perf_counter() - t0
             done = stop
@@ -218,8 +255,12 @@ def simulate(
         set_threads(prev)
 
     return Ensemble(
-        config=cfg, seed=int(seed), t=cfg.times.astype(np.float64), observables=obs,
-        snapshots=snaps.reshape(n, T, L, L) if keep else None, elapsed=elapsed,
+        config=cfg,
+        seed=int(seed),
+        t=cfg.times.astype(np.float64),
+        observables=obs,
+        snapshots=snaps.reshape(n, T, L, L) if keep else None,
+        elapsed=elapsed,
     )
 
 
