@@ -14,6 +14,7 @@ from .adjoint import (
 )
 from .basis import FiniteElements, SparseGradient
 from .dynamics import Integrator, Trajectory, integrate
+from .evaluate import Evaluation, evaluate, lowpass, moment_derivative, sample_trajectory
 from .optim import SGD, Adam, make_optimizer
 
 __all__ = [
@@ -33,5 +34,10 @@ __all__ = [
     "SGD",
     "Adam",
     "make_optimizer",
+    "Evaluation",
+    "evaluate",
+    "lowpass",
+    "moment_derivative",
+    "sample_trajectory",
     "warmup",
 ]
