@@ -1,5 +1,6 @@
-"""Evaluation of learned DBDs (ALGORITHM.md section 6): low-pass filter, sampling along
-theta(t) against exact enumeration, covariances and closure channels, kernels vs twins."""
+"""Evaluation of learned DBDs (ALGORITHM.md section 6): low-pass filter, sampling
+along theta(t) against exact enumeration, covariances and closure channels, kernels
+vs their twins."""
 
 from __future__ import annotations
 
@@ -138,8 +139,16 @@ def test_probability_kernels_match_numpy(cfg, size):
     obs2 = np.empty((9, 11))
     M2 = np.empty((9, dbm.n_params))
     K._final_moments(
-        s, prob, rows.astype(np.int64), dbm.side, dbm.coupled, dbm.bias_index,
-        dbm.weight_layout, dbm.coupling_index, obs2, M2,
+        s,
+        prob,
+        rows.astype(np.int64),
+        dbm.side,
+        dbm.coupled,
+        dbm.bias_index,
+        dbm.weight_layout,
+        dbm.coupling_index,
+        obs2,
+        M2,
     )
     K._visible_observables(p, obs)
     assert np.array_equal(obs2, obs) and np.array_equal(M2, M)
@@ -198,8 +207,13 @@ def test_lowpass_identity_short_and_bad():
     assert np.all(y <= x.max(axis=0) + 1e-12) and np.all(y >= x.min(axis=0) - 1e-12)
     np.testing.assert_allclose(lowpass(np.full((3, 2), 0.5)), 0.5, atol=1e-14)
     np.testing.assert_allclose(lowpass(np.array([1.5])), [1.5])
-    for bad in (dict(taps=4), dict(taps=-1), dict(taps=2.5), dict(cutoff=0.0),
-                dict(cutoff=4.0)):
+    for bad in (
+        dict(taps=4),
+        dict(taps=-1),
+        dict(taps=2.5),
+        dict(cutoff=0.0),
+        dict(cutoff=4.0),
+    ):
         with pytest.raises(ValueError):
             lowpass(x, **bad)
     with pytest.raises(ValueError, match="NaN"):
@@ -290,9 +304,7 @@ def test_probability_covariances_shrink():
     dbm = make(3, depth=0, visible_couplings=True)
     theta = np.array([[-0.6, -0.9, 0.4, -0.3, 0.5]])
     a = sample_trajectory(dbm, theta, chains=3000, sweeps=20, seed=2)
-    b = sample_trajectory(
-        dbm, theta, chains=3000, sweeps=20, seed=2, cov_from="states"
-    )
+    b = sample_trajectory(dbm, theta, chains=3000, sweeps=20, seed=2, cov_from="states")
     # same chains, so the tables (probability estimators) are identical
     assert np.array_equal(a.table.mean["X"], b.table.mean["X"])
     assert a.cov[0, 0, 0] < 0.8 * b.cov[0, 0, 0]
@@ -327,9 +339,10 @@ def test_carry_removes_the_bias_of_short_random_chains():
     z_c = (c.table.mean["X"] - exact) / c.table.se("X")
     assert np.abs(z_c).max() < 4.5
     assert z_r[-1] < -10  # random starts stay split between the X and Y modes
-    assert np.abs(c.table.mean["X"] - exact)[-1] < 0.2 * np.abs(
-        r.table.mean["X"] - exact
-    )[-1]
+    assert (
+        np.abs(c.table.mean["X"] - exact)[-1]
+        < 0.2 * np.abs(r.table.mean["X"] - exact)[-1]
+    )
 
 
 # ------------------------------------------------------------------------------------
@@ -552,3 +565,31 @@ def test_evaluate_model_filters_and_extrapolates():
         evaluate(m, t_max=-1.0)
     with pytest.raises(ValueError, match="DBDModel"):
         evaluate(object())
+
+
+def test_evaluate_real_model_with_zero_dynamics():
+    """A DBDModel with F = 0: theta stays at theta0, also when extrapolated."""
+    from dbdviz.config import TrainConfig
+    from dbdviz.dbd.basis import FiniteElements
+    from dbdviz.dbd.model import DBDModel
+
+    dbm = DBM(DBMConfig(depth=1), 4)
+    theta0 = dbm.initial_theta()
+    model = DBDModel(
+        dbm_config=DBMConfig(depth=1),
+        size=4,
+        fe=FiniteElements(dbm.n_params, 0.1, 0.0, dim=len(dbm.domain_indices)),
+        domain=dbm.domain_indices,
+        theta0=theta0,
+        dt=1.0,
+        horizon=5,
+        theta=np.tile(theta0, (6, 1)),
+        mu=np.tile(dbm.initial_centers(), (6, 1, 1)),
+        train_config=TrainConfig(),
+        param_names=list(dbm.param_names),
+    )
+    ev = evaluate(model, chains=30, seed=1, t_max=9, sweeps=None, lowpass_taps=None)
+    assert ev.meta["extrapolated"] and ev.table.t.tolist() == list(range(10))
+    np.testing.assert_allclose(ev.theta, np.tile(theta0, (10, 1)), atol=1e-12)
+    # independent visible sites with density 0.0625 each
+    np.testing.assert_allclose(ev.table.mean["X"], 1.0, rtol=1e-9)

@@ -50,8 +50,7 @@ import numpy as np
 
 from .._numba import set_threads
 from .._rng import seed_states
-from ..dbm import DBM
-from ..dbm import _observables
+from ..dbm import DBM, _observables
 from ..moments import OBSERVABLES, MomentTable, moment_table
 from ..simulate.lattice import Cancelled
 
@@ -122,10 +121,14 @@ def lowpass(theta: np.ndarray, taps: int = 63, cutoff: float = 0.1) -> np.ndarra
         )
     cutoff = float(cutoff)
     if not 0.0 < cutoff < math.pi:
-        raise ValueError(f"cutoff = {cutoff} is out of range: allowed (0, pi) rad/sample")
+        raise ValueError(
+            f"cutoff = {cutoff} is out of range: allowed (0, pi) rad/sample"
+        )
     x = np.asarray(theta, dtype=np.float64)
     if x.ndim not in (1, 2) or x.shape[0] == 0:
-        raise ValueError(f"theta must have shape (T,) or (T, P) with T >= 1, got {x.shape}")
+        raise ValueError(
+            f"theta must have shape (T,) or (T, P) with T >= 1, got {x.shape}"
+        )
     if not np.all(np.isfinite(x)):
         raise ValueError("theta contains NaN or infinite values: allowed finite reals")
     if taps <= 1:
@@ -315,9 +318,11 @@ def moment_derivative(
 
 
 def _check_int(name: str, v: Any, lo: int) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer, float)) or not float(
-        v
-    ).is_integer():
+    if (
+        isinstance(v, bool)
+        or not isinstance(v, (int, np.integer, float))
+        or not float(v).is_integer()
+    ):
         raise ValueError(f"{name} = {v!r} is not an integer: allowed [{lo}, inf)")
     if v < lo:
         raise ValueError(f"{name} = {v!r} is out of range: allowed [{lo}, inf)")
@@ -336,8 +341,16 @@ def _moments(
     obs = np.empty((n, len(OBSERVABLES)))
     M = np.empty((n, dbm.n_params))
     _observables._final_moments(
-        states, prob, rows, dbm.side, dbm.coupled, dbm.bias_index,
-        dbm.weight_layout, dbm.coupling_index, obs, M,
+        states,
+        prob,
+        rows,
+        dbm.side,
+        dbm.coupled,
+        dbm.bias_index,
+        dbm.weight_layout,
+        dbm.coupling_index,
+        obs,
+        M,
     )
     if not (dbm.coupled or cov_from == "states"):
         return obs, M, obs, M
@@ -468,7 +481,9 @@ def sample_trajectory(
     else:
         tt = np.asarray(t, dtype=np.float64)
         if tt.shape != (T,):
-            raise ValueError(f"t must have shape ({T},) like theta's rows, got {tt.shape}")
+            raise ValueError(
+                f"t must have shape ({T},) like theta's rows, got {tt.shape}"
+            )
         if not np.all(np.isfinite(tt)) or np.any(np.diff(tt) <= 0):
             raise ValueError("t must be finite and strictly increasing")
     chains = _check_int("chains", chains, 1)

@@ -1,8 +1,9 @@
 """Numba kernels for observables and statistics of final-step probabilities.
 
-Private: :mod:`dbdviz.dbd.evaluate` validates, allocates and calls. The numpy versions
-in :meth:`dbdviz.dbm.DBM.visible_observables` and :meth:`dbdviz.dbm.DBM.param_statistics`
-are the slow twins (``tests/test_evaluate.py`` compares them).
+Private: :mod:`dbdviz.dbd.evaluate` validates, allocates and calls. The numpy
+versions in :meth:`dbdviz.dbm.DBM.visible_observables` and
+:meth:`dbdviz.dbm.DBM.param_statistics` are the slow twins
+(``tests/test_evaluate.py`` compares them).
 
 ``_visible_observables`` and ``_param_statistics`` take the output of
 :meth:`dbdviz.dbm.DBM.final_probabilities`, ``probs[c, l, alpha, r, col]`` (float64,
@@ -57,8 +58,9 @@ def _param_statistics(probs, side, bias, weights, couplings, out):
 
     Notes
     -----
-    ``B = sum_i p_i``; weight ``P = sum_j p^(l+1)_{j b} sum_delta p^(l)_{(j - delta) a}``
-    over delta in [0, side)^2 with wrap; couplings as the nn pair observables. The
+    ``B = sum_i p_i``; weight
+    ``P = sum_j p^(l+1)_{j b} sum_delta p^(l)_{(j - delta) a}`` over delta in
+    [0, side)^2 with wrap; couplings as the nn pair observables. The
     same estimator as :meth:`DBM.param_statistics` on probabilities (section 6.2).
     """
     for c in prange(probs.shape[0]):
