@@ -593,3 +593,23 @@ def test_evaluate_real_model_with_zero_dynamics():
     np.testing.assert_allclose(ev.theta, np.tile(theta0, (10, 1)), atol=1e-12)
     # independent visible sites with density 0.0625 each
     np.testing.assert_allclose(ev.table.mean["X"], 1.0, rtol=1e-9)
+
+
+@pytest.mark.slow
+def test_paper_scale_nine_random_sweeps_are_biased():
+    """Pitfall P7 at the paper's size: with parameters in the range of the learned
+    model (ALGORITHM.md 6.3), 9 sweeps from random states are far from equilibrium;
+    long random chains and carried chains agree with each other."""
+    dbm = DBM(DBMConfig(), 40)
+    row = [-3.04, -3.17, -0.43, 0.04, 0.66, 0.3, 1.23, 0.81, -1.02, -0.6]
+    theta = np.tile(row, (3, 1))
+    short = sample_trajectory(dbm, theta, chains=100, sweeps=9, seed=1)
+    long = sample_trajectory(dbm, theta, chains=100, sweeps=400, seed=2)
+    carry = sample_trajectory(
+        dbm, theta, chains=100, sweeps=9, seed=3, init="carry", burn_in=400
+    )
+    for o in ("X", "nnXX", "Y"):
+        se = np.hypot(long.table.se(o), carry.table.se(o))
+        assert np.max(np.abs(long.table.mean[o] - carry.table.mean[o]) / se) < 4.5
+    se = np.hypot(long.table.se("X"), short.table.se("X"))
+    assert np.min((long.table.mean["X"] - short.table.mean["X"]) / se) > 20
