@@ -430,7 +430,10 @@ def sample_trajectory(
         chains (pitfall P7: biased if 9 sweeps do not mix). ``"carry"``: the chains at
         tau continue from the binary chains of tau - 1 with ``sweeps`` more sweeps at
         theta(tau) - far better mixing when theta changes slowly; at tau = 0 they start
-        at random with ``burn_in`` extra sweeps.
+        at random with ``burn_in`` extra sweeps. A model trained with restarted
+        asleep chains (the reference) was fitted through the biased short-chain
+        sampler, so ``"random"`` with the training sweep count is its consistent
+        evaluation; ``"carry"`` shows its actual Boltzmann distribution.
     burn_in : int, optional
         Extra sweeps at the first time point with ``init="carry"`` (default 100);
         must be None or 0 with ``init="random"``.
