@@ -362,8 +362,14 @@ class TrainConfig(Config):
     """Dynamic Boltzmann distribution training settings (ALGORITHM.md sections 4-5)."""
 
     opt_steps = param.Integer(
-        980, bounds=(1, 10_000_000), softbounds=(10, 5000), label="Optimisation steps",
-        doc="Number of optimisation steps.",
+        0, bounds=(0, 10_000_000), softbounds=(0, 5000), label="Optimisation steps",
+        doc="Number of optimisation steps (0 = auto: until the horizon reaches the "
+        "data's last time, plus extra_end_steps).",
+    )
+    extra_end_steps = param.Integer(
+        20, bounds=(0, 10_000_000), softbounds=(0, 200), label="Extra steps at the end",
+        doc="With opt_steps = 0: extra steps with the window parked at the data's end "
+        "(the last time points are otherwise under-trained, pitfall P11).",
     )
     window = param.Integer(
         10, bounds=(1, 10_000), softbounds=(2, 50), label="Window length",
@@ -374,15 +380,17 @@ class TrainConfig(Config):
         doc="Move the window (and grow the horizon) by one step every this many steps.",
     )
     optimizer = param.Selector(
-        default="sgd", objects=["sgd", "adam"], label="Optimiser",
+        default="adam", objects=["sgd", "adam"], label="Optimiser",
         doc="Optimiser for the basis coefficients.",
     )
     lr = param.Number(
-        2.5e-6, bounds=(0.0, 10.0), inclusive_bounds=(False, True), softbounds=(1e-7, 1e-2),
-        label="Learning rate", doc="Learning rate of every basis function.",
+        3e-4, bounds=(0.0, 10.0), inclusive_bounds=(False, True), softbounds=(1e-7, 1e-2),
+        label="Learning rate",
+        doc="Learning rate of every basis function (reference: SGD 2.5e-6 on count "
+        "moments; default: Adam 3e-4).",
     )
     adjoint_variant = param.Selector(
-        default="reference", objects=["reference", "exact"], label="Adjoint variant",
+        default="exact", objects=["reference", "exact"], label="Adjoint variant",
         doc="'reference' as the C++ code (backward dmu, psi scaled by the spacing); "
         "'exact' the consistent discretisation (ALGORITHM.md 5.5a).",
     )
@@ -399,8 +407,30 @@ class TrainConfig(Config):
         doc="Forward-Euler substeps per time step for theta(t).",
     )
     data_per_step = param.Integer(
-        5, bounds=(1, 1_000_000), softbounds=(1, 100), label="Data replicates per step",
-        doc="Data replicates drawn (without replacement) per optimisation step.",
+        0, bounds=(0, 1_000_000), softbounds=(0, 100), label="Data replicates per step",
+        doc="Data replicates drawn (without replacement) per optimisation step "
+        "(0 = all replicates).",
+    )
+    asleep_init = param.Selector(
+        default="random", objects=["random", "persistent", "data"],
+        label="Asleep chain start",
+        doc="Start of the asleep chains at every step: 'random' (reference, uniform "
+        "categorical), 'persistent' (kept per time point between steps), 'data' "
+        "(from data snapshots / the awake state: CD-k).",
+    )
+    moment_scale = param.Selector(
+        default="site", objects=["count", "site"], label="Moment scale",
+        doc="'count': moment differences as counts over the L x L sites (reference, "
+        "pitfall P8); 'site': divided by L**2, so a learning rate suits any lattice.",
+    )
+    init = param.Selector(
+        default="data", objects=["reference", "data"], label="Initial theta",
+        doc="'reference': visible biases -2.63, centers 0.0625 / 0.33; 'data': biases "
+        "and visible centers matching the data's densities at t = 0, hidden 1/3.",
+    )
+    max_abs_theta = param.Number(
+        50.0, bounds=(1.0, 1e6), label="Divergence bound",
+        doc="Training stops with TrainingDiverged when |theta| exceeds this bound.",
     )
     seed = param.Integer(
         0, bounds=(0, 2**63 - 1), allow_None=True, label="Seed",

@@ -15,7 +15,18 @@ from .adjoint import (
 from .basis import FiniteElements, SparseGradient
 from .dynamics import Integrator, Trajectory, integrate
 from .evaluate import Evaluation, evaluate, lowpass, moment_derivative, sample_trajectory
+from .model import DBDModel
 from .optim import SGD, Adam, make_optimizer
+from .train import (
+    ProgressRecord,
+    Trainer,
+    TrainingDiverged,
+    auto_opt_steps,
+    default_configs,
+    reference_configs,
+    schedule,
+)
+from .train import warmup as train_warmup
 
 __all__ = [
     "FiniteElements",
@@ -40,4 +51,13 @@ __all__ = [
     "moment_derivative",
     "sample_trajectory",
     "warmup",
+    "DBDModel",
+    "Trainer",
+    "ProgressRecord",
+    "TrainingDiverged",
+    "schedule",
+    "auto_opt_steps",
+    "default_configs",
+    "reference_configs",
+    "train_warmup",
 ]

@@ -1,0 +1,85 @@
+"""Benchmark of the DBD trainer (dbdviz.dbd.train) on the paper data.
+
+Seconds per optimisation step at the start and the end of the protocol, and the whole
+protocol, for the default settings and the reference protocol (ALGORITHM.md 5.8; the
+C++ reference needs 0.5 - 2 s per step, 21 min in total on this machine class).
+
+    python benchmarks/bench_train.py [--data paper.npz] [--threads N] [--quick]
+
+Without ``--data`` the paper ensemble (100 replicates, seed 1) is simulated first.
+Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+from dbdviz._numba import set_threads
+from dbdviz.config import preset
+from dbdviz.dbd.train import Trainer, default_configs, reference_configs, warmup
+from dbdviz.simulate import Ensemble, simulate
+
+
+def _per_step(tr: Trainer, n: int) -> float:
+    t = time.perf_counter()
+    for _ in range(n):
+        tr.step()
+    return (time.perf_counter() - t) / n
+
+
+def bench(name: str, data: Ensemble, dc, tc, quick: bool) -> list[str]:
+    t0 = time.perf_counter()
+    tr = Trainer(data, dc, tc, seed=1)
+    setup = time.perf_counter() - t0
+    n = 20 if quick else 50
+    start = _per_step(tr, n)
+    cpu0 = time.process_time()
+    t1 = time.perf_counter()
+    if quick:
+        # jump to the end of the schedule: the per-step cost does not depend on
+        # the step index except through the horizon (cached re-integration)
+        while tr.step_index < tr.opt_steps - n:
+            tr.step()
+    else:
+        while tr.step_index < tr.opt_steps - n:
+            tr.step()
+    end = _per_step(tr, n)
+    total = setup + (time.perf_counter() - t0 - setup)
+    cpu = time.process_time() - cpu0
+    return [
+        f"| {name} | {tr.opt_steps} | {setup:.2f} | {1e3 * start:.1f} | {1e3 * end:.1f} "
+        f"| {total:.1f} | {cpu:.1f} |"
+    ]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", help="paper ensemble .npz (default: simulate it)")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--quick", action="store_true", help="fewer timed steps")
+    args = ap.parse_args()
+    if args.threads:
+        set_threads(args.threads)
+    if args.data and os.path.exists(args.data):
+        data = Ensemble.load(args.data)
+    else:
+        data = simulate(preset("paper", seed=1))
+    warmup()
+    rows = [
+        "| protocol | steps | set-up (s) | ms/step (start) | ms/step (end) | total (s) "
+        "| CPU (s) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    rows += bench("default", data, *default_configs(), args.quick)
+    rows += bench("reference (depth 2, SGD, 980 steps)", data, *reference_configs(),
+                  args.quick)
+    print("\n".join(rows))
+    print(f"\nthreads: {args.threads or 'all'}; numpy {np.__version__}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,721 @@
+"""The DBD trainer: learn ``dtheta/dt = F(theta)`` from lattice snapshots.
+
+:class:`Trainer` runs the loop of ALGORITHM.md section 5.7 for any DBM of
+:mod:`dbdviz.dbm` (depth 0..3, cross-channel weights, q = 4 or 9, visible couplings):
+
+1. move the window by the schedule of 5.6 (generalised: window length ``W``, move
+   every ``m`` steps, horizon grows to the data's last time, then parks there);
+2. re-integrate ``theta(0 .. T)`` with the current ``F`` (4.1, cached
+   :class:`~dbdviz.dbd.dynamics.Integrator`);
+3. per time point of the window: awake phase (visible clamped to data replicates
+   drawn for this step, hidden chains persistent per time point) and asleep phase
+   (free chains started at random, persistently, or from the data), all time points in
+   one sampler call per phase (3.5);
+4. per time point: bias statistics -> slide the centers -> centered weight statistics
+   -> ``dE = asleep - awake`` (3.6, order P13); visible couplings are not centered;
+5. centered adjoint on the window (5.4, ``adjoint_variant``), gradient (5.5),
+   SGD/Adam step of every coefficient set.
+
+For depth 0 the awake phase *is* the data (nothing to sample): the data statistics of
+every replicate are computed once, and ``data_per_step = 0`` averages all of them.
+
+The API is made for live use: :meth:`Trainer.step` returns a :class:`ProgressRecord`,
+:meth:`Trainer.run` takes a callback and a cancel event, :meth:`Trainer.model` gives
+the current :class:`~dbdviz.dbd.model.DBDModel`, checkpoints are atomic and resuming
+reproduces an uninterrupted run bit for bit (every random stream is saved).
+
+Random numbers (one seed, reproducible, thread-count independent): the seed spawns a
+numpy ``PCG64`` generator that draws the data replicates of every step
+(``permutation(R)``, the first ``data_per_step`` are the awake runs, the first
+``chains`` the asleep start for ``asleep_init = "data"``), and xoshiro streams, one per
+(window slot, chain), for the awake and the asleep chains.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._rng import seed_states
+from ..config import DBMConfig, TrainConfig
+from ..io import load_npz, save_npz
+from .adjoint import (
+    WeightStructure,
+    adjoint,
+    center_dE,
+    coefficient_gradient,
+)
+from .basis import FiniteElements
+from .dynamics import Integrator
+from .model import DBDModel
+from .optim import Adam, make_optimizer
+
+__all__ = [
+    "Trainer",
+    "ProgressRecord",
+    "TrainingDiverged",
+    "schedule",
+    "auto_opt_steps",
+    "reference_configs",
+    "default_configs",
+    "weight_structure",
+    "warmup",
+]
+
+#: The reference protocol of arXiv 1905.12122 (ALGORITHM.md 5.8).
+REFERENCE_DBM = dict(
+    depth=2,
+    conn=4,
+    cross_channel=False,
+    visible_couplings=False,
+    chains=5,
+    sweeps_awake=10,
+    sweeps_asleep=10,
+    persistent_asleep=False,
+    sliding_factor=0.5,
+)
+REFERENCE_TRAIN = dict(
+    opt_steps=980,
+    extra_end_steps=0,
+    window=10,
+    move_every=2,
+    optimizer="sgd",
+    lr=2.5e-6,
+    adjoint_variant="reference",
+    basis="q3c1",
+    spacing=0.1,
+    substeps=1,
+    data_per_step=5,
+    asleep_init="random",
+    moment_scale="count",
+    init="reference",
+)
+
+#: Defaults chosen by measurement (docs/training.md): a fully visible machine with
+#: nearest-neighbour couplings, whose sufficient statistics are X, Y, nnXX, nnXY, nnYY,
+#: trained on all data replicates per step (no awake sampling at depth 0) with Adam.
+DEFAULT_DBM = dict(
+    depth=0,
+    conn=4,
+    cross_channel=False,
+    visible_couplings=True,
+    chains=10,
+    sweeps_awake=10,
+    sweeps_asleep=10,
+    persistent_asleep=False,
+    sliding_factor=0.5,
+)
+DEFAULT_TRAIN = {n: TrainConfig.param[n].default for n in TrainConfig.public_names()}
+del DEFAULT_TRAIN["seed"]
+
+
+def reference_configs(**train_overrides) -> tuple[DBMConfig, TrainConfig]:
+    """The reference protocol (ALGORITHM.md 5.8) as ``(DBMConfig, TrainConfig)``.
+
+    Depth 2, q = 4, channel-diagonal, 5 chains, 10 + 10 sweeps, non-persistent random
+    asleep chains, SGD lr 2.5e-6 on count moments, 980 steps, window 10 moved every
+    2 steps, sliding factor 0.5, theta(0) visible biases -2.63, centers 0.0625 / 0.33,
+    Q3 C1 spacing 0.1, the reference adjoint (P1 and its mu conventions).
+    """
+    return DBMConfig(**REFERENCE_DBM), TrainConfig(**{**REFERENCE_TRAIN, **train_overrides})
+
+
+def default_configs(**train_overrides) -> tuple[DBMConfig, TrainConfig]:
+    """The measured defaults (docs/training.md) as ``(DBMConfig, TrainConfig)``."""
+    return DBMConfig(**DEFAULT_DBM), TrainConfig(**{**DEFAULT_TRAIN, **train_overrides})
+
+
+class TrainingDiverged(RuntimeError):
+    """Training produced non-finite or runaway parameters or moments.
+
+    Attributes
+    ----------
+    step : int
+        1-based optimisation step.
+    tau : int
+        First offending time point.
+    """
+
+    def __init__(self, step: int, tau: int, reason: str):
+        self.step, self.tau, self.reason = int(step), int(tau), reason
+        super().__init__(
+            f"training diverged at optimisation step {step}, time point {tau}: {reason} "
+            f"(lower the learning rate, or raise max_abs_theta if the bound is too tight)"
+        )
+
+
+@dataclass
+class ProgressRecord:
+    """What one optimisation step reports.
+
+    Attributes
+    ----------
+    step : int
+        1-based index of the step just done.
+    opt_steps : int
+        Total number of steps of the run.
+    window : tuple of int
+        ``(tau0, tau1)`` of the step.
+    horizon : int
+        Current horizon T.
+    theta : ndarray of float64, shape (T + 1, P)
+        Trajectory used in this step (a copy).
+    param_names : list of str
+    errors : dict of str -> float
+        Per parameter statistic, RMS over the window of asleep minus awake divided by
+        the mean |awake| (relative moment-matching error).
+    elapsed : float
+        Seconds of training so far.
+    """
+
+    step: int
+    opt_steps: int
+    window: tuple[int, int]
+    horizon: int
+    theta: np.ndarray
+    param_names: list[str]
+    errors: dict[str, float]
+    elapsed: float
+
+
+def schedule(step: int, window: int, move_every: int, data_steps: int) -> tuple[int, int]:
+    """Window ``(tau0, tau1)`` of the 1-based optimisation step ``step`` (5.6).
+
+    During steps ``m k + 1 .. m (k + 1)`` the window is ``[k, k + W]`` and the
+    horizon ``k + W``; the window stops (parks) when ``k + W`` reaches ``data_steps``.
+    ``W = min(window, data_steps)``.
+    """
+    W = min(int(window), int(data_steps))
+    k = min((int(step) - 1) // int(move_every), int(data_steps) - W)
+    return k, k + W
+
+
+def auto_opt_steps(data_steps: int, window: int, move_every: int, extra: int = 0) -> int:
+    """Steps until the horizon reaches ``data_steps`` (its last ``move_every`` steps
+    included), plus ``extra`` steps parked at the end."""
+    W = min(int(window), int(data_steps))
+    return int(move_every) * (int(data_steps) - W + 1) + int(extra)
+
+
+def weight_structure(dbm) -> WeightStructure:
+    """Centered weights of a :class:`~dbdviz.dbm.DBM` (3.3); couplings uncentered."""
+    wl = dbm.weight_layout
+    if wl.shape[0] == 0:
+        return WeightStructure.empty()
+    lo = dbm.bias_index[wl[:, 1], wl[:, 2]]
+    hi = dbm.bias_index[wl[:, 1] + 1, wl[:, 3]]
+    return WeightStructure(
+        wl[:, 0], lo, hi, wl[:, 1] * 2 + wl[:, 2], (wl[:, 1] + 1) * 2 + wl[:, 3], float(dbm.q)
+    )
+
+
+def _ensemble_meta(data) -> dict:
+    return {
+        "seed": data.seed,
+        "n_reps": int(data.n_reps),
+        "n_times": int(data.t.shape[0]),
+        "config": data.config.to_dict(),
+    }
+
+
+class Trainer:
+    """Learn a DBD from an ensemble of lattice snapshots (ALGORITHM.md 5.7).
+
+    Parameters
+    ----------
+    data : dbdviz.simulate.Ensemble
+        Replicates with snapshots, uint8 ``(R, T_data + 1, L, L)``.
+    dbm_config : DBMConfig, optional
+        Architecture and sampling; default :func:`default_configs`.
+    train_config : TrainConfig, optional
+        Schedule and optimiser; default :func:`default_configs`.
+    seed : int, optional
+        Overrides ``train_config.seed``. Same seed, same result.
+
+    Attributes
+    ----------
+    dbm : dbdviz.dbm.DBM
+    fe : FiniteElements
+    theta0 : ndarray of float64, shape (P,)
+    mu : ndarray of float64, shape (T_data + 1, n_layers, 2)
+        Centers; rows beyond the horizon are not yet meaningful.
+    opt_steps : int
+        Total steps (``auto_opt_steps`` when ``train_config.opt_steps == 0``).
+    step_index : int
+        Steps done.
+    """
+
+    def __init__(self, data, dbm_config=None, train_config=None, *, seed=None):
+        from ..dbm import DBM
+
+        d_dbm, d_train = default_configs()
+        self.dbm_config = d_dbm if dbm_config is None else dbm_config
+        self.train_config = d_train if train_config is None else train_config
+        if not isinstance(self.dbm_config, DBMConfig):
+            raise ValueError("dbm_config must be a DBMConfig")
+        if not isinstance(self.train_config, TrainConfig):
+            raise ValueError("train_config must be a TrainConfig")
+        self.dbm_config.validate()
+        self.train_config.validate()
+        tc = self.train_config
+        if seed is None:
+            seed = tc.seed
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy % (2**63))
+        self.seed = int(seed)
+        if getattr(data, "snapshots", None) is None:
+            raise ValueError(
+                "data has no snapshots: the trainer needs the lattices (simulate with "
+                "snapshots=True, CLI without --no-snapshots)"
+            )
+        snaps = data.snapshots
+        if snaps.ndim != 4 or snaps.shape[2] != snaps.shape[3]:
+            raise ValueError(f"snapshots must be (R, T + 1, L, L), got {snaps.shape}")
+        self.data = data
+        self.snapshots = snaps
+        R, nt, L, _ = snaps.shape
+        if nt < 2:
+            raise ValueError("data must have at least 2 time points")
+        self.n_reps, self.data_steps, self.size = int(R), int(nt - 1), int(L)
+        t = np.asarray(data.t, dtype=float)
+        self.dt = float(t[1] - t[0]) if t.shape[0] > 1 else float(data.config.dt)
+        if not self.dt > 0:
+            raise ValueError("data times must increase")
+
+        self.dbm = dbm = DBM(self.dbm_config, size=L)
+        self.P, self.N, self.n_layers = dbm.n_params, dbm.n_sites, dbm.n_layers
+        self.param_names = list(dbm.param_names)
+        self.weights = weight_structure(dbm)
+        self.domain = dbm.domain_indices.copy()
+        self.W = min(int(tc.window), self.data_steps)
+        self.n_slots = self.W + 1
+        self.opt_steps = (
+            auto_opt_steps(self.data_steps, tc.window, tc.move_every, tc.extra_end_steps)
+            if tc.opt_steps == 0
+            else int(tc.opt_steps)
+        )
+        self.n_data = self.n_reps if tc.data_per_step == 0 else min(tc.data_per_step, R)
+        self.n_asleep = int(self.dbm_config.chains)
+        self.asleep_mode = (
+            "persistent"
+            if (tc.asleep_init == "random" and self.dbm_config.persistent_asleep)
+            else tc.asleep_init
+        )
+
+        # initial parameters and centers (4.1, 3.6)
+        if tc.init == "reference":
+            self.theta0 = dbm.initial_theta(reference=True)
+            mu0 = np.full((self.n_layers, 2), 0.33)
+            mu0[0] = 0.0625
+        else:
+            dens = snaps[:, 0].reshape(R, -1)
+            dx = max(float(np.mean(dens == 1)), 0.5 / self.N)
+            dy = max(float(np.mean(dens == 2)), 0.5 / self.N)
+            self.theta0 = dbm.initial_theta(dx, dy)
+            mu0 = dbm.initial_centers(dx, dy)
+        self.mu = np.empty((self.data_steps + 1, self.n_layers, 2))
+        self.mu[:] = mu0
+
+        # right-hand sides, integrator, optimiser
+        if tc.basis == "q3c1" and self.domain.size > 8:
+            raise ValueError(
+                f"basis = 'q3c1' on a {self.domain.size}-dimensional domain "
+                f"({', '.join(self.param_names[k] for k in self.domain)}) needs "
+                f"4**{self.domain.size} terms per evaluation: allowed at most 8 "
+                f"dimensions; use basis = 'q1' (2**D terms) or a smaller architecture"
+            )
+        sp = float(tc.spacing)
+        self.fe = FiniteElements(
+            self.P, sp, self.theta0[self.domain] - 0.5 * sp, dim=self.domain.size,
+            kind=tc.basis,
+        )
+        self._new_integrator()
+        self.optimizer = make_optimizer(tc.optimizer, tc.lr)
+
+        # random streams
+        ss = np.random.SeedSequence(self.seed)
+        s_pick, s_awake, s_asleep = ss.spawn(3)
+        self.rng = np.random.Generator(np.random.PCG64(s_pick))
+        self.awake_rng = seed_states(int(s_awake.generate_state(1, np.uint64)[0]),
+                                     self.n_slots * self.n_data)
+        self.asleep_rng = seed_states(int(s_asleep.generate_state(1, np.uint64)[0]),
+                                      self.n_slots * self.n_asleep)
+
+        # chains: ring buffers over the window, slot = tau % n_slots
+        nl = self.n_layers
+        if self.dbm.depth > 0:
+            self.awake = dbm.init_chains(self.n_slots * self.n_data, seed=self.awake_rng)
+        else:
+            self.awake = np.zeros((0, nl, L, L), np.int8)
+        self.asleep = dbm.init_chains(self.n_slots * self.n_asleep, seed=self.asleep_rng)
+
+        # depth 0: the awake statistics are those of the data, computed once
+        self._data_stats = self._all_data_statistics() if dbm.depth == 0 else None
+
+        self.step_index = 0
+        self.horizon = self.W
+        self.tau0 = 0
+        self.elapsed = 0.0
+        self.last_awake = np.full((self.data_steps + 1, self.P), np.nan)
+        self.last_asleep = np.full((self.data_steps + 1, self.P), np.nan)
+        self._hist: dict[str, list] = {
+            k: [] for k in ("step", "tau0", "tau1", "horizon", "elapsed")
+        }
+        for n in self.param_names:
+            self._hist["err_" + n] = []
+
+    # -- set-up helpers --------------------------------------------------------------
+    def _new_integrator(self) -> None:
+        self.integrator = Integrator(
+            self.fe, self.theta0, domain=self.domain, dt=self.dt,
+            substeps=self.train_config.substeps,
+        )
+
+    def _all_data_statistics(self) -> np.ndarray:
+        """float64 (R, T_data + 1, P): statistics of every snapshot (depth 0)."""
+        R, nt, L = self.n_reps, self.data_steps + 1, self.size
+        out = np.empty((R, nt, self.P))
+        buf = np.empty((R, 1, L, L), np.int8)
+        for tau in range(nt):
+            buf[:, 0] = self.snapshots[:, tau]
+            out[:, tau] = self.dbm.param_statistics(buf)
+        return out
+
+    # -- state -----------------------------------------------------------------------
+    @property
+    def done(self) -> bool:
+        """True when ``opt_steps`` steps are done."""
+        return self.step_index >= self.opt_steps
+
+    @property
+    def window(self) -> tuple[int, int]:
+        """Window of the next step."""
+        return schedule(self.step_index + 1, self.W, self.train_config.move_every,
+                        self.data_steps)
+
+    def _diverged(self, theta: np.ndarray, what: str) -> None:
+        bound = float(self.train_config.max_abs_theta)
+        bad = ~np.isfinite(theta) | (np.abs(theta) > bound)
+        if bad.any():
+            tau = int(np.argmax(bad.any(axis=1)))
+            row = theta[tau]
+            k = int(np.argmax(~np.isfinite(row) | (np.abs(row) > bound)))
+            raise TrainingDiverged(
+                self.step_index + 1, tau,
+                f"{what} {self.param_names[k]} = {row[k]} (allowed |theta| <= {bound})",
+            )
+
+    def _trajectory(self) -> np.ndarray:
+        try:
+            return self.integrator.trajectory(self.horizon).theta
+        except FloatingPointError:
+            # the integrator stopped at the first non-finite value: find it
+            th = self.integrator._theta[: self.horizon + 1]
+            self._diverged(th, "theta")
+            raise TrainingDiverged(self.step_index + 1, 0, "non-finite theta") from None
+
+    # -- one step --------------------------------------------------------------------
+    def step(self) -> ProgressRecord:
+        """Run one optimisation step (5.7) and report it.
+
+        Raises
+        ------
+        TrainingDiverged
+            Non-finite or out-of-bound theta or moments.
+        RuntimeError
+            If the run is already done.
+        """
+        if self.done:
+            raise RuntimeError(f"training is done ({self.opt_steps} steps)")
+        t_start = time.perf_counter()
+        tc, dbm = self.train_config, self.dbm
+        s = self.step_index + 1
+        tau0, tau1 = schedule(s, self.W, tc.move_every, self.data_steps)
+        self._grow(tau1)
+        self.tau0 = tau0
+        theta = self._trajectory()
+        self._diverged(theta, "theta")
+
+        ns, nd, na = self.n_slots, self.n_data, self.n_asleep
+        taus = np.arange(tau0, tau1 + 1)
+        slot_tau = np.empty(ns, np.int64)  # time point held by each ring slot
+        slot_tau[taus % ns] = taus
+        theta_slot = np.ascontiguousarray(theta[slot_tau])
+        perm = self.rng.permutation(self.n_reps)
+        runs = perm[:nd]
+
+        # awake phase (3.5)
+        if dbm.depth == 0:
+            Ma = self._data_stats[runs[:, None], slot_tau[None, :]].mean(axis=0)  # (ns, P)
+        else:
+            clamp = self.snapshots[runs[None, :], slot_tau[:, None]]  # (ns, nd, L, L)
+            clamp = clamp.reshape(ns * nd, self.size, self.size)
+            dbm.sample(
+                theta_slot, self.awake, self.dbm_config.sweeps_awake,
+                seed=self.awake_rng, clamp=clamp, rows=np.repeat(np.arange(ns), nd),
+            )
+            Ma = dbm.param_statistics(self.awake).reshape(ns, nd, self.P).mean(axis=1)
+
+        # asleep phase (3.5)
+        if self.asleep_mode == "random":
+            self.asleep[:] = dbm.init_chains(ns * na, seed=self.asleep_rng)
+        elif self.asleep_mode == "data":
+            src = perm[np.arange(na) % self.n_reps]
+            st = self.asleep.reshape(ns, na, self.n_layers, self.size, self.size)
+            st[:, :, 0] = self.snapshots[src[None, :], slot_tau[:, None]]
+            if dbm.depth > 0:  # hidden from the awake (conditional) chains: CD-k
+                aw = self.awake.reshape(ns, nd, self.n_layers, self.size, self.size)
+                st[:, :, 1:] = aw[:, np.arange(na) % nd, 1:]
+        dbm.sample(
+            theta_slot, self.asleep, self.dbm_config.sweeps_asleep,
+            seed=self.asleep_rng, rows=np.repeat(np.arange(ns), na),
+        )
+        Ms = dbm.param_statistics(self.asleep).reshape(ns, na, self.P).mean(axis=1)
+
+        # reap (3.6): window order, bias stats -> slide centers -> centered stats
+        Ma, Ms = Ma[taus % ns], Ms[taus % ns]
+        if not (np.all(np.isfinite(Ma)) and np.all(np.isfinite(Ms))):
+            bad = ~(np.isfinite(Ma).all(1) & np.isfinite(Ms).all(1))
+            raise TrainingDiverged(s, int(taus[np.argmax(bad)]), "non-finite moments")
+        sigma = float(self.dbm_config.sliding_factor)
+        bi = self.dbm.bias_index.ravel()
+        mu_new = Ma[:, bi].reshape(-1, self.n_layers, 2) / self.N
+        self.mu[taus] = (1.0 - sigma) * self.mu[taus] + sigma * mu_new
+        dE = np.zeros((self.horizon + 1, self.P))
+        dE[taus] = center_dE(Ms - Ma, self.mu[taus], self.weights)
+        if tc.moment_scale == "site":
+            dE /= self.N
+        self.last_awake[taus] = Ma
+        self.last_asleep[taus] = Ms
+
+        # adjoint (5.4), gradient (5.5), update
+        res = adjoint(
+            self.fe, theta, dE, tau0, tau1, domain=self.domain, dt=self.dt,
+            mu=self.mu[: self.horizon + 1], weights=self.weights,
+            variant=tc.adjoint_variant,
+        )
+        grad = coefficient_gradient(self.fe, theta, res, domain=self.domain, dt=self.dt)
+        self.last_gradient = grad
+        if not np.all(np.isfinite(grad.values)):
+            raise TrainingDiverged(s, tau0, "non-finite gradient")
+        if isinstance(self.optimizer, Adam):
+            self.optimizer.step(self.fe, grad, step=s)
+        else:
+            self.optimizer.step(self.fe, grad)
+        self.integrator.mark_updated(grad.rows)
+
+        # report
+        self.step_index = s
+        self.elapsed += time.perf_counter() - t_start
+        diff = Ms - Ma
+        den = np.abs(Ma).mean(axis=0)
+        rms = np.sqrt((diff**2).mean(axis=0))
+        errors = {
+            n: float(rms[k] / den[k]) if den[k] > 0 else float(rms[k])
+            for k, n in enumerate(self.param_names)
+        }
+        h = self._hist
+        h["step"].append(s)
+        h["tau0"].append(tau0)
+        h["tau1"].append(tau1)
+        h["horizon"].append(self.horizon)
+        h["elapsed"].append(self.elapsed)
+        for n, v in errors.items():
+            h["err_" + n].append(v)
+        return ProgressRecord(
+            s, self.opt_steps, (tau0, tau1), self.horizon, theta.copy(),
+            list(self.param_names), errors, self.elapsed,
+        )
+
+    def _grow(self, tau1: int) -> None:
+        """Extend the horizon to ``tau1``: new centers and chain states copy the
+        previous last time point's (5.6)."""
+        ns = self.n_slots
+        for tau in range(self.horizon + 1, tau1 + 1):
+            self.mu[tau] = self.mu[tau - 1]
+            src, dst = (tau - 1) % ns, tau % ns
+            for arr, n in ((self.awake, self.n_data), (self.asleep, self.n_asleep)):
+                if arr.shape[0]:
+                    arr[dst * n : (dst + 1) * n] = arr[src * n : (src + 1) * n]
+            self.horizon = tau
+
+    # -- driving -----------------------------------------------------------------------
+    def run(
+        self,
+        callback: Callable[[ProgressRecord], object] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> DBDModel:
+        """Run the remaining steps; returns :meth:`model`.
+
+        Parameters
+        ----------
+        callback : callable, optional
+            Called with every :class:`ProgressRecord`.
+        cancel : threading.Event, optional
+            Checked between steps: when set, stop and return the current model
+            (``model.meta["cancelled"] = True``); :meth:`run` may be called again.
+        """
+        cancelled = False
+        while not self.done:
+            if cancel is not None and cancel.is_set():
+                cancelled = True
+                break
+            rec = self.step()
+            if callback is not None:
+                callback(rec)
+        m = self.model()
+        m.meta["cancelled"] = cancelled
+        return m
+
+    @property
+    def history(self) -> dict[str, np.ndarray]:
+        """Per-step history arrays plus the last awake/asleep statistics per time."""
+        h = {k: np.asarray(v, dtype=float) for k, v in self._hist.items()}
+        for k in ("step", "tau0", "tau1", "horizon"):
+            h[k] = h[k].astype(np.int64)
+        h["awake"] = self.last_awake[: self.horizon + 1].copy()
+        h["asleep"] = self.last_asleep[: self.horizon + 1].copy()
+        return h
+
+    def model(self) -> DBDModel:
+        """The current state as a :class:`DBDModel` (copies)."""
+        theta = self._trajectory()
+        return DBDModel(
+            dbm_config=self.dbm_config,
+            size=self.size,
+            fe=self.fe.copy(),
+            domain=self.domain.copy(),
+            theta0=self.theta0.copy(),
+            dt=self.dt,
+            horizon=self.horizon,
+            theta=theta,
+            mu=self.mu[: self.horizon + 1].copy(),
+            train_config=self.train_config,
+            data_config=self.data.config,
+            param_names=list(self.param_names),
+            history=self.history,
+            meta={
+                "seed": self.seed,
+                "steps_done": self.step_index,
+                "opt_steps": self.opt_steps,
+                "elapsed": self.elapsed,
+                "data": _ensemble_meta(self.data),
+            },
+        )
+
+    # -- checkpoints -------------------------------------------------------------------
+    def save_checkpoint(self, path: str | os.PathLike) -> None:
+        """Write the complete training state atomically (kind ``"checkpoint"``).
+
+        :meth:`resume` from it continues exactly as if training had not stopped.
+        """
+        arrays = {
+            "theta0": self.theta0,
+            "mu": self.mu,
+            "awake": self.awake,
+            "asleep": self.asleep,
+            "awake_rng": self.awake_rng,
+            "asleep_rng": self.asleep_rng,
+            "last_awake": self.last_awake,
+            "last_asleep": self.last_asleep,
+        }
+        for k, v in self.fe.to_arrays().items():
+            arrays["fe_" + k] = v
+        for k, v in self._hist.items():
+            arrays["hist_" + k] = np.asarray(v, dtype=float)
+        opt = self.optimizer
+        if isinstance(opt, Adam) and opt.m1.shape[0]:
+            n = self.fe.n_vertices
+            arrays["adam_m1"] = opt.m1[:n]
+            arrays["adam_m2"] = opt.m2[:n]
+        meta = {
+            "dbm_config": self.dbm_config.to_dict(),
+            "train_config": self.train_config.to_dict(),
+            "seed": self.seed,
+            "step_index": self.step_index,
+            "horizon": self.horizon,
+            "tau0": self.tau0,
+            "elapsed": self.elapsed,
+            "opt_n_steps": opt.n_steps,
+            "pick_state": self.rng.bit_generator.state,
+            "data": _ensemble_meta(self.data),
+            "hist_keys": list(self._hist),
+        }
+        save_npz(path, arrays, kind="checkpoint", meta=meta)
+
+    @classmethod
+    def resume(cls, path: str | os.PathLike, data) -> Trainer:
+        """A trainer continuing from a checkpoint of :meth:`save_checkpoint`.
+
+        ``data`` must be the ensemble the checkpoint was trained on.
+        """
+        arrays, meta = load_npz(path, kind="checkpoint")
+        dmeta = _ensemble_meta(data)
+        if (dmeta["n_reps"], dmeta["n_times"]) != (
+            meta["data"]["n_reps"], meta["data"]["n_times"]
+        ) or dmeta["seed"] != meta["data"]["seed"]:
+            raise ValueError(
+                f"{path} was trained on other data ({meta['data']['n_reps']} replicates, "
+                f"{meta['data']['n_times']} times, seed {meta['data']['seed']})"
+            )
+        tr = cls(
+            data,
+            DBMConfig.from_dict(meta["dbm_config"]),
+            TrainConfig.from_dict(meta["train_config"]),
+            seed=meta["seed"],
+        )
+        tr.fe = FiniteElements.from_arrays(
+            {k[3:]: arrays[k] for k in arrays if k.startswith("fe_")}
+        )
+        tr._new_integrator()
+        tr.theta0 = arrays["theta0"].copy()
+        tr.mu = arrays["mu"].copy()
+        tr.awake = np.ascontiguousarray(arrays["awake"])
+        tr.asleep = np.ascontiguousarray(arrays["asleep"])
+        tr.awake_rng = np.ascontiguousarray(arrays["awake_rng"], dtype=np.uint64)
+        tr.asleep_rng = np.ascontiguousarray(arrays["asleep_rng"], dtype=np.uint64)
+        tr.last_awake = arrays["last_awake"].copy()
+        tr.last_asleep = arrays["last_asleep"].copy()
+        tr.rng.bit_generator.state = meta["pick_state"]
+        tr.step_index = int(meta["step_index"])
+        tr.horizon = int(meta["horizon"])
+        tr.tau0 = int(meta["tau0"])
+        tr.elapsed = float(meta["elapsed"])
+        tr.optimizer.n_steps = int(meta["opt_n_steps"])
+        if "adam_m1" in arrays:
+            tr.optimizer._grow(tr.fe)
+            n = arrays["adam_m1"].shape[0]
+            tr.optimizer.m1[:n] = arrays["adam_m1"]
+            tr.optimizer.m2[:n] = arrays["adam_m2"]
+        tr._hist = {k: list(arrays["hist_" + k]) for k in meta["hist_keys"]}
+        for k in ("step", "tau0", "tau1", "horizon"):
+            tr._hist[k] = [int(v) for v in tr._hist[k]]
+        return tr
+
+
+def warmup() -> None:
+    """Compile every kernel the trainer uses on tiny inputs (depth 0 with couplings,
+    depth 1 with cross weights; both optimisers)."""
+    from ..config import LatticeLV
+    from ..dbm import warmup as dbm_warmup
+    from ..simulate import Ensemble
+    from .adjoint import warmup as dbd_warmup
+
+    dbm_warmup()
+    dbd_warmup()
+    L, T, R = 4, 3, 2
+    rng = np.random.default_rng(0)
+    snaps = rng.integers(0, 3, size=(R, T + 1, L, L)).astype(np.uint8)
+    cfg = LatticeLV(size=L, init_x=2, init_y=2, steps=T, replicates=R)
+    ens = Ensemble(cfg, 0, np.arange(T + 1.0), np.zeros((R, T + 1, 11), np.int64), snaps)
+    for dc, opt in (
+        (DBMConfig(depth=0, visible_couplings=True, chains=2), "adam"),
+        (DBMConfig(depth=1, cross_channel=True, chains=2), "sgd"),
+    ):
+        tc = TrainConfig(opt_steps=2, window=2, optimizer=opt, lr=1e-4)
+        Trainer(ens, dc, tc, seed=0).run()

@@ -1,0 +1,300 @@
+"""Tests of the DBD trainer (dbdviz.dbd.train, ALGORITHM.md sections 3.5-3.6, 5)."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from dbdviz.config import DBMConfig, LatticeLV, TrainConfig, preset
+from dbdviz.dbd import adjoint, coefficient_gradient
+from dbdviz.dbd.model import DBDModel
+from dbdviz.dbd.train import (
+    Trainer,
+    TrainingDiverged,
+    auto_opt_steps,
+    default_configs,
+    reference_configs,
+    schedule,
+    warmup,
+)
+from dbdviz.simulate import Ensemble, simulate
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _compiled():
+    warmup()
+
+
+@pytest.fixture(scope="module")
+def small() -> Ensemble:
+    """8 x 8 lattice, 24 steps, 12 replicates (a second)."""
+    return simulate(preset("demo", size=8, init_x=6, init_y=6, steps=24, replicates=12,
+                           seed=3))
+
+
+def _tc(**kw) -> TrainConfig:
+    base = dict(opt_steps=8, window=4, move_every=2, optimizer="adam", lr=1e-2,
+                data_per_step=3)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+DEEP = DBMConfig(depth=1, cross_channel=True, chains=3, sweeps_awake=2, sweeps_asleep=2)
+DEEP2 = DBMConfig(depth=2, chains=3, sweeps_awake=2, sweeps_asleep=2)
+FLAT = DBMConfig(depth=0, visible_couplings=True, chains=3, sweeps_asleep=2)
+
+
+# -- schedule --------------------------------------------------------------------------
+
+
+def test_schedule_reference():
+    """Steps 2k+1, 2k+2 have window [k, k+10]; 980 steps end at horizon 499 (5.6)."""
+    for s in range(1, 981):
+        k = (s - 1) // 2
+        assert schedule(s, 10, 2, 500) == (k, k + 10)
+    assert schedule(980, 10, 2, 500) == (489, 499)
+    # parked at the data's end
+    assert schedule(5000, 10, 2, 500) == (490, 500)
+    assert auto_opt_steps(500, 10, 2) == 982
+    assert schedule(auto_opt_steps(500, 10, 2), 10, 2, 500) == (490, 500)
+    assert schedule(auto_opt_steps(500, 10, 2) - 2, 10, 2, 500) == (489, 499)
+    # short data: the window is the whole series
+    assert schedule(1, 10, 3, 6) == (0, 6)
+
+
+def test_trainer_follows_schedule_and_auto_steps_reach_the_end(small):
+    tc = _tc(opt_steps=0, window=5, move_every=3, extra_end_steps=4)
+    tr = Trainer(small, FLAT, tc, seed=1)
+    assert tr.opt_steps == 3 * (24 - 5 + 1) + 4
+    seen = []
+    model = tr.run(callback=lambda r: seen.append((r.step, r.window, r.horizon)))
+    for s, w, h in seen:
+        assert w == schedule(s, 5, 3, 24)
+        assert h == w[1]
+        assert w[1] - w[0] == 5
+    assert seen[-1][2] == 24 and model.horizon == 24
+    assert seen[-5][1] == (19, 24)  # the extra steps are parked at the end
+    assert tr.done
+
+
+def test_reference_configs():
+    dc, tc = reference_configs()
+    assert (dc.depth, dc.conn, dc.chains, dc.sweeps_awake, dc.sweeps_asleep) == (
+        2, 4, 5, 10, 10)
+    assert not dc.persistent_asleep and dc.sliding_factor == 0.5
+    assert (tc.optimizer, tc.lr, tc.opt_steps, tc.window, tc.move_every) == (
+        "sgd", 2.5e-6, 980, 10, 2)
+    assert (tc.data_per_step, tc.asleep_init, tc.init, tc.moment_scale) == (
+        5, "random", "reference", "count")
+
+
+def test_reference_initial_state(small):
+    dc, tc = reference_configs(opt_steps=3, window=4)
+    tr = Trainer(small, DBMConfig(**{**dc.to_dict(), "chains": 2}), tc, seed=0)
+    assert np.allclose(tr.theta0[[0, 1]], -2.63) and np.all(tr.theta0[2:] == 0)
+    assert np.allclose(tr.mu[:, 0], 0.0625) and np.allclose(tr.mu[:, 1:], 0.33)
+    assert np.allclose(tr.fe.origin, tr.theta0[tr.domain] - 0.05)
+    assert list(tr.domain) == [0, 1, 6, 7, 8, 9]
+
+
+# -- the gradient ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dbm_config", [DEEP, DEEP2, FLAT])
+def test_step_gradient_equals_uncentered_adjoint(small, dbm_config):
+    """With the exact variant the centered adjoint of the trainer returns the gradient
+    of the uncentered adjoint on the same (uncentered) moment differences (5.5a)."""
+    tc = _tc(adjoint_variant="exact", moment_scale="site", opt_steps=20, lr=3e-2)
+    tr = Trainer(small, dbm_config, tc, seed=5)
+    for _ in range(6):  # make F (and its Jacobian) non-zero
+        tr.step()
+    fe = tr.fe.copy()
+    mu_before = tr.mu.copy()
+    mu_before[tr.horizon + 1 :] = mu_before[tr.horizon]  # a new time point copies the last
+    rec = tr.step()
+    tau0, tau1 = rec.window
+    taus = np.arange(tau0, tau1 + 1)
+    dE = np.zeros_like(rec.theta)
+    dE[taus] = tr.last_asleep[taus] - tr.last_awake[taus]
+    dE /= tr.N  # moment_scale = "site"
+    res = adjoint(fe, rec.theta, dE, tau0, tau1, domain=tr.domain, dt=tr.dt)
+    g = coefficient_gradient(fe, rec.theta, res, domain=tr.domain, dt=tr.dt)
+    got = tr.last_gradient
+    assert np.array_equal(np.sort(g.rows), np.sort(got.rows))
+    a = g.values[np.argsort(g.rows)]
+    b = got.values[np.argsort(got.rows)]
+    assert np.abs(a).max() > 0
+    np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12 * np.abs(a).max())
+    # centers were slid towards the awake densities (3.6, sigma = 0.5)
+    bi = tr.dbm.bias_index.ravel()
+    new = tr.last_awake[taus][:, bi].reshape(-1, tr.n_layers, 2) / tr.N
+    np.testing.assert_allclose(tr.mu[taus], 0.5 * mu_before[taus] + 0.5 * new)
+
+
+def test_depth0_awake_is_the_data(small):
+    """Depth 0 with all replicates: the awake statistics are the ensemble means."""
+    tc = _tc(data_per_step=0)
+    tr = Trainer(small, FLAT, tc, seed=0)
+    rec = tr.step()
+    taus = np.arange(rec.window[0], rec.window[1] + 1)
+    obs = small.observables[:, taus].mean(axis=0)  # X, Y, nnXX, nnXY, nnYY
+    np.testing.assert_allclose(tr.last_awake[taus], obs[:, :5])
+
+
+# -- reproducibility, checkpoints, cancel -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "dbm_config,asleep", [(DEEP, "persistent"), (FLAT, "data"), (DEEP2, "random")]
+)
+def test_same_seed_and_resume(small, tmp_path, dbm_config, asleep):
+    tc = _tc(asleep_init=asleep, opt_steps=8)
+    a = Trainer(small, dbm_config, tc, seed=11).run()
+    b_tr = Trainer(small, dbm_config, tc, seed=11)
+    for _ in range(3):
+        b_tr.step()
+    path = tmp_path / "ck.npz"
+    b_tr.save_checkpoint(path)
+    del b_tr
+    c_tr = Trainer.resume(path, small)
+    assert c_tr.step_index == 3
+    b = c_tr.run()
+    assert np.array_equal(a.theta, b.theta)
+    assert np.array_equal(a.mu, b.mu)
+    assert np.array_equal(a.fe.coef, b.fe.coef)
+    for k in set(a.history) - {"elapsed"}:
+        assert np.array_equal(a.history[k], b.history[k], equal_nan=True), k
+    other = Trainer(small, dbm_config, tc, seed=12).run()
+    assert not np.array_equal(a.theta, other.theta)
+
+
+def test_resume_checks_data(small, tmp_path):
+    tr = Trainer(small, FLAT, _tc(), seed=0)
+    tr.step()
+    tr.save_checkpoint(tmp_path / "ck.npz")
+    other = simulate(preset("demo", size=8, init_x=6, init_y=6, steps=24, replicates=5,
+                            seed=3))
+    with pytest.raises(ValueError, match="other data"):
+        Trainer.resume(tmp_path / "ck.npz", other)
+
+
+def test_cancel_between_steps(small):
+    tr = Trainer(small, FLAT, _tc(opt_steps=10), seed=0)
+    ev = threading.Event()
+
+    def cb(rec):
+        if rec.step == 2:
+            ev.set()
+
+    m = tr.run(callback=cb, cancel=ev)
+    assert tr.step_index == 2 and m.meta["cancelled"]
+    ev.clear()
+    m = tr.run()
+    assert tr.done and not m.meta["cancelled"] and m.meta["steps_done"] == 10
+
+
+def test_progress_record(small):
+    tr = Trainer(small, DEEP, _tc(), seed=0)
+    rec = tr.step()
+    assert rec.step == 1 and rec.opt_steps == 8 and rec.window == (0, 4)
+    assert rec.theta.shape == (5, tr.P) and rec.param_names == list(tr.dbm.param_names)
+    assert set(rec.errors) == set(rec.param_names)
+    assert all(np.isfinite(v) and v >= 0 for v in rec.errors.values())
+    rec.theta[:] = 99.0  # a copy
+    assert tr.model().theta.max() < 99
+
+
+# -- divergence -----------------------------------------------------------------------------
+
+
+def test_divergence_raises(small):
+    tc = _tc(optimizer="sgd", lr=10.0, opt_steps=50, max_abs_theta=20.0)
+    tr = Trainer(small, FLAT, tc, seed=0)
+    with pytest.raises(TrainingDiverged) as info:
+        tr.run()
+    err = info.value
+    assert err.step >= 2 and 0 <= err.tau <= tr.horizon
+    assert f"step {err.step}" in str(err) and f"time point {err.tau}" in str(err)
+    assert np.all(np.isfinite(tr.fe.coef))
+
+
+# -- the model ----------------------------------------------------------------------------------
+
+
+def test_model_roundtrip(small, tmp_path):
+    tr = Trainer(small, DEEP, _tc(), seed=0)
+    m = tr.run()
+    assert isinstance(m, DBDModel)
+    np.testing.assert_array_equal(m.integrate(m.horizon), m.theta)
+    assert m.t[-1] == m.horizon * small.config.dt
+    m.save(tmp_path / "m.npz")
+    m2 = DBDModel.load(tmp_path / "m.npz")
+    np.testing.assert_array_equal(m2.theta, m.theta)
+    np.testing.assert_array_equal(m2.integrate(m.horizon + 5), m.integrate(m.horizon + 5))
+    assert m2.param_names == m.param_names and m2.dbm_config.depth == 1
+    assert m2.data_config.size == 8 and set(m2.history) == set(m.history)
+    assert m2.dbm().n_params == len(m.param_names)
+
+
+def test_defaults_validate(small):
+    dc, tc = default_configs()
+    assert tc.opt_steps == 0  # auto: the horizon reaches the data's end
+    tr = Trainer(small, seed=0)
+    assert tr.dbm_config.to_dict() == dc.to_dict()
+    assert tr.data_steps == 24 and schedule(tr.opt_steps, tc.window, tc.move_every, 24)[1] == 24
+
+
+# -- self-consistency and the paper case (slow) -----------------------------------------------
+
+
+def _flat_trajectory(T: int) -> np.ndarray:
+    """A smooth known trajectory of (hX, hY, JXX, JXY, JYY) with J(0) = 0."""
+    s = np.arange(T + 1) / T
+    th = np.empty((T + 1, 5))
+    th[:, 0] = -1.6 + 0.5 * np.sin(np.pi * s)
+    th[:, 1] = -1.9 + 0.4 * s
+    th[:, 2] = 0.8 * np.sin(0.5 * np.pi * s)
+    th[:, 3] = -0.4 * s
+    th[:, 4] = 0.4 * np.sin(np.pi * s)
+    return th
+
+
+def _dbm_moments(dbm, theta, chains, sweeps, seed):
+    """Per time point, per chain visible observables of equilibrated chains."""
+    n = theta.shape[0]
+    st = dbm.init_chains(chains * n, seed=seed)
+    dbm.sample(theta, st, sweeps, seed=seed + 1, rows=np.repeat(np.arange(n), chains))
+    return st, dbm.visible_observables(st).reshape(n, chains, -1)
+
+
+@pytest.mark.slow
+def test_self_consistency_depth0():
+    """Data sampled from a fully visible DBM whose parameters follow a known smooth
+    trajectory: the learned model reproduces its moments within statistical error."""
+    from dbdviz.dbm import DBM
+
+    L, T, R = 12, 40, 200
+    dc = DBMConfig(depth=0, visible_couplings=True, chains=20, sweeps_asleep=10)
+    dbm = DBM(dc, L)
+    true = _flat_trajectory(T)
+    st, obs = _dbm_moments(dbm, true, R, 200, seed=1)
+    snaps = st[:, 0].reshape(T + 1, R, L, L).transpose(1, 0, 2, 3).astype(np.uint8)
+    cfg = LatticeLV(size=L, init_x=0, init_y=0, steps=T, replicates=R)
+    data = Ensemble(cfg, 1, np.arange(T + 1.0), obs.transpose(1, 0, 2).astype(np.int64),
+                    np.ascontiguousarray(snaps))
+    _, tc = default_configs(move_every=4)
+    model = Trainer(data, dc, tc, seed=2).run()
+    # truth and learned model with many equilibrated chains
+    _, o_true = _dbm_moments(dbm, true, 1000, 200, seed=5)
+    _, o_fit = _dbm_moments(dbm, model.theta, 1000, 200, seed=7)
+    _, o_start = _dbm_moments(dbm, np.repeat(model.theta0[None], T + 1, 0), 200, 50, 9)
+    se_data = obs.std(axis=1, ddof=1) / np.sqrt(R)  # (T + 1, 11)
+    for j, name in enumerate(["X", "Y", "nnXX", "nnXY", "nnYY"]):
+        z = (o_fit[:, :, j].mean(1) - o_true[:, :, j].mean(1)) / se_data[:, j]
+        z0 = (o_start[:, :, j].mean(1) - o_true[:, :, j].mean(1)) / se_data[:, j]
+        # RMS deviation of a few data standard errors (the fit follows the data's
+        # noise), far below that of the untrained constant theta(0)
+        assert np.sqrt(np.mean(z[1:] ** 2)) < 3.0, (name, z)
+        assert np.sqrt(np.mean(z0[1:] ** 2)) > 5 * np.sqrt(np.mean(z[1:] ** 2)), name
