@@ -6,25 +6,38 @@ same xoshiro256** draws and must give bit-identical lattices.
 
 State of one replicate
 ----------------------
-* ``lat[2, N]`` (uint8, codes 0 empty, 1 X, 2 Y): two lattices used as ping-pong
-  buffers. ``lat[k]`` is the current lattice; during the hop sweep ``lat[k]`` is the
-  "todo" lattice (molecules not yet moved) and ``lat[1 - k]`` the "done" lattice, which
-  becomes current afterwards. The todo lattice ends the sweep empty, so it is the
-  zeroed "done" buffer of the next sweep and nothing is ever copied.
-* Bucket sets ``cnt, items, pos, nz, nzpos, nnz`` (one per buffer, first axis ``k``):
-  the molecules of a lattice grouped in buckets, with O(1) insertion, O(1) removal
-  (swap with the bucket's last element, positions kept in ``pos``) and a list ``nz`` of
+* ``lat[N]`` (uint8): the lattice, ``code | mark`` with code 0 empty, 1 X, 2 Y and a
+  mark bit (4) that tells the two lattices of the hop sweep apart. The molecules not
+  yet moved ("todo") carry the sweep's todo mark ``tm``, the moved or settled ones
+  ("done") the other mark ``tm ^ 4``; the next sweep swaps the roles, so nothing is
+  ever cleared or copied. The twin's ``todo[s]`` is ``lat[s]`` if its mark is ``tm``,
+  its ``done[s]`` is ``lat[s]`` otherwise; one load answers both.
+* Bucket sets ``cnt, items, pos, nz, nzpos, nnz`` (two, first axis: ``k`` the todo set
+  of this sweep, ``1 - k`` the done set): the molecules grouped in buckets, with O(1)
+  insertion, O(1) removal (swap with the bucket's last element) and a list ``nz`` of
   the non-empty buckets (with positions ``nzpos``). In the reference pick mode the
   buckets are the rows, so "a random non-empty bucket, then a random member" is exactly
   the nested-permutation scan RANDOM_SITE of section 1.5 (quirk Q3) at O(1) cost; in
-  the uniform mode there is a single bucket holding every molecule.
+  the uniform mode there is a single bucket holding every molecule. The members'
+  positions ``pos`` are kept in the uniform mode only; in the nested mode the rare
+  removal of a molecule that was not just picked (a reaction partner) scans its row.
+* Bit planes ``bits[2 * L * W]`` (uint64): the lattice left by the last sweep (or the
+  initial placement) as one bit per site, plane 0 the X, plane 1 the Y; row ``r``
+  occupies words ``r * W .. r * W + W - 1`` with ``W = (L + 65) // 64``, column ``c``
+  is bit ``c & 63`` of word ``c >> 6``. The sweep sets the bit of every molecule it
+  puts into the done lattice; :func:`_record_bits` copies columns 0 and 1 into the two
+  spare columns ``L, L + 1`` (periodic wrap) and counts pairs with popcounts, so a
+  record costs O(L * W) word operations instead of visiting every molecule.
 * ``rowcnt[L]``, ``rowy[L]``: molecules and Y per row of the current lattice, used by
   the occasional picks of empty sites, X or Y (births, deaths, initial placement);
   recomputed at every record because the hop sweep does not maintain them.
 
-Site ``s = r * L + c``; ``nbr[s, e]`` (uint32, shape (N, 8)) holds the periodic
-neighbours: e = 0..3 the hops (r-1, c), (r+1, c), (r, c-1), (r, c+1), then the
-displacements (1, 1), (1, -1), (0, 2), (2, 0) used by the pair observables.
+Site ``s = r * L + c``. Hop neighbours come from one small table instead of an
+``(N, 4)`` table that does not fit in L1 for large lattices: direction ``e`` (0..3 =
+(r-1, c), (r+1, c), (r, c-1), (r, c+1), periodic) leads to row ``hop[8 * r + e]``
+and column ``hop[8 * c + 4 + e]``. In the nested mode a molecule's row is its
+bucket; in the uniform mode ``r = (s * magic) >> 40`` with ``magic = 2**40 // L + 1``,
+exact for ``s < 2**20`` and ``L <= 1000`` (the error ``s / 2**40 < 1 / L``).
 
 Order of random draws (per replicate, one xoshiro256** stream)
 -------------------------------------------------------------
@@ -43,17 +56,64 @@ Order of random draws (per replicate, one xoshiro256** stream)
 from __future__ import annotations
 
 import numpy as np
+from numba import types
+from numba.extending import intrinsic
 
 from .._numba import jit, pjit, prange
 from .._rng import randbelow
 
-# Indices into nbr[s, :]
-_DOWN = 1  # (1, 0)
-_RIGHT = 3  # (0, 1)
-_DIAG = 4  # (1, 1)
-_ANTI = 5  # (1, -1)
-_RIGHT2 = 6  # (0, 2)
-_DOWN2 = 7  # (2, 0)
+_M30 = np.uint64(0x3FFFFFFF)
+_U0 = np.uint64(0)
+_U1 = np.uint64(1)
+_U2 = np.uint64(2)
+_U3 = np.uint64(3)
+_U4 = np.uint64(4)
+_U6 = np.uint64(6)
+_U11 = np.uint64(11)
+_U30 = np.uint64(30)
+_U32 = np.uint64(32)
+_U40 = np.uint64(40)
+_U62 = np.uint64(62)
+_U63 = np.uint64(63)
+_ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
+_MARK = 4  # the mark bit of lat
+_2M53 = 1.0 / 9007199254740992.0  # uniform = (x >> 11) * 2**-53, as _rng.uniform
+
+
+# --------------------------------------------------------------------------------------
+# machine-level helpers numba does not expose
+# --------------------------------------------------------------------------------------
+
+
+@intrinsic
+def _popcount(typingctx, x):
+    """Number of set bits of a uint64 (the LLVM ``ctpop`` instruction)."""
+    if not isinstance(x, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+
+    return types.uint64(types.uint64), codegen
+
+
+@intrinsic
+def _select(typingctx, cond, a, b):
+    """``a if cond else b`` on uint64, compiled to a conditional move.
+
+    The select is marked ``!unpredictable`` so that LLVM does not turn it back into
+    a branch: a free hop versus a blocked one is a coin flip at these densities, and
+    a mispredicted branch costs more than the whole rest of a move.
+    """
+    if not isinstance(cond, types.Boolean):
+        return None
+
+    def codegen(context, builder, signature, args):
+        inst = builder.select(args[0], args[1], args[2])
+        inst.set_metadata("unpredictable", builder.module.add_metadata([]))
+        return inst
+
+    return types.uint64(types.boolean, types.uint64, types.uint64), codegen
 
 
 # --------------------------------------------------------------------------------------
@@ -75,40 +135,20 @@ def _bucket_add(cnt, items, pos, nz, nzpos, nnz, k, b, cap, s):
     cnt[k, b] = c + 1
 
 
-@jit
-def _bucket_remove(cnt, items, pos, nz, nzpos, nnz, k, b, cap, s):
-    """Remove site ``s`` from bucket ``b`` of set ``k`` (swap with the last member)."""
-    j = pos[k, s]
-    c = cnt[k, b] - 1
-    last = items[k, b * cap + c]
-    items[k, b * cap + j] = last
-    pos[k, last] = j
-    cnt[k, b] = c
-    if c == 0:
-        # same swap-remove in the list of non-empty buckets
-        q = nzpos[k, b]
-        n = nnz[k] - 1
-        lb = nz[k, n]
-        nz[k, q] = lb
-        nzpos[k, lb] = q
-        nnz[k] = n
-
-
 # --------------------------------------------------------------------------------------
 # tables
 # --------------------------------------------------------------------------------------
 
 
 @jit
-def _fill_neighbours(L, nbr):
-    """Periodic neighbour table ``nbr`` (uint32, shape (L*L, 8)); see module notes."""
-    dr = (-1, 1, 0, 0, 1, 1, 0, 2)
-    dc = (0, 0, -1, 1, 1, -1, 2, 0)
-    for r in range(L):
-        for c in range(L):
-            s = r * L + c
-            for e in range(8):
-                nbr[s, e] = ((r + dr[e]) % L) * L + (c + dc[e]) % L
+def _fill_hop_table(L, hop):
+    """Hop table ``hop`` (uint32, shape (8 * L,)); see the module notes."""
+    dr = (-1, 1, 0, 0)
+    dc = (0, 0, -1, 1)
+    for i in range(L):
+        for e in range(4):
+            hop[8 * i + e] = (i + dr[e]) % L
+            hop[8 * i + 4 + e] = (i + dc[e]) % L
 
 
 # --------------------------------------------------------------------------------------
@@ -141,19 +181,41 @@ def _pick_empty(st, cur, L, rowcnt, nested):
 
 
 @jit
-def _record(cur, cnt, items, k, nbuckets, cap, nbr, row_of, rowcnt, rowy, out):
-    """Observables of the current lattice into ``out`` (int64, 11) and row counts.
+def _record_bits(bits, L, W, rowcnt, rowy, out):
+    """Observables of the lattice held in ``bits`` into ``out`` (int64, 11), row counts.
 
-    Iterates over the molecules only (not the N sites). For a molecule at ``i`` with
-    indicators ``x_i, y_i`` and a displacement class ``D`` it adds the pairs
-    ``(i, i + d), d in D``: with ``nX = sum_d x_{i+d}``, ``nY = sum_d y_{i+d}``,
-    ``XX += x_i nX``, ``YY += y_i nY``, ``XY += x_i nY + y_i nX``; every unordered pair
-    is counted once, as in ``moments.lattice_observables``. Written without
-    data-dependent branches (occupancy is random, so branches mispredict).
+    Parameters
+    ----------
+    bits : ndarray of uint64, shape (2 * L * W,)
+        X and Y planes (module notes); the spare columns ``L, L + 1`` must be clear on
+        entry and hold copies of columns 0, 1 on exit.
+    L, W : int
+        Lattice side and words per row.
+    rowcnt, rowy : ndarray of int32, shape (L,)
+        Output: molecules and Y per row.
+    out : ndarray of int64, shape (11,)
+        Output, in ``moments.OBSERVABLES`` order.
+
+    Notes
+    -----
+    Obvious form (``moments.lattice_observables``): for each displacement class ``D``
+    (NN: (0, 1), (1, 0); NNN: (1, 1), (1, -1); NNN3: (1, 1), (0, 2), (2, 0))
+    ``AB = sum_i sum_{d in D} a_i b_{i+d}`` with ``XY = sum x_i y_{i+d} + y_i x_{i+d}``
+    (every unordered pair once). Here ``sum_c a[r, c] b[r', c + k]`` is
+    ``popcount(A_r & (B_r' >> k))`` on the row words, the shift pulling the wrapped
+    columns from the spare bits; ``(1, -1)`` is written as ``a[r, c + 1] b[r + 1, c]``.
+    The two terms of an XY count never share a bit (a site is not both X and Y), so
+    they are OR-ed before one popcount.
     """
-    for r in range(rowcnt.shape[0]):
-        rowcnt[r] = 0
-        rowy[r] = 0
+    LW = L * W
+    hi0 = L >> 6
+    hi1 = (L + 1) >> 6
+    sh0 = np.uint64(L & 63)
+    sh1 = np.uint64((L + 1) & 63)
+    for q in range(2 * L):  # every row of both planes: periodic spare columns
+        w0 = bits[q * W]
+        bits[q * W + hi0] |= (w0 & _U1) << sh0
+        bits[q * W + hi1] |= ((w0 >> _U1) & _U1) << sh1
     nx = 0
     ny = 0
     nn_xx = 0
@@ -165,41 +227,77 @@ def _record(cur, cnt, items, k, nbuckets, cap, nbr, row_of, rowcnt, rowy, out):
     d3_xx = 0
     d3_xy = 0
     d3_yy = 0
-    for b in range(nbuckets):
-        base = b * cap
-        for j in range(cnt[k, b]):
-            s = items[k, base + j]
-            m = np.int64(cur[s])
-            xi = m & 1
-            yi = m >> 1
-            r = row_of[s]
-            rowcnt[r] += 1
-            rowy[r] += yi
-            nx += xi
-            ny += yi
-            q1 = np.int64(cur[nbr[s, _DOWN]])
-            q2 = np.int64(cur[nbr[s, _RIGHT]])
-            q3 = np.int64(cur[nbr[s, _DIAG]])  # (1, 1) is in both NNN classes
-            q4 = np.int64(cur[nbr[s, _ANTI]])
-            q5 = np.int64(cur[nbr[s, _RIGHT2]])
-            q6 = np.int64(cur[nbr[s, _DOWN2]])
-            ax = (q1 & 1) + (q2 & 1)
-            ay = (q1 >> 1) + (q2 >> 1)
-            nn_xx += xi * ax
-            nn_yy += yi * ay
-            nn_xy += xi * ay + yi * ax
-            dx = q3 & 1
-            dy = q3 >> 1
-            ax = dx + (q4 & 1)
-            ay = dy + (q4 >> 1)
-            dg_xx += xi * ax
-            dg_yy += yi * ay
-            dg_xy += xi * ay + yi * ax
-            ax = dx + (q5 & 1) + (q6 & 1)
-            ay = dy + (q5 >> 1) + (q6 >> 1)
-            d3_xx += xi * ax
-            d3_yy += yi * ay
-            d3_xy += xi * ay + yi * ax
+    for r in range(L):
+        r1 = r + 1 if r + 1 < L else r + 1 - L
+        r2 = r + 2 if r + 2 < L else r + 2 - L
+        cx = 0
+        cy = 0
+        for i in range(W):
+            nvalid = L - 64 * i
+            if nvalid >= 64:
+                vm = _ONES
+            elif nvalid > 0:
+                vm = (_U1 << np.uint64(nvalid)) - _U1
+            else:
+                vm = _U0
+            o0 = r * W + i
+            o1 = r1 * W + i
+            o2 = r2 * W + i
+            x0 = bits[o0]
+            y0 = bits[LW + o0]
+            x1 = bits[o1]
+            y1 = bits[LW + o1]
+            x2 = bits[o2]
+            y2 = bits[LW + o2]
+            if i + 1 < W:
+                x0n = bits[o0 + 1]
+                y0n = bits[LW + o0 + 1]
+                x1n = bits[o1 + 1]
+                y1n = bits[LW + o1 + 1]
+            else:
+                x0n = _U0
+                y0n = _U0
+                x1n = _U0
+                y1n = _U0
+            # rows shifted left by one or two columns: bit c holds column c + k
+            x0s = (x0 >> _U1) | (x0n << _U63)
+            y0s = (y0 >> _U1) | (y0n << _U63)
+            x0ss = (x0 >> _U2) | (x0n << _U62)
+            y0ss = (y0 >> _U2) | (y0n << _U62)
+            x1s = (x1 >> _U1) | (x1n << _U63)
+            y1s = (y1 >> _U1) | (y1n << _U63)
+            xa = x0 & vm
+            ya = y0 & vm
+            x1a = x1 & vm
+            y1a = y1 & vm
+            cx += _popcount(xa)
+            cy += _popcount(ya)
+            # NN: (0, 1) and (1, 0)
+            nn_xx += _popcount(xa & x0s) + _popcount(xa & x1)
+            nn_yy += _popcount(ya & y0s) + _popcount(ya & y1)
+            nn_xy += _popcount((xa & y0s) | (ya & x0s)) + _popcount(
+                (xa & y1) | (ya & x1)
+            )
+            # (1, 1), in both NNN classes
+            e_xx = _popcount(xa & x1s)
+            e_yy = _popcount(ya & y1s)
+            e_xy = _popcount((xa & y1s) | (ya & x1s))
+            # (1, -1): a[r, c + 1] b[r + 1, c]
+            dg_xx += e_xx + _popcount(x0s & x1a)
+            dg_yy += e_yy + _popcount(y0s & y1a)
+            dg_xy += e_xy + _popcount((x0s & y1a) | (y0s & x1a))
+            # (0, 2) and (2, 0)
+            d3_xx += e_xx + _popcount(xa & x0ss) + _popcount(xa & x2)
+            d3_yy += e_yy + _popcount(ya & y0ss) + _popcount(ya & y2)
+            d3_xy += (
+                e_xy
+                + _popcount((xa & y0ss) | (ya & x0ss))
+                + _popcount((xa & y2) | (ya & x2))
+            )
+        rowcnt[r] = cx + cy
+        rowy[r] = cy
+        nx += cx
+        ny += cy
     out[0] = nx
     out[1] = ny
     out[2] = nn_xx
@@ -214,10 +312,8 @@ def _record(cur, cnt, items, k, nbuckets, cap, nbr, row_of, rowcnt, rowy, out):
 
 
 # --------------------------------------------------------------------------------------
-# register-resident xoshiro256** for the hot loop
+# register-resident xoshiro256** for the hot loops
 # --------------------------------------------------------------------------------------
-
-_M30 = np.uint64(0x3FFFFFFF)
 
 
 @jit
@@ -253,7 +349,8 @@ def _rb(x, n):
 @jit
 def _events(
     st,
-    cur,
+    lat,
+    tm,
     cnt_k,
     items_k,
     pos_k,
@@ -264,7 +361,6 @@ def _events(
     rowcnt,
     rowy,
     hop,
-    bucket_of,
     cap,
     L,
     nested,
@@ -282,8 +378,9 @@ def _events(
 
     SCHEDULE if nothing is pending, then every event due before ``t_target``, each
     followed by a SCHEDULE; the event left pending survives the hop sweep (stale
-    schedule, quirk Q2). Returns ``(t_int, rxn, t_rxn, nx, ny)``; ``rxn`` 0 = none
-    pending, 1 = birth, 2 = death.
+    schedule, quirk Q2). New molecules get the todo mark ``tm`` of the coming sweep.
+    Returns ``(t_int, rxn, t_rxn, nx, ny)``; ``rxn`` 0 = none pending, 1 = birth,
+    2 = death.
 
     Draws (same stream as ``_rng``; ``rb(n) = ((x >> 32) * n) >> 32``):
 
@@ -338,6 +435,7 @@ def _events(
             code = 2
             total = ny
         site = -1
+        j = 0  # the site's position in its bucket (nested X or Y picks)
         if total > 0:
             if code == 0:
                 if nested:
@@ -348,14 +446,14 @@ def _events(
                         r = _rb(x, L)
                     x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
                     c = _rb(x, L)
-                    while cur[r * L + c] != 0:
+                    while lat[r * L + c] != 0:
                         x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
                         c = _rb(x, L)
                     site = r * L + c
                 else:
                     x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
                     site = _rb(x, N)
-                    while cur[site] != 0:
+                    while lat[site] != 0:
                         x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
                         site = _rb(x, N)
             elif nested:
@@ -366,39 +464,43 @@ def _events(
                     if nc > 0:
                         break
                 x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
-                j = _rb(x, nc)
+                jj = _rb(x, nc)
                 base = r * cap
                 for q in range(cnt_k[r]):
                     sq = items_k[base + q]
-                    if cur[sq] == code:
-                        if j == 0:
+                    if lat[sq] & 3 == code:
+                        if jj == 0:
                             site = np.int64(sq)
+                            j = np.int64(q)
                             break
-                        j -= 1
+                        jj -= 1
             else:
                 x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
-                j = _rb(x, total)
+                jj = _rb(x, total)
                 for r in range(L):
                     nc = rowy[r] if code == 2 else rowcnt[r] - rowy[r]
-                    if j < nc:
+                    if jj < nc:
                         for c in range(L):
-                            if cur[r * L + c] == code:
-                                if j == 0:
+                            if lat[r * L + c] & 3 == code:
+                                if jj == 0:
                                     site = r * L + c
                                     break
-                                j -= 1
+                                jj -= 1
                         break
-                    j -= nc
+                    jj -= nc
             if rxn == 1 and local_birth and site >= 0:
                 x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
-                site = np.int64(hop[4 * site + _rb(x, 4)])
-                if cur[site] != 0:
+                e = _rb(x, 4)
+                site = np.int64(hop[8 * (site // L) + e]) * L + np.int64(
+                    hop[8 * (site % L) + 4 + e]
+                )
+                if lat[site] != 0:
                     site = -1
         if site >= 0:
-            b = bucket_of[site]
             r = site // L
+            b = r if nested else 0
             if rxn == 1:  # a new X at site
-                cur[site] = 1
+                lat[site] = 1 | tm
                 c = cnt_k[b]
                 if c == 0:
                     nz_k[nnz_k] = b
@@ -410,8 +512,9 @@ def _events(
                 rowcnt[r] += 1
                 nx += 1
             else:  # the Y at site dies
-                cur[site] = 0
-                j = pos_k[site]
+                lat[site] = 0
+                if not nested:
+                    j = np.int64(pos_k[site])
                 c = cnt_k[b] - 1
                 last = items_k[b * cap + c]
                 items_k[b * cap + j] = last
@@ -440,26 +543,23 @@ def _events(
 # --------------------------------------------------------------------------------------
 
 
-_U2 = np.uint64(2)
-_U3 = np.uint64(3)
-_U4 = np.uint64(4)
-_U11 = np.uint64(11)
-_U30 = np.uint64(30)
-_U32 = np.uint64(32)
-_U0 = np.uint64(0)
-_U1 = np.uint64(1)
-
-
 @jit
-def _sweep(
-    st, lat, cnt, items, pos, nz, nzpos, nnz, k, hop, bucket_of, cap, nested, p3
-):
-    """DIFFUSE_AND_REACT of section 1.4 from set ``k`` (todo) into ``1 - k`` (done).
+def _sweep_rows(st, lat, tm, cnt, items, nz, nzpos, nnz, k, hop, L, W, p3, bits):
+    """DIFFUSE_AND_REACT of section 1.4, nested picks: set ``k`` (todo) into ``1 - k``.
 
     Parameters
     ----------
-    hop : ndarray of uint32, shape (N * 4,)
-        Flattened periodic hop neighbours ``nbr[:, :4]``.
+    st : ndarray of uint64, shape (4,)
+        Generator state (advanced in place).
+    lat : ndarray of uint8, shape (N,)
+        The lattice; the todo molecules carry the mark ``tm`` (0 or 4), the sweep
+        gives every molecule the mark ``tm ^ 4``.
+    cnt, items, nz, nzpos, nnz
+        The two row-bucket sets (module notes); ``items`` of shape (2, N).
+    hop : ndarray of uint32, shape (8 * L,)
+        Hop table from :func:`_fill_hop_table`.
+    bits : ndarray of uint64, shape (2 * L * W,)
+        Output: the bit planes of the new lattice (cleared here first).
 
     Returns the number of predation events (each turns one X into a Y).
 
@@ -476,30 +576,41 @@ def _sweep(
         G = done
 
     The mover leaves ``todo`` before the partner (order matters for the swap-remove
-    buckets and is mirrored by the twin). Tuned hot loop: the bucket operations are
-    inlined by hand because numba calls with array arguments pay atomic reference
-    counting (the obvious versions are :func:`_bucket_add`, :func:`_bucket_remove`);
-    indices are unsigned so that numba
-    emits no negative-index wraparound; the generator state lives in registers; one
-    64-bit draw serves the bucket, member and direction picks.
+    buckets and is mirrored by the twin). Tuned hot loop (about 10 ns per move):
+
+    * the bucket operations are inlined by hand (numba calls with array arguments pay
+      atomic reference counting); members' positions are not kept: the rare removal
+      of a partner scans its row;
+    * one load of ``lat`` tells the partner's species and set (mark bit);
+    * the destination (the neighbour after a free hop, the own site otherwise) is a
+      conditional move (:func:`_select`), not a coin-flip branch;
+    * the generator state lives in registers; one 64-bit draw serves the bucket,
+      member and direction picks; indices are unsigned so that numba emits no
+      negative-index wraparound.
+
+    The X-Y collision stays a branch: it decides whether the reaction uniform is
+    drawn, hence which output the next move uses. (Drawing the uniform on every move
+    to remove that branch was measured: no faster, and it would change the order
+    of draws.)
     """
     t = k
     d = 1 - k
-    lat_t = lat[t]
-    lat_d = lat[d]
     cnt_t = cnt[t]
     cnt_d = cnt[d]
     items_t = items[t]
     items_d = items[d]
-    pos_t = pos[t]
-    pos_d = pos[d]
     nz_t = nz[t]
     nz_d = nz[d]
     nzpos_t = nzpos[t]
     nzpos_d = nzpos[d]
     nnz_t = np.uint64(nnz[t])
     nnz_d = np.uint64(nnz[d])
-    capu = np.uint64(cap)
+    Lu = np.uint64(L)
+    Wu = np.uint64(W)
+    LWu = np.uint64(L * W)
+    tmu = np.uint8(tm)
+    dm = np.uint8(tm ^ _MARK)
+    bits[:] = 0
     s0 = st[0]
     s1 = st[1]
     s2_ = st[2]
@@ -507,89 +618,172 @@ def _sweep(
     n_pred = 0
     while nnz_t > _U0:
         x, s0, s1, s2_, s3 = _xoshiro(s0, s1, s2_, s3)
-        if nested:
-            b = np.uint64(nz_t[((x >> _U32) * nnz_t) >> _U32])
-            base = b * capu
-            c = np.uint64(cnt_t[b])
-            j = (((x >> _U2) & _M30) * c) >> _U30
-        else:
-            b = _U0
-            base = _U0
-            c = np.uint64(cnt_t[0])
-            j = ((x >> _U32) * c) >> _U32
+        r = np.uint64(nz_t[((x >> _U32) * nnz_t) >> _U32])
+        base = r * Lu
+        c = np.uint64(cnt_t[r])
+        j = (((x >> _U2) & _M30) * c) >> _U30
         s = np.uint64(items_t[base + j])
-        m = lat_t[s]
-        s2 = np.uint64(hop[s * _U4 + (x & _U3)])
-        p = lat_t[s2]
-        in_todo = p != 0
-        if not in_todo:
-            p = lat_d[s2]
+        col = s - base
+        e = x & _U3
+        r2 = np.uint64(hop[(r << _U3) | e])
+        c2 = np.uint64(hop[(col << _U3) | _U4 | e])
+        s2 = r2 * Lu + c2
+        m = lat[s] & np.uint8(3)
+        p = lat[s2]
         # remove the mover from todo: swap with the bucket's last member
         c -= _U1
-        last = items_t[base + c]
-        items_t[base + j] = last
-        pos_t[last] = j
-        cnt_t[b] = c
+        items_t[base + j] = items_t[base + c]
+        cnt_t[r] = c
         if c == _U0:
             nnz_t -= _U1
-            q = nzpos_t[b]
+            q = nzpos_t[r]
             lb = nz_t[nnz_t]
             nz_t[q] = lb
             nzpos_t[lb] = q
-        lat_t[s] = 0
-        if p == 0:  # free hop
-            target = s2
-        else:
-            react = False
-            if m != p:
-                u, s0, s1, s2_, s3 = _xoshiro(s0, s1, s2_, s3)
-                react = np.float64(u >> _U11) * (1.0 / 9007199254740992.0) < p3
-            if react:  # X + Y -> Y + Y, products at both sites
-                if in_todo:  # the partner loses its own move: todo -> done
-                    b2 = np.uint64(bucket_of[s2])
-                    base2 = b2 * capu
-                    j2 = np.uint64(pos_t[s2])
-                    c2 = np.uint64(cnt_t[b2]) - _U1
-                    last = items_t[base2 + c2]
-                    items_t[base2 + j2] = last
-                    pos_t[last] = j2
-                    cnt_t[b2] = c2
-                    if c2 == _U0:
-                        nnz_t -= _U1
-                        q = nzpos_t[b2]
-                        lb = nz_t[nnz_t]
-                        nz_t[q] = lb
-                        nzpos_t[lb] = q
-                    lat_t[s2] = 0
-                    c2 = np.uint64(cnt_d[b2])
-                    if c2 == _U0:
-                        nz_d[nnz_d] = b2
-                        nzpos_d[b2] = nnz_d
-                        nnz_d += _U1
-                    items_d[base2 + c2] = s2
-                    pos_d[s2] = c2
-                    cnt_d[b2] = c2 + _U1
-                lat_d[s2] = 2
-                m = np.uint8(2)
-                n_pred += 1
-            target = s  # blocked (or reacted): the mover's site is settled
-        # add target to done
-        lat_d[target] = m
-        b = np.uint64(bucket_of[target])
-        c = np.uint64(cnt_d[b])
+        lat[s] = 0
+        react = False
+        if m + (p & np.uint8(3)) == 3:  # X-Y collision: draw the reaction uniform
+            u, s0, s1, s2_, s3 = _xoshiro(s0, s1, s2_, s3)
+            react = np.float64(u >> _U11) * _2M53 < p3
+        if react:
+            # X + Y -> Y + Y, products at both sites
+            if p & np.uint8(_MARK) == tmu:
+                # the partner loses its own move: todo -> done (found in its row)
+                base2 = r2 * Lu
+                j2 = _U0
+                while items_t[base2 + j2] != s2:
+                    j2 += _U1
+                c2b = np.uint64(cnt_t[r2]) - _U1
+                items_t[base2 + j2] = items_t[base2 + c2b]
+                cnt_t[r2] = c2b
+                if c2b == _U0:
+                    nnz_t -= _U1
+                    q = nzpos_t[r2]
+                    lb = nz_t[nnz_t]
+                    nz_t[q] = lb
+                    nzpos_t[lb] = q
+                c2b = np.uint64(cnt_d[r2])
+                if c2b == _U0:
+                    nz_d[nnz_d] = r2
+                    nzpos_d[r2] = nnz_d
+                    nnz_d += _U1
+                items_d[base2 + c2b] = s2
+                cnt_d[r2] = c2b + _U1
+            lat[s2] = np.uint8(2) | dm
+            w = r2 * Wu + (c2 >> _U6)
+            bit = _U1 << (c2 & _U63)
+            bits[w] &= ~bit  # a settled X partner becomes Y
+            bits[LWu + w] |= bit
+            m = np.uint8(2)
+            p = np.uint8(2)  # not free: the mover stays
+            n_pred += 1
+        # add the destination (s2 after a free hop, s otherwise) to done
+        free = p == 0
+        tgt = _select(free, s2, s)
+        tr = _select(free, r2, r)
+        tc = _select(free, c2, col)
+        lat[tgt] = m | dm
+        c = np.uint64(cnt_d[tr])
         if c == _U0:
-            nz_d[nnz_d] = b
-            nzpos_d[b] = nnz_d
+            nz_d[nnz_d] = tr
+            nzpos_d[tr] = nnz_d
             nnz_d += _U1
-        items_d[b * capu + c] = target
-        pos_d[target] = c
-        cnt_d[b] = c + _U1
+        items_d[tr * Lu + c] = tgt
+        cnt_d[tr] = c + _U1
+        bits[(np.uint64(m) - _U1) * LWu + tr * Wu + (tc >> _U6)] |= _U1 << (tc & _U63)
     st[0] = s0
     st[1] = s1
     st[2] = s2_
     st[3] = s3
     nnz[t] = nnz_t
     nnz[d] = nnz_d
+    return n_pred
+
+
+@jit
+def _sweep_flat(st, lat, tm, cnt, items, pos, nnz, k, hop, L, W, p3, bits):
+    """DIFFUSE_AND_REACT of section 1.4, uniform picks: set ``k`` (todo) into ``1 - k``.
+
+    As :func:`_sweep_rows` with one bucket per set (``items`` of shape (2, N),
+    ``cnt`` and ``nnz`` of shape (2, 1) and (2,)), members' positions ``pos`` kept
+    (shape (2, N)), the mover's row computed as ``(s * magic) >> 40``.
+    """
+    t = k
+    d = 1 - k
+    items_t = items[t]
+    items_d = items[d]
+    pos_t = pos[t]
+    pos_d = pos[d]
+    n_t = np.uint64(cnt[t, 0])
+    n_d = np.uint64(cnt[d, 0])
+    Lu = np.uint64(L)
+    Wu = np.uint64(W)
+    LWu = np.uint64(L * W)
+    magic = np.uint64((1 << 40) // L + 1)
+    tmu = np.uint8(tm)
+    dm = np.uint8(tm ^ _MARK)
+    bits[:] = 0
+    s0 = st[0]
+    s1 = st[1]
+    s2_ = st[2]
+    s3 = st[3]
+    n_pred = 0
+    while n_t > _U0:
+        x, s0, s1, s2_, s3 = _xoshiro(s0, s1, s2_, s3)
+        j = ((x >> _U32) * n_t) >> _U32
+        s = np.uint64(items_t[j])
+        r = (s * magic) >> _U40
+        col = s - r * Lu
+        e = x & _U3
+        r2 = np.uint64(hop[(r << _U3) | e])
+        c2 = np.uint64(hop[(col << _U3) | _U4 | e])
+        s2 = r2 * Lu + c2
+        m = lat[s] & np.uint8(3)
+        p = lat[s2]
+        n_t -= _U1
+        last = items_t[n_t]
+        items_t[j] = last
+        pos_t[last] = j
+        lat[s] = 0
+        react = False
+        if m + (p & np.uint8(3)) == 3:  # X-Y collision: draw the reaction uniform
+            u, s0, s1, s2_, s3 = _xoshiro(s0, s1, s2_, s3)
+            react = np.float64(u >> _U11) * _2M53 < p3
+        if react:
+            if p & np.uint8(_MARK) == tmu:
+                j2 = np.uint64(pos_t[s2])
+                n_t -= _U1
+                last = items_t[n_t]
+                items_t[j2] = last
+                pos_t[last] = j2
+                items_d[n_d] = s2
+                pos_d[s2] = n_d
+                n_d += _U1
+            lat[s2] = np.uint8(2) | dm
+            w = r2 * Wu + (c2 >> _U6)
+            bit = _U1 << (c2 & _U63)
+            bits[w] &= ~bit
+            bits[LWu + w] |= bit
+            m = np.uint8(2)
+            p = np.uint8(2)
+            n_pred += 1
+        free = p == 0
+        tgt = _select(free, s2, s)
+        tr = _select(free, r2, r)
+        tc = _select(free, c2, col)
+        lat[tgt] = m | dm
+        items_d[n_d] = tgt
+        pos_d[tgt] = n_d
+        n_d += _U1
+        bits[(np.uint64(m) - _U1) * LWu + tr * Wu + (tc >> _U6)] |= _U1 << (tc & _U63)
+    st[0] = s0
+    st[1] = s1
+    st[2] = s2_
+    st[3] = s3
+    cnt[t, 0] = n_t
+    cnt[d, 0] = n_d
+    nnz[t] = 0
+    nnz[d] = 1 if n_d > _U0 else 0
     return n_pred
 
 
@@ -602,11 +796,7 @@ def _sweep(
 def _simulate_replicate(
     st,
     L,
-    nbr,
-    row_of,
-    bucket_of,
-    nbuckets,
-    cap,
+    hop,
     nested,
     local_birth,
     init_x,
@@ -628,12 +818,8 @@ def _simulate_replicate(
         xoshiro256** state of this replicate (advanced in place).
     L : int
         Lattice side; ``N = L * L``.
-    nbr : ndarray of uint32, shape (N, 8)
-        Neighbour table from :func:`_fill_neighbours`.
-    row_of, bucket_of : ndarray of int32, shape (N,)
-        Row of each site; bucket of each site (= row, or 0 in the uniform mode).
-    nbuckets, cap : int
-        Number of buckets (L or 1) and capacity of one bucket (L or N).
+    hop : ndarray of uint32, shape (8 * L,)
+        Hop table from :func:`_fill_hop_table`.
     nested, local_birth : bool
         ``pick_mode == "nested_permutation"``; ``birth_mode == "local"``.
     init_x, init_y : int
@@ -651,9 +837,14 @@ def _simulate_replicate(
     events while due before ``t + dt`` (the pending event survives the sweep: stale
     schedule Q2), hop sweep; a final RECORD after the last step. Time accumulates as
     ``t_int + dt`` like the reference. See the module notes for the order of draws.
+    The record reads the bit planes written by the sweep: the events of a step come
+    after its record, so they need not update them.
     """
     N = L * L
-    lat = np.zeros((2, N), np.uint8)
+    W = (L + 65) // 64
+    nbuckets = L if nested else 1
+    cap = L if nested else N
+    lat = np.zeros(N, np.uint8)
     cnt = np.zeros((2, nbuckets), np.uint32)
     items = np.zeros((2, nbuckets * cap), np.uint32)
     pos = np.zeros((2, N), np.uint32)
@@ -662,40 +853,41 @@ def _simulate_replicate(
     nnz = np.zeros(2, np.int64)
     rowcnt = np.zeros(L, np.int32)
     rowy = np.zeros(L, np.int32)
-    hop = np.empty(N * 4, np.uint32)
-    for s in range(N):
-        for e in range(4):
-            hop[4 * s + e] = nbr[s, e]
+    bits = np.zeros(2 * L * W, np.uint64)
     k = 0
+    tm = 0
 
     # initial placement: X first, then Y, each on RANDOM_SITE(empty)
     nx = 0
     ny = 0
     for i in range(init_x + init_y):
         code = 1 if i < init_x else 2
-        s = _pick_empty(st, lat[k], L, rowcnt, nested)
-        lat[k, s] = code
-        _bucket_add(cnt, items, pos, nz, nzpos, nnz, k, bucket_of[s], cap, s)
-        rowcnt[row_of[s]] += 1
+        s = _pick_empty(st, lat, L, rowcnt, nested)
+        r = s // L
+        lat[s] = code
+        _bucket_add(cnt, items, pos, nz, nzpos, nnz, k, r if nested else 0, cap, s)
+        rowcnt[r] += 1
+        c = s - r * L
+        bits[(code - 1) * L * W + r * W + (c >> 6)] |= np.uint64(1) << np.uint64(c & 63)
         if code == 1:
             nx += 1
         else:
             ny += 1
-            rowy[row_of[s]] += 1
+            rowy[r] += 1
 
     t_int = 0.0
     rxn = 0
     t_rxn = 0.0
     for step in range(steps):
         t_target = t_int + dt
-        _record(
-            lat[k], cnt, items, k, nbuckets, cap, nbr, row_of, rowcnt, rowy, obs[step]
-        )
+        _record_bits(bits, L, W, rowcnt, rowy, obs[step])
         if keep:
-            snap[step, :] = lat[k]
+            for i in range(N):
+                snap[step, i] = lat[i] & 3
         t_int, rxn, t_rxn, nx, ny = _events(
             st,
-            lat[k],
+            lat,
+            tm,
             cnt[k],
             items[k],
             pos[k],
@@ -706,7 +898,6 @@ def _simulate_replicate(
             rowcnt,
             rowy,
             hop,
-            bucket_of,
             cap,
             L,
             nested,
@@ -720,27 +911,30 @@ def _simulate_replicate(
             nx,
             ny,
         )
-        n_pred = _sweep(
-            st, lat, cnt, items, pos, nz, nzpos, nnz, k, hop, bucket_of, cap, nested, p3
-        )
+        if nested:
+            n_pred = _sweep_rows(
+                st, lat, tm, cnt, items, nz, nzpos, nnz, k, hop, L, W, p3, bits
+            )
+        else:
+            n_pred = _sweep_flat(
+                st, lat, tm, cnt, items, pos, nnz, k, hop, L, W, p3, bits
+            )
         nx -= n_pred
         ny += n_pred
         k = 1 - k
+        tm ^= _MARK
         t_int = t_target
-    _record(lat[k], cnt, items, k, nbuckets, cap, nbr, row_of, rowcnt, rowy, obs[steps])
+    _record_bits(bits, L, W, rowcnt, rowy, obs[steps])
     if keep:
-        snap[steps, :] = lat[k]
+        for i in range(N):
+            snap[steps, i] = lat[i] & 3
 
 
 @pjit
 def _simulate_batch(
     states,
     L,
-    nbr,
-    row_of,
-    bucket_of,
-    nbuckets,
-    cap,
+    hop,
     nested,
     local_birth,
     init_x,
@@ -768,11 +962,7 @@ def _simulate_batch(
         _simulate_replicate(
             states[i],
             L,
-            nbr,
-            row_of,
-            bucket_of,
-            nbuckets,
-            cap,
+            hop,
             nested,
             local_birth,
             init_x,

@@ -22,7 +22,7 @@ from .._rng import seed_states
 from ..config import LatticeLV, preset
 from ..io import FileFormatError, load_npz, save_npz
 from ..moments import OBSERVABLES, MomentTable, moment_table
-from ._kernels import _fill_neighbours, _simulate_batch
+from ._kernels import _fill_hop_table, _simulate_batch
 
 __all__ = ["Ensemble", "simulate", "warmup", "Cancelled"]
 
@@ -136,15 +136,10 @@ class Ensemble:
         )
 
 
-def _tables(
-    L: int, nested: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
-    nbr = np.empty((L * L, 8), dtype=np.uint32)
-    _fill_neighbours(L, nbr)
-    row_of = np.repeat(np.arange(L, dtype=np.uint32), L)
-    if nested:
-        return nbr, row_of, row_of, L, L
-    return nbr, row_of, np.zeros(L * L, dtype=np.uint32), 1, L * L
+def _hop_table(L: int) -> np.ndarray:
+    hop = np.empty(8 * L, dtype=np.uint32)
+    _fill_hop_table(L, hop)
+    return hop
 
 
 def simulate(
@@ -206,7 +201,7 @@ def simulate(
     seed = cfg.seed if cfg.seed is not None else secrets.randbits(63)
     L, n, T = cfg.size, cfg.replicates, cfg.steps + 1
     nested = cfg.pick_mode == "nested_permutation"
-    nbr, row_of, bucket_of, nbuckets, cap = _tables(L, nested)
+    hop = _hop_table(L)
     states = seed_states(seed, n)
     obs = np.zeros((n, T, len(OBSERVABLES)), dtype=np.int64)
     keep = bool(cfg.snapshots)
@@ -229,11 +224,7 @@ def simulate(
             _simulate_batch(
                 states[done:stop],
                 L,
-                nbr,
-                row_of,
-                bucket_of,
-                nbuckets,
-                cap,
+                hop,
                 nested,
                 cfg.birth_mode == "local",
                 cfg.init_x,
