@@ -90,7 +90,8 @@ class DBDModel:
             raise ValueError(f"theta0 has shape {self.theta0.shape}: expected ({P},)")
         if self.theta.shape != (self.horizon + 1, P):
             raise ValueError(
-                f"theta has shape {self.theta.shape}: expected ({self.horizon + 1}, {P})"
+                f"theta has shape {self.theta.shape}: "
+                f"expected ({self.horizon + 1}, {P})"
             )
         if self.domain.shape != (self.fe.dim,):
             raise ValueError(
@@ -150,7 +151,9 @@ class DBDModel:
         meta = {
             "dbm_config": self.dbm_config.to_dict(),
             "train_config": self.train_config.to_dict(),
-            "data_config": None if self.data_config is None else self.data_config.to_dict(),
+            "data_config": None
+            if self.data_config is None
+            else self.data_config.to_dict(),
             "size": self.size,
             "dt": self.dt,
             "horizon": self.horizon,

@@ -106,7 +106,7 @@ DEFAULT_DBM = dict(
     visible_couplings=True,
     chains=10,
     sweeps_awake=10,
-    sweeps_asleep=10,
+    sweeps_asleep=9,  # = the default of dbdviz.dbd.evaluate (random start, 9 sweeps)
     persistent_asleep=False,
     sliding_factor=0.5,
 )
@@ -122,7 +122,9 @@ def reference_configs(**train_overrides) -> tuple[DBMConfig, TrainConfig]:
     2 steps, sliding factor 0.5, theta(0) visible biases -2.63, centers 0.0625 / 0.33,
     Q3 C1 spacing 0.1, the reference adjoint (P1 and its mu conventions).
     """
-    return DBMConfig(**REFERENCE_DBM), TrainConfig(**{**REFERENCE_TRAIN, **train_overrides})
+    return DBMConfig(**REFERENCE_DBM), TrainConfig(
+        **{**REFERENCE_TRAIN, **train_overrides}
+    )
 
 
 def default_configs(**train_overrides) -> tuple[DBMConfig, TrainConfig]:
@@ -144,8 +146,9 @@ class TrainingDiverged(RuntimeError):
     def __init__(self, step: int, tau: int, reason: str):
         self.step, self.tau, self.reason = int(step), int(tau), reason
         super().__init__(
-            f"training diverged at optimisation step {step}, time point {tau}: {reason} "
-            f"(lower the learning rate, or raise max_abs_theta if the bound is too tight)"
+            f"training diverged at optimisation step {step}, time point {tau}: "
+            f"{reason} (lower the learning rate, or raise max_abs_theta if the "
+            f"bound is too tight)"
         )
 
 
@@ -183,7 +186,9 @@ class ProgressRecord:
     elapsed: float
 
 
-def schedule(step: int, window: int, move_every: int, data_steps: int) -> tuple[int, int]:
+def schedule(
+    step: int, window: int, move_every: int, data_steps: int
+) -> tuple[int, int]:
     """Window ``(tau0, tau1)`` of the 1-based optimisation step ``step`` (5.6).
 
     During steps ``m k + 1 .. m (k + 1)`` the window is ``[k, k + W]`` and the
@@ -195,7 +200,9 @@ def schedule(step: int, window: int, move_every: int, data_steps: int) -> tuple[
     return k, k + W
 
 
-def auto_opt_steps(data_steps: int, window: int, move_every: int, extra: int = 0) -> int:
+def auto_opt_steps(
+    data_steps: int, window: int, move_every: int, extra: int = 0
+) -> int:
     """Steps until the horizon reaches ``data_steps`` (its last ``move_every`` steps
     included), plus ``extra`` steps parked at the end."""
     W = min(int(window), int(data_steps))
@@ -210,7 +217,12 @@ def weight_structure(dbm) -> WeightStructure:
     lo = dbm.bias_index[wl[:, 1], wl[:, 2]]
     hi = dbm.bias_index[wl[:, 1] + 1, wl[:, 3]]
     return WeightStructure(
-        wl[:, 0], lo, hi, wl[:, 1] * 2 + wl[:, 2], (wl[:, 1] + 1) * 2 + wl[:, 3], float(dbm.q)
+        wl[:, 0],
+        lo,
+        hi,
+        wl[:, 1] * 2 + wl[:, 2],
+        (wl[:, 1] + 1) * 2 + wl[:, 3],
+        float(dbm.q),
     )
 
 
@@ -295,7 +307,9 @@ class Trainer:
         self.W = min(int(tc.window), self.data_steps)
         self.n_slots = self.W + 1
         self.opt_steps = (
-            auto_opt_steps(self.data_steps, tc.window, tc.move_every, tc.extra_end_steps)
+            auto_opt_steps(
+                self.data_steps, tc.window, tc.move_every, tc.extra_end_steps
+            )
             if tc.opt_steps == 0
             else int(tc.opt_steps)
         )
@@ -331,7 +345,10 @@ class Trainer:
             )
         sp = float(tc.spacing)
         self.fe = FiniteElements(
-            self.P, sp, self.theta0[self.domain] - 0.5 * sp, dim=self.domain.size,
+            self.P,
+            sp,
+            self.theta0[self.domain] - 0.5 * sp,
+            dim=self.domain.size,
             kind=tc.basis,
         )
         self._new_integrator()
@@ -341,18 +358,24 @@ class Trainer:
         ss = np.random.SeedSequence(self.seed)
         s_pick, s_awake, s_asleep = ss.spawn(3)
         self.rng = np.random.Generator(np.random.PCG64(s_pick))
-        self.awake_rng = seed_states(int(s_awake.generate_state(1, np.uint64)[0]),
-                                     self.n_slots * self.n_data)
-        self.asleep_rng = seed_states(int(s_asleep.generate_state(1, np.uint64)[0]),
-                                      self.n_slots * self.n_asleep)
+        self.awake_rng = seed_states(
+            int(s_awake.generate_state(1, np.uint64)[0]), self.n_slots * self.n_data
+        )
+        self.asleep_rng = seed_states(
+            int(s_asleep.generate_state(1, np.uint64)[0]), self.n_slots * self.n_asleep
+        )
 
         # chains: ring buffers over the window, slot = tau % n_slots
         nl = self.n_layers
         if self.dbm.depth > 0:
-            self.awake = dbm.init_chains(self.n_slots * self.n_data, seed=self.awake_rng)
+            self.awake = dbm.init_chains(
+                self.n_slots * self.n_data, seed=self.awake_rng
+            )
         else:
             self.awake = np.zeros((0, nl, L, L), np.int8)
-        self.asleep = dbm.init_chains(self.n_slots * self.n_asleep, seed=self.asleep_rng)
+        self.asleep = dbm.init_chains(
+            self.n_slots * self.n_asleep, seed=self.asleep_rng
+        )
 
         # depth 0: the awake statistics are those of the data, computed once
         self._data_stats = self._all_data_statistics() if dbm.depth == 0 else None
@@ -372,7 +395,10 @@ class Trainer:
     # -- set-up helpers --------------------------------------------------------------
     def _new_integrator(self) -> None:
         self.integrator = Integrator(
-            self.fe, self.theta0, domain=self.domain, dt=self.dt,
+            self.fe,
+            self.theta0,
+            domain=self.domain,
+            dt=self.dt,
             substeps=self.train_config.substeps,
         )
 
@@ -395,8 +421,9 @@ class Trainer:
     @property
     def window(self) -> tuple[int, int]:
         """Window of the next step."""
-        return schedule(self.step_index + 1, self.W, self.train_config.move_every,
-                        self.data_steps)
+        return schedule(
+            self.step_index + 1, self.W, self.train_config.move_every, self.data_steps
+        )
 
     def _diverged(self, theta: np.ndarray, what: str) -> None:
         bound = float(self.train_config.max_abs_theta)
@@ -406,7 +433,8 @@ class Trainer:
             row = theta[tau]
             k = int(np.argmax(~np.isfinite(row) | (np.abs(row) > bound)))
             raise TrainingDiverged(
-                self.step_index + 1, tau,
+                self.step_index + 1,
+                tau,
                 f"{what} {self.param_names[k]} = {row[k]} (allowed |theta| <= {bound})",
             )
 
@@ -451,13 +479,19 @@ class Trainer:
 
         # awake phase (3.5)
         if dbm.depth == 0:
-            Ma = self._data_stats[runs[:, None], slot_tau[None, :]].mean(axis=0)  # (ns, P)
+            Ma = self._data_stats[runs[:, None], slot_tau[None, :]].mean(
+                axis=0
+            )  # (ns, P)
         else:
             clamp = self.snapshots[runs[None, :], slot_tau[:, None]]  # (ns, nd, L, L)
             clamp = clamp.reshape(ns * nd, self.size, self.size)
             dbm.sample(
-                theta_slot, self.awake, self.dbm_config.sweeps_awake,
-                seed=self.awake_rng, clamp=clamp, rows=np.repeat(np.arange(ns), nd),
+                theta_slot,
+                self.awake,
+                self.dbm_config.sweeps_awake,
+                seed=self.awake_rng,
+                clamp=clamp,
+                rows=np.repeat(np.arange(ns), nd),
             )
             Ma = dbm.param_statistics(self.awake).reshape(ns, nd, self.P).mean(axis=1)
 
@@ -472,8 +506,11 @@ class Trainer:
                 aw = self.awake.reshape(ns, nd, self.n_layers, self.size, self.size)
                 st[:, :, 1:] = aw[:, np.arange(na) % nd, 1:]
         dbm.sample(
-            theta_slot, self.asleep, self.dbm_config.sweeps_asleep,
-            seed=self.asleep_rng, rows=np.repeat(np.arange(ns), na),
+            theta_slot,
+            self.asleep,
+            self.dbm_config.sweeps_asleep,
+            seed=self.asleep_rng,
+            rows=np.repeat(np.arange(ns), na),
         )
         Ms = dbm.param_statistics(self.asleep).reshape(ns, na, self.P).mean(axis=1)
 
@@ -495,8 +532,15 @@ class Trainer:
 
         # adjoint (5.4), gradient (5.5), update
         res = adjoint(
-            self.fe, theta, dE, tau0, tau1, domain=self.domain, dt=self.dt,
-            mu=self.mu[: self.horizon + 1], weights=self.weights,
+            self.fe,
+            theta,
+            dE,
+            tau0,
+            tau1,
+            domain=self.domain,
+            dt=self.dt,
+            mu=self.mu[: self.horizon + 1],
+            weights=self.weights,
             variant=tc.adjoint_variant,
         )
         grad = coefficient_gradient(self.fe, theta, res, domain=self.domain, dt=self.dt)
@@ -528,8 +572,14 @@ class Trainer:
         for n, v in errors.items():
             h["err_" + n].append(v)
         return ProgressRecord(
-            s, self.opt_steps, (tau0, tau1), self.horizon, theta.copy(),
-            list(self.param_names), errors, self.elapsed,
+            s,
+            self.opt_steps,
+            (tau0, tau1),
+            self.horizon,
+            theta.copy(),
+            list(self.param_names),
+            errors,
+            self.elapsed,
         )
 
     def _grow(self, tau1: int) -> None:
@@ -605,6 +655,11 @@ class Trainer:
                 "opt_steps": self.opt_steps,
                 "elapsed": self.elapsed,
                 "data": _ensemble_meta(self.data),
+                # what the asleep phase matched: evaluate with the same procedure
+                "evaluate": {
+                    "init": "random" if self.asleep_mode == "random" else "carry",
+                    "sweeps": int(self.dbm_config.sweeps_asleep),
+                },
             },
         )
 
@@ -657,10 +712,12 @@ class Trainer:
         arrays, meta = load_npz(path, kind="checkpoint")
         dmeta = _ensemble_meta(data)
         if (dmeta["n_reps"], dmeta["n_times"]) != (
-            meta["data"]["n_reps"], meta["data"]["n_times"]
+            meta["data"]["n_reps"],
+            meta["data"]["n_times"],
         ) or dmeta["seed"] != meta["data"]["seed"]:
             raise ValueError(
-                f"{path} was trained on other data ({meta['data']['n_reps']} replicates, "
+                f"{path} was trained on other data "
+                f"({meta['data']['n_reps']} replicates, "
                 f"{meta['data']['n_times']} times, seed {meta['data']['seed']})"
             )
         tr = cls(
@@ -712,7 +769,9 @@ def warmup() -> None:
     rng = np.random.default_rng(0)
     snaps = rng.integers(0, 3, size=(R, T + 1, L, L)).astype(np.uint8)
     cfg = LatticeLV(size=L, init_x=2, init_y=2, steps=T, replicates=R)
-    ens = Ensemble(cfg, 0, np.arange(T + 1.0), np.zeros((R, T + 1, 11), np.int64), snaps)
+    ens = Ensemble(
+        cfg, 0, np.arange(T + 1.0), np.zeros((R, T + 1, 11), np.int64), snaps
+    )
     for dc, opt in (
         (DBMConfig(depth=0, visible_couplings=True, chains=2), "adam"),
         (DBMConfig(depth=1, cross_channel=True, chains=2), "sgd"),
