@@ -261,7 +261,8 @@ def _train_option_names() -> list[str]:
 
 
 def _configs_from_args(args: argparse.Namespace):
-    from .config import DBMConfig, TrainConfig
+    """The measured training defaults (``default_configs``) with the options given."""
+    from .dbd.train import default_configs
 
     dbm_kw = {n: getattr(args, n) for n in DBM_OPTIONS if getattr(args, n, None) is not None}
     tr_kw = {
@@ -271,7 +272,8 @@ def _configs_from_args(args: argparse.Namespace):
         tr_kw["seed"] = args.seed
     names = list(DBM_OPTIONS) + _train_option_names() + ["seed"]
     try:
-        return DBMConfig(**dbm_kw), TrainConfig(**tr_kw)
+        dbm_default, train_default = default_configs()
+        return dbm_default.copy(**dbm_kw), train_default.copy(**tr_kw)
     except ValueError as exc:
         raise UsageError(_cli_message(exc, names)) from None
 

@@ -114,3 +114,44 @@ def test_python_dash_m_entry_point(tmp_path):
     assert r.returncode == 2 and "--size = 1 is out of range" in r.stderr
     r = subprocess.run([sys.executable, "-m", "dbdviz", "--version"], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.startswith("dbdviz ")
+
+
+def test_train_defaults_and_evaluate(tmp_path, capsys):
+    """`train` with only --data/--out uses the measured defaults; `evaluate` samples the
+    model with the procedure it was trained for and writes the contract table."""
+    from dbdviz.dbd import DBDModel
+    from dbdviz.dbd.train import default_configs
+
+    ens = tmp_path / "d.npz"
+    assert main(["simulate", "--size", "12", "--init-x", "9", "--init-y", "9", "--steps",
+                 "12", "--replicates", "8", "--seed", "1", "--quiet", "--out", str(ens)]) == 0
+    model = tmp_path / "m.npz"
+    code, _, err = _run(capsys, ["train", "--data", str(ens), "--out", str(model)])
+    assert code == 0, err
+    m = DBDModel.load(model)
+    d_dbm, d_train = default_configs()
+    assert m.dbm_config.to_dict() == d_dbm.to_dict()
+    assert m.horizon == 12 and m.theta.shape == (13, len(m.param_names))
+    out = tmp_path / "l.csv"
+    code, _, err = _run(capsys, ["evaluate", str(model), "--chains", "5", "--out", str(out)])
+    assert code == 0, err
+    tab = read_moment_table(out)
+    assert tab.n == 5 and len(tab.t) == 13 and np.all(np.isfinite(tab.mean["X"]))
+
+    # overrides apply on top of the defaults
+    model2 = tmp_path / "m2.npz"
+    code, _, err = _run(capsys, ["train", "--data", str(ens), "--depth", "1", "--opt-steps",
+                                 "3", "--quiet", "--out", str(model2)])
+    assert code == 0, err
+    m2 = DBDModel.load(model2)
+    assert m2.dbm_config.depth == 1 and m2.dbm_config.visible_couplings == d_dbm.visible_couplings
+
+
+def test_train_rejects_snapshotless_data(tmp_path, capsys):
+    ens = tmp_path / "d.npz"
+    assert main(["simulate", *SMALL, "--no-snapshots", "--quiet", "--out", str(ens)]) == 0
+    code, _, err = _run(capsys, ["train", "--data", str(ens), "--out", str(tmp_path / "m.npz")])
+    assert code == 2 and "no snapshots" in err
+    code, _, err = _run(capsys, ["train", "--data", str(ens), "--lr", "-1", "--out",
+                                 str(tmp_path / "m.npz")])
+    assert code == 2 and "--lr = -1" in err

@@ -615,12 +615,12 @@ def evaluate(
     model: Any,
     *,
     chains: int | None = 100,
-    sweeps: int | None = 9,
+    sweeps: int | None = None,
     seed: int | None = 0,
     lowpass_taps: int | None = 63,
     cutoff: float = 0.1,
     t_max: float | None = None,
-    init: str | None = "random",
+    init: str | None = None,
     burn_in: int | None = None,
     cov_from: str = "probabilities",
     threads: int | None = None,
@@ -634,8 +634,12 @@ def evaluate(
     model : DBDModel
         Trained model (:mod:`dbdviz.dbd.model`).
     chains, sweeps, seed, init, burn_in, cov_from, threads, progress, cancel
-        As in :func:`sample_trajectory`; ``None`` for chains, sweeps or init means
-        the default.
+        As in :func:`sample_trajectory`; ``None`` for chains means 100; ``None`` for
+        sweeps or init means the procedure the model was trained to match
+        (``model.meta["evaluate"]``, e.g. 9 sweeps from a random start), else 9 /
+        ``"random"``. Sampling a model differently from how it was trained is a
+        different (usually worse) closure: the learned couplings can be strong
+        enough that the chains do not reach equilibrium in a few sweeps (P7).
     lowpass_taps, cutoff : int, float
         Low-pass filter of theta before sampling (:func:`lowpass`; the reference:
         63 taps, 0.1 rad/sample; 0 = the raw learned parameters; None = 63).
@@ -658,10 +662,12 @@ def evaluate(
         if not hasattr(model, attr):
             raise ValueError(f"model must be a DBDModel (missing {attr!r})")
     # None = the default (front ends pass unset options through)
+    # sampling procedure the model was trained to match (DBDModel.meta["evaluate"])
+    trained = (getattr(model, "meta", None) or {}).get("evaluate", {})
     chains = 100 if chains is None else chains
-    sweeps = 9 if sweeps is None else sweeps
+    sweeps = int(trained.get("sweeps", 9)) if sweeps is None else sweeps
     lowpass_taps = 63 if lowpass_taps is None else lowpass_taps
-    init = "random" if init is None else init
+    init = str(trained.get("init", "random")) if init is None else init
     lowpass_taps = _check_int("lowpass_taps", lowpass_taps, 0)
     dbm = model.dbm()
     dt = float(model.dt)
