@@ -6,6 +6,7 @@ call ``Job.wait()``/``Job.poll()`` themselves, exactly what the callback does.
 
 from __future__ import annotations
 
+import copy
 import io
 import threading
 import time
@@ -163,7 +164,7 @@ def test_simulate_fills_session_and_plots(simulated):
     # the data behind the moment plot
     view = simulated.moments
     view.param.update(observable="nnXY", curves=["simulation", "band"])
-    fig = view.plot_pane.object
+    fig = view.figure()
     curves = [el for el in fig if type(el) is hv.Curve]
     areas = [el for el in fig if isinstance(el, hv.Area)]
     assert len(curves) == 1 and len(areas) == 1
@@ -180,22 +181,22 @@ def test_closures_are_overlaid_when_available(simulated):
     if not s.closures:
         pytest.skip(f"closures backend not available: {s.closure_errors}")
     view.param.update(observable="X", curves=["simulation", "mean-field", "pair"])
-    labels = {el.label for el in view.plot_pane.object}
+    labels = {el.label for el in view.figure()}
     for key in s.closures:
         assert {"mean-field": "mean field", "pair": "pair approximation"}[key] in labels
     mf = s.closures["mean-field"]
-    curve = [el for el in view.plot_pane.object if el.label == "mean field"][0]
+    curve = [el for el in view.figure() if el.label == "mean field"][0]
     np.testing.assert_allclose(curve.dimension_values("X"), mf.mean["X"])
     assert "mean field" in view.nrmse_pane.object  # the NRMSE readout row
     # one click on the button group hides every closure
     view.curves = ["simulation"]
-    assert {el.label for el in view.plot_pane.object} == {"simulation mean (n=6)"}
+    assert {el.label for el in view.figure()} == {"simulation mean (n=6)"}
 
 
 def test_replicate_spread_is_quantiles(simulated):
     view = simulated.moments
     view.param.update(observable="Y", curves=["spread"])
-    area = [el for el in view.plot_pane.object if isinstance(el, hv.Area)][0]
+    area = [el for el in view.figure() if isinstance(el, hv.Area)][0]
     obs = simulated.session.ensemble.observables[:, :, 1].astype(float)
     np.testing.assert_allclose(
         area.dimension_values("Y"), np.quantile(obs, 0.05, axis=0)
@@ -285,38 +286,225 @@ def test_train_without_backend_shows_message():
     assert "not available yet" in panel.alert.object
 
 
-def test_training_records_stream_into_pipe_and_buffer(simulated):
-    """The live-plot path of Train, fed by a worker yielding records of the planned
-    ``Trainer.step()`` shape (the trainer itself is not needed for this)."""
-    sim = simulated.session.simulation
-    P = 3
+# The real trainer on a real tiny ensemble (12 x 12, 20 steps, 6 replicates).
+TINY = dict(size=12, init_x=14, init_y=10, steps=20, replicates=6, seed=5)
 
-    def work(cancel, emit):
-        for step in range(1, 6):
-            yield types.SimpleNamespace(
-                step=step,
-                opt_steps=5,
-                window=(step, step + 2),
-                horizon=step + 2,
-                theta=np.full((step + 3, P), float(step)),
-                param_names=["hX", "hY", "w"],
-                moments=sim.slice(t_max=step + 2),
-                errors={"X": 1.0 / step, "Y": 2.0},
-            )
 
-    session = Session("demo")
-    session.param.update(simulation=sim, sim_config=simulated.session.sim_config)
-    panel = TrainingPanel(session)
-    job = panel.train(work=work)
-    assert job.wait(20) == JobState.FINISHED
-    assert panel.theta_pipe.data["theta"].shape == (8, P)
-    np.testing.assert_array_equal(panel.errors_buffer.data["step"], [1, 2, 3, 4, 5])
-    np.testing.assert_allclose(panel.errors_buffer.data["X"], 1.0 / np.arange(1, 6))
-    assert session.learned is not None and session.learned.t[-1] == 7
-    assert panel.progress.value == 100
-    # the learned curve reaches the moments view of the same session
-    view = MomentsView(session, curves=["dbd"])
-    assert [el.label for el in view.plot_pane.object] == ["DBD learned"]
+@pytest.fixture(scope="module")
+def tiny() -> App:
+    if trainer_class() is None:
+        pytest.skip("no dbdviz.dbd.Trainer")
+    app = small_app(**TINY)
+    assert app.model.simulate().wait(60) == JobState.FINISHED
+    return app
+
+
+def tiny_session(tiny, **train) -> tuple[Session, TrainingPanel]:
+    """A fresh session holding the tiny ensemble, and its training panel."""
+    s = Session("demo")
+    src = tiny.session
+    s.param.update(
+        ensemble=src.ensemble, sim_config=src.sim_config, simulation=src.simulation
+    )
+    s.train_config.param.update(**train)
+    return s, TrainingPanel(s)
+
+
+def poll_until(job, cond, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        job.poll()
+        assert job.running or cond(), f"job ended ({job.state}: {job.error})"
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.02)
+
+
+def test_training_panel_widgets_come_from_the_configs(tiny):
+    s, panel = tiny_session(tiny)
+    w = panel.dbm_settings._widgets
+    assert (w["depth"].start, w["depth"].end) == (0, 3)
+    assert set(panel.train_settings._widgets) >= {"opt_steps", "window", "lr"}
+    panel.dbm_settings._widgets["depth"].value = 1
+    assert s.dbm_config.depth == 1
+    # the paper protocol is loaded into the same objects (the seed is kept)
+    s.train_config.seed = 11
+    panel.protocol.value = "paper protocol (reference)"
+    assert (s.dbm_config.depth, s.train_config.optimizer) == (2, "sgd")
+    assert s.train_config.lr == 2.5e-6 and s.train_config.seed == 11
+    assert panel.dbm_settings._widgets["depth"].value == 2
+
+
+def test_train_needs_simulated_snapshots(tiny):
+    panel = TrainingPanel(Session("demo"))
+    assert panel.train() is None
+    assert panel.alert.visible and "No data yet" in panel.alert.object
+    s, panel = tiny_session(tiny)
+    s.ensemble = types.SimpleNamespace(snapshots=None)
+    assert panel.train() is None
+    assert "no snapshots" in panel.alert.object
+    assert panel.job is None
+
+
+def test_incompatible_settings_are_alerts(tiny):
+    from dbdviz.config import LatticeLV
+    from dbdviz.simulate import simulate
+
+    s, panel = tiny_session(tiny)
+    # a 3 x 3 patch needs L >= 6: the alert appears as soon as the ensemble is there
+    s.dbm_config.conn = 9
+    s.ensemble = simulate(LatticeLV(size=5, init_x=3, init_y=3, steps=3, replicates=2))
+    assert panel.alert.visible and "size = 5" in panel.alert.object
+    assert panel.train() is None and panel.job is None
+    # only the trainer knows this one (13-dimensional Q3 C1 domain): it fails in the
+    # worker and is shown as an alert, not a traceback
+    s, panel = tiny_session(tiny)
+    s.dbm_config.param.update(depth=2, cross_channel=True, visible_couplings=True)
+    job = panel.train()
+    assert job.wait(60) == JobState.FAILED
+    assert panel.alert.visible and panel.alert.alert_type == "danger"
+    assert panel.alert.object.startswith("**Cannot train with these settings.**")
+    assert "q3c1" in panel.alert.object and "Traceback" not in panel.alert.object
+    assert not panel.train_button.disabled and panel.stop_button.disabled
+
+
+def test_divergence_is_an_alert(tiny):
+    s, panel = tiny_session(tiny, max_abs_theta=1.0)  # data biases are about -2.4
+    job = panel.train()
+    assert job.wait(60) == JobState.FAILED
+    assert "Training diverged" in panel.alert.object
+    assert "TrainingDiverged" not in panel.alert.object
+    assert s.model is None and panel.status.object == "Training failed."
+
+
+def test_training_streams_live_plots_and_stop_stops_it(tiny, monkeypatch):
+    """Real trainer: theta Pipe, errors Buffer and the learned curve change while it
+    trains; Stop ends it and keeps the model trained so far."""
+    import dbdviz.ui.explorer as explorer
+
+    monkeypatch.setattr(explorer, "LIVE_PERIOD", 0.2)
+    s, panel = tiny_session(tiny, opt_steps=100_000)
+    view = MomentsView(s, curves=["simulation", "dbd"])
+    job = panel.train()
+    assert job is not None and panel.stop_button.disabled is False
+    poll_until(job, lambda: panel.errors_buffer is not None and s.learned is not None)
+    theta1 = panel.theta_pipe.data["theta"].copy()
+    n_err1 = len(panel.errors_buffer.data["step"])
+    learned1 = s.learned
+    curve1 = view.learned_pipe.data[1].copy()
+    poll_until(
+        job,
+        lambda: s.learned is not learned1
+        and len(panel.errors_buffer.data["step"]) > n_err1 + 5,
+    )
+    theta2 = panel.theta_pipe.data["theta"]
+    assert theta2.shape[0] >= theta1.shape[0]
+    assert not np.array_equal(theta2[: theta1.shape[0]], theta1)
+    steps = panel.errors_buffer.data["step"]
+    np.testing.assert_array_equal(steps, np.arange(1, len(steps) + 1))
+    assert set(panel.errors_buffer.data) == {"step", "hX", "hY", "JXX", "JXY", "JYY"}
+    # the moments view patched its learned curve through the pipe (same figure)
+    assert s.learned.label.startswith("DBD live step")
+    assert not np.array_equal(view.learned_pipe.data[1], curve1)
+    assert "DBD learned (live, step" in view.nrmse_pane.object
+    assert 0 < panel.progress.value < panel.progress.max == 100_000
+    panel.stop()
+    assert job.wait(10) == JobState.CANCELLED
+    assert job.join(5) and "train" not in active_jobs()
+    assert "Training stopped" in panel.status.object
+    m = s.model
+    assert m is not None and m.meta["cancelled"] and m.meta["steps_done"] >= 6
+    assert s.evaluation is None and not panel.evaluate_button.disabled
+    assert not panel.train_button.disabled and panel.stop_button.disabled
+
+
+def test_training_to_the_end_evaluates_samples_and_exports(tiny):
+    """Depth 1 to the end: full evaluation (NRMSE row, hierarchy channels), lattice
+    samples with a hidden layer, and the model download round-trips."""
+    from dbdviz.dbd import DBDModel
+    from dbdviz.ui.app import App
+
+    app = App("demo")
+    src, s = tiny.session, app.session
+    s.param.update(
+        ensemble=src.ensemble, sim_config=src.sim_config, simulation=src.simulation
+    )
+    s.dbm_config.param.update(depth=1, visible_couplings=False, chains=4)
+    s.train_config.param.update(extra_end_steps=2)
+    job = app.training.train()
+    assert job.wait(120) == JobState.FINISHED, job.error
+    m, ev = s.model, s.evaluation
+    assert m.horizon == 20 and m.param_names[:2] == ["hX", "hY"]
+    assert m.meta["steps_done"] == m.meta["opt_steps"] and not m.meta["cancelled"]
+    assert ev is not None and s.learned is ev.table and ev.table.n == 100
+    assert "Training finished" in app.training.status.object
+    assert "DBD learned (100 chains, t <= 20)" in app.moments.nrmse_pane.object
+    # Hierarchy: channels of the learned model and the simulated derivative
+    h = app.hierarchy
+    h.observable = "nnXY"
+    assert h.channels_box.visible
+    d = h.channel_data()
+    assert d["channels"].shape == (20, len(m.param_names))
+    np.testing.assert_allclose(d["sum"], d["channels"].sum(axis=1))
+    sim = src.simulation
+    np.testing.assert_allclose(d["true"], np.diff(sim.mean["nnXY"]))
+    labels = [el.label for el in h.channels_pane.object]
+    assert labels[-1] == "DBD sum" and "wXX1" in labels
+    # Lattice: a sample of the learned DBM at the player's time, hidden layer too
+    lat = app.lattice
+    lat.time.value = 7
+    frame, title = lat.sample_pipe.data
+    assert title == "learned DBM, t = 7" and frame.shape == (12, 12)
+    assert set(np.unique(frame)) <= {0, 1, 2}
+    assert len(lat.hidden_pipes) == 1 and lat.hidden_pipes[0].data[0].shape == (12, 12)
+    first = frame.copy()
+    lat.replicate.value = 1  # another seed
+    assert not np.array_equal(lat.sample_pipe.data[0], first)
+    # Export: the model round-trips through DBDModel.load
+    assert not app.export.model_download.disabled
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "m.npz"
+        p.write_bytes(app.export.model_npz().getvalue())
+        back = DBDModel.load(p)
+    np.testing.assert_array_equal(back.theta, m.theta)
+    assert back.param_names == m.param_names and back.dbm_config.depth == 1
+    # the learned table is offered as CSV
+    assert "dbd" in app.export.table.options
+
+
+def test_evaluate_button_after_stop(tiny):
+    s, panel = tiny_session(tiny, opt_steps=100_000)
+    job = panel.train()
+    poll_until(job, lambda: s.learned is not None)
+    panel.stop()
+    assert job.wait(10) == JobState.CANCELLED and s.model is not None
+    job = panel.evaluate()
+    assert job.name == "evaluate" and job.wait(60) == JobState.FINISHED
+    assert s.evaluation is not None and s.learned is s.evaluation.table
+    assert s.evaluation.t[-1] == s.model.horizon
+    assert "Evaluation finished" in panel.status.object
+
+
+def test_new_simulation_stops_training(tiny):
+    s, panel = tiny_session(tiny, opt_steps=100_000)
+    job = panel.train()
+    poll_until(job, lambda: panel.errors_buffer is not None)
+    s.ensemble = copy.copy(tiny.session.ensemble)  # what a new Simulate does
+    assert job.wait(10) == JobState.CANCELLED
+    assert "new ensemble" in panel.alert.object
+
+
+def test_session_shutdown_stops_training(tiny):
+    app = App("demo")
+    src = tiny.session
+    app.session.param.update(ensemble=src.ensemble, sim_config=src.sim_config)
+    app.session.train_config.opt_steps = 100_000
+    job = app.training.train()
+    poll_until(job, lambda: app.training.errors_buffer is not None)
+    assert app.shutdown() == ["train"]
+    assert not job.alive
 
 
 # -- export --------------------------------------------------------------------------
@@ -371,3 +559,5 @@ def test_app_instances_do_not_share_state():
         )
     ]
     assert labels == ["Simulate", "Stop", "Train"]
+    assert a.app.training.session is sa and b.app.training.session is sb
+    assert sa.dbm_config is not sb.dbm_config

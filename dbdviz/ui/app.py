@@ -51,7 +51,7 @@ class App:
         self.moments = MomentsView(self.session)
         self.lattice = LatticeView(self.session)
         self.training = TrainingPanel(self.session)
-        self.hierarchy = HierarchyView()
+        self.hierarchy = HierarchyView(self.session)
         self.export = ExportPanel(self.session, moments=self.moments)
         self.tabs = pn.Tabs(
             ("Moments", self.moments),

@@ -66,7 +66,15 @@ MODEL_MAIN = [
     "seed",
 ]
 MODEL_ADVANCED = ["dt", "pick_mode", "birth_mode", "snapshots"]
-DBM_MAIN = ["depth", "conn", "chains", "sweeps_awake", "sweeps_asleep"]
+DBM_MAIN = [
+    "depth",
+    "conn",
+    "visible_couplings",
+    "cross_channel",
+    "chains",
+    "sweeps_awake",
+    "sweeps_asleep",
+]
 TRAIN_MAIN = [
     "opt_steps",
     "window",
@@ -156,6 +164,27 @@ def trainer_class():
     return Trainer
 
 
+#: Training protocols offered by the training panel: label -> factory name in
+#: ``dbdviz.dbd.train``.
+PROTOCOLS = {
+    "dbdviz defaults (measured)": "default_configs",
+    "paper protocol (reference)": "reference_configs",
+}
+
+
+def training_defaults(protocol: str = "dbdviz defaults (measured)"):
+    """Fresh ``(DBMConfig, TrainConfig)`` of a protocol (:data:`PROTOCOLS`).
+
+    The trainer's measured defaults (``dbdviz.dbd.default_configs``); the bare
+    config defaults when the training backend is missing.
+    """
+    try:
+        from ..dbd import train as _train
+    except ImportError:
+        return DBMConfig(), TrainConfig()
+    return getattr(_train, PROTOCOLS[protocol])()
+
+
 def _kw(cls, **kw: Any) -> dict[str, Any]:
     """Constructor keywords for ``cls`` across Panel 1.x versions.
 
@@ -211,7 +240,15 @@ class Session(param.Parameterized):
     closures = param.Dict(default={}, doc="Closure key -> MomentTable.")
     closure_errors = param.Dict(default={}, doc="Closure key -> error message.")
     learned = param.ClassSelector(
-        class_=MomentTable, allow_None=True, doc="Moments of the DBD learned so far."
+        class_=MomentTable,
+        allow_None=True,
+        doc="Moments of the DBD: live estimates while training, then the evaluation.",
+    )
+    model = param.Parameter(
+        default=None, doc="The trained (or partly trained) DBDModel, or None."
+    )
+    evaluation = param.Parameter(
+        default=None, doc="Full Evaluation of `model` (channels), or None."
     )
     reference = param.ClassSelector(
         class_=MomentTable,
@@ -221,8 +258,10 @@ class Session(param.Parameterized):
 
     def __init__(self, preset_name: str = "paper", **params: Any) -> None:
         params.setdefault("config", preset(preset_name))
-        params.setdefault("dbm_config", DBMConfig())
-        params.setdefault("train_config", TrainConfig())
+        if "dbm_config" not in params or "train_config" not in params:
+            dbm_config, train_config = training_defaults()
+            params.setdefault("dbm_config", dbm_config)
+            params.setdefault("train_config", train_config)
         super().__init__(preset_name=preset_name, **params)
         self.jobs: list[Job] = []
         path = reference_learned_path()
@@ -443,6 +482,8 @@ class ModelPanel(Viewer):
                     closures={},
                     closure_errors={},
                     learned=None,
+                    model=None,
+                    evaluation=None,
                 )
                 dt = time.perf_counter() - self._t0
                 self.status.object = (
@@ -571,16 +612,19 @@ class MomentsView(Viewer):
             ),
         )
         self._spread_cache: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
+        #: Pipe of the learned curve in the shown figure (None when it has none): live
+        #: updates of the learned moments only patch that curve's data.
+        self.learned_pipe: hv.streams.Pipe | None = None
         self.plot_pane = pn.pane.HoloViews(
-            self.figure(), sizing_mode="stretch_width", min_height=400
+            self.figure(live=True), sizing_mode="stretch_width", min_height=400
         )
         self.nrmse_pane = pn.pane.Markdown(
             self.nrmse_markdown(), sizing_mode="stretch_width"
         )
         self.session.param.watch(
-            self._refresh,
-            ["simulation", "closures", "learned", "ensemble", "reference"],
+            self._refresh, ["simulation", "closures", "ensemble", "reference"]
         )
+        self.session.param.watch(self._on_learned, "learned")
         self.param.watch(self._refresh, ["observable", "curves"])
         self._layout = pn.Column(
             pn.Row(self.observable_select, self.curve_buttons),
@@ -593,8 +637,22 @@ class MomentsView(Viewer):
         return self._layout
 
     def _refresh(self, *_events) -> None:
-        self.plot_pane.object = self.figure()
+        self.plot_pane.object = self.figure(live=True)
         self.nrmse_pane.object = self.nrmse_markdown()
+
+    def _on_learned(self, event) -> None:
+        new, obs = event.new, self.observable
+        if (
+            self.learned_pipe is not None
+            and new is not None
+            and obs in new.mean
+            and "dbd" in self.curves
+        ):
+            # Same figure, new data for one curve: no re-render in the browser.
+            self.learned_pipe.send((new.t, new.mean[obs]))
+            self.nrmse_pane.object = self.nrmse_markdown()
+        else:
+            self._refresh()
 
     # -- data behind the plot ------------------------------------------------------
     def model_tables(self) -> dict[str, MomentTable]:
@@ -623,9 +681,17 @@ class MomentsView(Viewer):
             self._spread_cache = {key: (q[0], q[1])}  # keep only the newest
         return self._spread_cache[key]
 
-    def figure(self) -> hv.Overlay:
-        """The overlay shown for the current observable and curve selection."""
+    def figure(self, live: bool = False) -> hv.Overlay | hv.DynamicMap:
+        """The overlay shown for the current observable and curve selection.
+
+        ``live=True`` (the dashboard's plot) draws the learned curve from a new
+        :attr:`learned_pipe`, so the overlay becomes a ``DynamicMap``; the default
+        is a static ``hv.Overlay`` (exports, tests).
+        """
         obs, show = self.observable, set(self.curves)
+        dynamic = []
+        if live:
+            self.learned_pipe = None
         sim = self.session.simulation
         bands, curves = [], []
         if sim is not None and obs in sim.mean:
@@ -643,11 +709,22 @@ class MomentsView(Viewer):
                 )
         for key, table in self.model_tables().items():
             if key in show and obs in table.mean:
+                if live and key == "dbd":
+                    dynamic.append(self._learned_dmap(table, obs))
+                    continue
                 curves.append((key, CURVE_LABELS[key], table.t, table.mean[obs]))
         title = plots._OBS_LABELS.get(obs, obs)
         if sim is None:
             title += " (press Simulate)"
-        return plots.moments_overlay(obs, curves, bands, title=title)
+        return plots.moments_overlay(obs, curves, bands, title=title, dynamic=dynamic)
+
+    def _learned_dmap(self, table: MomentTable, obs: str) -> hv.DynamicMap:
+        label = CURVE_LABELS["dbd"]
+        self.learned_pipe = hv.streams.Pipe(data=(table.t, table.mean[obs]))
+        return hv.DynamicMap(
+            lambda data: plots.moment_curve(data[0], data[1], obs, label, "dbd"),
+            streams=[self.learned_pipe],
+        )
 
     def nrmse(self) -> dict[str, dict[str, float]]:
         """Closure key -> {observable: NRMSE against the simulation mean}."""
@@ -676,13 +753,26 @@ class MomentsView(Viewer):
         head = "| NRMSE vs simulation | " + " | ".join(cols) + " |"
         sep = "|---" * (len(cols) + 1) + "|"
         rows = []
+        tables = self.model_tables()
         for key, r in res.items():
             cells = [
                 (f"{100 * r[o]:.1f} %" if o in r and math.isfinite(r[o]) else "-")
                 for o in cols
             ]
-            rows.append(f"| {CURVE_LABELS.get(key, key)} | " + " | ".join(cells) + " |")
+            name = CURVE_LABELS.get(key, key)
+            if key == "dbd":
+                name += _learned_note(tables[key])
+            rows.append(f"| {name} | " + " | ".join(cells) + " |")
         return "\n".join([head, sep, *rows])
+
+
+def _learned_note(table: MomentTable) -> str:
+    """`` (live, step 40, 8 chains, t <= 25)`` for a live estimate, else the chains."""
+    t_max = f", t <= {table.t[-1]:g}" if table.t.size else ""
+    if table.label.startswith(LIVE_LABEL):
+        step = table.label[len(LIVE_LABEL) :].strip()
+        return f" (live, {step}, {table.n} chains{t_max})"
+    return f" ({table.n} chains{t_max})"
 
 
 # ----------------------------------------------------------------------------------
@@ -690,8 +780,19 @@ class MomentsView(Viewer):
 # ----------------------------------------------------------------------------------
 
 
+SAMPLES_HINT = "_Train a DBD to see samples of the learned model here._"
+
+
 class LatticeView(Viewer):
-    """Snapshots of one replicate over time (a player), X and Y in fixed colours."""
+    """Snapshots of one replicate over time (a player), X and Y in fixed colours.
+
+    Once the session has a learned model, a sample of the learned DBM at the same
+    time t is drawn beside the simulated lattice: its visible layer in the species
+    colours and every hidden layer as a small image. The sample is one chain from a
+    random start with the model's asleep sweep count (the sampler behind the learned
+    curves); its seed follows the replicate slider, so moving it draws another sample.
+    Beyond the trained horizon theta(t) is extrapolated with the learned dynamics.
+    """
 
     def __init__(self, session: Session | None = None, **params: Any) -> None:
         super().__init__(**params)
@@ -727,12 +828,27 @@ class LatticeView(Viewer):
             "_DBM samples and hidden layers appear here once the DBD training "
             "backend is available._"
             if trainer_class() is None
-            else "_Train a DBD to see its samples here._",
-            width=360,
+            else SAMPLES_HINT,
+            width=380,
         )
+        self.sample_pipe = hv.streams.Pipe(
+            data=(np.zeros((L, L), np.uint8), "learned DBM")
+        )
+        self.sample_pane = pn.pane.HoloViews(
+            hv.DynamicMap(
+                lambda data: plots.lattice_rgb(*data), streams=[self.sample_pipe]
+            ),
+            linked_axes=False,
+            visible=False,
+        )
+        #: One Pipe per hidden layer of the current model.
+        self.hidden_pipes: list[hv.streams.Pipe] = []
+        self.hidden_row = pn.Row()
+        self._model_cache: tuple[Any, Any, np.ndarray] | None = None
         self.replicate.param.watch(self._update, "value")
         self.time.param.watch(self._update, "value")
         self.session.param.watch(self._on_ensemble, "ensemble")
+        self.session.param.watch(self._on_model, "model")
         legend = pn.pane.HTML(
             "".join(
                 f'<span style="display:inline-block;width:12px;height:12px;'
@@ -744,11 +860,28 @@ class LatticeView(Viewer):
                 )
             )
         )
+        hidden_legend = pn.pane.HTML(
+            "hidden units: "
+            + "".join(
+                f'<span style="display:inline-block;width:12px;height:12px;'
+                f'background:rgb{c}"></span>&nbsp;{name}&nbsp;&nbsp;'
+                for name, c in (
+                    ("off", plots.HIDDEN_COLORS["off"]),
+                    ("A", plots.HIDDEN_COLORS["A"]),
+                    ("B", plots.HIDDEN_COLORS["B"]),
+                )
+            )
+        )
         self._layout = pn.Column(
             pn.Row(self.replicate, self.time),
             legend,
-            pn.Row(pn.pane.HoloViews(self.image, linked_axes=False), self.samples),
+            pn.Row(
+                pn.pane.HoloViews(self.image, linked_axes=False),
+                pn.Column(self.sample_pane, self.samples),
+            ),
             self.info,
+            self.hidden_row,
+            hidden_legend,
         )
 
     def __panel__(self):
@@ -782,7 +915,97 @@ class LatticeView(Viewer):
         t = float(ens.t[k])
         return np.ascontiguousarray(snaps[r, k]), f"replicate {r}, t = {t:g}"
 
+    # -- samples of the learned model -------------------------------------------
+    def _on_model(self, event) -> None:
+        m = event.new
+        self._model_cache = None
+        self.hidden_pipes = []
+        self.hidden_row.objects = []
+        if m is None:
+            self.sample_pane.visible = False
+            self.samples.object = SAMPLES_HINT
+            return
+        L = m.size
+        for layer in range(1, m.dbm_config.depth + 1):
+            pipe = hv.streams.Pipe(data=(np.zeros((L, L), np.int8), f"hidden {layer}"))
+            self.hidden_pipes.append(pipe)
+            self.hidden_row.append(
+                pn.pane.HoloViews(
+                    hv.DynamicMap(
+                        lambda data: plots.lattice_rgb(*data, "hidden", 190),
+                        streams=[pipe],
+                    ),
+                    linked_axes=False,
+                )
+            )
+        self.sample_pane.visible = True
+        self._update()
+
+    def _model_parts(self):
+        """(model, DBM, theta over the data's times), cached per model."""
+        m = self.session.model
+        if self._model_cache is None or self._model_cache[0] is not m:
+            ens = self.session.ensemble
+            n = m.horizon
+            if ens is not None:
+                n = max(n, int(round(float(ens.t[-1]) / m.dt)))
+            theta = m.theta if n <= m.horizon else m.integrate(n)
+            self._model_cache = (m, m.dbm(), np.asarray(theta, dtype=np.float64))
+        return self._model_cache
+
+    def learned_sample(self) -> tuple[np.ndarray, str] | None:
+        """A sample of the learned DBM at the player's time, or None without a model.
+
+        Returns
+        -------
+        states : ndarray of int8, shape (n_layers, L, L)
+            Layer 0 is the visible lattice (0 empty, 1 X, 2 Y), then hidden layers.
+        title : str
+        """
+        m = self.session.model
+        if m is None:
+            return None
+        m, dbm, theta = self._model_parts()
+        ens = self.session.ensemble
+        k = self.time.value
+        t = float(ens.t[min(k, len(ens.t) - 1)]) if ens is not None else k * m.dt
+        tau = min(int(round(t / m.dt)), theta.shape[0] - 1)
+        row = theta[tau]
+        if not np.all(np.isfinite(row)):
+            return None
+        from .._rng import seed_states
+
+        rng = seed_states(1_000_003 * int(self.replicate.value) + tau, 1)
+        states = dbm.init_chains(1, rng)
+        dbm.sample(row, states, int(m.dbm_config.sweeps_asleep), seed=rng)
+        where = " (extrapolated)" if tau > m.horizon else ""
+        return states[0], f"learned DBM, t = {tau * m.dt:g}{where}"
+
+    def _update_sample(self) -> None:
+        try:
+            smp = self.learned_sample()
+        except Exception as exc:  # a broken model must not break the player
+            log.info("learned sample failed: %s", exc)
+            smp = None
+        if smp is None:
+            if self.session.model is not None:
+                self.samples.object = "_No sample: theta(t) is not finite here._"
+            return
+        states, title = smp
+        self.sample_pipe.send((states[0], title))
+        for layer, pipe in enumerate(self.hidden_pipes, start=1):
+            if layer < states.shape[0]:
+                pipe.send((states[layer], f"hidden layer {layer}"))
+        m = self.session.model
+        self.samples.object = (
+            f"One chain of the learned DBM (random start, "
+            f"{m.dbm_config.sweeps_asleep} sweeps); trained up to t = "
+            f"{m.horizon * m.dt:g}."
+        )
+
     def _update(self, *_events) -> None:
+        if self.session.model is not None:
+            self._update_sample()
         fr = self.frame()
         if fr is None:
             return
@@ -801,39 +1024,210 @@ class LatticeView(Viewer):
 # ----------------------------------------------------------------------------------
 
 
-def _training_work(trainer_cls, ensemble, dbm_config, train_config):
-    """Worker generator: one record per optimisation step until done or stopped."""
+#: Live learned curve while training: the current model is sampled again at most every
+#: LIVE_PERIOD seconds, counted from the end of the previous estimate (so estimates
+#: take a bounded share of the worker's time), at LIVE_POINTS times of the trained
+#: horizon with LIVE_CHAINS chains and a fixed seed (successive curves differ by the
+#: model, not by sampling noise).
+LIVE_PERIOD = 1.0
+LIVE_POINTS = 60
+LIVE_CHAINS = 8
+LIVE_LABEL = "DBD live"
+#: Chains per time point of the full evaluation after training (the CLI's default).
+EVAL_CHAINS = 100
+
+DBM_ADVANCED = ["persistent_asleep", "sliding_factor"]
+TRAIN_ADVANCED = [
+    "extra_end_steps",
+    "asleep_init",
+    "init",
+    "moment_scale",
+    "adjoint_variant",
+    "basis",
+    "spacing",
+    "substeps",
+    "max_abs_theta",
+]
+
+
+def live_moments(
+    model,
+    chains: int | None = None,
+    points: int | None = None,
+    seed: int = 0,
+    cancel=None,
+) -> MomentTable:
+    """Cheap moments of a (partly) trained model, for the live learned curve.
+
+    ``chains`` chains at most ``points`` evenly spread times of the trained horizon,
+    random start and the model's asleep sweep count, raw theta (no low-pass).
+
+    Returns
+    -------
+    MomentTable
+        Label ``"DBD live step <k>"``; ``t`` float64 (<= points,).
+    """
+    from ..dbd import sample_trajectory
+
+    chains = LIVE_CHAINS if chains is None else int(chains)
+    points = LIVE_POINTS if points is None else int(points)
+    T = int(model.horizon)
+    idx = np.unique(np.round(np.linspace(0, T, min(points, T + 1))).astype(np.int64))
+    ev = sample_trajectory(
+        model.dbm(),
+        model.theta[idx],
+        idx * float(model.dt),
+        chains=chains,
+        sweeps=int(model.dbm_config.sweeps_asleep),
+        seed=seed,
+        cancel=cancel,
+        label=f"{LIVE_LABEL} step {model.meta.get('steps_done', '?')}",
+    )
+    return ev.table
+
+
+def full_evaluation(model, chains: int | None = None, progress=None, cancel=None):
+    """The evaluation shown after training: :func:`dbdviz.dbd.evaluate` with the
+    model's asleep sweep count (the sampler it was trained through), the default
+    low-pass filter and seed 0."""
+    from ..dbd import evaluate
+
+    return evaluate(
+        model,
+        chains=EVAL_CHAINS if chains is None else int(chains),
+        sweeps=int(model.dbm_config.sweeps_asleep),
+        seed=0,
+        progress=progress,
+        cancel=cancel,
+    )
+
+
+def _is_cancelled(exc: BaseException) -> bool:
+    return type(exc).__name__ == "Cancelled"
+
+
+def _training_work(
+    trainer_cls,
+    ensemble,
+    dbm_config: DBMConfig,
+    train_config: TrainConfig,
+    *,
+    evaluate_after: bool = True,
+    live_period: float | None = None,
+    eval_chains: int | None = None,
+):
+    """Worker: train step by step, estimate the learned moments now and then, hand
+    over the model, then evaluate it fully.
+
+    Records (tuples, in order): ``("start", opt_steps, param_names)``; per step
+    ``("step", ProgressRecord)``; now and then ``("live", step, MomentTable)``; at
+    the end (also after Stop) ``("model", DBDModel)``; then ``("eval-progress",
+    done, total)`` and ``("evaluation", Evaluation)``. Stop is checked between
+    steps, so it takes effect after the current step (tens of ms on the paper
+    lattice at depth 0, ~0.3 s at depth 2; more with many chains or sweeps).
+    """
+
+    # module constants read at call time (tests and benchmarks may change them)
+    live_period = LIVE_PERIOD if live_period is None else float(live_period)
+    eval_chains = EVAL_CHAINS if eval_chains is None else int(eval_chains)
 
     def work(cancel, emit):
+        from ..dbd import TrainingDiverged
+
         tr = trainer_cls(ensemble, dbm_config=dbm_config, train_config=train_config)
-        while not tr.done:
-            if cancel.is_set():
-                return
-            yield tr.step()
+        emit(("start", int(tr.opt_steps), list(tr.param_names)))
+        last_live = -math.inf
+        good = None  # the newest model known to be finite
+        failure = None
+        try:
+            while not tr.done and not cancel.is_set():
+                rec = tr.step()
+                emit(("step", rec))
+                if tr.done or time.perf_counter() - last_live >= live_period:
+                    good = tr.model()
+                    emit(("live", rec.step, live_moments(good, cancel=cancel)))
+                    last_live = time.perf_counter()
+        except TrainingDiverged as exc:
+            failure = exc
+        except Exception as exc:
+            if not _is_cancelled(exc):
+                raise
+        try:
+            model = tr.model() if failure is None else good
+        except Exception:  # pragma: no cover - a trajectory that fails to integrate
+            model = good
+        if model is not None and tr.step_index > 0:
+            model.meta["cancelled"] = cancel.is_set()
+            emit(("model", model))
+        if failure is not None:
+            raise failure
+        if cancel.is_set() or model is None or not evaluate_after:
+            return
+        _evaluation_work(model, eval_chains)(cancel, emit)
+
+    return work
+
+
+def _evaluation_work(model, chains: int | None = None):
+    """Worker: full evaluation of ``model`` with progress records."""
+    chains = EVAL_CHAINS if chains is None else int(chains)
+
+    def work(cancel, emit):
+        last = [0.0]
+
+        def progress(done, total):
+            now = time.perf_counter()
+            if done >= total or now - last[0] > 0.05:
+                last[0] = now
+                emit(("eval-progress", int(done), int(total)))
+
+        emit(("eval-progress", 0, int(model.horizon) + 1))
+        ev = full_evaluation(model, chains, progress=progress, cancel=cancel)
+        emit(("evaluation", ev))
 
     return work
 
 
 class TrainingPanel(Viewer):
-    """DBM and training settings; ``Train`` runs a DBD trainer in a background thread.
+    """DBM and training settings; ``Train`` runs the DBD trainer in a background thread.
 
-    Live plots: theta(t) of the current horizon (a ``Pipe``, whole frames) and the
-    moment errors per step (a ``Buffer``, appended). The learned moments go to the
-    session, so the moments view shows the DBD curve while it learns.
+    Widgets come from ``pn.Param`` over the session's :class:`DBMConfig` and
+    :class:`TrainConfig` (a protocol selector loads the measured defaults or the
+    paper's protocol into them). ``Train`` starts :class:`dbdviz.dbd.Trainer` on the
+    session's simulated ensemble; ``Stop`` stops it after the current step and keeps
+    the model trained so far; ``Evaluate`` evaluates the current model fully.
+
+    Live plots (STYLE.md "Live plots"): theta(t) of the current horizon (a ``Pipe``,
+    whole frames) and the moment errors per step (a ``Buffer``, appended); about once
+    a second the worker samples the current model cheaply (:func:`live_moments`) and
+    the session's ``learned`` table follows, so the moments view shows the DBD curve
+    while it learns. After training a full evaluation (:func:`full_evaluation`) fills
+    the learned curve, its NRMSE row, and the closure channels of the hierarchy view.
     """
 
     def __init__(self, session: Session | None = None, **params: Any) -> None:
         super().__init__(**params)
         self.session = _session_or_new(session)
+        s = self.session
         self.job: Job | None = None
+        self.opt_steps = 0
+        self.protocol = _widget(
+            pn.widgets.Select,
+            label="Protocol",
+            options=list(PROTOCOLS),
+            value=list(PROTOCOLS)[0],
+            width=300,
+        )
+        self.protocol.param.watch(self._on_protocol, "value")
         self.dbm_settings = pn.Param(
-            self.session.dbm_config,
+            s.dbm_config,
             parameters=DBM_MAIN,
             show_name=False,
             sizing_mode="stretch_width",
+            widgets={"chains": {"type": pn.widgets.IntInput}},
         )
         self.train_settings = pn.Param(
-            self.session.train_config,
+            s.train_config,
             parameters=TRAIN_MAIN,
             show_name=False,
             sizing_mode="stretch_width",
@@ -843,17 +1237,45 @@ class TrainingPanel(Viewer):
                 "lr": {"type": pn.widgets.FloatInput, "format": "0.[0000000000]"},
             },
         )
+        self.advanced = pn.Card(
+            pn.Row(
+                pn.Param(
+                    s.dbm_config,
+                    parameters=DBM_ADVANCED,
+                    show_name=False,
+                    width=300,
+                ),
+                pn.Param(
+                    s.train_config,
+                    parameters=TRAIN_ADVANCED,
+                    show_name=False,
+                    width=300,
+                ),
+            ),
+            title="Advanced training settings",
+            collapsed=True,
+            sizing_mode="stretch_width",
+        )
         self.train_button = _widget(
             pn.widgets.Button, label="Train", color="primary", width=120
         )
         self.stop_button = _widget(
             pn.widgets.Button, label="Stop", color="warning", disabled=True, width=120
         )
+        self.evaluate_button = _widget(
+            pn.widgets.Button,
+            label="Evaluate",
+            color="default",
+            disabled=True,
+            width=120,
+        )
         self.progress = pn.indicators.Progress(value=0, max=100, width=300, height=18)
         self.alert = pn.pane.Alert(
             "", alert_type="warning", visible=False, sizing_mode="stretch_width"
         )
-        self.status = pn.pane.Markdown("")
+        self.status = pn.pane.Markdown(
+            "Simulate an ensemble (with snapshots), then press **Train**."
+        )
         if trainer_class() is None:
             self.alert.object = TRAINING_UNAVAILABLE
             self.alert.visible = True
@@ -865,15 +1287,27 @@ class TrainingPanel(Viewer):
         self.errors_pane = pn.pane.HoloViews(
             None, sizing_mode="stretch_width", min_height=300
         )
+        #: Timing of the current job (benchmarks, tests): start, first record.
+        self.t_started: float | None = None
+        self.t_first_step: float | None = None
         self.train_button.on_click(self.train)
         self.stop_button.on_click(self.stop)
+        self.evaluate_button.on_click(self.evaluate)
+        for cfg in (s.dbm_config, s.train_config):
+            cfg.param.watch(self._on_settings, cfg.public_names())
+        s.param.watch(self._on_ensemble, "ensemble")
+        s.param.watch(self._on_model, "model")
         self._layout = pn.Column(
+            self.protocol,
             pn.Row(
                 pn.Column("### Deep Boltzmann machine", self.dbm_settings, width=320),
                 pn.Column("### Training", self.train_settings, width=320),
             ),
+            self.advanced,
             self.alert,
-            pn.Row(self.train_button, self.stop_button, self.progress),
+            pn.Row(
+                self.train_button, self.stop_button, self.evaluate_button, self.progress
+            ),
             self.status,
             pn.Row(self.theta_pane, self.errors_pane, sizing_mode="stretch_width"),
             sizing_mode="stretch_width",
@@ -891,11 +1325,57 @@ class TrainingPanel(Viewer):
         self.alert.alert_type = kind
         self.alert.visible = True
 
-    def train(self, event=None, work=None) -> Job | None:
-        """Start training (the ``Train`` button's handler).
+    # -- settings ---------------------------------------------------------------------
+    def _on_protocol(self, event) -> None:
+        self.apply_protocol(event.new)
 
-        ``work`` replaces the trainer with any ``work(cancel, emit)`` yielding training
-        records (used to exercise the streaming machinery).
+    def apply_protocol(self, name: str) -> None:
+        """Load a protocol's settings (:data:`PROTOCOLS`) into the same configs."""
+        dbm_config, train_config = training_defaults(name)
+        s = self.session
+        keep_seed = s.train_config.seed
+        for cfg, new in ((s.dbm_config, dbm_config), (s.train_config, train_config)):
+            with param.parameterized.batch_call_watchers(cfg):
+                cfg.param.update(**new.to_dict())
+        s.train_config.seed = keep_seed
+        if self.protocol.value != name:
+            self.protocol.value = name
+
+    def _on_settings(self, *_events) -> None:
+        self.check()
+
+    def check(self) -> str | None:
+        """Validate the settings against the session's data; alert and return the
+        message, or None."""
+        s = self.session
+        try:
+            s.dbm_config.validate()
+            s.train_config.validate()
+            snaps = getattr(s.ensemble, "snapshots", None)
+            size = snaps.shape[-1] if snaps is not None else s.config.size
+            s.dbm_config.check_lattice(size)
+        except ValueError as exc:
+            self._warn(f"**Cannot train with these settings.** {exc}", "danger")
+            return str(exc)
+        if self.alert.visible and self.alert.object.startswith("**Cannot train"):
+            self.alert.visible = False
+        return None
+
+    def _on_ensemble(self, event) -> None:
+        if self.running and self.job.name == "train":
+            self.job.stop()
+            self._warn("Training stopped: a new ensemble was simulated.", "warning")
+        self.check()
+
+    def _on_model(self, event) -> None:
+        self.evaluate_button.disabled = event.new is None or self.running
+
+    # -- jobs -----------------------------------------------------------------------
+    def train(self, event=None, work=None) -> Job | None:
+        """Start training (the ``Train`` button's handler); returns the job or None.
+
+        ``work`` replaces the trainer with any ``work(cancel, emit)`` producing the
+        records of :func:`_training_work` (tests of the streaming machinery).
         """
         if self.running:
             return self.job
@@ -905,42 +1385,105 @@ class TrainingPanel(Viewer):
             if cls is None:
                 self._warn(TRAINING_UNAVAILABLE)
                 return None
-            if s.ensemble is None or getattr(s.ensemble, "snapshots", None) is None:
+            if any(j.name == "simulate" for j in s.running_jobs()):
+                self._warn("Wait for the simulation to finish, then press **Train**.")
+                return None
+            if s.ensemble is None:
                 self._warn(
-                    "Simulate an ensemble with snapshots first: the DBD learns "
-                    "from the lattices."
+                    "**No data yet.** Press **Simulate** first: the DBD learns from "
+                    "the simulated lattices."
                 )
                 return None
-            try:
-                s.dbm_config.validate()
-                s.train_config.validate()
-                s.dbm_config.check_lattice(s.ensemble.snapshots.shape[-1])
-            except ValueError as exc:
-                self._warn(f"**Cannot train with these settings.** {exc}", "danger")
+            if getattr(s.ensemble, "snapshots", None) is None:
+                self._warn(
+                    "**This ensemble has no snapshots.** Enable *Keep snapshots* under "
+                    "Advanced and simulate again: the DBD learns from the lattices."
+                )
+                return None
+            if self.check() is not None:
                 return None
             work = _training_work(
                 cls, s.ensemble, s.dbm_config.copy(), s.train_config.copy()
             )
         self.alert.visible = False
-        self.progress.value = 0
+        self._set_progress(0, 100)
         self.theta_pipe = self.errors_buffer = None
         self.theta_pane.object = None
         self.errors_pane.object = None
-        self.status.object = "Training ..."
-        self._t0 = time.perf_counter()
-        self.job = s.add_job(Job("train", work, self._on_records, self._on_done))
+        s.param.update(learned=None, model=None, evaluation=None)
+        self.status.object = "Preparing the trainer ..."
+        return self._start(Job("train", work, self._on_records, self._on_done))
+
+    def evaluate(self, event=None) -> Job | None:
+        """Evaluate the session's model fully (the ``Evaluate`` button's handler)."""
+        if self.running:
+            return self.job
+        m = self.session.model
+        if m is None:
+            self._warn("Train a model first.")
+            return None
+        self.alert.visible = False
+        self._set_progress(0, int(m.horizon) + 1)
+        self.status.object = "Evaluating the model ..."
+        job = Job("evaluate", _evaluation_work(m), self._on_records, self._on_done)
+        return self._start(job)
+
+    def _start(self, job: Job) -> Job:
+        self._t0 = self.t_started = time.perf_counter()
+        self.t_first_step = None
+        self.job = self.session.add_job(job)
         self.train_button.disabled = True
+        self.evaluate_button.disabled = True
         self.stop_button.disabled = False
         self.job.start()
         return self.job
 
     def stop(self, event=None) -> None:
-        if self.job is not None:
+        """Stop the running job (the ``Stop`` button's handler): training stops after
+        its current step, an evaluation after its current batch."""
+        if self.job is not None and self.job.running:
             self.job.stop()
-            self.status.object = "Stopping ..."
+            self.status.object = "Stopping after the current step ..."
+
+    # -- records (session thread) -----------------------------------------------------
+    def _set_progress(self, value: int, total: int) -> None:
+        total = max(int(total), 1)
+        # lower the value first: Progress validates it against the current max
+        self.progress.value = 0
+        self.progress.max = total
+        self.progress.value = min(max(int(value), 0), total)
 
     def _on_records(self, batch: list) -> None:
-        last = batch[-1]
+        steps: list = []  # consecutive steps are drawn at once
+        for rec in batch:
+            kind = rec[0]
+            if kind == "step":
+                steps.append(rec[1])
+                continue
+            if steps:
+                self._show_steps(steps)
+                steps = []
+            if kind == "start":
+                self.opt_steps = int(rec[1])
+                self.status.object = f"Training: 0 / {self.opt_steps} steps ..."
+            elif kind == "live":
+                self.session.learned = rec[2]
+            elif kind == "model":
+                self.session.model = rec[1]
+            elif kind == "eval-progress":
+                _, done, total = rec
+                self._set_progress(done, total)
+                self.status.object = f"Evaluating the model: {done} / {total} times ..."
+            elif kind == "evaluation":
+                ev = rec[1]
+                self.session.param.update(evaluation=ev, learned=ev.table)
+        if steps:
+            self._show_steps(steps)
+
+    def _show_steps(self, steps: list) -> None:
+        if self.t_first_step is None:
+            self.t_first_step = time.perf_counter()
+        last = steps[-1]
         # theta(t): only the newest frame matters.
         theta = np.asarray(last.theta, dtype=np.float64)
         dt = self.session.sim_config.dt if self.session.sim_config is not None else 1.0
@@ -955,30 +1498,23 @@ class TrainingPanel(Viewer):
         else:
             self.theta_pipe.send(frame)
         # errors: append every step of the batch.
-        rows = [r for r in batch if getattr(r, "errors", None)]
-        if rows:
-            keys = list(rows[0].errors)
-            chunk = {"step": np.array([r.step for r in rows], dtype=np.float64)}
-            for k in keys:
-                chunk[k] = np.array([r.errors.get(k, np.nan) for r in rows], np.float64)
-            if self.errors_buffer is None:
-                empty = {k: np.zeros(0) for k in chunk}
-                self.errors_buffer = hv.streams.Buffer(
-                    empty, length=1_000_000, index=False
-                )
-                self.errors_pane.object = hv.DynamicMap(
-                    plots.errors_overlay, streams=[self.errors_buffer]
-                ).opts(framewise=True)
-            self.errors_buffer.send(chunk)
-        for rec in reversed(batch):
-            if getattr(rec, "moments", None) is not None:
-                self.session.learned = rec.moments
-                break
-        total = getattr(last, "opt_steps", None) or self.session.train_config.opt_steps
-        self.progress.value = int(min(100, round(100 * last.step / max(total, 1))))
+        keys = list(last.errors)
+        chunk = {"step": np.array([r.step for r in steps], dtype=np.float64)}
+        for k in keys:
+            chunk[k] = np.array([r.errors.get(k, np.nan) for r in steps], np.float64)
+        if self.errors_buffer is None:
+            self.errors_buffer = hv.streams.Buffer(
+                {k: np.zeros(0) for k in chunk}, length=1_000_000, index=False
+            )
+            self.errors_pane.object = hv.DynamicMap(
+                plots.errors_overlay, streams=[self.errors_buffer]
+            ).opts(framewise=True)
+        self.errors_buffer.send(chunk)
+        total = int(getattr(last, "opt_steps", 0) or self.opt_steps or 1)
+        self._set_progress(last.step, total)
         w = getattr(last, "window", None)
         self.status.object = (
-            f"Step {last.step} / {total}"
+            f"Training: step {last.step} / {total}"
             + (f", window {w[0]}-{w[1]}" if w is not None else "")
             + f" ({time.perf_counter() - self._t0:.0f} s)"
         )
@@ -986,15 +1522,48 @@ class TrainingPanel(Viewer):
     def _on_done(self, state: str, error: str | None) -> None:
         self.train_button.disabled = False
         self.stop_button.disabled = True
+        self.evaluate_button.disabled = self.session.model is None
         dt = time.perf_counter() - self._t0
+        what = (
+            "Training"
+            if self.job is not None and self.job.name == "train"
+            else ("Evaluation")
+        )
         if state == JobState.FINISHED:
-            self.progress.value = 100
-            self.status.object = f"Training finished in {dt:.0f} s."
+            self.progress.value = self.progress.max
+            ev = self.session.evaluation
+            self.status.object = f"{what} finished in {dt:.0f} s." + (
+                f" Learned curve: {ev.table.n} chains per time, low-pass "
+                f"{ev.meta.get('lowpass_taps')} taps."
+                if ev is not None
+                else ""
+            )
         elif state == JobState.CANCELLED:
-            self.status.object = f"Training stopped after {dt:.0f} s."
+            kept = self.session.model
+            self.status.object = f"{what} stopped after {dt:.0f} s." + (
+                f" The model trained so far (up to t = {kept.horizon * kept.dt:g}) is "
+                "kept: **Evaluate** evaluates it, Export downloads it."
+                if kept is not None and what == "Training"
+                else ""
+            )
         else:
-            self.status.object = "Training failed."
-            self._warn(f"Training failed: {error}", "danger")
+            self.status.object = f"{what} failed."
+            self._warn(_job_error_markdown(what, error), "danger")
+
+
+def _job_error_markdown(what: str, error: str | None) -> str:
+    """The alert text for a failed job: the message, never a traceback."""
+    error = error or "unknown error"
+    name, _, msg = error.partition(": ")
+    if name == "ValueError":
+        verb = "train" if what == "Training" else "evaluate"
+        return f"**Cannot {verb} with these settings.** {msg}"
+    if name == "TrainingDiverged":
+        return (
+            f"**Training diverged.** {msg} The model up to the last finite state is "
+            "kept when there is one."
+        )
+    return f"**{what} failed.** {error}"
 
 
 # ----------------------------------------------------------------------------------
@@ -1076,17 +1645,133 @@ predation during the hop sweep) are derived in `docs/hierarchy.md`.*
 """
 
 
-class HierarchyView(Viewer):
-    """Equations of the moment hierarchy and its closures, for teaching."""
+CHANNELS_MD = r"""
+### The learned closure, channel by channel
 
-    def __init__(self, **params: Any) -> None:
+Under the learned distribution every moment Q moves because the parameters move:
+
+$$
+\frac{d\langle Q\rangle}{dt} = \sum_k \mathrm{Cov}(Q, M_k)~\frac{d\theta_k}{dt}
+$$
+
+(M<sub>k</sub> is the statistic that parameter θ<sub>k</sub> multiplies in the
+energy). Each term is one *channel*: the plot shows which parameter carries which
+part of the change of ⟨Q⟩, their sum, and the derivative of the simulated mean
+(finite differences; the black curve low-pass filtered like the channels).
+"""
+
+CHANNEL_OBSERVABLES = ["X", "Y", "nnXX", "nnXY", "nnYY"]
+
+
+class HierarchyView(Viewer):
+    """Equations of the moment hierarchy and its closures, for teaching; once the
+    session has an evaluated model, the closure channels of the learned DBD
+    (:meth:`dbdviz.dbd.Evaluation.channels`) against the simulation's derivative."""
+
+    observable = param.Selector(
+        default="X", objects=CHANNEL_OBSERVABLES, label="Observable Q"
+    )
+
+    def __init__(self, session: Session | None = None, **params: Any) -> None:
         super().__init__(**params)
+        self.session = _session_or_new(session)
         self._pane = pn.pane.Markdown(
             HIERARCHY_MD, sizing_mode="stretch_width", max_width=860
         )
+        self.observable_select = pn.widgets.Select.from_param(
+            self.param.observable,
+            **_kw(pn.widgets.Select, label="Observable Q", width=200),
+        )
+        self.channels_pane = pn.pane.HoloViews(
+            None, sizing_mode="stretch_width", min_height=400
+        )
+        self.channels_info = pn.pane.Markdown(
+            "_The channels of the learned closure appear here after training and "
+            "its evaluation (Training tab)._",
+            sizing_mode="stretch_width",
+        )
+        self.channels_box = pn.Column(
+            pn.pane.Markdown(CHANNELS_MD, sizing_mode="stretch_width", max_width=860),
+            self.observable_select,
+            self.channels_pane,
+            sizing_mode="stretch_width",
+            visible=False,
+        )
+        self.session.param.watch(self._refresh, ["evaluation", "simulation"])
+        self.param.watch(self._refresh, "observable")
+        self._layout = pn.Column(
+            self._pane,
+            self.channels_info,
+            self.channels_box,
+            sizing_mode="stretch_width",
+        )
 
     def __panel__(self):
-        return self._pane
+        return self._layout
+
+    def channel_data(self) -> dict[str, Any] | None:
+        """Data of the channels plot for the current observable, or None.
+
+        Returns
+        -------
+        dict
+            ``t`` (n,), ``channels`` (n, P), ``names``, ``sum`` (n,), and from the
+            simulation over the model's times ``true_t`` (m,), ``true`` (m,),
+            ``true_smooth`` (m,) (absent without a simulation).
+        """
+        ev = self.session.evaluation
+        if ev is None:
+            return None
+        from ..dbd import lowpass, moment_derivative
+
+        obs = self.observable
+        ch = ev.channels(obs)
+        out = {
+            "t": ch["t"],
+            "channels": ch["channels"][obs],
+            "names": list(ch["param_names"]),
+            "sum": ch["sum"][obs],
+        }
+        sim = self.session.simulation
+        if sim is not None and obs in sim.mean and ev.t.size:
+            part = sim.slice(t_max=float(ev.t[-1]))
+            if part.t.shape[0] >= 2:
+                d = moment_derivative(part, obs)
+                out["true_t"], out["true"] = d["t"], d[obs]
+                taps = int(ev.meta.get("lowpass_taps", 63) or 0)
+                out["true_smooth"] = lowpass(d[obs], taps if taps > 1 else 0)
+        return out
+
+    def _refresh(self, *_events) -> None:
+        try:
+            data = self.channel_data()
+        except ValueError as exc:  # e.g. a single chain: no covariances
+            self.channels_info.object = f"_No channels for this model: {exc}_"
+            self.channels_box.visible = False
+            return
+        if data is None:
+            self.channels_box.visible = False
+            self.channels_info.object = (
+                "_The channels of the learned closure appear here after training "
+                "and its evaluation (Training tab)._"
+            )
+            return
+        self.channels_pane.object = plots.channels_overlay(
+            data["t"],
+            data["channels"],
+            data["names"],
+            data["sum"],
+            self.observable,
+            data.get("true_t"),
+            data.get("true"),
+            data.get("true_smooth"),
+        )
+        ev = self.session.evaluation
+        self.channels_info.object = (
+            f"_Learned closure evaluated with {ev.table.n} chains per time point "
+            f"(theta low-pass {ev.meta.get('lowpass_taps')} taps)._"
+        )
+        self.channels_box.visible = True
 
 
 # ----------------------------------------------------------------------------------
@@ -1095,7 +1780,8 @@ class HierarchyView(Viewer):
 
 
 class ExportPanel(Viewer):
-    """Downloads: moment tables (CSV), the moments figure (HTML), the ensemble (.npz).
+    """Downloads: moment tables (CSV), the moments figure (HTML), the ensemble and
+    the trained model (.npz, loadable with ``Ensemble.load`` / ``DBDModel.load``).
 
     PNG is not offered: bokeh's PNG export needs selenium and a web driver, and the
     matplotlib backend is not a dependency; the HTML figure is self-contained.
@@ -1137,7 +1823,17 @@ class ExportPanel(Viewer):
             color="primary",
             width=300,
         )
+        self.model_download = _widget(
+            pn.widgets.FileDownload,
+            callback=self.model_npz,
+            filename="dbd_model.npz",
+            label="Download trained model (.npz)",
+            color="primary",
+            width=300,
+            disabled=True,
+        )
         self.table.param.watch(self._on_table, "value")
+        self.session.param.watch(self._on_model, "model")
         self.session.param.watch(
             self._on_tables,
             ["simulation", "closures", "learned", "reference", "sim_config"],
@@ -1148,6 +1844,7 @@ class ExportPanel(Viewer):
             pn.Row(self.table, self.csv_download),
             self.html_download,
             self.npz_download,
+            self.model_download,
             pn.pane.Markdown(
                 "CSV columns follow the dbdviz moment-table layout (`t, n, mean_X, "
                 "sd_X, ...`). The figure is a standalone HTML file (interactive "
@@ -1188,6 +1885,19 @@ class ExportPanel(Viewer):
         )
         buf.seek(0)
         return buf
+
+    def _on_model(self, event) -> None:
+        self.model_download.disabled = event.new is None
+
+    def model_npz(self) -> io.BytesIO:
+        """The session's model as ``.npz`` bytes (``DBDModel.save`` via a temp file)."""
+        m = self.session.model
+        if m is None:
+            return io.BytesIO(b"")
+        with tempfile.TemporaryDirectory() as d:
+            p = Path(d) / "dbd_model.npz"
+            m.save(p)
+            return io.BytesIO(p.read_bytes())
 
     def ensemble_npz(self) -> io.BytesIO:
         ens = self.session.ensemble

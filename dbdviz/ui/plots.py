@@ -27,6 +27,8 @@ __all__ = [
     "lattice_colors",
     "theta_overlay",
     "errors_overlay",
+    "HIDDEN_COLORS",
+    "channels_overlay",
 ]
 
 #: Line colours per curve kind (colour-blind friendly Okabe-Ito palette).
@@ -43,9 +45,21 @@ SPECIES_COLORS: dict[str, tuple[int, int, int]] = {
     "X": (0, 158, 115),
     "Y": (213, 94, 0),
 }
-_LUT = np.array(
-    [SPECIES_COLORS["empty"], SPECIES_COLORS["X"], SPECIES_COLORS["Y"]], dtype=np.uint8
-)
+#: Unit colours of a hidden layer of the DBM: off, channel A (X1, X2 ...), channel B.
+HIDDEN_COLORS: dict[str, tuple[int, int, int]] = {
+    "off": (245, 245, 245),
+    "A": (86, 180, 233),
+    "B": (204, 121, 167),
+}
+_LUTS = {
+    "species": np.array(
+        [SPECIES_COLORS["empty"], SPECIES_COLORS["X"], SPECIES_COLORS["Y"]],
+        dtype=np.uint8,
+    ),
+    "hidden": np.array(
+        [HIDDEN_COLORS["off"], HIDDEN_COLORS["A"], HIDDEN_COLORS["B"]], dtype=np.uint8
+    ),
+}
 
 TIME = hv.Dimension("t", label="time t")
 
@@ -157,7 +171,8 @@ def moments_overlay(
     curves: Sequence[tuple[str, str, np.ndarray, np.ndarray]] = (),
     bands: Sequence[hv.Area] = (),
     title: str = "",
-) -> hv.Overlay:
+    dynamic: Sequence[hv.DynamicMap] = (),
+) -> hv.Overlay | hv.DynamicMap:
     """Bands underneath, then curves, as one overlay with a legend.
 
     Parameters
@@ -168,12 +183,18 @@ def moments_overlay(
         ``t``, ``mean`` float64 arrays of equal length.
     bands : sequence of hv.Area
         From :func:`confidence_band` / :func:`spread_band`.
+    dynamic : sequence of hv.DynamicMap
+        Curves streamed from a ``Pipe`` (the learned curve while it trains), drawn on
+        top; the result is then a ``DynamicMap`` of overlays.
     """
     items: list[hv.Element] = list(bands)
     items += [moment_curve(t, m, obs, label, kind) for kind, label, t, m in curves]
-    if not items:  # an empty but well-formed plot (before the first simulation)
+    if not items and not dynamic:  # a well-formed plot before the first simulation
         items = [hv.Curve(([], []), kdims=[TIME], vdims=[observable_dim(obs)])]
-    return hv.Overlay(items).opts(
+    out = hv.Overlay(items)
+    for dm in dynamic:
+        out = out * dm
+    return out.opts(
         title=title or _OBS_LABELS.get(obs, obs),
         legend_position="top_left",
         responsive=True,
@@ -182,40 +203,52 @@ def moments_overlay(
     )
 
 
-def lattice_colors(frame: np.ndarray) -> np.ndarray:
-    """RGB image of a lattice (fixed colours: empty light grey, X green, Y orange).
+def lattice_colors(frame: np.ndarray, palette: str = "species") -> np.ndarray:
+    """RGB image of a lattice (fixed colours).
 
     Parameters
     ----------
-    frame : ndarray of uint8, shape (L, L)
-        Codes 0 = empty, 1 = X, 2 = Y.
+    frame : ndarray of uint8 or int8, shape (L, L)
+        Codes 0 = empty/off, 1 = X / channel A, 2 = Y / channel B.
+    palette : {"species", "hidden"}
+        :data:`SPECIES_COLORS` (empty light grey, X green, Y orange) for the visible
+        layer, :data:`HIDDEN_COLORS` (off, A sky blue, B purple) for hidden layers.
 
     Returns
     -------
     ndarray of uint8, shape (L, L, 3)
     """
+    if palette not in _LUTS:
+        raise ValueError(f"palette = {palette!r}: allowed {', '.join(_LUTS)}")
     f = np.asarray(frame)
     if f.ndim != 2:
         raise ValueError(f"frame must have shape (L, L), got {f.shape}")
-    return _LUT[np.clip(f, 0, 2).astype(np.intp)]
+    return _LUTS[palette][np.clip(f, 0, 2).astype(np.intp)]
 
 
-def lattice_rgb(frame: np.ndarray, title: str = "") -> hv.RGB:
+def lattice_rgb(
+    frame: np.ndarray, title: str = "", palette: str = "species", size: int = 380
+) -> hv.RGB:
     """A lattice configuration as an ``hv.RGB`` image, one pixel per site.
 
     Parameters
     ----------
-    frame : ndarray of uint8, shape (L, L)
+    frame : ndarray of uint8 or int8, shape (L, L)
         Row r is drawn at the top for r = 0 (matrix orientation).
+    title : str
+    palette : {"species", "hidden"}
+        See :func:`lattice_colors`.
+    size : int
+        Width and height in screen pixels.
     """
-    rgb = lattice_colors(frame)
+    rgb = lattice_colors(frame, palette)
     L = rgb.shape[0]
     # hv images put row 0 at the top when bounds run bottom-up, like a matrix.
     return hv.RGB(rgb, bounds=(0, 0, L, L), kdims=["column", "row"], label=title).opts(
         xaxis=None,
         yaxis=None,
-        width=380,
-        height=380,
+        width=size,
+        height=size,
         title=title,
         toolbar=None,
         default_tools=[],
@@ -259,18 +292,103 @@ def errors_overlay(
     Parameters
     ----------
     data : mapping of str -> ndarray of float64, shape (n_steps,)
-        Must hold ``step``; every other key is one error series.
+        Must hold ``step``; every other key is one error series (relative errors,
+        drawn on a log axis; values <= 0 are left out).
     """
     step = _f64(data["step"])
     keys = [k for k in data if k != "step"]
     curves = [
-        hv.Curve((step, _f64(data[k])), kdims=["step"], vdims=["error"], label=k)
+        # a log axis cannot show 0: such points are left out (NaN)
+        hv.Curve(
+            (step, np.where(_f64(data[k]) > 0, _f64(data[k]), np.nan)),
+            kdims=["step"],
+            vdims=["error"],
+            label=k,
+        )
         for k in keys
     ] or [hv.Curve(([], []), kdims=["step"], vdims=["error"])]
     return hv.Overlay(curves).opts(
         title=title,
         responsive=True,
         min_height=300,
+        show_grid=True,
+        legend_position="right",
+        logy=True,
+    )
+
+
+def channels_overlay(
+    t: np.ndarray,
+    channels: np.ndarray,
+    names: Sequence[str],
+    total: np.ndarray,
+    obs: str,
+    true_t: np.ndarray | None = None,
+    true: np.ndarray | None = None,
+    true_smooth: np.ndarray | None = None,
+    title: str = "",
+) -> hv.Overlay:
+    """Closure channels of a learned DBD: which parameter carries which part of d<Q>/dt.
+
+    Parameters
+    ----------
+    t : ndarray of float64, shape (n,)
+        Times of the channel rows.
+    channels : ndarray of float64, shape (n, P)
+        ``Cov(Q, M_k) dtheta_k/dt`` per parameter k (ALGORITHM.md 6.3).
+    names : sequence of str, length P
+    total : ndarray of float64, shape (n,)
+        Their sum, the model's d<Q>/dt.
+    obs : str
+        Observable Q.
+    true_t, true : ndarray of float64, shape (m,), optional
+        Finite-difference derivative of the simulated mean (thin grey).
+    true_smooth : ndarray of float64, shape (m,), optional
+        The same, low-pass filtered like the channels (black).
+
+    Returns
+    -------
+    hv.Overlay
+        kdims ``[t]``, vdims ``[f"d{obs}/dt"]``; one curve per parameter, the sum
+        (thick, DBD colour), the simulation.
+    """
+    vd = hv.Dimension(f"d{obs}/dt", label=f"d<{obs}>/dt")
+    t = _f64(t)
+    ch = np.atleast_2d(_f64(channels))
+    items: list[hv.Element] = []
+    if true is not None and true_t is not None:
+        items.append(
+            hv.Curve(
+                (_f64(true_t), _f64(true)),
+                kdims=[TIME],
+                vdims=[vd],
+                label="simulation (finite difference)",
+            ).opts(color="#aaaaaa", line_width=1)
+        )
+    if true_smooth is not None and true_t is not None:
+        items.append(
+            hv.Curve(
+                (_f64(true_t), _f64(true_smooth)),
+                kdims=[TIME],
+                vdims=[vd],
+                label="simulation (low-pass)",
+            ).opts(color=CURVE_COLORS["simulation"], line_width=2)
+        )
+    for k, name in enumerate(names):
+        items.append(
+            hv.Curve((t, ch[:, k]), kdims=[TIME], vdims=[vd], label=str(name)).opts(
+                line_width=1.5, line_dash="dashed"
+            )
+        )
+    items.append(
+        hv.Curve((t, _f64(total)), kdims=[TIME], vdims=[vd], label="DBD sum").opts(
+            color=CURVE_COLORS["dbd"], line_width=3
+        )
+    )
+    return hv.Overlay(items).opts(
+        title=title or f"closure channels of d<{obs}>/dt",
+        responsive=True,
+        min_height=380,
         show_grid=True,
         legend_position="right",
     )
