@@ -180,15 +180,94 @@ def _pick_empty(st, cur, L, rowcnt, nested):
     return s
 
 
+_BYTE_LSB = np.uint64(0x0101010101010101)
+_GATHER = np.uint64(0x0102040810204080)
+_U56 = np.uint64(56)
+
+
+@jit
+def _pack_lattice(lat, flat, bits, L, W):
+    """Bit planes ``bits`` (module notes) of the lattice ``lat``.
+
+    Parameters
+    ----------
+    lat : ndarray of uint8, shape (Np,)
+        The lattice (``code | mark``), zero-padded to a multiple ``Np`` of 64 sites.
+    flat : ndarray of uint64, shape (2, Np // 64 + 1)
+        Workspace: X and Y bits of the flat site sequence (last word zero).
+    bits : ndarray of uint64, shape (2, (L + 2) * W)
+        Output: X and Y planes with the periodic copies (spare columns ``L, L + 1``
+        = columns 0, 1; rows ``L, L + 1`` = rows 0, 1).
+
+    Notes
+    -----
+    Eight sites per 64-bit load: ``((v & 0x0101..01) * 0x0102040810204080) >> 56``
+    gathers bit 0 of the eight bytes (bit 1 for Y after ``v >> 1``) into one byte,
+    site order kept. Then every row's ``L`` bits are cut out of the flat sequence.
+    """
+    lw = lat.view(np.uint64)
+    nw = lat.shape[0] // 64
+    for g in range(nw):
+        fx = _U0
+        fy = _U0
+        for b in range(8):
+            v = lw[8 * g + b]
+            sh = np.uint64(8 * b)
+            fx |= (((v & _BYTE_LSB) * _GATHER) >> _U56) << sh
+            fy |= ((((v >> _U1) & _BYTE_LSB) * _GATHER) >> _U56) << sh
+        flat[0, g] = fx
+        flat[1, g] = fy
+    flat[0, nw] = _U0
+    flat[1, nw] = _U0
+    hi0 = L >> 6
+    hi1 = (L + 1) >> 6
+    sh0 = np.uint64(L & 63)
+    sh1 = np.uint64((L + 1) & 63)
+    if W == 1:  # L <= 62: one word per row, spare columns in the same word
+        vm = (_U1 << np.uint64(L)) - _U1
+        for a in range(2):
+            fa = flat[a]
+            ba = bits[a]
+            for r in range(L):
+                o = r * L
+                q = o >> 6
+                sh = np.uint64(o & 63)
+                w = ((fa[q] >> sh) | ((fa[q + 1] << _U1) << (_U63 - sh))) & vm
+                ba[r] = w | ((w & _U3) << sh0)
+            ba[L] = ba[0]
+            ba[L + 1] = ba[1]
+        return
+    for a in range(2):
+        for r in range(L):
+            for i in range(W):
+                nvalid = L - 64 * i
+                if nvalid >= 64:
+                    vm = _ONES
+                elif nvalid > 0:
+                    vm = (_U1 << np.uint64(nvalid)) - _U1
+                else:
+                    vm = _U0
+                o = r * L + 64 * i
+                q = o >> 6
+                sh = np.uint64(o & 63)
+                # bits o .. o + 63 of the flat sequence (two shifts: sh may be 0)
+                w = (flat[a, q] >> sh) | ((flat[a, q + 1] << _U1) << (_U63 - sh))
+                bits[a, r * W + i] = w & vm
+            w0 = bits[a, r * W]
+            bits[a, r * W + hi0] |= (w0 & _U1) << sh0
+            bits[a, r * W + hi1] |= ((w0 >> _U1) & _U1) << sh1
+        for i in range(2 * W):
+            bits[a, L * W + i] = bits[a, i]
+
+
 @jit
 def _record_bits(bits, L, W, rowcnt, rowy, out):
     """Observables of the lattice held in ``bits`` into ``out`` (int64, 11), row counts.
 
     Parameters
     ----------
-    bits : ndarray of uint64, shape (2 * L * W,)
-        X and Y planes (module notes); the spare columns ``L, L + 1`` must be clear on
-        entry and hold copies of columns 0, 1 on exit.
+    bits : ndarray of uint64, shape (2, (L + 2) * W)
+        X and Y planes with periodic copies, from :func:`_pack_lattice`.
     L, W : int
         Lattice side and words per row.
     rowcnt, rowy : ndarray of int32, shape (L,)
@@ -205,17 +284,14 @@ def _record_bits(bits, L, W, rowcnt, rowy, out):
     ``popcount(A_r & (B_r' >> k))`` on the row words, the shift pulling the wrapped
     columns from the spare bits; ``(1, -1)`` is written as ``a[r, c + 1] b[r + 1, c]``.
     The two terms of an XY count never share a bit (a site is not both X and Y), so
-    they are OR-ed before one popcount.
+    they are OR-ed before one popcount. Straight-line code over the rows, so that
+    LLVM may vectorise it (``vpopcntq``).
     """
-    LW = L * W
-    hi0 = L >> 6
-    hi1 = (L + 1) >> 6
-    sh0 = np.uint64(L & 63)
-    sh1 = np.uint64((L + 1) & 63)
-    for q in range(2 * L):  # every row of both planes: periodic spare columns
-        w0 = bits[q * W]
-        bits[q * W + hi0] |= (w0 & _U1) << sh0
-        bits[q * W + hi1] |= ((w0 >> _U1) & _U1) << sh1
+    X = bits[0]
+    Y = bits[1]
+    if W == 1:
+        _record_one_word(X, Y, L, rowcnt, rowy, out)
+        return
     nx = 0
     ny = 0
     nn_xx = 0
@@ -228,8 +304,6 @@ def _record_bits(bits, L, W, rowcnt, rowy, out):
     d3_xy = 0
     d3_yy = 0
     for r in range(L):
-        r1 = r + 1 if r + 1 < L else r + 1 - L
-        r2 = r + 2 if r + 2 < L else r + 2 - L
         cx = 0
         cy = 0
         for i in range(W):
@@ -241,19 +315,19 @@ def _record_bits(bits, L, W, rowcnt, rowy, out):
             else:
                 vm = _U0
             o0 = r * W + i
-            o1 = r1 * W + i
-            o2 = r2 * W + i
-            x0 = bits[o0]
-            y0 = bits[LW + o0]
-            x1 = bits[o1]
-            y1 = bits[LW + o1]
-            x2 = bits[o2]
-            y2 = bits[LW + o2]
+            o1 = o0 + W
+            o2 = o1 + W
+            x0 = X[o0]
+            y0 = Y[o0]
+            x1 = X[o1]
+            y1 = Y[o1]
+            x2 = X[o2]
+            y2 = Y[o2]
             if i + 1 < W:
-                x0n = bits[o0 + 1]
-                y0n = bits[LW + o0 + 1]
-                x1n = bits[o1 + 1]
-                y1n = bits[LW + o1 + 1]
+                x0n = X[o0 + 1]
+                y0n = Y[o0 + 1]
+                x1n = X[o1 + 1]
+                y1n = Y[o1 + 1]
             else:
                 x0n = _U0
                 y0n = _U0
@@ -294,6 +368,74 @@ def _record_bits(bits, L, W, rowcnt, rowy, out):
                 + _popcount((xa & y0ss) | (ya & x0ss))
                 + _popcount((xa & y2) | (ya & x2))
             )
+        rowcnt[r] = cx + cy
+        rowy[r] = cy
+        nx += cx
+        ny += cy
+    out[0] = nx
+    out[1] = ny
+    out[2] = nn_xx
+    out[3] = nn_xy
+    out[4] = nn_yy
+    out[5] = dg_xx
+    out[6] = dg_xy
+    out[7] = dg_yy
+    out[8] = d3_xx
+    out[9] = d3_xy
+    out[10] = d3_yy
+
+
+@jit
+def _record_one_word(X, Y, L, rowcnt, rowy, out):
+    """:func:`_record_bits` for ``L <= 62`` (one word per row): the same counts,
+    without the word loop, shifts from the next word or masks but one."""
+    vm = (_U1 << np.uint64(L)) - _U1
+    nx = 0
+    ny = 0
+    nn_xx = 0
+    nn_xy = 0
+    nn_yy = 0
+    dg_xx = 0
+    dg_xy = 0
+    dg_yy = 0
+    d3_xx = 0
+    d3_xy = 0
+    d3_yy = 0
+    for r in range(L):
+        x0 = X[r]
+        y0 = Y[r]
+        x1 = X[r + 1]
+        y1 = Y[r + 1]
+        x2 = X[r + 2]
+        y2 = Y[r + 2]
+        x0s = x0 >> _U1
+        y0s = y0 >> _U1
+        x0ss = x0 >> _U2
+        y0ss = y0 >> _U2
+        x1s = x1 >> _U1
+        y1s = y1 >> _U1
+        xa = x0 & vm
+        ya = y0 & vm
+        x1a = x1 & vm
+        y1a = y1 & vm
+        cx = _popcount(xa)
+        cy = _popcount(ya)
+        nn_xx += _popcount(xa & x0s) + _popcount(xa & x1)
+        nn_yy += _popcount(ya & y0s) + _popcount(ya & y1)
+        nn_xy += _popcount((xa & y0s) | (ya & x0s)) + _popcount((xa & y1) | (ya & x1))
+        e_xx = _popcount(xa & x1s)
+        e_yy = _popcount(ya & y1s)
+        e_xy = _popcount((xa & y1s) | (ya & x1s))
+        dg_xx += e_xx + _popcount(x0s & x1a)
+        dg_yy += e_yy + _popcount(y0s & y1a)
+        dg_xy += e_xy + _popcount((x0s & y1a) | (y0s & x1a))
+        d3_xx += e_xx + _popcount(xa & x0ss) + _popcount(xa & x2)
+        d3_yy += e_yy + _popcount(ya & y0ss) + _popcount(ya & y2)
+        d3_xy += (
+            e_xy
+            + _popcount((xa & y0ss) | (ya & x0ss))
+            + _popcount((xa & y2) | (ya & x2))
+        )
         rowcnt[r] = cx + cy
         rowy[r] = cy
         nx += cx
@@ -544,7 +686,7 @@ def _events(
 
 
 @jit
-def _sweep_rows(st, lat, tm, cnt, items, nz, nzpos, nnz, k, hop, L, W, p3, bits):
+def _sweep_rows(st, lat, tm, cnt, items, nz, nzpos, nnz, k, hop, L, p3):
     """DIFFUSE_AND_REACT of section 1.4, nested picks: set ``k`` (todo) into ``1 - k``.
 
     Parameters
@@ -558,8 +700,6 @@ def _sweep_rows(st, lat, tm, cnt, items, nz, nzpos, nnz, k, hop, L, W, p3, bits)
         The two row-bucket sets (module notes); ``items`` of shape (2, N).
     hop : ndarray of uint32, shape (8 * L,)
         Hop table from :func:`_fill_hop_table`.
-    bits : ndarray of uint64, shape (2 * L * W,)
-        Output: the bit planes of the new lattice (cleared here first).
 
     Returns the number of predation events (each turns one X into a Y).
 
@@ -606,11 +746,8 @@ def _sweep_rows(st, lat, tm, cnt, items, nz, nzpos, nnz, k, hop, L, W, p3, bits)
     nnz_t = np.uint64(nnz[t])
     nnz_d = np.uint64(nnz[d])
     Lu = np.uint64(L)
-    Wu = np.uint64(W)
-    LWu = np.uint64(L * W)
     tmu = np.uint8(tm)
     dm = np.uint8(tm ^ _MARK)
-    bits[:] = 0
     s0 = st[0]
     s1 = st[1]
     s2_ = st[2]
@@ -670,10 +807,6 @@ def _sweep_rows(st, lat, tm, cnt, items, nz, nzpos, nnz, k, hop, L, W, p3, bits)
                 items_d[base2 + c2b] = s2
                 cnt_d[r2] = c2b + _U1
             lat[s2] = np.uint8(2) | dm
-            w = r2 * Wu + (c2 >> _U6)
-            bit = _U1 << (c2 & _U63)
-            bits[w] &= ~bit  # a settled X partner becomes Y
-            bits[LWu + w] |= bit
             m = np.uint8(2)
             p = np.uint8(2)  # not free: the mover stays
             n_pred += 1
@@ -681,7 +814,6 @@ def _sweep_rows(st, lat, tm, cnt, items, nz, nzpos, nnz, k, hop, L, W, p3, bits)
         free = p == 0
         tgt = _select(free, s2, s)
         tr = _select(free, r2, r)
-        tc = _select(free, c2, col)
         lat[tgt] = m | dm
         c = np.uint64(cnt_d[tr])
         if c == _U0:
@@ -690,7 +822,6 @@ def _sweep_rows(st, lat, tm, cnt, items, nz, nzpos, nnz, k, hop, L, W, p3, bits)
             nnz_d += _U1
         items_d[tr * Lu + c] = tgt
         cnt_d[tr] = c + _U1
-        bits[(np.uint64(m) - _U1) * LWu + tr * Wu + (tc >> _U6)] |= _U1 << (tc & _U63)
     st[0] = s0
     st[1] = s1
     st[2] = s2_
@@ -701,7 +832,7 @@ def _sweep_rows(st, lat, tm, cnt, items, nz, nzpos, nnz, k, hop, L, W, p3, bits)
 
 
 @jit
-def _sweep_flat(st, lat, tm, cnt, items, pos, nnz, k, hop, L, W, p3, bits):
+def _sweep_flat(st, lat, tm, cnt, items, pos, nnz, k, hop, L, p3):
     """DIFFUSE_AND_REACT of section 1.4, uniform picks: set ``k`` (todo) into ``1 - k``.
 
     As :func:`_sweep_rows` with one bucket per set (``items`` of shape (2, N),
@@ -717,12 +848,9 @@ def _sweep_flat(st, lat, tm, cnt, items, pos, nnz, k, hop, L, W, p3, bits):
     n_t = np.uint64(cnt[t, 0])
     n_d = np.uint64(cnt[d, 0])
     Lu = np.uint64(L)
-    Wu = np.uint64(W)
-    LWu = np.uint64(L * W)
     magic = np.uint64((1 << 40) // L + 1)
     tmu = np.uint8(tm)
     dm = np.uint8(tm ^ _MARK)
-    bits[:] = 0
     s0 = st[0]
     s1 = st[1]
     s2_ = st[2]
@@ -760,22 +888,15 @@ def _sweep_flat(st, lat, tm, cnt, items, pos, nnz, k, hop, L, W, p3, bits):
                 pos_d[s2] = n_d
                 n_d += _U1
             lat[s2] = np.uint8(2) | dm
-            w = r2 * Wu + (c2 >> _U6)
-            bit = _U1 << (c2 & _U63)
-            bits[w] &= ~bit
-            bits[LWu + w] |= bit
             m = np.uint8(2)
             p = np.uint8(2)
             n_pred += 1
         free = p == 0
         tgt = _select(free, s2, s)
-        tr = _select(free, r2, r)
-        tc = _select(free, c2, col)
         lat[tgt] = m | dm
         items_d[n_d] = tgt
         pos_d[tgt] = n_d
         n_d += _U1
-        bits[(np.uint64(m) - _U1) * LWu + tr * Wu + (tc >> _U6)] |= _U1 << (tc & _U63)
     st[0] = s0
     st[1] = s1
     st[2] = s2_
@@ -837,14 +958,15 @@ def _simulate_replicate(
     events while due before ``t + dt`` (the pending event survives the sweep: stale
     schedule Q2), hop sweep; a final RECORD after the last step. Time accumulates as
     ``t_int + dt`` like the reference. See the module notes for the order of draws.
-    The record reads the bit planes written by the sweep: the events of a step come
-    after its record, so they need not update them.
+    The record packs the lattice into bit planes (:func:`_pack_lattice`, about one
+    operation per site) and counts pairs on them (:func:`_record_bits`).
     """
     N = L * L
     W = (L + 65) // 64
     nbuckets = L if nested else 1
     cap = L if nested else N
-    lat = np.zeros(N, np.uint8)
+    Np = (N + 63) // 64 * 64  # whole 64-site words for _pack_lattice
+    lat = np.zeros(Np, np.uint8)
     cnt = np.zeros((2, nbuckets), np.uint32)
     items = np.zeros((2, nbuckets * cap), np.uint32)
     pos = np.zeros((2, N), np.uint32)
@@ -853,7 +975,8 @@ def _simulate_replicate(
     nnz = np.zeros(2, np.int64)
     rowcnt = np.zeros(L, np.int32)
     rowy = np.zeros(L, np.int32)
-    bits = np.zeros(2 * L * W, np.uint64)
+    bits = np.zeros((2, (L + 2) * W), np.uint64)
+    flat = np.zeros((2, Np // 64 + 1), np.uint64)
     k = 0
     tm = 0
 
@@ -867,8 +990,6 @@ def _simulate_replicate(
         lat[s] = code
         _bucket_add(cnt, items, pos, nz, nzpos, nnz, k, r if nested else 0, cap, s)
         rowcnt[r] += 1
-        c = s - r * L
-        bits[(code - 1) * L * W + r * W + (c >> 6)] |= np.uint64(1) << np.uint64(c & 63)
         if code == 1:
             nx += 1
         else:
@@ -880,6 +1001,7 @@ def _simulate_replicate(
     t_rxn = 0.0
     for step in range(steps):
         t_target = t_int + dt
+        _pack_lattice(lat, flat, bits, L, W)
         _record_bits(bits, L, W, rowcnt, rowy, obs[step])
         if keep:
             for i in range(N):
@@ -912,18 +1034,15 @@ def _simulate_replicate(
             ny,
         )
         if nested:
-            n_pred = _sweep_rows(
-                st, lat, tm, cnt, items, nz, nzpos, nnz, k, hop, L, W, p3, bits
-            )
+            n_pred = _sweep_rows(st, lat, tm, cnt, items, nz, nzpos, nnz, k, hop, L, p3)
         else:
-            n_pred = _sweep_flat(
-                st, lat, tm, cnt, items, pos, nnz, k, hop, L, W, p3, bits
-            )
+            n_pred = _sweep_flat(st, lat, tm, cnt, items, pos, nnz, k, hop, L, p3)
         nx -= n_pred
         ny += n_pred
         k = 1 - k
         tm ^= _MARK
         t_int = t_target
+    _pack_lattice(lat, flat, bits, L, W)
     _record_bits(bits, L, W, rowcnt, rowy, obs[steps])
     if keep:
         for i in range(N):
