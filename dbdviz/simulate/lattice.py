@@ -202,6 +202,7 @@ def simulate(
     L, n, T = cfg.size, cfg.replicates, cfg.steps + 1
     nested = cfg.pick_mode == "nested_permutation"
     hop = _hop_table(L)
+    item_proto = np.zeros(0, np.uint16 if L * L <= 1 << 16 else np.uint32)
     states = seed_states(seed, n)
     obs = np.zeros((n, T, len(OBSERVABLES)), dtype=np.int64)
     keep = bool(cfg.snapshots)
@@ -225,6 +226,7 @@ def simulate(
                 states[done:stop],
                 L,
                 hop,
+                item_proto,
                 nested,
                 cfg.birth_mode == "local",
                 cfg.init_x,
