@@ -104,6 +104,80 @@ def test_kernel_matches_naive_twin(pick_mode, birth_mode, case):
         np.testing.assert_array_equal(ens.observables[i], lattice_observables(twin))
 
 
+@pytest.mark.parametrize("pick_mode", ["nested_permutation", "uniform"])
+def test_wide_rows_match_twin(pick_mode):
+    """L = 66: rows of two 64-bit words in the packed record, periodic copies
+    across a word boundary."""
+    cfg = small(size=66, init_x=500, init_y=400, steps=3, replicates=1)
+    cfg = cfg.copy(pick_mode=pick_mode)
+    ens = simulate(cfg)
+    twin = naive.simulate_replicate(
+        seed_states(cfg.seed, 1)[0],
+        size=66,
+        init_x=500,
+        init_y=400,
+        birth=cfg.birth,
+        death=cfg.death,
+        predation=cfg.predation,
+        dt=cfg.dt,
+        steps=3,
+        pick_mode=pick_mode,
+    )
+    np.testing.assert_array_equal(ens.snapshots[0], twin)
+    np.testing.assert_array_equal(ens.observables[0], lattice_observables(twin))
+
+
+@pytest.mark.parametrize("size", [3, 4, 61, 62, 63, 64, 65, 127, 128, 130])
+def test_record_matches_numpy_all_widths(size):
+    """The bit-plane pair counts equal ``moments.lattice_observables`` for every
+    row width class (one word with and without spare room, a spare column or both
+    in a second word, several words)."""
+    n = size * size
+    cfg = small(size=size, init_x=n // 4, init_y=n // 5, steps=4, replicates=2)
+    for mode in ("nested_permutation", "uniform"):
+        ens = simulate(cfg, pick_mode=mode)
+        np.testing.assert_array_equal(
+            ens.observables, lattice_observables(ens.snapshots)
+        )
+
+
+def test_item_dtype_does_not_change_results():
+    """uint16 and uint32 member lists (chosen by lattice size) give the same run."""
+    from dbdviz.simulate import _kernels as K
+    from dbdviz.simulate.lattice import _hop_table
+
+    L, steps = 20, 30
+    hop = _hop_table(L)
+    outs = []
+    for dt in (np.uint16, np.uint32):
+        for nested in (True, False):
+            st = seed_states(4, 3)
+            obs = np.zeros((3, steps + 1, len(OBSERVABLES)), np.int64)
+            snaps = np.zeros((3, steps + 1, L * L), np.uint8)
+            K._simulate_batch(
+                st,
+                L,
+                hop,
+                np.zeros(0, dt),
+                nested,
+                False,
+                60,
+                50,
+                0.3,
+                0.2,
+                0.6,
+                1.0,
+                steps,
+                obs,
+                snaps,
+                True,
+            )
+            outs.append((obs, snaps))
+    for a, b in zip(outs[:2], outs[2:], strict=True):
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
+
+
 def _chi2_pvalue(counts: Counter, probs: dict[int, float], n: int) -> float:
     keys = sorted(probs)
     assert set(counts) <= set(keys)
