@@ -914,6 +914,13 @@ def _sweep_flat(st, lat, tm, cnt, items, pos, nnz, k, hop, L, p3):
 
 
 @jit
+def _copy_codes(lat, out, N):
+    """``out[:N] = lat[:N] & 3``: the species codes without the mark bit."""
+    for i in range(N):
+        out[i] = lat[i] & 3
+
+
+@jit
 def _simulate_replicate(
     st,
     L,
@@ -1008,8 +1015,7 @@ def _simulate_replicate(
         _pack_lattice(lat, flat, bits, L, W)
         _record_bits(bits, L, W, rowcnt, rowy, obs[step])
         if keep:
-            for i in range(N):
-                snap[step, i] = lat[i] & 3
+            _copy_codes(lat, snap[step], N)
         t_int, rxn, t_rxn, nx, ny = _events(
             st,
             lat,
@@ -1049,8 +1055,7 @@ def _simulate_replicate(
     _pack_lattice(lat, flat, bits, L, W)
     _record_bits(bits, L, W, rowcnt, rowy, obs[steps])
     if keep:
-        for i in range(N):
-            snap[steps, i] = lat[i] & 3
+        _copy_codes(lat, snap[steps], N)
 
 
 @pjit
