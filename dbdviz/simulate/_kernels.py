@@ -6,14 +6,16 @@ same xoshiro256** draws and must give bit-identical lattices.
 
 State of one replicate
 ----------------------
-* ``lat[N]`` (uint8): the lattice, ``code | mark`` with code 0 empty, 1 X, 2 Y and a
+* ``lat[Np]`` (uint8, ``N`` sites zero-padded to whole 64-site words): the lattice,
+  ``code | mark`` with code 0 empty, 1 X, 2 Y and a
   mark bit (4) that tells the two lattices of the hop sweep apart. The molecules not
   yet moved ("todo") carry the sweep's todo mark ``tm``, the moved or settled ones
   ("done") the other mark ``tm ^ 4``; the next sweep swaps the roles, so nothing is
   ever cleared or copied. The twin's ``todo[s]`` is ``lat[s]`` if its mark is ``tm``,
   its ``done[s]`` is ``lat[s]`` otherwise; one load answers both.
 * Bucket sets ``cnt, items, pos, nz, nzpos, nnz`` (two, first axis: ``k`` the todo set
-  of this sweep, ``1 - k`` the done set): the molecules grouped in buckets, with O(1)
+  of this sweep, ``1 - k`` the done set; ``items`` and ``pos`` uint16 when the sites
+  fit, uint32 otherwise): the molecules grouped in buckets, with O(1)
   insertion, O(1) removal (swap with the bucket's last element) and a list ``nz`` of
   the non-empty buckets (with positions ``nzpos``). In the reference pick mode the
   buckets are the rows, so "a random non-empty bucket, then a random member" is exactly
@@ -21,13 +23,13 @@ State of one replicate
   the uniform mode there is a single bucket holding every molecule. The members'
   positions ``pos`` are kept in the uniform mode only; in the nested mode the rare
   removal of a molecule that was not just picked (a reaction partner) scans its row.
-* Bit planes ``bits[2 * L * W]`` (uint64): the lattice left by the last sweep (or the
-  initial placement) as one bit per site, plane 0 the X, plane 1 the Y; row ``r``
-  occupies words ``r * W .. r * W + W - 1`` with ``W = (L + 65) // 64``, column ``c``
-  is bit ``c & 63`` of word ``c >> 6``. The sweep sets the bit of every molecule it
-  puts into the done lattice; :func:`_record_bits` copies columns 0 and 1 into the two
-  spare columns ``L, L + 1`` (periodic wrap) and counts pairs with popcounts, so a
-  record costs O(L * W) word operations instead of visiting every molecule.
+* Bit planes ``bits[2, (L + 2) * W]`` (uint64), rebuilt from ``lat`` at every record
+  by :func:`_pack_lattice` (about one operation per site): plane 0 the X, plane 1 the
+  Y; row ``r`` occupies words ``r * W .. r * W + W - 1`` with ``W = (L + 65) // 64``,
+  column ``c`` is bit ``c & 63`` of word ``c >> 6``; the spare columns ``L, L + 1``
+  and rows ``L, L + 1`` repeat columns and rows 0, 1 (periodic wrap).
+  :func:`_record_bits` counts the pairs with popcounts, O(L * W) word operations
+  instead of visiting every molecule with its six neighbours.
 * ``rowcnt[L]``, ``rowy[L]``: molecules and Y per row of the current lattice, used by
   the occasional picks of empty sites, X or Y (births, deaths, initial placement);
   recomputed at every record because the hop sweep does not maintain them.
@@ -693,7 +695,7 @@ def _sweep_rows(st, lat, tm, cnt, items, nz, nzpos, nnz, k, hop, L, p3):
     ----------
     st : ndarray of uint64, shape (4,)
         Generator state (advanced in place).
-    lat : ndarray of uint8, shape (N,)
+    lat : ndarray of uint8, shape (Np,)
         The lattice; the todo molecules carry the mark ``tm`` (0 or 4), the sweep
         gives every molecule the mark ``tm ^ 4``.
     cnt, items, nz, nzpos, nnz
@@ -716,7 +718,7 @@ def _sweep_rows(st, lat, tm, cnt, items, nz, nzpos, nnz, k, hop, L, p3):
         G = done
 
     The mover leaves ``todo`` before the partner (order matters for the swap-remove
-    buckets and is mirrored by the twin). Tuned hot loop (about 10 ns per move):
+    buckets and is mirrored by the twin). Tuned hot loop (about 9 ns per move):
 
     * the bucket operations are inlined by hand (numba calls with array arguments pay
       atomic reference counting); members' positions are not kept: the rare removal
