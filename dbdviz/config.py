@@ -428,6 +428,18 @@ class TrainConfig(Config):
         doc="'reference': visible biases -2.63, centers 0.0625 / 0.33; 'data': biases "
         "and visible centers matching the data's densities at t = 0, hidden 1/3.",
     )
+    extrapolation = param.Selector(
+        default="zero", objects=["zero", "nearest"], label="Extrapolation of F",
+        doc="F outside the cells training visited (DBDModel.integrate beyond the "
+        "horizon): 'zero' (lazy grid: F tapers to 0, theta freezes), 'nearest' (the "
+        "value of F at the nearest visited vertex).",
+    )
+    vertex_init = param.Selector(
+        default="zero", objects=["zero", "nearest"], label="New vertices start at",
+        doc="Value of F at finite-element vertices created by an update: 'zero' "
+        "(reference) or 'nearest' (the value at the nearest existing vertex, so F "
+        "in a newly visited cell continues instead of growing from 0).",
+    )
     max_abs_theta = param.Number(
         50.0, bounds=(1.0, 1e6), label="Divergence bound",
         doc="Training stops with TrainingDiverged when |theta| exceeds this bound.",

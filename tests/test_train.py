@@ -364,3 +364,69 @@ def test_paper_defaults_against_large_ensemble():
         assert r[o] <= bound[o], (o, r[o], floor[o])
         assert r[o] < 0.6 * cpp[o], o
         assert r[o] <= np.hypot(floor[o], 0.12) + 0.03, (o, r[o], floor[o])
+
+
+# -- extrapolation of F, new vertices (TrainConfig) ------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["q1", "q3c1"])
+def test_integrate_extrapolated_zero_freezes_nearest_continues(kind):
+    """F = 1 on the vertices 0..3 of a 1-D grid: "zero" tapers F to 0 in the cell
+    [3, 4) (vertex 4 missing) so theta never passes 4; "nearest" uses the value 1
+    of the nearest vertex there and beyond: theta(t) = theta(0) + t dt exactly."""
+    from dbdviz.dbd.basis import FiniteElements
+    from dbdviz.dbd.model import integrate_extrapolated
+
+    fe = FiniteElements(1, spacing=1.0, origin=0.0, kind=kind)
+    rows = fe.insert(np.arange(4)[:, None])
+    fe.coef[rows, 0, 0] = 1.0  # slot 0 = value of F at the vertex
+    kw = dict(domain=[0], dt=0.25, substeps=1)
+    zero = integrate_extrapolated(fe, [0.5], 60, extrapolation="zero", **kw)
+    near = integrate_extrapolated(fe, [0.5], 60, extrapolation="nearest", **kw)
+    assert zero[:, 0].max() < 4.0 and zero[-1, 0] > 3.5
+    np.testing.assert_array_equal(near[:, 0], 0.5 + 0.25 * np.arange(61))
+    # start: the rule applies only from step `start` on (DBDModel: its horizon)
+    late = integrate_extrapolated(
+        fe, [0.5], 60, extrapolation="nearest", start=30, **kw
+    )
+    np.testing.assert_array_equal(late[:31], zero[:31])
+    np.testing.assert_allclose(late[30:, 0], zero[30, 0] + 0.25 * np.arange(31))
+    with pytest.raises(ValueError, match="extrapolation"):
+        integrate_extrapolated(fe, [0.5], 5, extrapolation="linear", **kw)
+
+
+def test_model_integrate_keeps_trained_trajectory(small):
+    """DBDModel.integrate reproduces the trained theta up to the horizon with either
+    rule and defaults to train_config.extrapolation."""
+    tr = Trainer(small, FLAT, _tc(opt_steps=12, extrapolation="nearest"), seed=4)
+    m = tr.run()
+    n = m.horizon + 40
+    for mode in ("zero", "nearest"):
+        th = m.integrate(n, mode)
+        assert th.shape == (n + 1, m.n_params)
+        np.testing.assert_array_equal(th[: m.horizon + 1], m.theta)
+    np.testing.assert_array_equal(m.integrate(n), m.integrate(n, "nearest"))
+
+
+def test_vertex_init_nearest(small):
+    """vertex_init = "nearest": every vertex an update creates starts with the value
+    (slot 0) of F at the nearest older vertex in grid units (ties: lowest row)."""
+    from dbdviz.dbd.optim import make_optimizer
+
+    tr = Trainer(small, FLAT, _tc(opt_steps=40, vertex_init="nearest"), seed=6)
+    for _ in range(6):
+        tr.step()
+    tr.optimizer = make_optimizer("sgd", 1e-300)  # no update: see the start values
+    fe, created = tr.fe, 0
+    while created == 0:
+        old_keys, old_val = fe.keys.copy(), fe.coef[:, 0, :].copy()
+        tr.step()
+        created = fe.n_vertices - old_keys.shape[0]
+    assert np.abs(old_val).max() > 0
+    new_keys = fe.keys[old_keys.shape[0] :]
+    for j, key in enumerate(new_keys):
+        d2 = ((key - old_keys) ** 2).sum(axis=1)
+        want = old_val[int(np.argmin(d2))]
+        got = fe.coef[old_keys.shape[0] + j, 0, :]
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-300)
+    assert np.abs(fe.coef[old_keys.shape[0] :, 0, :]).max() > 0

@@ -17,10 +17,15 @@ import numpy as np
 
 from ..config import DBMConfig, LatticeLV, TrainConfig
 from ..io import FileFormatError, load_npz, save_npz
-from .basis import FiniteElements
+from ._basis_kernels import _integrate_euler
+from .basis import FiniteElements, _corner_offsets
 from .dynamics import integrate
 
-__all__ = ["DBDModel"]
+__all__ = ["DBDModel", "EXTRAPOLATIONS", "integrate_extrapolated"]
+
+#: How ``F`` is continued outside the cells the training visited
+#: (``TrainConfig.extrapolation``).
+EXTRAPOLATIONS = ("zero", "nearest")
 
 
 @dataclass
@@ -116,24 +121,38 @@ class DBDModel:
     def n_params(self) -> int:
         return int(self.fe.n_funcs)
 
-    def integrate(self, n_steps: int) -> np.ndarray:
+    def integrate(self, n_steps: int, extrapolation: str | None = None) -> np.ndarray:
         """``theta`` over ``0 .. n_steps`` with the learned ``F`` (forward Euler).
 
-        Beyond the trained horizon this extrapolates; where the trajectory leaves the
-        visited cells ``F = 0`` and theta stays constant (lazy grid, 4.2).
+        Beyond the trained horizon this extrapolates. Where the trajectory leaves the
+        visited cells, ``extrapolation = "zero"`` evaluates the lazy grid as it is
+        (``F = 0`` far from visited cells: theta freezes, 4.2), ``"nearest"`` uses
+        the value of ``F`` at the nearest visited vertex beyond the horizon
+        (:func:`integrate_extrapolated` with ``start = horizon``): up to the horizon
+        the trajectory is always the trained one.
+
+        Parameters
+        ----------
+        n_steps : int
+        extrapolation : {"zero", "nearest"}, optional
+            Default ``train_config.extrapolation``.
 
         Returns
         -------
         theta : ndarray of float64, shape (n_steps + 1, P)
         """
-        return integrate(
+        if extrapolation is None:
+            extrapolation = getattr(self.train_config, "extrapolation", "zero")
+        return integrate_extrapolated(
             self.fe,
             self.theta0,
             int(n_steps),
             domain=self.domain,
             dt=self.dt,
             substeps=int(self.train_config.substeps),
-        ).theta
+            extrapolation=extrapolation,
+            start=self.horizon,
+        )
 
     # -- files ---------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
@@ -205,3 +224,89 @@ class DBDModel:
             f"DBDModel(depth={self.dbm_config.depth}, size={self.size}, "
             f"params={self.param_names}, horizon={self.horizon}, dt={self.dt})"
         )
+
+
+def integrate_extrapolated(
+    fe: FiniteElements,
+    theta0,
+    n_steps: int,
+    *,
+    domain,
+    dt: float = 1.0,
+    substeps: int = 1,
+    extrapolation: str = "zero",
+    start: int = 0,
+) -> np.ndarray:
+    """Forward Euler (4.1) with a rule for ``F`` outside the visited cells.
+
+    Parameters
+    ----------
+    fe : FiniteElements
+    theta0 : array_like of float, shape (P,)
+    n_steps : int
+    domain : array_like of int, shape (D,)
+    dt : float
+    substeps : int
+    extrapolation : {"zero", "nearest"}
+        ``"zero"``: :func:`~dbdviz.dbd.dynamics.integrate` (missing vertices count
+        as 0, so ``F`` tapers to 0 around the visited cells and vanishes beyond).
+        ``"nearest"``: wherever an Euler evaluation point lies in a cell that lacks
+        one of its ``2**D`` corner vertices (a cell training never visited), ``F``
+        is the value stored at the nearest existing vertex (distance in grid units);
+        in complete cells ``F`` is the finite-element value, so the trajectory is
+        bitwise that of ``"zero"`` until it first reaches an incomplete cell.
+    start : int
+        Apply the rule only from step ``start`` on (earlier steps as ``"zero"``).
+        :meth:`DBDModel.integrate` passes its horizon: the trained trajectory may
+        cross incomplete cells, and training matched it *with* the tapered ``F``.
+
+    Returns
+    -------
+    theta : ndarray of float64, shape (n_steps + 1, P)
+
+    Notes
+    -----
+    ``"nearest"`` continues ``theta`` with the velocity learned closest to where it
+    is, instead of freezing it; it cannot know the dynamics of unvisited regions.
+    Slot 0 of every vertex holds the value of ``F`` there (4.2, slot order), for
+    Q3 C1 and Q1 alike. Reads only (no vertex is created, P15).
+    """
+    if extrapolation not in EXTRAPOLATIONS:
+        raise ValueError(
+            f"extrapolation = {extrapolation!r}: allowed {list(EXTRAPOLATIONS)}"
+        )
+    traj = integrate(fe, theta0, n_steps, domain=domain, dt=dt, substeps=substeps)
+    theta = traj.theta
+    n_steps, sub = theta.shape[0] - 1, int(substeps)
+    if extrapolation == "zero" or n_steps == 0 or fe.n_vertices == 0:
+        return theta
+    dom = traj.domain
+    off = _corner_offsets(fe.dim)
+    # cells of every Euler evaluation (the kernel records them)
+    cells = np.empty((n_steps * sub, fe.dim), np.int64)
+    scratch = theta.copy()
+    _integrate_euler(scratch, 0, dom, float(dt), sub, *fe.raw(), cells)
+    complete = fe.find((cells[:, None, :] + off[None]).reshape(-1, fe.dim)) >= 0
+    complete = complete.reshape(cells.shape[0], -1).all(axis=1)
+    complete[: max(int(start), 0) * sub] = True
+    if complete.all():
+        return theta
+    start = int(np.argmin(complete)) // sub
+    pos = fe.vertex_positions()
+    val = fe.coef[:, 0, :]
+    h = float(dt) / sub
+    th = theta[start].copy()
+    for t in range(start, n_steps):
+        for _ in range(sub):
+            x = th[dom]
+            cell, _ = fe.cell_of(x)
+            if np.all(fe.find(cell + off) >= 0):
+                f = fe.evaluate(x)
+            else:
+                d2 = (((pos - x) * fe.inv_spacing) ** 2).sum(axis=1)
+                f = val[int(np.argmin(d2))]
+            th = th + h * f
+        if not np.all(np.isfinite(th)):
+            raise FloatingPointError("theta(t) diverged (non-finite values)")
+        theta[t + 1] = th
+    return theta

@@ -543,7 +543,10 @@ class Trainer:
             weights=self.weights,
             variant=tc.adjoint_variant,
         )
+        n_before = self.fe.n_vertices
         grad = coefficient_gradient(self.fe, theta, res, domain=self.domain, dt=self.dt)
+        if tc.vertex_init == "nearest":
+            self._start_from_nearest(grad.rows, n_before)
         self.last_gradient = grad
         if not np.all(np.isfinite(grad.values)):
             raise TrainingDiverged(s, tau0, "non-finite gradient")
@@ -581,6 +584,20 @@ class Trainer:
             errors,
             self.elapsed,
         )
+
+    def _start_from_nearest(self, rows: np.ndarray, n_before: int) -> None:
+        """Vertices created by this step's gradient (rows >= ``n_before``) start with
+        the value of ``F`` at the nearest older vertex instead of 0, so a newly
+        visited cell continues ``F`` (``vertex_init = "nearest"``; distances in grid
+        units, ties to the lowest row)."""
+        new = rows[rows >= n_before]
+        if new.size == 0 or n_before == 0:
+            return
+        fe = self.fe
+        # integer key differences: exact distances, so ties go to the lowest row
+        diff = fe._keys[new][:, None, :] - fe._keys[:n_before][None]
+        d2 = (diff * diff).sum(axis=2)
+        fe._coef[new, 0, :] = fe._coef[np.argmin(d2, axis=1), 0, :]
 
     def _grow(self, tau1: int) -> None:
         """Extend the horizon to ``tau1``: new centers and chain states copy the
