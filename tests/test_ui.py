@@ -393,8 +393,10 @@ def test_training_streams_live_plots_and_stop_stops_it(tiny, monkeypatch):
     curve1 = view.learned_pipe.data[1].copy()
     poll_until(
         job,
-        lambda: s.learned is not learned1
-        and len(panel.errors_buffer.data["step"]) > n_err1 + 5,
+        lambda: (
+            s.learned is not learned1
+            and len(panel.errors_buffer.data["step"]) > n_err1 + 5
+        ),
     )
     theta2 = panel.theta_pipe.data["theta"]
     assert theta2.shape[0] >= theta1.shape[0]

@@ -662,7 +662,11 @@ class MomentsView(Viewer):
         if s.learned is not None:
             out["dbd"] = s.learned
         if s.reference is not None and is_paper_config(s.sim_config):
-            out["cpp-reference"] = s.reference
+            ref = s.reference
+            if s.simulation is not None and s.simulation.t.size:
+                # only the simulated times (a shorter run would be squeezed flat)
+                ref = ref.slice(t_max=float(s.simulation.t[-1]))
+            out["cpp-reference"] = ref
         return out
 
     def spread(self, obs: str) -> tuple[np.ndarray, np.ndarray] | None:
@@ -788,8 +792,8 @@ class LatticeView(Viewer):
 
     Once the session has a learned model, a sample of the learned DBM at the same
     time t is drawn beside the simulated lattice: its visible layer in the species
-    colours and every hidden layer as a small image. The sample is one chain from a
-    random start with the model's asleep sweep count (the sampler behind the learned
+    colours and every hidden layer as a small image. The sample is one chain sampled
+    as in training (:func:`sampling_procedure`, the sampler behind the learned
     curves); its seed follows the replicate slider, so moving it draws another sample.
     Beyond the trained horizon theta(t) is extrapolated with the learned dynamics.
     """
@@ -839,8 +843,10 @@ class LatticeView(Viewer):
                 lambda data: plots.lattice_rgb(*data), streams=[self.sample_pipe]
             ),
             linked_axes=False,
-            visible=False,
         )
+        # Visibility is toggled on a layout: Panel 1.9 fails to toggle it on a
+        # rendered HoloViews pane (stylesheet type error).
+        self.sample_box = pn.Column(self.sample_pane, visible=False)
         #: One Pipe per hidden layer of the current model.
         self.hidden_pipes: list[hv.streams.Pipe] = []
         self.hidden_row = pn.Row()
@@ -877,7 +883,7 @@ class LatticeView(Viewer):
             legend,
             pn.Row(
                 pn.pane.HoloViews(self.image, linked_axes=False),
-                pn.Column(self.sample_pane, self.samples),
+                pn.Column(self.sample_box, self.samples),
             ),
             self.info,
             self.hidden_row,
@@ -922,7 +928,7 @@ class LatticeView(Viewer):
         self.hidden_pipes = []
         self.hidden_row.objects = []
         if m is None:
-            self.sample_pane.visible = False
+            self.sample_box.visible = False
             self.samples.object = SAMPLES_HINT
             return
         L = m.size
@@ -938,7 +944,7 @@ class LatticeView(Viewer):
                     linked_axes=False,
                 )
             )
-        self.sample_pane.visible = True
+        self.sample_box.visible = True
         self._update()
 
     def _model_parts(self):
@@ -977,7 +983,9 @@ class LatticeView(Viewer):
 
         rng = seed_states(1_000_003 * int(self.replicate.value) + tau, 1)
         states = dbm.init_chains(1, rng)
-        dbm.sample(row, states, int(m.dbm_config.sweeps_asleep), seed=rng)
+        init, sweeps = sampling_procedure(m)
+        # carried chains are in equilibrium: a burn-in stands in for the carrying
+        dbm.sample(row, states, sweeps + (100 if init == "carry" else 0), seed=rng)
         where = " (extrapolated)" if tau > m.horizon else ""
         return states[0], f"learned DBM, t = {tau * m.dt:g}{where}"
 
@@ -997,10 +1005,15 @@ class LatticeView(Viewer):
             if layer < states.shape[0]:
                 pipe.send((states[layer], f"hidden layer {layer}"))
         m = self.session.model
+        init, sweeps = sampling_procedure(m)
+        how = (
+            f"random start, {sweeps} sweeps"
+            if init == "random"
+            else f"random start, {sweeps + 100} sweeps"
+        )
         self.samples.object = (
-            f"One chain of the learned DBM (random start, "
-            f"{m.dbm_config.sweeps_asleep} sweeps); trained up to t = "
-            f"{m.horizon * m.dt:g}."
+            f"One chain of the learned DBM ({how}, as in training); trained up to "
+            f"t = {m.horizon * m.dt:g}."
         )
 
     def _update(self, *_events) -> None:
@@ -1035,6 +1048,10 @@ LIVE_CHAINS = 8
 LIVE_LABEL = "DBD live"
 #: Chains per time point of the full evaluation after training (the CLI's default).
 EVAL_CHAINS = 100
+#: Minimum seconds between redraws of the theta(t) and error plots (at most 5 Hz);
+#: after a slow redraw the pause is twice its duration, so the session thread keeps
+#: time for events (Stop) on a loaded machine.
+PLOT_PERIOD = 0.2
 
 DBM_ADVANCED = ["persistent_asleep", "sliding_factor"]
 TRAIN_ADVANCED = [
@@ -1050,6 +1067,14 @@ TRAIN_ADVANCED = [
 ]
 
 
+def sampling_procedure(model) -> tuple[str, int]:
+    """``(init, sweeps)``: how the model's asleep phase sampled it in training
+    (``model.meta["evaluate"]``), so every view samples it the same way."""
+    trained = (getattr(model, "meta", None) or {}).get("evaluate", {})
+    sweeps = int(trained.get("sweeps", model.dbm_config.sweeps_asleep))
+    return str(trained.get("init", "random")), sweeps
+
+
 def live_moments(
     model,
     chains: int | None = None,
@@ -1060,7 +1085,7 @@ def live_moments(
     """Cheap moments of a (partly) trained model, for the live learned curve.
 
     ``chains`` chains at most ``points`` evenly spread times of the trained horizon,
-    random start and the model's asleep sweep count, raw theta (no low-pass).
+    sampled as in training (:func:`sampling_procedure`), raw theta (no low-pass).
 
     Returns
     -------
@@ -1073,12 +1098,14 @@ def live_moments(
     points = LIVE_POINTS if points is None else int(points)
     T = int(model.horizon)
     idx = np.unique(np.round(np.linspace(0, T, min(points, T + 1))).astype(np.int64))
+    init, sweeps = sampling_procedure(model)
     ev = sample_trajectory(
         model.dbm(),
         model.theta[idx],
         idx * float(model.dt),
         chains=chains,
-        sweeps=int(model.dbm_config.sweeps_asleep),
+        sweeps=sweeps,
+        init=init,
         seed=seed,
         cancel=cancel,
         label=f"{LIVE_LABEL} step {model.meta.get('steps_done', '?')}",
@@ -1087,15 +1114,14 @@ def live_moments(
 
 
 def full_evaluation(model, chains: int | None = None, progress=None, cancel=None):
-    """The evaluation shown after training: :func:`dbdviz.dbd.evaluate` with the
-    model's asleep sweep count (the sampler it was trained through), the default
-    low-pass filter and seed 0."""
+    """The evaluation shown after training: :func:`dbdviz.dbd.evaluate` sampling
+    the model as it was trained to match (its defaults), the default low-pass filter
+    and seed 0."""
     from ..dbd import evaluate
 
     return evaluate(
         model,
         chains=EVAL_CHAINS if chains is None else int(chains),
-        sweeps=int(model.dbm_config.sweeps_asleep),
         seed=0,
         progress=progress,
         cancel=cancel,
@@ -1216,7 +1242,7 @@ class TrainingPanel(Viewer):
             label="Protocol",
             options=list(PROTOCOLS),
             value=list(PROTOCOLS)[0],
-            width=300,
+            sizing_mode="stretch_width",
         )
         self.protocol.param.watch(self._on_protocol, "value")
         self.dbm_settings = pn.Param(
@@ -1238,19 +1264,17 @@ class TrainingPanel(Viewer):
             },
         )
         self.advanced = pn.Card(
-            pn.Row(
-                pn.Param(
-                    s.dbm_config,
-                    parameters=DBM_ADVANCED,
-                    show_name=False,
-                    width=300,
-                ),
-                pn.Param(
-                    s.train_config,
-                    parameters=TRAIN_ADVANCED,
-                    show_name=False,
-                    width=300,
-                ),
+            pn.Param(
+                s.dbm_config,
+                parameters=DBM_ADVANCED,
+                show_name=False,
+                sizing_mode="stretch_width",
+            ),
+            pn.Param(
+                s.train_config,
+                parameters=TRAIN_ADVANCED,
+                show_name=False,
+                sizing_mode="stretch_width",
             ),
             title="Advanced training settings",
             collapsed=True,
@@ -1269,7 +1293,9 @@ class TrainingPanel(Viewer):
             disabled=True,
             width=120,
         )
-        self.progress = pn.indicators.Progress(value=0, max=100, width=300, height=18)
+        self.progress = pn.indicators.Progress(
+            value=0, max=100, sizing_mode="stretch_width", height=18
+        )
         self.alert = pn.pane.Alert(
             "", alert_type="warning", visible=False, sizing_mode="stretch_width"
         )
@@ -1287,9 +1313,11 @@ class TrainingPanel(Viewer):
         self.errors_pane = pn.pane.HoloViews(
             None, sizing_mode="stretch_width", min_height=300
         )
-        #: Timing of the current job (benchmarks, tests): start, first record.
+        #: Timing of the current job (benchmarks, tests): start, first plot update.
         self.t_started: float | None = None
         self.t_first_step: float | None = None
+        self._pending: list = []  # steps not drawn yet
+        self._next_plot = 0.0
         self.train_button.on_click(self.train)
         self.stop_button.on_click(self.stop)
         self.evaluate_button.on_click(self.evaluate)
@@ -1297,19 +1325,26 @@ class TrainingPanel(Viewer):
             cfg.param.watch(self._on_settings, cfg.public_names())
         s.param.watch(self._on_ensemble, "ensemble")
         s.param.watch(self._on_model, "model")
-        self._layout = pn.Column(
-            self.protocol,
-            pn.Row(
-                pn.Column("### Deep Boltzmann machine", self.dbm_settings, width=320),
-                pn.Column("### Training", self.train_settings, width=320),
+        # settings on the left, the run and its live plots on the right
+        self._layout = pn.Row(
+            pn.Column(
+                self.protocol,
+                "### Deep Boltzmann machine",
+                self.dbm_settings,
+                "### Training",
+                self.train_settings,
+                self.advanced,
+                width=330,
             ),
-            self.advanced,
-            self.alert,
-            pn.Row(
-                self.train_button, self.stop_button, self.evaluate_button, self.progress
+            pn.Column(
+                self.alert,
+                pn.Row(self.train_button, self.stop_button, self.evaluate_button),
+                self.progress,
+                self.status,
+                self.theta_pane,
+                self.errors_pane,
+                sizing_mode="stretch_width",
             ),
-            self.status,
-            pn.Row(self.theta_pane, self.errors_pane, sizing_mode="stretch_width"),
             sizing_mode="stretch_width",
         )
 
@@ -1431,6 +1466,8 @@ class TrainingPanel(Viewer):
     def _start(self, job: Job) -> Job:
         self._t0 = self.t_started = time.perf_counter()
         self.t_first_step = None
+        self._pending = []
+        self._next_plot = 0.0
         self.job = self.session.add_job(job)
         self.train_button.disabled = True
         self.evaluate_button.disabled = True
@@ -1448,27 +1485,26 @@ class TrainingPanel(Viewer):
     # -- records (session thread) -----------------------------------------------------
     def _set_progress(self, value: int, total: int) -> None:
         total = max(int(total), 1)
-        # lower the value first: Progress validates it against the current max
-        self.progress.value = 0
-        self.progress.max = total
-        self.progress.value = min(max(int(value), 0), total)
+        value = min(max(int(value), 0), total)
+        if total != self.progress.max:
+            # lower the value first: Progress validates it against the current max
+            self.progress.value = 0
+            self.progress.max = total
+        self.progress.value = value
 
     def _on_records(self, batch: list) -> None:
-        steps: list = []  # consecutive steps are drawn at once
         for rec in batch:
             kind = rec[0]
             if kind == "step":
-                steps.append(rec[1])
-                continue
-            if steps:
-                self._show_steps(steps)
-                steps = []
-            if kind == "start":
+                self._pending.append(rec[1])
+                self._last_step = rec[1]
+            elif kind == "start":
                 self.opt_steps = int(rec[1])
                 self.status.object = f"Training: 0 / {self.opt_steps} steps ..."
             elif kind == "live":
                 self.session.learned = rec[2]
             elif kind == "model":
+                self._flush_steps()  # training is over: draw every step it made
                 self.session.model = rec[1]
             elif kind == "eval-progress":
                 _, done, total = rec
@@ -1477,12 +1513,29 @@ class TrainingPanel(Viewer):
             elif kind == "evaluation":
                 ev = rec[1]
                 self.session.param.update(evaluation=ev, learned=ev.table)
-        if steps:
-            self._show_steps(steps)
+        if self._pending:
+            self._show_progress(self._pending[-1])
+            if time.perf_counter() >= self._next_plot:
+                self._flush_steps()
 
-    def _show_steps(self, steps: list) -> None:
+    def _show_progress(self, last) -> None:
+        total = int(getattr(last, "opt_steps", 0) or self.opt_steps or 1)
+        self._set_progress(last.step, total)
+        w = getattr(last, "window", None)
+        self.status.object = (
+            f"Training: step {last.step} / {total}"
+            + (f", window {w[0]}-{w[1]}" if w is not None else "")
+            + f" ({time.perf_counter() - self._t0:.0f} s)"
+        )
+
+    def _flush_steps(self) -> None:
+        """Draw the pending steps: the newest theta(t) frame, every step's errors."""
+        steps, self._pending = self._pending, []
+        if not steps:
+            return
+        t0 = time.perf_counter()
         if self.t_first_step is None:
-            self.t_first_step = time.perf_counter()
+            self.t_first_step = t0
         last = steps[-1]
         # theta(t): only the newest frame matters.
         theta = np.asarray(last.theta, dtype=np.float64)
@@ -1497,7 +1550,7 @@ class TrainingPanel(Viewer):
             ).opts(framewise=True)
         else:
             self.theta_pipe.send(frame)
-        # errors: append every step of the batch.
+        # errors: append every step.
         keys = list(last.errors)
         chunk = {"step": np.array([r.step for r in steps], dtype=np.float64)}
         for k in keys:
@@ -1510,16 +1563,13 @@ class TrainingPanel(Viewer):
                 plots.errors_overlay, streams=[self.errors_buffer]
             ).opts(framewise=True)
         self.errors_buffer.send(chunk)
-        total = int(getattr(last, "opt_steps", 0) or self.opt_steps or 1)
-        self._set_progress(last.step, total)
-        w = getattr(last, "window", None)
-        self.status.object = (
-            f"Training: step {last.step} / {total}"
-            + (f", window {w[0]}-{w[1]}" if w is not None else "")
-            + f" ({time.perf_counter() - self._t0:.0f} s)"
-        )
+        # A slow redraw (a loaded machine) lengthens the pause, so the session
+        # thread keeps time for clicks such as Stop.
+        took = time.perf_counter() - t0
+        self._next_plot = time.perf_counter() + max(PLOT_PERIOD, 2.0 * took)
 
     def _on_done(self, state: str, error: str | None) -> None:
+        self._flush_steps()
         self.train_button.disabled = False
         self.stop_button.disabled = True
         self.evaluate_button.disabled = self.session.model is None

@@ -99,6 +99,9 @@ class Job:
         self.started_at: float | None = None
         self.n_records = 0
         self.n_polls_with_records = 0
+        #: Seconds the session thread spent handling records (total, longest poll).
+        self.busy_seconds = 0.0
+        self.max_poll_seconds = 0.0
 
     # -- worker side (background thread) ----------------------------------------------
     def _emit(self, record: Any) -> None:
@@ -197,7 +200,17 @@ class Job:
         if batch:
             self.n_records += len(batch)
             self.n_polls_with_records += 1
-            self._on_records(batch)
+            t0 = time.perf_counter()
+            try:
+                self._on_records(batch)
+            except Exception:  # a display bug must not stop the drain (or the end)
+                log.exception("dbdviz job %s: handling records failed", self.name)
+            took = time.perf_counter() - t0
+            self.busy_seconds += took
+            self.max_poll_seconds = max(self.max_poll_seconds, took)
+            log.debug(
+                "dbdviz job %s: %d records drawn in %.3f s", self.name, len(batch), took
+            )
         if end is not None and self.state == JobState.RUNNING:
             self.state, self.error = end[1], end[2]
             self._stop_periodic()

@@ -271,11 +271,15 @@ def theta_overlay(
     """
     theta = np.atleast_2d(_f64(theta))
     t = _f64(t)
+    # framewise: the horizon grows while training, the axes follow it
     curves = {
-        str(n): hv.Curve((t, theta[:, k]), kdims=[TIME], vdims=["theta"])
+        str(n): hv.Curve((t, theta[:, k]), kdims=[TIME], vdims=["theta"]).opts(
+            framewise=True
+        )
         for k, n in enumerate(names)
     }
     return hv.NdOverlay(curves, kdims=["parameter"]).opts(
+        framewise=True,
         title=title,
         responsive=True,
         min_height=300,
@@ -314,6 +318,7 @@ def errors_overlay(
         show_grid=True,
         legend_position="right",
         logy=True,
+        framewise=True,
     )
 
 
