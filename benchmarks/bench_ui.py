@@ -1,5 +1,9 @@
 """Dashboard latency: serve -> interactive page, click -> first plot, live update rate.
 
+Training: click Train on the paper ensemble -> first theta(t) plot update in the
+browser, then how often the theta plot, the error plot and the learned curve of the
+moments plot change in the browser while it trains, and click Stop -> stopped.
+
 Run: ``python benchmarks/bench_ui.py`` (needs /usr/bin/chromium and playwright; see
 ``scripts/install-browser.sh``). Prints a Markdown table. The numba cache is warmed
 first (one throw-away serve), so "warm cache" figures exclude compilation.
@@ -23,6 +27,52 @@ JS_HAS_LEGEND = (
     " const s = l && typeof l === 'object' && 'value' in l ? l.value : String(l);"
     " if (s.includes(t)) return true; } return false; }"
 )
+
+
+def _js_source(name: str, expr: str) -> str:
+    """JS: ``expr`` of the data ``d`` of the ColumnDataSource named ``name``."""
+    return (
+        "() => { for (const doc of Bokeh.documents) for (const m of"
+        " doc._all_models.values()) if (m.type === 'ColumnDataSource' &&"
+        f" m.name === '{name}' && m.data.x && m.data.x.length) {{ const d = m.data;"
+        f" return {expr}; }} return null; }}"
+    )
+
+
+JS_THETA_LEN = _js_source("theta", "d.x.length + ':' + d[Object.keys(d)[1]].join(',')")
+JS_ERRORS_LEN = _js_source("errors", "d.x.length")
+JS_LEARNED = (
+    "() => { for (const d of Bokeh.documents) for (const m of d._all_models.values())"
+    " if (m.type === 'Legend') for (const it of m.items) { const l = it.label;"
+    " const s = l && typeof l === 'object' && 'value' in l ? l.value : String(l);"
+    " if (s === 'DBD learned' && it.renderers.length) { const dd ="
+    " it.renderers[0].data_source.data; const k = Object.keys(dd).find("
+    " (k) => k !== 't'); return Array.from(dd[k]).join(','); } } return null; }"
+)
+
+
+def count_changes(page, exprs: dict[str, str], seconds: float) -> dict[str, float]:
+    """Distinct successive values of each JS expression per second."""
+    seen = dict.fromkeys(exprs, 0)
+    last = {k: page.evaluate(js) for k, js in exprs.items()}
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        for k, js in exprs.items():
+            v = page.evaluate(js)
+            if v is not None and v != last[k]:
+                seen[k] += 1
+                last[k] = v
+        time.sleep(0.02)
+    dt = time.perf_counter() - t0
+    return {k: n / dt for k, n in seen.items()}
+
+
+def set_spinner(page, label: str, value: int) -> None:
+    inp = page.locator(
+        ".bk-input-group", has=page.get_by_text(label, exact=True)
+    ).locator("input")
+    inp.first.fill(str(value))
+    inp.first.press("Enter")
 
 
 def open_page(ctx, url):
@@ -81,6 +131,50 @@ def main() -> None:
                 )
             )
 
+            # training on the paper ensemble (measured defaults: depth 0, couplings)
+            page.locator(".bk-tab", has_text="Training").click()
+            set_spinner(page, "Optimisation steps", 5000)
+            page.wait_for_timeout(500)
+            t5 = time.perf_counter()
+            browser.button(page, "Train").click()
+            page.wait_for_function(JS_THETA_LEN, timeout=120000)
+            rows.append(
+                (
+                    "click Train (paper ensemble) -> first theta(t) plot in browser",
+                    f"{time.perf_counter() - t5:.2f} s",
+                )
+            )
+            page.wait_for_function(JS_LEARNED, timeout=120000)
+            rows.append(
+                (
+                    "click Train -> first learned curve in the moments plot",
+                    f"{time.perf_counter() - t5:.2f} s",
+                )
+            )
+            rates = count_changes(
+                page,
+                {"theta": JS_THETA_LEN, "errors": JS_ERRORS_LEN, "learned": JS_LEARNED},
+                10.0,
+            )
+            status = page.get_by_text("Training: step").first.inner_text()
+            rows.append(
+                (
+                    "browser-side plot updates while training (10 s)",
+                    f"theta(t) {rates['theta']:.1f} /s, errors "
+                    f"{rates['errors']:.1f} /s, learned curve "
+                    f"{rates['learned']:.1f} /s ({status})",
+                )
+            )
+            t6 = time.perf_counter()
+            page.locator("button", has_text="Stop").last.click()
+            page.get_by_text("Training stopped").wait_for(timeout=30000)
+            rows.append(
+                (
+                    "click Stop (training) -> 'Training stopped' shown",
+                    f"{time.perf_counter() - t6:.2f} s",
+                )
+            )
+
             # live update rate during a long job: progress-bar value changes seen in
             # the browser per second
             page.locator("select").first.select_option("large")
@@ -111,21 +205,10 @@ def main() -> None:
                 )
             )
             t4 = time.perf_counter()
-            browser.button(page, "Stop").click()
+            page.locator("#sidebar").get_by_role("button", name="Stop").click()
             page.get_by_text("Stopped after").wait_for(timeout=30000)
             rows.append(
                 ("click Stop -> 'Stopped' shown", f"{time.perf_counter() - t4:.2f} s")
-            )
-            # the Training panel: no backend yet -> nothing to time
-            from dbdviz.ui.explorer import trainer_class
-
-            rows.append(
-                (
-                    "click Train -> first plot update",
-                    "n/a (no dbdviz.dbd.Trainer yet)"
-                    if trainer_class() is None
-                    else "not measured",
-                )
             )
     print("| measurement | value |\n|---|---|")
     for k, v in rows:

@@ -53,15 +53,18 @@ JS_LEARNED = """
 }
 """
 
-# Data of the theta(t) plot (curves with a 'theta' column), first curve.
+# Data of the theta(t) plot (the ColumnDataSource named "theta": x, one column per
+# parameter).
 JS_THETA = """
 () => {
   for (const doc of Bokeh.documents)
     for (const m of doc._all_models.values())
-      if (m.type === 'GlyphRenderer' && m.data_source && m.data_source.data &&
-          'theta' in m.data_source.data && m.data_source.data['theta'].length)
-        return {t: Array.from(m.data_source.data['t']),
-                theta: Array.from(m.data_source.data['theta'])};
+      if (m.type === 'ColumnDataSource' && m.name === 'theta' &&
+          m.data.x && m.data.x.length) {
+        const out = {};
+        for (const k of Object.keys(m.data)) out[k] = Array.from(m.data[k]);
+        return out;
+      }
   return null;
 }
 """
@@ -213,7 +216,7 @@ def test_training_updates_the_learned_curves_live(server, chromium):
     # the Training tab: theta(t) and the errors draw and keep changing
     theta1 = wait_for_change(page, JS_THETA, None)
     theta2 = wait_for_change(page, JS_THETA, theta1)
-    assert len(theta2["theta"]) >= len(theta1["theta"])
+    assert len(theta2["x"]) >= len(theta1["x"]) and "hX" in theta2
     ARTIFACTS.mkdir(exist_ok=True)
     page.set_viewport_size({"width": 1400, "height": 1300})  # plots below the fold
     page.wait_for_timeout(1000)

@@ -95,6 +95,23 @@ def test_theta_and_errors_overlays():
     np.testing.assert_array_equal(er.values()[0].dimension_values("error"), [0.5, 0.25])
 
 
+def test_live_lines_replace_and_extend():
+    from dbdviz.ui.live import LiveLines
+
+    lines = LiveLines("t", "x", "y", log_y=True, name="errs")
+    lines.reset(["a", "b"])
+    fig = lines.pane.object
+    assert [it.label.value for it in fig.legend[0].items] == ["a", "b"]
+    lines.extend([1.0, 2.0], {"a": [0.5, 0.0], "b": [1.0, 2.0]})
+    lines.extend([3.0], {"a": [0.25], "b": [4.0]})
+    d = lines.source.data
+    assert lines.source.name == "errs" and lines.n_rows == 3
+    np.testing.assert_array_equal(d["x"], [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(d["a"], [0.5, np.nan, 0.25])  # log axis: 0 -> gap
+    lines.replace([0.0], {"a": [7.0], "b": [8.0]})
+    assert lines.n_rows == 1 and list(lines.source.data["b"]) == [8.0]
+
+
 # -- the job machinery ---------------------------------------------------------------
 
 
@@ -404,6 +421,13 @@ def test_training_streams_live_plots_and_stop_stops_it(tiny, monkeypatch):
     steps = panel.errors_buffer.data["step"]
     np.testing.assert_array_equal(steps, np.arange(1, len(steps) + 1))
     assert set(panel.errors_buffer.data) == {"step", "hX", "hY", "JXX", "JXY", "JYY"}
+    # the Bokeh plots show exactly what the streams hold
+    np.testing.assert_array_equal(panel.theta_lines.source.data["JXY"], theta2[:, 3])
+    np.testing.assert_array_equal(panel.errors_lines.source.data["x"], steps)
+    err = panel.errors_buffer.data["JXX"]
+    np.testing.assert_array_equal(
+        panel.errors_lines.source.data["JXX"], np.where(err > 0, err, np.nan)
+    )
     # the moments view patched its learned curve through the pipe (same figure)
     assert s.learned.label.startswith("DBD live step")
     assert not np.array_equal(view.learned_pipe.data[1], curve1)

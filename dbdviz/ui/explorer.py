@@ -37,6 +37,7 @@ from ..config import PRESETS, DBMConfig, LatticeLV, TrainConfig, preset
 from ..moments import CONTRACT_OBSERVABLES, OBSERVABLES, MomentTable, read_moment_table
 from . import plots
 from .jobs import Job, JobState
+from .live import LiveLines
 
 __all__ = [
     "Session",
@@ -1048,10 +1049,11 @@ LIVE_CHAINS = 8
 LIVE_LABEL = "DBD live"
 #: Chains per time point of the full evaluation after training (the CLI's default).
 EVAL_CHAINS = 100
-#: Minimum seconds between redraws of the theta(t) and error plots (at most 5 Hz);
-#: after a slow redraw the pause is twice its duration, so the session thread keeps
-#: time for events (Stop) on a loaded machine.
-PLOT_PERIOD = 0.2
+#: Minimum seconds between redraws of the theta(t) and error plots: every drain
+#: (jobs.POLL_MS = 100 ms, 10 Hz) may redraw; after a slow redraw the pause is twice
+#: its duration, so the session thread keeps time for events (Stop) on a loaded
+#: machine.
+PLOT_PERIOD = 0.08
 
 DBM_ADVANCED = ["persistent_asleep", "sliding_factor"]
 TRAIN_ADVANCED = [
@@ -1224,7 +1226,8 @@ class TrainingPanel(Viewer):
     the model trained so far; ``Evaluate`` evaluates the current model fully.
 
     Live plots (STYLE.md "Live plots"): theta(t) of the current horizon (a ``Pipe``,
-    whole frames) and the moment errors per step (a ``Buffer``, appended); about once
+    whole frames) and the moment errors per step (a ``Buffer``, appended), drawn at
+    up to 5 Hz by :class:`~dbdviz.ui.live.LiveLines` subscribed to them; about once
     a second the worker samples the current model cheaply (:func:`live_moments`) and
     the session's ``learned`` table follows, so the moments view shows the DBD curve
     while it learns. After training a full evaluation (:func:`full_evaluation`) fills
@@ -1307,12 +1310,16 @@ class TrainingPanel(Viewer):
             self.alert.visible = True
         self.theta_pipe: hv.streams.Pipe | None = None
         self.errors_buffer: hv.streams.Buffer | None = None
-        self.theta_pane = pn.pane.HoloViews(
-            None, sizing_mode="stretch_width", min_height=300
+        self.theta_lines = LiveLines("theta(t)", "time t", "theta", name="theta")
+        self.errors_lines = LiveLines(
+            "moment errors per step (asleep vs awake, relative)",
+            "optimisation step",
+            "error",
+            log_y=True,
+            name="errors",
         )
-        self.errors_pane = pn.pane.HoloViews(
-            None, sizing_mode="stretch_width", min_height=300
-        )
+        self.theta_pane = self.theta_lines.pane
+        self.errors_pane = self.errors_lines.pane
         #: Timing of the current job (benchmarks, tests): start, first plot update.
         self.t_started: float | None = None
         self.t_first_step: float | None = None
@@ -1443,8 +1450,6 @@ class TrainingPanel(Viewer):
         self.alert.visible = False
         self._set_progress(0, 100)
         self.theta_pipe = self.errors_buffer = None
-        self.theta_pane.object = None
-        self.errors_pane.object = None
         s.param.update(learned=None, model=None, evaluation=None)
         self.status.object = "Preparing the trainer ..."
         return self._start(Job("train", work, self._on_records, self._on_done))
@@ -1528,6 +1533,21 @@ class TrainingPanel(Viewer):
             + f" ({time.perf_counter() - self._t0:.0f} s)"
         )
 
+    def _draw_theta(self, data: dict) -> None:
+        """Pipe subscriber: the whole theta(t) frame replaces the plotted one."""
+        theta = data["theta"]
+        self.theta_lines.replace(
+            data["t"], {n: theta[:, k] for k, n in enumerate(data["names"])}
+        )
+
+    def _draw_errors(self, data: dict) -> None:
+        """Buffer subscriber: only the rows not plotted yet are sent."""
+        n = self.errors_lines.n_rows
+        self.errors_lines.extend(
+            np.asarray(data["step"])[n:],
+            {k: np.asarray(data[k])[n:] for k in self.errors_lines.names},
+        )
+
     def _flush_steps(self) -> None:
         """Draw the pending steps: the newest theta(t) frame, every step's errors."""
         steps, self._pending = self._pending, []
@@ -1544,10 +1564,10 @@ class TrainingPanel(Viewer):
             t=np.arange(theta.shape[0]) * dt, theta=theta, names=list(last.param_names)
         )
         if self.theta_pipe is None:
+            self.theta_lines.reset(frame["names"])
             self.theta_pipe = hv.streams.Pipe(data=frame)
-            self.theta_pane.object = hv.DynamicMap(
-                lambda data: plots.theta_overlay(**data), streams=[self.theta_pipe]
-            ).opts(framewise=True)
+            self.theta_pipe.add_subscriber(self._draw_theta)
+            self._draw_theta(frame)
         else:
             self.theta_pipe.send(frame)
         # errors: append every step.
@@ -1556,12 +1576,11 @@ class TrainingPanel(Viewer):
         for k in keys:
             chunk[k] = np.array([r.errors.get(k, np.nan) for r in steps], np.float64)
         if self.errors_buffer is None:
+            self.errors_lines.reset(keys)
             self.errors_buffer = hv.streams.Buffer(
                 {k: np.zeros(0) for k in chunk}, length=1_000_000, index=False
             )
-            self.errors_pane.object = hv.DynamicMap(
-                plots.errors_overlay, streams=[self.errors_buffer]
-            ).opts(framewise=True)
+            self.errors_buffer.add_subscriber(self._draw_errors)
         self.errors_buffer.send(chunk)
         # A slow redraw (a loaded machine) lengthens the pause, so the session
         # thread keeps time for clicks such as Stop.

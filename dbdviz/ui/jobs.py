@@ -4,7 +4,7 @@ The long computations of the dashboard (simulating an ensemble, training a DBD) 
 in a daemon thread so the server keeps answering. The worker never touches Panel or
 Bokeh objects: it only puts records into a :class:`queue.Queue`. The session that
 started the job drains that queue on its own thread, from a per-session
-``pn.state.add_periodic_callback`` (about 6 Hz), and hands the records to the
+``pn.state.add_periodic_callback`` (10 Hz), and hands the records to the
 component, which updates widgets and ``hv.streams.Buffer``/``Pipe`` objects there.
 Outside a running server or notebook (tests, scripts) there is no event loop to run
 the periodic callback, so the owner calls :meth:`Job.poll` itself.
@@ -28,8 +28,8 @@ __all__ = ["Job", "JobState", "active_jobs"]
 
 log = logging.getLogger("dbdviz.ui")
 
-#: Poll period of the per-session drain callback, in milliseconds (about 6 Hz).
-POLL_MS = 150
+#: Poll period of the per-session drain callback, in milliseconds (10 Hz).
+POLL_MS = 100
 
 _DONE = object()
 
