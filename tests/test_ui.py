@@ -95,6 +95,14 @@ def test_theta_and_errors_overlays():
     np.testing.assert_array_equal(er.values()[0].dimension_values("error"), [0.5, 0.25])
 
 
+def test_lowpass_taps_for_short_runs():
+    from dbdviz.ui.explorer import lowpass_taps_for
+
+    assert lowpass_taps_for(501) == 63 and lowpass_taps_for(189) == 63
+    assert lowpass_taps_for(188) == 61 and lowpass_taps_for(21) == 7
+    assert lowpass_taps_for(30) == 9 and lowpass_taps_for(8) == 0
+
+
 def test_live_lines_replace_and_extend():
     from dbdviz.ui.live import LiveLines
 
@@ -475,6 +483,11 @@ def test_training_to_the_end_evaluates_samples_and_exports(tiny):
     np.testing.assert_allclose(d["true"], np.diff(sim.mean["nnXY"]))
     labels = [el.label for el in h.channels_pane.object]
     assert labels[-1] == "DBD sum" and "wXX1" in labels
+    # binary-state covariances: the channels carry d<Q>/dt (its sign at least)
+    assert ev.meta["cov_from"] == "states" and ev.meta["lowpass_taps"] == 7
+    h.observable = "X"
+    d = h.channel_data()
+    assert np.corrcoef(d["sum"], d["true_smooth"])[0, 1] > 0
     # Lattice: a sample of the learned DBM at the player's time, hidden layer too
     lat = app.lattice
     lat.time.value = 7

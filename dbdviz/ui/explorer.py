@@ -1115,15 +1115,37 @@ def live_moments(
     return ev.table
 
 
+def lowpass_taps_for(n_times: int, taps: int = 63) -> int:
+    """The reference's 63-tap low-pass, shortened for short trajectories.
+
+    A filter longer than a third of the series is mostly edge padding and flattens
+    theta(t) (and so every closure channel): use the largest odd length <= n / 3,
+    or no filter below 3 taps.
+    """
+    if n_times >= 3 * taps:
+        return taps
+    k = int(n_times) // 3
+    k -= 1 - k % 2  # largest odd <= n / 3
+    return k if k >= 3 else 0
+
+
 def full_evaluation(model, chains: int | None = None, progress=None, cancel=None):
     """The evaluation shown after training: :func:`dbdviz.dbd.evaluate` sampling
-    the model as it was trained to match (its defaults), the default low-pass filter
-    and seed 0."""
+    the model as it was trained to match (its defaults), the reference low-pass
+    (:func:`lowpass_taps_for`) and seed 0.
+
+    Covariances come from the binary states (``cov_from="states"``), for which
+    ``Cov(Q, M_k) = d<Q>/dtheta_k`` holds, so the closure channels add up to the
+    model's d<Q>/dt; conditional probabilities shrink them (to about zero for the
+    default fully visible machine with couplings). The moments do not depend on it.
+    """
     from ..dbd import evaluate
 
     return evaluate(
         model,
         chains=EVAL_CHAINS if chains is None else int(chains),
+        lowpass_taps=lowpass_taps_for(int(model.horizon) + 1),
+        cov_from="states",
         seed=0,
         progress=progress,
         cancel=cancel,
@@ -1838,7 +1860,8 @@ class HierarchyView(Viewer):
         ev = self.session.evaluation
         self.channels_info.object = (
             f"_Learned closure evaluated with {ev.table.n} chains per time point "
-            f"(theta low-pass {ev.meta.get('lowpass_taps')} taps)._"
+            f"(theta low-pass {ev.meta.get('lowpass_taps')} taps, covariances from "
+            f"{ev.meta.get('cov_from')})._"
         )
         self.channels_box.visible = True
 
