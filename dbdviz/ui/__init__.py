@@ -8,5 +8,7 @@ Only this subpackage imports Panel/HoloViews/Bokeh; the core never does.
   ``HierarchyView``, ``ExportPanel``); they display in Jupyter as they are.
 - :mod:`dbdviz.ui.jobs`: background-thread jobs drained by a per-session periodic
   callback.
+- :mod:`dbdviz.ui.live`: Bokeh line plots subscribed to ``Pipe``/``Buffer`` streams
+  for the 5-10 Hz training plots.
 - :mod:`dbdviz.ui.app`: ``create_app()``, the served template (``apps/dashboard.py``).
 """
