@@ -10,8 +10,8 @@ from .adjoint import (
     coefficient_gradient,
     reference_domain,
     uncenter_dE,
-    warmup,
 )
+from .adjoint import warmup as adjoint_warmup
 from .basis import FiniteElements, SparseGradient
 from .dynamics import Integrator, Trajectory, integrate
 from .evaluate import Evaluation, evaluate, lowpass, moment_derivative, sample_trajectory
@@ -27,6 +27,16 @@ from .train import (
     schedule,
 )
 from .train import warmup as train_warmup
+
+
+def warmup() -> None:
+    """Compile every DBD kernel (finite elements, adjoint, trainer, evaluation)."""
+    from .evaluate import warmup as evaluate_warmup
+
+    adjoint_warmup()
+    train_warmup()
+    evaluate_warmup()
+
 
 __all__ = [
     "FiniteElements",
@@ -60,4 +70,5 @@ __all__ = [
     "default_configs",
     "reference_configs",
     "train_warmup",
+    "adjoint_warmup",
 ]

@@ -622,7 +622,7 @@ def evaluate(
     t_max: float | None = None,
     init: str | None = None,
     burn_in: int | None = None,
-    cov_from: str = "probabilities",
+    cov_from: str | None = None,
     threads: int | None = None,
     progress: Callable[[int, int], Any] | None = None,
     cancel: threading.Event | None = None,
@@ -668,6 +668,12 @@ def evaluate(
     sweeps = int(trained.get("sweeps", 9)) if sweeps is None else sweeps
     lowpass_taps = 63 if lowpass_taps is None else lowpass_taps
     init = str(trained.get("init", "random")) if init is None else init
+    if cov_from is None:
+        # with visible couplings (or no hidden layer) the probability-based covariances
+        # of the final step miss the visible-visible dependence and the channels come
+        # out near zero; binary states give the exact Cov(Q, M_k) = d<Q>/dtheta_k
+        cfg = model.dbm_config
+        cov_from = "states" if (cfg.visible_couplings or cfg.depth == 0) else "probabilities"
     lowpass_taps = _check_int("lowpass_taps", lowpass_taps, 0)
     dbm = model.dbm()
     dt = float(model.dt)

@@ -406,10 +406,15 @@ class Trainer:
         """float64 (R, T_data + 1, P): statistics of every snapshot (depth 0)."""
         R, nt, L = self.n_reps, self.data_steps + 1, self.size
         out = np.empty((R, nt, self.P))
-        buf = np.empty((R, 1, L, L), np.int8)
-        for tau in range(nt):
-            buf[:, 0] = self.snapshots[:, tau]
-            out[:, tau] = self.dbm.param_statistics(buf)
+        # many time points per call: one small parallel call per time point costs
+        # seconds of thread hand-offs on a loaded machine (measured 2-4 s vs 0.15 s)
+        chunk = max(1, min(nt, (1 << 24) // max(R * L * L, 1)))
+        for t0 in range(0, nt, chunk):
+            t1 = min(nt, t0 + chunk)
+            buf = np.ascontiguousarray(
+                self.snapshots[:, t0:t1].reshape(R * (t1 - t0), 1, L, L), dtype=np.int8
+            )
+            out[:, t0:t1] = self.dbm.param_statistics(buf).reshape(R, t1 - t0, self.P)
         return out
 
     # -- state -----------------------------------------------------------------------
