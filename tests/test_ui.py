@@ -22,7 +22,6 @@ from dbdviz.moments import OBSERVABLES, read_moment_table  # noqa: E402
 from dbdviz.ui import plots  # noqa: E402
 from dbdviz.ui.app import App, create_app  # noqa: E402
 from dbdviz.ui.explorer import (  # noqa: E402
-    TRAINING_UNAVAILABLE,
     LatticeView,
     MomentsView,
     Session,
@@ -300,15 +299,6 @@ def test_lattice_view_streams_snapshots(simulated):
 
 
 # -- training panel ------------------------------------------------------------------
-
-
-def test_train_without_backend_shows_message():
-    if trainer_class() is not None:
-        pytest.skip("dbdviz.dbd.Trainer exists")
-    panel = TrainingPanel(Session("demo"))
-    assert panel.alert.visible and panel.alert.object == TRAINING_UNAVAILABLE
-    assert panel.train() is None
-    assert "not available yet" in panel.alert.object
 
 
 # The real trainer on a real tiny ensemble (12 x 12, 20 steps, 6 replicates).

@@ -208,6 +208,14 @@ def _widget(cls, **kw: Any):
     return cls(**_kw(cls, **kw))
 
 
+def _download(callback, filename: str, label: str, **kw: Any):
+    """A primary-coloured FileDownload button of the Export tab."""
+    return _widget(
+        pn.widgets.FileDownload, callback=callback, filename=filename, label=label,
+        color="primary", width=300, **kw,
+    )
+
+
 def _fmt_err(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
 
@@ -1891,37 +1899,19 @@ class ExportPanel(Viewer):
         self.table = _widget(
             pn.widgets.Select, label="Table", options=["simulation"], width=220
         )
-        self.csv_download = _widget(
-            pn.widgets.FileDownload,
-            callback=self.table_csv,
-            filename="moments_simulation.csv",
-            label="Download moment table (CSV)",
-            color="primary",
-            width=300,
+        self.csv_download = _download(
+            self.table_csv, "moments_simulation.csv", "Download moment table (CSV)"
         )
-        self.html_download = _widget(
-            pn.widgets.FileDownload,
-            callback=self.figure_html,
-            filename="moments.html",
-            label="Download figure (HTML)",
-            color="primary",
-            width=300,
+        self.html_download = _download(
+            self.figure_html, "moments.html", "Download figure (HTML)"
         )
-        self.npz_download = _widget(
-            pn.widgets.FileDownload,
-            callback=self.ensemble_npz,
-            filename="ensemble.npz",
-            label="Download ensemble (.npz)",
-            color="primary",
-            width=300,
+        self.npz_download = _download(
+            self.ensemble_npz, "ensemble.npz", "Download ensemble (.npz)"
         )
-        self.model_download = _widget(
-            pn.widgets.FileDownload,
-            callback=self.model_npz,
-            filename="dbd_model.npz",
-            label="Download trained model (.npz)",
-            color="primary",
-            width=300,
+        self.model_download = _download(
+            self.model_npz,
+            "dbd_model.npz",
+            "Download trained model (.npz)",
             disabled=True,
         )
         self.table.param.watch(self._on_table, "value")
