@@ -113,13 +113,25 @@ class Progress:
 
 #: LatticeLV parameters exposed as model options (the CONTRACTS.md names first).
 MODEL_OPTIONS = (
-    "size", "birth", "death", "predation", "init_x", "init_y", "steps", "replicates",
-    "seed", "dt", "pick_mode", "birth_mode",
+    "size",
+    "birth",
+    "death",
+    "predation",
+    "init_x",
+    "init_y",
+    "steps",
+    "replicates",
+    "seed",
+    "dt",
+    "pick_mode",
+    "birth_mode",
 )
 
 
 def _add_param_options(
-    parser: argparse.ArgumentParser, cls: type[param.Parameterized], names: Sequence[str]
+    parser: argparse.ArgumentParser,
+    cls: type[param.Parameterized],
+    names: Sequence[str],
 ) -> None:
     """One ``--option`` per config parameter, typed, help from its doc and range."""
     for n in names:
@@ -148,7 +160,9 @@ def _boolean(rng: str) -> Callable:
             return True
         if t in ("0", "false", "no", "off"):
             return False
-        raise argparse.ArgumentTypeError(f"{text!r} is not a boolean: allowed {{true, false}}")
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a boolean: allowed {{true, false}}"
+        )
 
     parse.__name__ = "bool"
     return parse
@@ -204,7 +218,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     prog = Progress("simulate", args.quiet)
     prog.note(
-        f"dbdviz simulate: {cfg.replicates} replicates of a {cfg.size}x{cfg.size} lattice, "
+        f"dbdviz simulate: {cfg.replicates} replicates of a "
+        f"{cfg.size}x{cfg.size} lattice, "
         f"{cfg.steps} steps (seed {cfg.seed})"
     )
     warmup()
@@ -249,8 +264,15 @@ def _cmd_closure(args: argparse.Namespace) -> int:
 
 # DBM / training options generated from the configs (``--depth`` first, per CONTRACTS).
 DBM_OPTIONS = (
-    "depth", "conn", "cross_channel", "visible_couplings", "chains", "sweeps_awake",
-    "sweeps_asleep", "persistent_asleep", "sliding_factor",
+    "depth",
+    "conn",
+    "cross_channel",
+    "visible_couplings",
+    "chains",
+    "sweeps_awake",
+    "sweeps_asleep",
+    "persistent_asleep",
+    "sliding_factor",
 )
 
 
@@ -264,9 +286,13 @@ def _configs_from_args(args: argparse.Namespace):
     """The measured training defaults (``default_configs``) with the options given."""
     from .dbd.train import default_configs
 
-    dbm_kw = {n: getattr(args, n) for n in DBM_OPTIONS if getattr(args, n, None) is not None}
+    dbm_kw = {
+        n: getattr(args, n) for n in DBM_OPTIONS if getattr(args, n, None) is not None
+    }
     tr_kw = {
-        n: getattr(args, n) for n in _train_option_names() if getattr(args, n, None) is not None
+        n: getattr(args, n)
+        for n in _train_option_names()
+        if getattr(args, n, None) is not None
     }
     if args.seed is not None:
         tr_kw["seed"] = args.seed
@@ -307,10 +333,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
         else:
             trainer = Trainer(data, dbm_config=dbm_cfg, train_config=tr_cfg)
     except ValueError as exc:
-        raise UsageError(_cli_message(exc, list(DBM_OPTIONS) + _train_option_names())) from None
+        raise UsageError(
+            _cli_message(exc, list(DBM_OPTIONS) + _train_option_names())
+        ) from None
     prog = Progress("train", args.quiet)
     prog.note(
-        f"dbdviz train: depth {trainer.dbm_config.depth}, {trainer.opt_steps} optimisation "
+        f"dbdviz train: depth {trainer.dbm_config.depth}, "
+        f"{trainer.opt_steps} optimisation "
         f"steps on {data.observables.shape[0]} replicates of {args.data}"
     )
     every = max(int(args.checkpoint_every), 1)
@@ -349,13 +378,21 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     prog = Progress("evaluate", args.quiet)
     try:
         ev = evaluate(
-            model, chains=args.chains, sweeps=args.sweeps, seed=args.seed,
-            lowpass_taps=args.lowpass_taps, t_max=args.t_max, init=args.init,
+            model,
+            chains=args.chains,
+            sweeps=args.sweeps,
+            seed=args.seed,
+            lowpass_taps=args.lowpass_taps,
+            t_max=args.t_max,
+            init=args.init,
             progress=prog,
         )
     except ValueError as exc:
-        raise UsageError(_cli_message(exc, ["chains", "sweeps", "seed", "t_max", "init",
-                                             "lowpass_taps"])) from None
+        raise UsageError(
+            _cli_message(
+                exc, ["chains", "sweeps", "seed", "t_max", "init", "lowpass_taps"]
+            )
+        ) from None
     ev.table.to_csv(args.out)
     prog.note(f"wrote {args.out} ({len(ev.table.t)} rows, {args.chains} chains)")
     return EXIT_OK
@@ -379,40 +416,74 @@ def _add_train_commands(sub) -> None:
     from .config import DBMConfig, TrainConfig
 
     p = sub.add_parser(
-        "train", help="Learn a DBD closure from an ensemble.",
+        "train",
+        help="Learn a DBD closure from an ensemble.",
         description="Learn a dynamic Boltzmann distribution from simulated lattices. "
         "With only --data and --out the defaults give the project's best closure.",
     )
     p.add_argument("--data", required=True, metavar="ENSEMBLE.npz")
     _add_param_options(p, DBMConfig, DBM_OPTIONS)
     _add_param_options(p, TrainConfig, [n for n in TrainConfig.public_names()])
-    p.add_argument("--checkpoint", metavar="CKPT.npz",
-                   help="Save a resumable checkpoint here (atomically) while training.")
-    p.add_argument("--checkpoint-every", type=_bounded_int("checkpoint-every", 1),
-                   default=50, help="Steps between checkpoints. Default 50.")
+    p.add_argument(
+        "--checkpoint",
+        metavar="CKPT.npz",
+        help="Save a resumable checkpoint here (atomically) while training.",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=_bounded_int("checkpoint-every", 1),
+        default=50,
+        help="Steps between checkpoints. Default 50.",
+    )
     p.add_argument("--resume", metavar="CKPT.npz", help="Resume from a checkpoint.")
     p.add_argument("--out", required=True, metavar="MODEL.npz")
     _add_common(p)
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser(
-        "evaluate", help="Sample a learned model along its trajectory.",
-        description="Sample the learned model at every time point of its trajectory and "
+        "evaluate",
+        help="Sample a learned model along its trajectory.",
+        description="Sample the learned model at every time point of its trajectory "
+        "and "
         "write its moment table.",
     )
     p.add_argument("model", metavar="MODEL.npz")
-    p.add_argument("--chains", type=_bounded_int("chains", 1, 100_000), default=100,
-                   help="Chains per time point. Allowed [1, 100000]; default 100.")
-    p.add_argument("--sweeps", type=_bounded_int("sweeps", 1, 100_000), default=None,
-                   help="Gibbs sweeps per time point (default: the evaluator's).")
-    p.add_argument("--seed", type=_bounded_int("seed", 0), default=0,
-                   help="Random seed. Allowed [0, inf); default 0.")
-    p.add_argument("--lowpass-taps", type=_bounded_int("lowpass-taps", 0, 10_001),
-                   default=None, help="Low-pass filter length for theta(t) (0: raw).")
-    p.add_argument("--t-max", type=_bounded_int("t-max", 1), default=None,
-                   help="Last time step (beyond the trained horizon: extrapolate).")
-    p.add_argument("--init", choices=["random", "carry"], default=None,
-                   help="Chain initialisation per time point.")
+    p.add_argument(
+        "--chains",
+        type=_bounded_int("chains", 1, 100_000),
+        default=100,
+        help="Chains per time point. Allowed [1, 100000]; default 100.",
+    )
+    p.add_argument(
+        "--sweeps",
+        type=_bounded_int("sweeps", 1, 100_000),
+        default=None,
+        help="Gibbs sweeps per time point (default: the evaluator's).",
+    )
+    p.add_argument(
+        "--seed",
+        type=_bounded_int("seed", 0),
+        default=0,
+        help="Random seed. Allowed [0, inf); default 0.",
+    )
+    p.add_argument(
+        "--lowpass-taps",
+        type=_bounded_int("lowpass-taps", 0, 10_001),
+        default=None,
+        help="Low-pass filter length for theta(t) (0: raw).",
+    )
+    p.add_argument(
+        "--t-max",
+        type=_bounded_int("t-max", 1),
+        default=None,
+        help="Last time step (beyond the trained horizon: extrapolate).",
+    )
+    p.add_argument(
+        "--init",
+        choices=["random", "carry"],
+        default=None,
+        help="Chain initialisation per time point.",
+    )
     p.add_argument("--out", required=True, metavar="LEARNED.csv")
     _add_common(p)
     p.set_defaults(func=_cmd_evaluate)
@@ -432,7 +503,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     warmup()
     if not args.quiet:
-        sys.stderr.write(f"serving the dashboard at http://localhost:{args.port}/dashboard\n")
+        sys.stderr.write(
+            f"serving the dashboard at http://localhost:{args.port}/dashboard\n"
+        )
     pn.serve(
         {"dashboard": create_app},
         port=args.port,
@@ -452,7 +525,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--preset", default="paper", choices=list(PRESETS),
+        "--preset",
+        default="paper",
+        choices=list(PRESETS),
         help="Model preset; the options below override its values. Default paper.",
     )
     _add_param_options(p, LatticeLV, MODEL_OPTIONS)
@@ -468,7 +543,9 @@ def _port(text: str) -> int:
     except ValueError:
         v = -1
     if not 1 <= v <= 65535:
-        raise argparse.ArgumentTypeError(f"--port = {text!r} is invalid: allowed [1, 65535]")
+        raise argparse.ArgumentTypeError(
+            f"--port = {text!r} is invalid: allowed [1, 65535]"
+        )
     return v
 
 
@@ -496,26 +573,42 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    p = sub.add_parser("simulate", help="Simulate an ensemble of replicates.",
-                       description="Simulate an ensemble of lattice Lotka-Volterra replicates.")
+    p = sub.add_parser(
+        "simulate",
+        help="Simulate an ensemble of replicates.",
+        description="Simulate an ensemble of lattice Lotka-Volterra replicates.",
+    )
     _add_model_options(p)
-    p.add_argument("--no-snapshots", action="store_true",
-                   help="Keep per-replicate observables but not the lattices.")
-    p.add_argument("--threads", type=_threads, default=None,
-                   help="Threads for the replicates (default: all cores).")
+    p.add_argument(
+        "--no-snapshots",
+        action="store_true",
+        help="Keep per-replicate observables but not the lattices.",
+    )
+    p.add_argument(
+        "--threads",
+        type=_threads,
+        default=None,
+        help="Threads for the replicates (default: all cores).",
+    )
     p.add_argument("--out", required=True, metavar="ENSEMBLE.npz", help="Output file.")
     _add_common(p)
     p.set_defaults(func=_cmd_simulate)
 
-    p = sub.add_parser("moments", help="Moment table of an ensemble.",
-                       description="Write the moment table (CSV) of a simulated ensemble.")
+    p = sub.add_parser(
+        "moments",
+        help="Moment table of an ensemble.",
+        description="Write the moment table (CSV) of a simulated ensemble.",
+    )
     p.add_argument("ensemble", metavar="ENSEMBLE.npz")
     p.add_argument("--out", required=True, metavar="MOMENTS.csv")
     _add_common(p)
     p.set_defaults(func=_cmd_moments)
 
-    p = sub.add_parser("closure", help="Classical moment closure.",
-                       description="Integrate a classical moment closure.")
+    p = sub.add_parser(
+        "closure",
+        help="Classical moment closure.",
+        description="Integrate a classical moment closure.",
+    )
     p.add_argument("--method", required=True, choices=["mean-field", "pair"])
     _add_model_options(p)
     p.add_argument("--out", required=True, metavar="CLOSURE.csv")
@@ -525,8 +618,11 @@ def build_parser() -> argparse.ArgumentParser:
     for adder in _EXTRA_COMMANDS:
         adder(sub)
 
-    p = sub.add_parser("serve", help="Serve the dashboard.",
-                       description="Serve the Panel dashboard at /dashboard.")
+    p = sub.add_parser(
+        "serve",
+        help="Serve the dashboard.",
+        description="Serve the Panel dashboard at /dashboard.",
+    )
     p.add_argument("--port", type=_port, default=5006)
     p.add_argument("--address", default="127.0.0.1")
     p.add_argument("--show", action="store_true", help="Open a browser tab.")

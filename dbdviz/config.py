@@ -66,7 +66,8 @@ class Config(param.Parameterized):
         unknown = sorted(set(params) - set(self.param) - {"name"})
         if unknown:
             raise ValueError(
-                f"unknown parameter(s) for {type(self).__name__}: {', '.join(unknown)}; "
+                f"unknown parameter(s) for {type(self).__name__}: "
+                f"{', '.join(unknown)}; "
                 f"allowed: {', '.join(self.public_names())}"
             )
         for k, v in params.items():
@@ -107,52 +108,57 @@ class Config(param.Parameterized):
     def _check_one(self, name: str, value: Any) -> None:
         p = self.param[name]
         label = p.label or name
+        rng = format_range(p)
         if isinstance(p, param.Boolean):
             if not isinstance(value, bool):
-                raise ValueError(f"{name} = {value!r} is invalid: allowed {{True, False}}")
+                raise ValueError(
+                    f"{name} = {value!r} is invalid: allowed {{True, False}}"
+                )
             return
         if isinstance(p, param.Selector):
             if value not in p.objects:
                 raise ValueError(
-                    f"{name} = {value!r} is invalid: allowed {format_range(p)} ({label})"
+                    f"{name} = {value!r} is invalid: allowed {rng} ({label})"
                 )
             return
         if isinstance(p, param.Number):
             if value is None:
                 if p.allow_None:
                     return
-                raise ValueError(f"{name} must be a number in {format_range(p)}, got None")
+                raise ValueError(
+                    f"{name} must be a number in {format_range(p)}, got None"
+                )
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 try:
                     value = float(value)
                 except (TypeError, ValueError):
                     raise ValueError(
-                        f"{name} = {value!r} is not a number: allowed {format_range(p)} "
-                        f"({label})"
+                        f"{name} = {value!r} is not a number: allowed {rng} ({label})"
                     ) from None
             if isinstance(p, param.Integer) and not float(value).is_integer():
                 raise ValueError(
-                    f"{name} = {value!r} must be an integer in {format_range(p)} ({label})"
+                    f"{name} = {value!r} must be an integer in {rng} ({label})"
                 )
             if isinstance(value, float) and not math.isfinite(value):
                 raise ValueError(
-                    f"{name} = {value} is not finite: allowed {format_range(p)} ({label})"
+                    f"{name} = {value} is not finite: allowed {rng} ({label})"
                 )
             lo, hi = p.bounds if p.bounds is not None else (None, None)
             incl = p.inclusive_bounds
-            bad = (lo is not None and (value < lo or (value == lo and not incl[0]))) or (
-                hi is not None and (value > hi or (value == hi and not incl[1]))
-            )
+            bad = (
+                lo is not None and (value < lo or (value == lo and not incl[0]))
+            ) or (hi is not None and (value > hi or (value == hi and not incl[1])))
             if bad:
                 raise ValueError(
-                    f"{name} = {value} is out of range: allowed {format_range(p)} ({label})"
+                    f"{name} = {value} is out of range: allowed {rng} ({label})"
                 )
 
     def _range_error_from(self, exc: Exception, params: dict[str, Any]) -> ValueError:
         for k in params:
             if f"'{k}'" in str(exc) or f".{k}'" in str(exc):
                 return ValueError(
-                    f"{k} = {params[k]!r} is invalid: allowed {format_range(self.param[k])}"
+                    f"{k} = {params[k]!r} is invalid: "
+                    f"allowed {format_range(self.param[k])}"
                 )
         return ValueError(str(exc))
 
@@ -182,59 +188,94 @@ class LatticeLV(Config):
     """
 
     size = param.Integer(
-        40, bounds=(3, 1000), softbounds=(10, 200), label="Lattice side L",
+        40,
+        bounds=(3, 1000),
+        softbounds=(10, 200),
+        label="Lattice side L",
         doc="Lattice side L (the lattice has L x L periodic sites).",
     )
     birth = param.Number(
-        0.025, bounds=(0.0, 10.0), softbounds=(0.0, 0.2), label="Birth rate (0 -> X)",
+        0.025,
+        bounds=(0.0, 10.0),
+        softbounds=(0.0, 0.2),
+        label="Birth rate (0 -> X)",
         doc="Birth rate kr1 of 0 -> X, per X (propensity kr1 * max(n_X, 1)).",
     )
     death = param.Number(
-        0.06, bounds=(0.0, 10.0), softbounds=(0.0, 0.3), label="Death rate (Y -> 0)",
+        0.06,
+        bounds=(0.0, 10.0),
+        softbounds=(0.0, 0.3),
+        label="Death rate (Y -> 0)",
         doc="Death rate kr2 of Y -> 0, per Y.",
     )
     predation = param.Number(
-        0.4, bounds=(0.0, 1.0), label="Predation probability (X + Y -> 2Y)",
+        0.4,
+        bounds=(0.0, 1.0),
+        label="Predation probability (X + Y -> 2Y)",
         doc="Predation probability p3 of X + Y -> Y + Y per X-Y collision.",
     )
     init_x = param.Integer(
-        100, bounds=(0, None), softbounds=(0, 800), label="Initial X",
+        100,
+        bounds=(0, None),
+        softbounds=(0, 800),
+        label="Initial X",
         doc="Initial number of prey X, placed at random empty sites.",
     )
     init_y = param.Integer(
-        100, bounds=(0, None), softbounds=(0, 800), label="Initial Y",
+        100,
+        bounds=(0, None),
+        softbounds=(0, 800),
+        label="Initial Y",
         doc="Initial number of predators Y, placed at random empty sites after X.",
     )
     dt = param.Number(
-        1.0, bounds=(0.0, 100.0), inclusive_bounds=(False, True), label="Time step dt",
-        doc="Time step dt: one hop sweep per step; unimolecular events in continuous time.",
+        1.0,
+        bounds=(0.0, 100.0),
+        inclusive_bounds=(False, True),
+        label="Time step dt",
+        doc="Time step dt: one hop sweep per step; unimolecular events in "
+        "continuous time.",
     )
     steps = param.Integer(
-        500, bounds=(1, 1_000_000), softbounds=(10, 2000), label="Steps",
+        500,
+        bounds=(1, 1_000_000),
+        softbounds=(10, 2000),
+        label="Steps",
         doc="Number of steps; moments are recorded at t = 0, dt, ..., steps * dt.",
     )
     replicates = param.Integer(
-        100, bounds=(1, 1_000_000), softbounds=(1, 2000), label="Replicates",
+        100,
+        bounds=(1, 1_000_000),
+        softbounds=(1, 2000),
+        label="Replicates",
         doc="Number of independent replicates.",
     )
     seed = param.Integer(
-        0, bounds=(0, 2**63 - 1), allow_None=True, label="Seed",
+        0,
+        bounds=(0, 2**63 - 1),
+        allow_None=True,
+        label="Seed",
         doc="Random seed (None: fresh entropy). Same seed, same ensemble.",
     )
     pick_mode = param.Selector(
-        default="nested_permutation", objects=["nested_permutation", "uniform"],
+        default="nested_permutation",
+        objects=["nested_permutation", "uniform"],
         label="Random site picks",
         doc="How 'random' sites are picked: the reference's nested permutation scan "
         "(quirk Q3) or uniformly.",
     )
     birth_mode = param.Selector(
-        default="global", objects=["global", "local"], label="Birth placement",
+        default="global",
+        objects=["global", "local"],
+        label="Birth placement",
         doc="Where a newborn X goes: 'global' = any random empty site (reference, Q1); "
         "'local' = a random empty neighbour of a random X (X -> X + X).",
     )
     snapshots = param.Boolean(
-        True, label="Keep snapshots",
-        doc="Keep the full lattice at every time point (uint8, replicates x times x L x L).",
+        True,
+        label="Keep snapshots",
+        doc="Keep the full lattice at every time point (uint8, replicates x times "
+        "x L x L).",
     )
 
     def _check_combination(self) -> None:
@@ -265,22 +306,47 @@ class LatticeLV(Config):
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # arXiv 1905.12122 (CONTRACTS.md): reference semantics, 40 x 40, 500 steps, 100 reps.
+    # arXiv 1905.12122 (CONTRACTS.md): reference semantics, 40 x 40, 500 steps,
+    # 100 replicates.
     "paper": dict(
-        size=40, birth=0.025, death=0.06, predation=0.4, init_x=100, init_y=100,
-        dt=1.0, steps=500, replicates=100, pick_mode="nested_permutation",
+        size=40,
+        birth=0.025,
+        death=0.06,
+        predation=0.4,
+        init_x=100,
+        init_y=100,
+        dt=1.0,
+        steps=500,
+        replicates=100,
+        pick_mode="nested_permutation",
         birth_mode="global",
     ),
     # Small and quick, for classrooms and tests.
     "demo": dict(
-        size=20, birth=0.025, death=0.06, predation=0.4, init_x=25, init_y=25,
-        dt=1.0, steps=300, replicates=50, pick_mode="nested_permutation",
+        size=20,
+        birth=0.025,
+        death=0.06,
+        predation=0.4,
+        init_x=25,
+        init_y=25,
+        dt=1.0,
+        steps=300,
+        replicates=50,
+        pick_mode="nested_permutation",
         birth_mode="global",
     ),
     # The alternative regime listed in the reference main.cpp comments.
     "large": dict(
-        size=100, birth=0.025, death=0.06, predation=0.4, init_x=625, init_y=625,
-        dt=1.0, steps=500, replicates=100, pick_mode="nested_permutation",
+        size=100,
+        birth=0.025,
+        death=0.06,
+        predation=0.4,
+        init_x=625,
+        init_y=625,
+        dt=1.0,
+        steps=500,
+        replicates=100,
+        pick_mode="nested_permutation",
         birth_mode="global",
     ),
 }
@@ -289,7 +355,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 def preset(name: str, **overrides: Any) -> LatticeLV:
     """A :class:`LatticeLV` for a named preset, with optional overrides."""
     if name not in PRESETS:
-        raise ValueError(f"preset = {name!r} is unknown: allowed {{{', '.join(PRESETS)}}}")
+        raise ValueError(
+            f"preset = {name!r} is unknown: allowed {{{', '.join(PRESETS)}}}"
+        )
     d = dict(PRESETS[name])
     d.update({k: v for k, v in overrides.items() if v is not None})
     return LatticeLV(**d)
@@ -309,40 +377,59 @@ class DBMConfig(Config):
     """
 
     depth = param.Integer(
-        2, bounds=(0, 3), label="DBM depth (hidden layers)",
+        2,
+        bounds=(0, 3),
+        label="DBM depth (hidden layers)",
         doc="Number of hidden layers (0 = fully visible Boltzmann machine).",
     )
     conn = param.Selector(
-        default=4, objects=[4, 9], label="Connectivity q",
+        default=4,
+        objects=[4, 9],
+        label="Connectivity q",
         doc="Units per inter-layer patch: 4 (2 x 2) or 9 (3 x 3), with periodic wrap.",
     )
     cross_channel = param.Boolean(
-        False, label="Cross-channel weights",
+        False,
+        label="Cross-channel weights",
         doc="Add X-Y1 and Y-X1 weights (and likewise between hidden layers).",
     )
     visible_couplings = param.Boolean(
-        False, label="Visible NN couplings",
+        False,
+        label="Visible NN couplings",
         doc="Add nearest-neighbour couplings J_XX, J_XY, J_YY on the visible layer.",
     )
     chains = param.Integer(
-        5, bounds=(1, 10_000), softbounds=(1, 200), label="Chains",
+        5,
+        bounds=(1, 10_000),
+        softbounds=(1, 200),
+        label="Chains",
         doc="Number of Markov chains per phase and time point.",
     )
     sweeps_awake = param.Integer(
-        10, bounds=(1, 10_000), softbounds=(1, 100), label="Awake sweeps",
+        10,
+        bounds=(1, 10_000),
+        softbounds=(1, 100),
+        label="Awake sweeps",
         doc="Gibbs sweeps with the visible layer clamped to data.",
     )
     sweeps_asleep = param.Integer(
-        10, bounds=(1, 10_000), softbounds=(1, 100), label="Asleep sweeps",
+        10,
+        bounds=(1, 10_000),
+        softbounds=(1, 100),
+        label="Asleep sweeps",
         doc="Free-running Gibbs sweeps per asleep phase.",
     )
     persistent_asleep = param.Boolean(
-        False, label="Persistent asleep chains",
+        False,
+        label="Persistent asleep chains",
         doc="Keep asleep chains between steps instead of restarting them at random.",
     )
     sliding_factor = param.Number(
-        0.5, bounds=(0.0, 1.0), label="Center sliding factor",
-        doc="Sliding factor sigma of the center update mu <- (1 - sigma) mu + sigma mu_new.",
+        0.5,
+        bounds=(0.0, 1.0),
+        label="Center sliding factor",
+        doc="Sliding factor sigma of the center update "
+        "mu <- (1 - sigma) mu + sigma mu_new.",
     )
 
     def _check_combination(self) -> None:
@@ -362,89 +449,132 @@ class TrainConfig(Config):
     """Dynamic Boltzmann distribution training settings (ALGORITHM.md sections 4-5)."""
 
     opt_steps = param.Integer(
-        0, bounds=(0, 10_000_000), softbounds=(0, 5000), label="Optimisation steps",
+        0,
+        bounds=(0, 10_000_000),
+        softbounds=(0, 5000),
+        label="Optimisation steps",
         doc="Number of optimisation steps (0 = auto: until the horizon reaches the "
         "data's last time, plus extra_end_steps).",
     )
     extra_end_steps = param.Integer(
-        20, bounds=(0, 10_000_000), softbounds=(0, 200), label="Extra steps at the end",
+        20,
+        bounds=(0, 10_000_000),
+        softbounds=(0, 200),
+        label="Extra steps at the end",
         doc="With opt_steps = 0: extra steps with the window parked at the data's end "
         "(the last time points are otherwise under-trained, pitfall P11).",
     )
     window = param.Integer(
-        10, bounds=(1, 10_000), softbounds=(2, 50), label="Window length",
+        10,
+        bounds=(1, 10_000),
+        softbounds=(2, 50),
+        label="Window length",
         doc="Length of the sliding adjoint window in time steps.",
     )
     move_every = param.Integer(
-        2, bounds=(1, 10_000), softbounds=(1, 20), label="Move window every",
+        2,
+        bounds=(1, 10_000),
+        softbounds=(1, 20),
+        label="Move window every",
         doc="Move the window (and grow the horizon) by one step every this many steps.",
     )
     optimizer = param.Selector(
-        default="adam", objects=["sgd", "adam"], label="Optimiser",
+        default="adam",
+        objects=["sgd", "adam"],
+        label="Optimiser",
         doc="Optimiser for the basis coefficients.",
     )
     lr = param.Number(
-        3e-4, bounds=(0.0, 10.0), inclusive_bounds=(False, True), softbounds=(1e-7, 1e-2),
+        3e-4,
+        bounds=(0.0, 10.0),
+        inclusive_bounds=(False, True),
+        softbounds=(1e-7, 1e-2),
         label="Learning rate",
         doc="Learning rate of every basis function (reference: SGD 2.5e-6 on count "
         "moments; default: Adam 3e-4).",
     )
     adjoint_variant = param.Selector(
-        default="exact", objects=["reference", "exact"], label="Adjoint variant",
+        default="exact",
+        objects=["reference", "exact"],
+        label="Adjoint variant",
         doc="'reference' as the C++ code (backward dmu, psi scaled by the spacing); "
         "'exact' the consistent discretisation (ALGORITHM.md 5.5a).",
     )
     basis = param.Selector(
-        default="q3c1", objects=["q3c1", "q1"], label="Basis",
+        default="q3c1",
+        objects=["q3c1", "q1"],
+        label="Basis",
         doc="Finite elements of F: cubic Hermite (Q3 C1) or multilinear (Q1).",
     )
     spacing = param.Number(
-        0.1, bounds=(1e-4, 100.0), softbounds=(0.01, 1.0), label="Grid spacing",
+        0.1,
+        bounds=(1e-4, 100.0),
+        softbounds=(0.01, 1.0),
+        label="Grid spacing",
         doc="Finite-element grid spacing in every domain dimension.",
     )
     substeps = param.Integer(
-        1, bounds=(1, 1000), label="Euler substeps",
+        1,
+        bounds=(1, 1000),
+        label="Euler substeps",
         doc="Forward-Euler substeps per time step for theta(t).",
     )
     data_per_step = param.Integer(
-        0, bounds=(0, 1_000_000), softbounds=(0, 100), label="Data replicates per step",
+        0,
+        bounds=(0, 1_000_000),
+        softbounds=(0, 100),
+        label="Data replicates per step",
         doc="Data replicates drawn (without replacement) per optimisation step "
         "(0 = all replicates).",
     )
     asleep_init = param.Selector(
-        default="random", objects=["random", "persistent", "data"],
+        default="random",
+        objects=["random", "persistent", "data"],
         label="Asleep chain start",
         doc="Start of the asleep chains at every step: 'random' (reference, uniform "
         "categorical), 'persistent' (kept per time point between steps), 'data' "
         "(from data snapshots / the awake state: CD-k).",
     )
     moment_scale = param.Selector(
-        default="site", objects=["count", "site"], label="Moment scale",
+        default="site",
+        objects=["count", "site"],
+        label="Moment scale",
         doc="'count': moment differences as counts over the L x L sites (reference, "
         "pitfall P8); 'site': divided by L**2, so a learning rate suits any lattice.",
     )
     init = param.Selector(
-        default="data", objects=["reference", "data"], label="Initial theta",
+        default="data",
+        objects=["reference", "data"],
+        label="Initial theta",
         doc="'reference': visible biases -2.63, centers 0.0625 / 0.33; 'data': biases "
         "and visible centers matching the data's densities at t = 0, hidden 1/3.",
     )
     extrapolation = param.Selector(
-        default="zero", objects=["zero", "nearest"], label="Extrapolation of F",
+        default="zero",
+        objects=["zero", "nearest"],
+        label="Extrapolation of F",
         doc="F outside the cells training visited (DBDModel.integrate beyond the "
         "horizon): 'zero' (lazy grid: F tapers to 0, theta freezes), 'nearest' (the "
         "value of F at the nearest visited vertex).",
     )
     vertex_init = param.Selector(
-        default="zero", objects=["zero", "nearest"], label="New vertices start at",
+        default="zero",
+        objects=["zero", "nearest"],
+        label="New vertices start at",
         doc="Value of F at finite-element vertices created by an update: 'zero' "
         "(reference) or 'nearest' (the value at the nearest existing vertex, so F "
         "in a newly visited cell continues instead of growing from 0).",
     )
     max_abs_theta = param.Number(
-        50.0, bounds=(1.0, 1e6), label="Divergence bound",
+        50.0,
+        bounds=(1.0, 1e6),
+        label="Divergence bound",
         doc="Training stops with TrainingDiverged when |theta| exceeds this bound.",
     )
     seed = param.Integer(
-        0, bounds=(0, 2**63 - 1), allow_None=True, label="Seed",
+        0,
+        bounds=(0, 2**63 - 1),
+        allow_None=True,
+        label="Seed",
         doc="Random seed of the trainer (None: fresh entropy).",
     )

@@ -21,7 +21,13 @@ import numpy as np
 
 from . import __version__
 
-__all__ = ["atomic_write", "save_npz", "load_npz", "FileFormatError", "write_text_atomic"]
+__all__ = [
+    "atomic_write",
+    "save_npz",
+    "load_npz",
+    "FileFormatError",
+    "write_text_atomic",
+]
 
 FORMAT_VERSION = 1
 
@@ -121,7 +127,9 @@ def save_npz(
             writer(fh, meta=np.array(json.dumps(m)), **arrays)
 
 
-def load_npz(path: str | os.PathLike, kind: str | None = None) -> tuple[dict[str, np.ndarray], dict]:
+def load_npz(
+    path: str | os.PathLike, kind: str | None = None
+) -> tuple[dict[str, np.ndarray], dict]:
     """Read a file written by :func:`save_npz`.
 
     Returns
@@ -147,10 +155,20 @@ def load_npz(path: str | os.PathLike, kind: str | None = None) -> tuple[dict[str
             arrays = {k: z[k] for k in z.files if k != "meta"}
     except FileFormatError:
         raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, json.JSONDecodeError) as exc:
-        raise FileFormatError(f"{path} is not a readable dbdviz .npz file ({exc})") from None
+    except (
+        zipfile.BadZipFile,
+        EOFError,
+        OSError,
+        ValueError,
+        json.JSONDecodeError,
+    ) as exc:
+        raise FileFormatError(
+            f"{path} is not a readable dbdviz .npz file ({exc})"
+        ) from None
     if not isinstance(meta, dict) or "kind" not in meta:
         raise FileFormatError(f"{path} is not a dbdviz file (meta has no 'kind')")
     if kind is not None and meta["kind"] != kind:
-        raise FileFormatError(f"{path} holds a {meta['kind']!r}, expected a {kind!r} file")
+        raise FileFormatError(
+            f"{path} holds a {meta['kind']!r}, expected a {kind!r} file"
+        )
     return arrays, meta

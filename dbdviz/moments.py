@@ -42,7 +42,14 @@ __all__ = [
 
 #: Observables of the contract table, in column order.
 CONTRACT_OBSERVABLES = (
-    "X", "Y", "nnXX", "nnXY", "nnYY", "nnnXX", "nnnXY", "nnnYY",
+    "X",
+    "Y",
+    "nnXX",
+    "nnXY",
+    "nnYY",
+    "nnnXX",
+    "nnnXY",
+    "nnnYY",
 )
 #: Extra observables written after the contract columns.
 EXTRA_OBSERVABLES = ("nnn3XX", "nnn3XY", "nnn3YY")
@@ -129,7 +136,9 @@ class MomentTable:
             for k, v in list(d.items()):
                 v = np.asarray(v, dtype=np.float64)
                 if v.shape != (nt,):
-                    raise ValueError(f"column {k!r} has shape {v.shape}, expected ({nt},)")
+                    raise ValueError(
+                        f"column {k!r} has shape {v.shape}, expected ({nt},)"
+                    )
                 d[k] = v
 
     @property
@@ -144,7 +153,9 @@ class MomentTable:
             raise ValueError(f"no standard error for {obs!r} in a table without sd/n")
         return self.sd[obs] / math.sqrt(self.n)
 
-    def slice(self, t_max: float | None = None, t_min: float | None = None) -> MomentTable:
+    def slice(
+        self, t_max: float | None = None, t_min: float | None = None
+    ) -> MomentTable:
         """Rows with ``t_min <= t <= t_max``."""
         m = np.ones_like(self.t, dtype=bool)
         if t_max is not None:
@@ -152,8 +163,14 @@ class MomentTable:
         if t_min is not None:
             m &= self.t >= t_min - 1e-9
         pick = lambda d: {k: v[m] for k, v in d.items()}
-        return MomentTable(self.t[m], self.n, pick(self.mean), pick(self.sd),
-                           pick(self.extra), self.label)
+        return MomentTable(
+            self.t[m],
+            self.n,
+            pick(self.mean),
+            pick(self.sd),
+            pick(self.extra),
+            self.label,
+        )
 
     # -- CSV ---------------------------------------------------------------------------
     def columns(self) -> list[str]:
@@ -225,7 +242,9 @@ def read_moment_table(path_or_text: str | os.PathLike, label: str = "") -> Momen
     head = rows[0]
     data = rows[1:]
     col = {
-        h: np.array([float(r[j]) if j < len(r) and r[j] != "" else np.nan for r in data])
+        h: np.array(
+            [float(r[j]) if j < len(r) and r[j] != "" else np.nan for r in data]
+        )
         for j, h in enumerate(head)
     }
     n = None
@@ -247,7 +266,9 @@ def read_moment_table(path_or_text: str | os.PathLike, label: str = "") -> Momen
     return MomentTable(col["t"], n, mean, sd, extra, label)
 
 
-def moment_table(obs: np.ndarray, t: np.ndarray, label: str = "simulation") -> MomentTable:
+def moment_table(
+    obs: np.ndarray, t: np.ndarray, label: str = "simulation"
+) -> MomentTable:
     """Ensemble statistics of per-replicate observables.
 
     Parameters
@@ -263,7 +284,8 @@ def moment_table(obs: np.ndarray, t: np.ndarray, label: str = "simulation") -> M
     obs = np.asarray(obs, dtype=np.float64)
     if obs.ndim != 3 or obs.shape[2] != len(OBSERVABLES):
         raise ValueError(
-            f"obs must have shape (n_reps, n_times, {len(OBSERVABLES)}), got {obs.shape}"
+            f"obs must have shape (n_reps, n_times, {len(OBSERVABLES)}), "
+            f"got {obs.shape}"
         )
     n = obs.shape[0]
     mean = obs.mean(axis=0)

@@ -239,18 +239,22 @@ def nb03():
             "$\\frac{d\\langle Q\\rangle}{dt} = \\sum_k \\mathrm{Cov}(Q, M_k)\\,\\frac{d\\theta_k}{dt}$: "
             "each parameter $\\theta_k$ carries a share (a *channel*) of the change of a moment $Q$."
         ),
-        new_code_cell(
-            "ch = ev.channels()\n"
-            "ch.keys()"
-        ),
+        new_code_cell("ch = ev.channels()\nch.keys()"),
     ]
 
 
 def write(name, cells):
-    nb = new_notebook(cells=cells, metadata={
-        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-        "language_info": {"name": "python"},
-    })
+    nb = new_notebook(
+        cells=cells,
+        metadata={
+            "kernelspec": {
+                "display_name": "Python 3",
+                "language": "python",
+                "name": "python3",
+            },
+            "language_info": {"name": "python"},
+        },
+    )
     nbformat.write(nb, HERE / name)
 
 

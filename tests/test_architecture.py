@@ -4,8 +4,16 @@ import subprocess
 import sys
 
 CORE = [
-    "dbdviz", "dbdviz.config", "dbdviz.io", "dbdviz.moments", "dbdviz.cli",
-    "dbdviz.simulate", "dbdviz.closures", "dbdviz.compare", "dbdviz.dbm", "dbdviz.dbd",
+    "dbdviz",
+    "dbdviz.config",
+    "dbdviz.io",
+    "dbdviz.moments",
+    "dbdviz.cli",
+    "dbdviz.simulate",
+    "dbdviz.closures",
+    "dbdviz.compare",
+    "dbdviz.dbm",
+    "dbdviz.dbd",
 ]
 
 
@@ -20,5 +28,7 @@ def test_core_does_not_import_ui_stack():
         "bad = [m for m in ('panel', 'holoviews', 'bokeh') if m in sys.modules]\n"
         "print(','.join(bad))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "", f"core imported {out.stdout.strip()}"

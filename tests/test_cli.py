@@ -11,7 +11,18 @@ import pytest
 from dbdviz.cli import main
 from dbdviz.moments import CONTRACT_OBSERVABLES, read_moment_table
 
-SMALL = ["--size", "10", "--init-x", "8", "--init-y", "8", "--steps", "30", "--replicates", "6"]
+SMALL = [
+    "--size",
+    "10",
+    "--init-x",
+    "8",
+    "--init-y",
+    "8",
+    "--steps",
+    "30",
+    "--replicates",
+    "6",
+]
 
 
 def _run(capsys, argv):
@@ -20,7 +31,9 @@ def _run(capsys, argv):
     return code, out, err
 
 
-@pytest.mark.parametrize("cmd", ["simulate", "moments", "closure", "train", "evaluate", "serve"])
+@pytest.mark.parametrize(
+    "cmd", ["simulate", "moments", "closure", "train", "evaluate", "serve"]
+)
 def test_every_subcommand_has_help(capsys, cmd):
     code, out, _ = _run(capsys, [cmd, "--help"])
     assert code == 0 and "usage: dbdviz " + cmd in out
@@ -35,10 +48,17 @@ def test_simulate_moments_roundtrip(tmp_path, capsys):
     code, _, err = _run(capsys, ["moments", str(ens), "--out", str(csv), "--quiet"])
     assert code == 0 and err == ""
     head = csv.read_text().splitlines()[0].split(",")
-    want = ["t", "n"] + [f"{p}_{o}" for o in CONTRACT_OBSERVABLES for p in ("mean", "sd")]
+    want = ["t", "n"] + [
+        f"{p}_{o}" for o in CONTRACT_OBSERVABLES for p in ("mean", "sd")
+    ]
     assert head[: len(want)] == want
     tab = read_moment_table(csv)
-    assert tab.n == 6 and len(tab.t) == 31 and tab.mean["X"][0] == 8 and tab.sd["X"][0] == 0
+    assert (
+        tab.n == 6
+        and len(tab.t) == 31
+        and tab.mean["X"][0] == 8
+        and tab.sd["X"][0] == 0
+    )
 
     from dbdviz.simulate import Ensemble
 
@@ -52,7 +72,9 @@ def test_simulate_moments_roundtrip(tmp_path, capsys):
 
 def test_no_snapshots(tmp_path, capsys):
     ens = tmp_path / "e.npz"
-    assert main(["simulate", *SMALL, "--no-snapshots", "--quiet", "--out", str(ens)]) == 0
+    assert (
+        main(["simulate", *SMALL, "--no-snapshots", "--quiet", "--out", str(ens)]) == 0
+    )
     from dbdviz.simulate import Ensemble
 
     assert Ensemble.load(ens).snapshots is None
@@ -66,10 +88,16 @@ def test_no_snapshots(tmp_path, capsys):
         (["--predation", "1.5"], "--predation = 1.5 is out of range: allowed [0, 1]"),
         (["--predation", "nan"], "--predation = nan is not finite: allowed [0, 1]"),
         (["--size", "2"], "--size = 2 is out of range: allowed [3, 1000]"),
-        (["--init-x", "1000", "--init-y", "601"], "allowed init_x + init_y in [0, 1600]"),
+        (
+            ["--init-x", "1000", "--init-y", "601"],
+            "allowed init_x + init_y in [0, 1600]",
+        ),
         (["--steps", "0"], "--steps = 0 is out of range"),
         (["--replicates", "-2"], "--replicates = -2 is out of range"),
-        (["--birth", "abc"], "argument --birth: 'abc' is not a number: allowed [0, 10]"),
+        (
+            ["--birth", "abc"],
+            "argument --birth: 'abc' is not a number: allowed [0, 10]",
+        ),
         (["--preset", "nope"], "argument --preset: invalid choice"),
     ],
 )
@@ -83,11 +111,16 @@ def test_bad_input_exit_2_one_line(tmp_path, capsys, argv, needle):
 
 
 def test_missing_and_foreign_files(tmp_path, capsys):
-    code, _, err = _run(capsys, ["moments", str(tmp_path / "none.npz"), "--out", str(tmp_path / "m.csv")])
+    code, _, err = _run(
+        capsys,
+        ["moments", str(tmp_path / "none.npz"), "--out", str(tmp_path / "m.csv")],
+    )
     assert code == 2 and "no such file" in err
     foreign = tmp_path / "f.npz"
     np.savez(foreign, x=np.arange(3))
-    code, _, err = _run(capsys, ["moments", str(foreign), "--out", str(tmp_path / "m.csv")])
+    code, _, err = _run(
+        capsys, ["moments", str(foreign), "--out", str(tmp_path / "m.csv")]
+    )
     assert code == 2 and "not a dbdviz file" in err
     code, _, err = _run(capsys, ["simulate", "--out", str(tmp_path / "no" / "dir.npz")])
     assert code == 2 and "folder does not exist" in err
@@ -96,7 +129,9 @@ def test_missing_and_foreign_files(tmp_path, capsys):
 @pytest.mark.parametrize("method", ["mean-field", "pair"])
 def test_closure_writes_contract_table(tmp_path, capsys, method):
     out = tmp_path / "c.csv"
-    code, _, err = _run(capsys, ["closure", "--method", method, "--steps", "50", "--out", str(out)])
+    code, _, err = _run(
+        capsys, ["closure", "--method", method, "--steps", "50", "--out", str(out)]
+    )
     assert code == 0, err
     tab = read_moment_table(out)
     assert tab.n is None and tab.sd == {} and len(tab.t) == 51
@@ -104,15 +139,31 @@ def test_closure_writes_contract_table(tmp_path, capsys, method):
 
 
 def test_closure_bad_method(capsys, tmp_path):
-    code, _, err = _run(capsys, ["closure", "--method", "triplet", "--out", str(tmp_path / "c.csv")])
+    code, _, err = _run(
+        capsys, ["closure", "--method", "triplet", "--out", str(tmp_path / "c.csv")]
+    )
     assert code == 2 and "mean-field" in err
 
 
 def test_python_dash_m_entry_point(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "dbdviz", "simulate", "--size", "1", "--out",
-                        str(tmp_path / "x.npz")], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dbdviz",
+            "simulate",
+            "--size",
+            "1",
+            "--out",
+            str(tmp_path / "x.npz"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and "--size = 1 is out of range" in r.stderr
-    r = subprocess.run([sys.executable, "-m", "dbdviz", "--version"], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "dbdviz", "--version"], capture_output=True, text=True
+    )
     assert r.returncode == 0 and r.stdout.startswith("dbdviz ")
 
 
@@ -123,8 +174,29 @@ def test_train_defaults_and_evaluate(tmp_path, capsys):
     from dbdviz.dbd.train import default_configs
 
     ens = tmp_path / "d.npz"
-    assert main(["simulate", "--size", "12", "--init-x", "9", "--init-y", "9", "--steps",
-                 "12", "--replicates", "8", "--seed", "1", "--quiet", "--out", str(ens)]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                "--size",
+                "12",
+                "--init-x",
+                "9",
+                "--init-y",
+                "9",
+                "--steps",
+                "12",
+                "--replicates",
+                "8",
+                "--seed",
+                "1",
+                "--quiet",
+                "--out",
+                str(ens),
+            ]
+        )
+        == 0
+    )
     model = tmp_path / "m.npz"
     code, _, err = _run(capsys, ["train", "--data", str(ens), "--out", str(model)])
     assert code == 0, err
@@ -133,25 +205,49 @@ def test_train_defaults_and_evaluate(tmp_path, capsys):
     assert m.dbm_config.to_dict() == d_dbm.to_dict()
     assert m.horizon == 12 and m.theta.shape == (13, len(m.param_names))
     out = tmp_path / "l.csv"
-    code, _, err = _run(capsys, ["evaluate", str(model), "--chains", "5", "--out", str(out)])
+    code, _, err = _run(
+        capsys, ["evaluate", str(model), "--chains", "5", "--out", str(out)]
+    )
     assert code == 0, err
     tab = read_moment_table(out)
     assert tab.n == 5 and len(tab.t) == 13 and np.all(np.isfinite(tab.mean["X"]))
 
     # overrides apply on top of the defaults
     model2 = tmp_path / "m2.npz"
-    code, _, err = _run(capsys, ["train", "--data", str(ens), "--depth", "1", "--opt-steps",
-                                 "3", "--quiet", "--out", str(model2)])
+    code, _, err = _run(
+        capsys,
+        [
+            "train",
+            "--data",
+            str(ens),
+            "--depth",
+            "1",
+            "--opt-steps",
+            "3",
+            "--quiet",
+            "--out",
+            str(model2),
+        ],
+    )
     assert code == 0, err
     m2 = DBDModel.load(model2)
-    assert m2.dbm_config.depth == 1 and m2.dbm_config.visible_couplings == d_dbm.visible_couplings
+    assert (
+        m2.dbm_config.depth == 1
+        and m2.dbm_config.visible_couplings == d_dbm.visible_couplings
+    )
 
 
 def test_train_rejects_snapshotless_data(tmp_path, capsys):
     ens = tmp_path / "d.npz"
-    assert main(["simulate", *SMALL, "--no-snapshots", "--quiet", "--out", str(ens)]) == 0
-    code, _, err = _run(capsys, ["train", "--data", str(ens), "--out", str(tmp_path / "m.npz")])
+    assert (
+        main(["simulate", *SMALL, "--no-snapshots", "--quiet", "--out", str(ens)]) == 0
+    )
+    code, _, err = _run(
+        capsys, ["train", "--data", str(ens), "--out", str(tmp_path / "m.npz")]
+    )
     assert code == 2 and "no snapshots" in err
-    code, _, err = _run(capsys, ["train", "--data", str(ens), "--lr", "-1", "--out",
-                                 str(tmp_path / "m.npz")])
+    code, _, err = _run(
+        capsys,
+        ["train", "--data", str(ens), "--lr", "-1", "--out", str(tmp_path / "m.npz")],
+    )
     assert code == 2 and "--lr = -1" in err

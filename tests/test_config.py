@@ -8,7 +8,13 @@ from dbdviz.config import PRESETS, DBMConfig, LatticeLV, TrainConfig, preset
 def test_paper_preset_matches_contract():
     c = preset("paper")
     assert (c.size, c.birth, c.death, c.predation) == (40, 0.025, 0.06, 0.4)
-    assert (c.init_x, c.init_y, c.dt, c.steps, c.replicates) == (100, 100, 1.0, 500, 100)
+    assert (c.init_x, c.init_y, c.dt, c.steps, c.replicates) == (
+        100,
+        100,
+        1.0,
+        500,
+        100,
+    )
     assert c.pick_mode == "nested_permutation" and c.birth_mode == "global"
     assert c.n_sites == 1600 and len(c.times) == 501
 
@@ -66,13 +72,17 @@ def test_unknown_preset():
 def test_snapshot_memory_guard():
     with pytest.raises(ValueError, match="snapshots=False"):
         LatticeLV(size=1000, init_x=10, init_y=10, steps=10_000, replicates=100)
-    LatticeLV(size=1000, init_x=10, init_y=10, steps=10_000, replicates=100, snapshots=False)
+    LatticeLV(
+        size=1000, init_x=10, init_y=10, steps=10_000, replicates=100, snapshots=False
+    )
 
 
 def test_dbm_and_train_configs_validate():
     DBMConfig()
     TrainConfig()
-    with pytest.raises(ValueError, match="depth = 4 is out of range: allowed \\[0, 3\\]"):
+    with pytest.raises(
+        ValueError, match="depth = 4 is out of range: allowed \\[0, 3\\]"
+    ):
         DBMConfig(depth=4)
     with pytest.raises(ValueError, match="conn = 5 is invalid: allowed {4, 9}"):
         DBMConfig(conn=5)

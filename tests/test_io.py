@@ -3,15 +3,32 @@ import os
 import numpy as np
 import pytest
 
-from dbdviz.io import FileFormatError, atomic_write, load_npz, save_npz, write_text_atomic
+from dbdviz.io import (
+    FileFormatError,
+    atomic_write,
+    load_npz,
+    save_npz,
+    write_text_atomic,
+)
 
 
 def test_roundtrip_and_meta(tmp_path):
     p = tmp_path / "a.npz"
-    save_npz(p, {"x": np.arange(5), "y": np.eye(2)}, "ensemble", {"config": {"size": 4}, "seed": 3})
+    save_npz(
+        p,
+        {"x": np.arange(5), "y": np.eye(2)},
+        "ensemble",
+        {"config": {"size": 4}, "seed": 3},
+    )
     arrays, meta = load_npz(p, "ensemble")
-    assert np.array_equal(arrays["x"], np.arange(5)) and np.array_equal(arrays["y"], np.eye(2))
-    assert meta["kind"] == "ensemble" and meta["config"] == {"size": 4} and meta["seed"] == 3
+    assert np.array_equal(arrays["x"], np.arange(5)) and np.array_equal(
+        arrays["y"], np.eye(2)
+    )
+    assert (
+        meta["kind"] == "ensemble"
+        and meta["config"] == {"size": 4}
+        and meta["seed"] == 3
+    )
     assert "dbdviz_version" in meta and "created" in meta
 
 

@@ -50,7 +50,7 @@ def test_known_configuration():
     s[0, 0] = s[0, 1] = 1  # horizontal XX bond
     s[1, 1] = 2  # Y below the second X (NN XY), diagonal to the first X
     s[4, 4] = 2  # wraps diagonally to (0,0): (4,4)+(1,1) = (0,0)
-    o = dict(zip(OBSERVABLES, lattice_observables(s)))
+    o = dict(zip(OBSERVABLES, lattice_observables(s), strict=True))
     assert (o["X"], o["Y"], o["nnXX"], o["nnXY"], o["nnYY"]) == (2, 2, 1, 1, 0)
     assert o["nnnXY"] == 2 and o["nnnXX"] == 0 and o["nnnYY"] == 0
     assert o["nnn3XY"] == 2  # (1,1) for both; no (0,2)/(2,0) XY pairs
@@ -73,7 +73,9 @@ def test_moment_table_stats_and_csv_roundtrip(tmp_path):
     assert header[18:20] == ["mean_nnn3XX", "sd_nnn3XX"]
     back = read_moment_table(p)
     for o in OBSERVABLES:
-        assert np.allclose(back.mean[o], tab.mean[o]) and np.allclose(back.sd[o], tab.sd[o])
+        assert np.allclose(back.mean[o], tab.mean[o]) and np.allclose(
+            back.sd[o], tab.sd[o]
+        )
 
 
 def test_closure_style_table_leaves_cells_empty():
@@ -90,4 +92,7 @@ def test_reference_file_reads(reference_dir):
     assert ref.n == 200 and len(ref.t) == 501
     # random placement at t = 0: E[nnXX] = 2N nX(nX-1)/(N(N-1))
     N = 1600
-    assert abs(ref.mean["nnXX"][0] - 2 * N * 100 * 99 / (N * (N - 1))) < 4 * ref.se("nnXX")[0]
+    assert (
+        abs(ref.mean["nnXX"][0] - 2 * N * 100 * 99 / (N * (N - 1)))
+        < 4 * ref.se("nnXX")[0]
+    )

@@ -14,7 +14,13 @@ from .adjoint import (
 from .adjoint import warmup as adjoint_warmup
 from .basis import FiniteElements, SparseGradient
 from .dynamics import Integrator, Trajectory, integrate
-from .evaluate import Evaluation, evaluate, lowpass, moment_derivative, sample_trajectory
+from .evaluate import (
+    Evaluation,
+    evaluate,
+    lowpass,
+    moment_derivative,
+    sample_trajectory,
+)
 from .model import DBDModel
 from .optim import SGD, Adam, make_optimizer
 from .train import (

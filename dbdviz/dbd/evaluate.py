@@ -673,7 +673,8 @@ def evaluate(
         # of the final step miss the visible-visible dependence and the channels come
         # out near zero; binary states give the exact Cov(Q, M_k) = d<Q>/dtheta_k
         cfg = model.dbm_config
-        cov_from = "states" if (cfg.visible_couplings or cfg.depth == 0) else "probabilities"
+        coupled = cfg.visible_couplings or cfg.depth == 0
+        cov_from = "states" if coupled else "probabilities"
     lowpass_taps = _check_int("lowpass_taps", lowpass_taps, 0)
     dbm = model.dbm()
     dt = float(model.dt)

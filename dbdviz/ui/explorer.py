@@ -211,8 +211,13 @@ def _widget(cls, **kw: Any):
 def _download(callback, filename: str, label: str, **kw: Any):
     """A primary-coloured FileDownload button of the Export tab."""
     return _widget(
-        pn.widgets.FileDownload, callback=callback, filename=filename, label=label,
-        color="primary", width=300, **kw,
+        pn.widgets.FileDownload,
+        callback=callback,
+        filename=filename,
+        label=label,
+        color="primary",
+        width=300,
+        **kw,
     )
 
 
