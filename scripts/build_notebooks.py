@@ -244,6 +244,9 @@ def nb03():
 
 
 def write(name, cells):
+    # stable cell ids so that rebuilding an unchanged notebook changes nothing
+    for i, cell in enumerate(cells):
+        cell["id"] = f"{name[:2]}-{i:02d}"
     nb = new_notebook(
         cells=cells,
         metadata={
