@@ -230,16 +230,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_moments(args: argparse.Namespace) -> int:
-    from .io import FileFormatError
-    from .simulate import Ensemble
-
     _check_out(args.out)
-    try:
-        ens = Ensemble.load(args.ensemble)
-    except FileNotFoundError as exc:
-        raise UsageError(f"ENSEMBLE: {exc}") from None
-    except FileFormatError as exc:
-        raise UsageError(f"ENSEMBLE: {exc}") from None
+    ens = _load_ensemble(args.ensemble, "ENSEMBLE")
     table = ens.moments()
     table.to_csv(args.out)
     if not args.quiet:
