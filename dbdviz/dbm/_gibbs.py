@@ -489,6 +489,45 @@ def _sweep_chains(states, thr, rows, rng, order, sweeps, side, coupled):
         _decode_chain(buf, states[c], L, p, K)
 
 
+@jit
+def _layer_probabilities(buf, l, tab, L, p, side, Kq, coupled, out):
+    """``out[alpha, r, c]`` = P(unit (r, c) of layer ``l`` is alpha | neighbours in the
+    encoded chain ``buf``), looked up in the conditional table ``tab`` of that layer.
+
+    Shared by the final probability step (:func:`_final_probabilities`) and the fused
+    evaluation kernel (``dbdviz.dbm._observables``).
+    """
+    nl = buf.shape[0]
+    has_low = l > 0
+    has_up = l < nl - 1
+    lo = buf[l - 1] if has_low else buf[0]
+    up = buf[l + 1] if has_up else buf[0]
+    oa = out[0]
+    ob = out[1]
+    for r in range(L):
+        R = r + p
+        for cc in range(L):
+            C_ = cc + p
+            low = np.int64(0)
+            upc = np.int64(0)
+            # literal patch sides so the partner loops unroll
+            if side == 2:
+                if has_low:
+                    low = _low_code(lo, R, C_, 2)
+                if has_up:
+                    upc = _up_code(up, R, C_, 2)
+            else:
+                if has_low:
+                    low = _low_code(lo, R, C_, 3)
+                if has_up:
+                    upc = _up_code(up, R, C_, 3)
+            if l == 0 and coupled:
+                low = _nn_code(buf[0], R, C_)
+            idx = upc + Kq * low
+            oa[r, cc] = tab[idx, 0]
+            ob[r, cc] = tab[idx, 1]
+
+
 @pjit
 def _final_probabilities(states, prob, rows, side, coupled, out):
     """One parallel update of every layer from the current state, kept as probabilities.
@@ -506,35 +545,7 @@ def _final_probabilities(states, prob, rows, side, coupled, out):
         _encode_chain(states[c], buf, L, p, K)
         tabs = prob[rows[c]]
         for l in range(nl):
-            has_low = l > 0
-            has_up = l < nl - 1
-            lo = buf[l - 1] if has_low else buf[0]
-            up = buf[l + 1] if has_up else buf[0]
-            tab = tabs[l]
-            oa = out[c, l, 0]
-            ob = out[c, l, 1]
-            for r in range(L):
-                R = r + p
-                for cc in range(L):
-                    C_ = cc + p
-                    low = np.int64(0)
-                    upc = np.int64(0)
-                    # literal patch sides so the partner loops unroll
-                    if side == 2:
-                        if has_low:
-                            low = _low_code(lo, R, C_, 2)
-                        if has_up:
-                            upc = _up_code(up, R, C_, 2)
-                    else:
-                        if has_low:
-                            low = _low_code(lo, R, C_, 3)
-                        if has_up:
-                            upc = _up_code(up, R, C_, 3)
-                    if l == 0 and coupled:
-                        low = _nn_code(buf[0], R, C_)
-                    idx = upc + Kq * low
-                    oa[r, cc] = tab[idx, 0]
-                    ob[r, cc] = tab[idx, 1]
+            _layer_probabilities(buf, l, tabs[l], L, p, side, Kq, coupled, out[c, l])
 
 
 @pjit

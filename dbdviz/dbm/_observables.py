@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._numba import jit, pjit, prange
-from ._gibbs import _encode_chain, _low_code, _nn_code, _up_code
+from ._gibbs import _encode_chain, _layer_probabilities
 
 
 @pjit
@@ -103,32 +103,7 @@ def _final_moments(states, prob, rows, side, coupled, bias, weights, couplings, 
         _encode_chain(states[c], buf, L, p, K)
         tabs = prob[rows[c]]
         for l in range(nl):
-            has_low = l > 0
-            has_up = l < nl - 1
-            lo = buf[l - 1] if has_low else buf[0]
-            up = buf[l + 1] if has_up else buf[0]
-            tab = tabs[l]
-            for r in range(L):
-                R = r + p
-                for cc in range(L):
-                    C_ = cc + p
-                    low = np.int64(0)
-                    upc = np.int64(0)
-                    if side == 2:
-                        if has_low:
-                            low = _low_code(lo, R, C_, 2)
-                        if has_up:
-                            upc = _up_code(up, R, C_, 2)
-                    else:
-                        if has_low:
-                            low = _low_code(lo, R, C_, 3)
-                        if has_up:
-                            upc = _up_code(up, R, C_, 3)
-                    if l == 0 and coupled:
-                        low = _nn_code(buf[0], R, C_)
-                    idx = upc + Kq * low
-                    pr[l, 0, r, cc] = tab[idx, 0]
-                    pr[l, 1, r, cc] = tab[idx, 1]
+            _layer_probabilities(buf, l, tabs[l], L, p, side, Kq, coupled, pr[l])
         _chain_observables(pr, obs[c])
         _chain_statistics(pr, side, bias, weights, couplings, M[c])
 
