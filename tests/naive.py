@@ -48,11 +48,14 @@ class Xoshiro:
 
 
 class Buckets:
-    """Molecule sets grouped in buckets with swap-remove, as the kernel keeps them.
+    """The todo set of a sweep grouped in buckets with swap-remove, as the kernel
+    keeps it.
 
     The order of members (and of the list of non-empty buckets) decides which
     molecule a random number selects, so it must follow the kernel's operations:
-    append on insertion; on removal the bucket's last member takes the freed slot.
+    built in row-major order at the start of the sweep (buckets = rows in the nested
+    mode, one bucket otherwise; non-empty buckets in increasing order); on removal
+    the bucket's last member takes the freed slot.
     """
 
     def __init__(self, n_buckets: int) -> None:
@@ -92,14 +95,12 @@ def neighbour(s: int, d: int, L: int) -> int:
     return r * L + c
 
 
-def pick_site(
-    rng: Xoshiro, G: np.ndarray, code: int, nested: bool, buckets: Buckets | None = None
-) -> int:
+def pick_site(rng: Xoshiro, G: np.ndarray, code: int, nested: bool) -> int:
     """RANDOM_SITE over sites holding ``code`` (flat index), -1 if none.
 
     Nested: a row uniformly among rows with a candidate (by rejection), then a
-    candidate uniformly in it (empty sites: by rejection; X or Y: the ``j``-th in the
-    order of the row's bucket, as the kernel keeps it); uniform: a candidate uniformly
+    candidate uniformly in it (empty sites: by rejection; X or Y: the ``j``-th of the
+    row in column order); uniform: a candidate uniformly
     (empty: rejection; X or Y: ``j``-th in row-major order). Same draws as
     ``_kernels._pick_empty`` / ``_kernels._events``.
     """
@@ -126,7 +127,7 @@ def pick_site(
             r = rng.randbelow(L)
             if (G[r] == code).any():
                 break
-        cands = [s for s in buckets.members[r] if flat[s] == code]
+        cands = [r * L + c for c in range(L) if G[r, c] == code]
         return cands[rng.randbelow(len(cands))]
     sites = [s for s in range(L * L) if flat[s] == code]
     return sites[rng.randbelow(len(sites))]
@@ -142,17 +143,20 @@ def schedule(rng: Xoshiro, nx: int, ny: int, birth: float, death: float, local: 
     return rxn, rng.exponential() / a0
 
 
-def sweep(
-    rng: Xoshiro,
-    G: np.ndarray,
-    todo_b: Buckets,
-    done_b: Buckets,
-    nested: bool,
-    p3: float,
-):
+def todo_buckets(G: np.ndarray, nested: bool) -> Buckets:
+    """Every molecule of ``G`` in row-major order, in row buckets if ``nested``."""
+    L = G.shape[0]
+    b = Buckets(L if nested else 1)
+    for s in np.flatnonzero(G.reshape(-1)):
+        b.add(int(s) // L if nested else 0, int(s))
+    return b
+
+
+def sweep(rng: Xoshiro, G: np.ndarray, nested: bool, p3: float):
     """One hop/collision sweep (ALGORITHM.md 1.4). Returns (new G, predations)."""
     L = G.shape[0]
     bucket = (lambda s: s // L) if nested else (lambda s: 0)
+    todo_b = todo_buckets(G, nested)
     todo = G.reshape(-1).copy()
     done = np.zeros_like(todo)
     n_pred = 0
@@ -175,20 +179,16 @@ def sweep(
         todo[s] = 0
         if p == 0:
             done[s2] = m
-            done_b.add(bucket(s2), s2)
             continue
         if m != p and rng.uniform() < p3:
             if in_todo:
                 todo_b.remove(bucket(s2), s2)
                 todo[s2] = 0
-                done_b.add(bucket(s2), s2)
             done[s2] = 2
             done[s] = 2
-            done_b.add(b, s)
             n_pred += 1
         else:
             done[s] = m
-            done_b.add(b, s)
     return done.reshape(L, L), n_pred
 
 
@@ -210,15 +210,11 @@ def simulate_replicate(
     L = size
     nested = pick_mode == "nested_permutation"
     local = birth_mode == "local"
-    bucket = (lambda s: s // L) if nested else (lambda s: 0)
     rng = Xoshiro(state)
     G = np.zeros((L, L), dtype=np.uint8)
-    sets = [Buckets(L if nested else 1), Buckets(L if nested else 1)]
-    k = 0
     for i in range(init_x + init_y):
         s = pick_site(rng, G, 0, nested)
         G.reshape(-1)[s] = 1 if i < init_x else 2
-        sets[k].add(bucket(s), s)
     out = np.zeros((steps + 1, L, L), dtype=np.uint8)
     t_int = 0.0
     rxn, t_rxn = 0, 0.0
@@ -232,7 +228,7 @@ def simulate_replicate(
         while rxn != 0 and t_rxn < t_target:
             if rxn == 1:
                 if local:
-                    s = pick_site(rng, G, 1, nested, sets[k])
+                    s = pick_site(rng, G, 1, nested)
                     if s >= 0:
                         s = neighbour(s, rng.randbelow(4), L)
                         if G.reshape(-1)[s] != 0:
@@ -241,18 +237,15 @@ def simulate_replicate(
                     s = pick_site(rng, G, 0, nested)
                 if s >= 0:
                     G.reshape(-1)[s] = 1
-                    sets[k].add(bucket(s), s)
             else:
-                s = pick_site(rng, G, 2, nested, sets[k])
+                s = pick_site(rng, G, 2, nested)
                 if s >= 0:
                     G.reshape(-1)[s] = 0
-                    sets[k].remove(bucket(s), s)
             nx, ny = int((G == 1).sum()), int((G == 2).sum())
             t_int = t_rxn
             rxn, tau = schedule(rng, nx, ny, birth, death, local)
             t_rxn = t_int + tau
-        G, _ = sweep(rng, G, sets[k], sets[1 - k], nested, predation)
-        k = 1 - k
+        G, _ = sweep(rng, G, nested, predation)
         t_int = t_target
     out[steps] = G
     return out

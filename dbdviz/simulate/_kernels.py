@@ -13,18 +13,21 @@ State of one replicate
   ("done") the other mark ``tm ^ 4``; the next sweep swaps the roles, so nothing is
   ever cleared or copied. The twin's ``todo[s]`` is ``lat[s]`` if its mark is ``tm``,
   its ``done[s]`` is ``lat[s]`` otherwise; one load answers both.
-* Bucket sets ``cnt, items, pos, nz, nzpos, nnz`` (two, first axis: ``k`` the todo set
-  of this sweep, ``1 - k`` the done set; ``items`` and ``pos`` uint16 when the sites
-  fit, uint32 otherwise): the molecules grouped in buckets, with O(1)
-  insertion, O(1) removal (swap with the bucket's last element) and a list ``nz`` of
-  the non-empty buckets (with positions ``nzpos``). In the reference pick mode the
-  buckets are the rows, so "a random non-empty bucket, then a random member" is exactly
-  the nested-permutation scan RANDOM_SITE of section 1.5 (quirk Q3) at O(1) cost; in
-  the uniform mode there is a single bucket holding every molecule. The members'
-  positions ``pos`` are kept in the uniform mode only; in the nested mode the rare
-  removal of a molecule that was not just picked (a reaction partner) scans its row.
+* The todo set of the hop sweep, built from the lattice right before every sweep
+  (:func:`_build_rows`, :func:`_build_flat`) and emptied by it: molecules grouped in
+  buckets with O(1) removal (swap with the bucket's last element) and a list ``nz``
+  of the non-empty buckets (positions ``nzpos``). In the reference pick mode the
+  buckets are the rows (``items[r * L + j]``, ``j < cnt[r]``, hold columns, in
+  increasing order when built), so "a random non-empty bucket, then a random member"
+  is exactly the nested-permutation scan RANDOM_SITE of section 1.5 (quirk Q3) at
+  O(1) cost; the rare removal of a molecule that was not just picked (a reaction
+  partner) scans its row. In the uniform mode one bucket holds every molecule (sites,
+  row-major when built) with members' positions ``pos``. Moved molecules need no set:
+  the done mark in ``lat`` is all the sweep asks of them. ``items`` uses the smallest
+  unsigned type that fits (uint8 columns up to L = 256).
 * Bit planes ``bits[2, (L + 2) * W]`` (uint64), rebuilt from ``lat`` at every record
-  by :func:`_pack_lattice` (about one operation per site): plane 0 the X, plane 1 the
+  by :func:`_pack_lattice` (about one operation per site) and kept current by the
+  unimolecular events (the spare copies excepted): plane 0 the X, plane 1 the
   Y; row ``r`` occupies words ``r * W .. r * W + W - 1`` with ``W = (L + 65) // 64``,
   column ``c`` is bit ``c & 63`` of word ``c >> 6``; the spare columns ``L, L + 1``
   and rows ``L, L + 1`` repeat columns and rows 0, 1 (periodic wrap).
@@ -36,10 +39,11 @@ State of one replicate
 
 Site ``s = r * L + c``. Hop neighbours come from one small table instead of an
 ``(N, 4)`` table that does not fit in L1 for large lattices: direction ``e`` (0..3 =
-(r-1, c), (r+1, c), (r, c-1), (r, c+1), periodic) leads to row ``hop[8 * r + e]``
-and column ``hop[8 * c + 4 + e]``. In the nested mode a molecule's row is its
-bucket; in the uniform mode ``r = (s * magic) >> 40`` with ``magic = 2**40 // L + 1``,
-exact for ``s < 2**20`` and ``L <= 1000`` (the error ``s / 2**40 < 1 / L``).
+(r-1, c), (r+1, c), (r, c-1), (r, c+1), periodic) leads to site
+``s + hop[8 * r + e] + hop[8 * c + 4 + e]`` (row and column offsets, int32, the wrap
+included). In the nested mode a molecule's row is its bucket; otherwise (and for a
+reaction partner) ``r = (s * magic) >> 40`` with ``magic = 2**40 // L + 1``, exact
+for ``s < 2**20`` and ``L <= 1000`` (the error ``s / 2**40 < 1 / L``).
 
 Order of random draws (per replicate, one xoshiro256** stream)
 -------------------------------------------------------------
@@ -58,6 +62,7 @@ Order of random draws (per replicate, one xoshiro256** stream)
 from __future__ import annotations
 
 import numpy as np
+from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
@@ -100,6 +105,18 @@ def _popcount(typingctx, x):
 
 
 @intrinsic
+def _ctz(typingctx, x):
+    """Number of trailing zero bits of a non-zero uint64 (LLVM ``cttz``)."""
+    if not isinstance(x, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 1))
+
+    return types.uint64(types.uint64), codegen
+
+
+@intrinsic
 def _select(typingctx, cond, a, b):
     """``a if cond else b`` on uint64, compiled to a conditional move.
 
@@ -119,38 +136,19 @@ def _select(typingctx, cond, a, b):
 
 
 # --------------------------------------------------------------------------------------
-# bucket sets
-# --------------------------------------------------------------------------------------
-
-
-@jit
-def _bucket_add(cnt, items, pos, nz, nzpos, nnz, k, b, cap, s):
-    """Append site ``s`` to bucket ``b`` of set ``k``."""
-    c = cnt[k, b]
-    if c == 0:
-        n = nnz[k]
-        nz[k, n] = b
-        nzpos[k, b] = n
-        nnz[k] = n + 1
-    items[k, b * cap + c] = s
-    pos[k, s] = c
-    cnt[k, b] = c + 1
-
-
-# --------------------------------------------------------------------------------------
 # tables
 # --------------------------------------------------------------------------------------
 
 
 @jit
 def _fill_hop_table(L, hop):
-    """Hop table ``hop`` (uint32, shape (8 * L,)); see the module notes."""
+    """Hop table ``hop`` (int32, shape (8 * L,)); see the module notes."""
     dr = (-1, 1, 0, 0)
     dc = (0, 0, -1, 1)
     for i in range(L):
         for e in range(4):
-            hop[8 * i + e] = (i + dr[e]) % L
-            hop[8 * i + 4 + e] = (i + dc[e]) % L
+            hop[8 * i + e] = ((i + dr[e]) % L - i) * L
+            hop[8 * i + 4 + e] = (i + dc[e]) % L - i
 
 
 # --------------------------------------------------------------------------------------
@@ -491,21 +489,45 @@ def _rb(x, n):
 
 
 @jit
+def _row_mask(L, i):
+    """Valid-column mask of word ``i`` of a row (the spare columns and the padding of
+    the last words are cleared)."""
+    nvalid = L - 64 * i
+    if nvalid >= 64:
+        return _ONES
+    if nvalid > 0:
+        return (_U1 << np.uint64(nvalid)) - _U1
+    return _U0
+
+
+@jit
+def _select_col(P, o, jj):
+    """Column of the ``jj``-th (from 0) set bit of the row whose words start at
+    ``P[o]``; the row must have more than ``jj`` set bits among its columns (the spare
+    copies lie above every column, so they are never reached)."""
+    i = 0
+    w = P[o]
+    pc = np.int64(_popcount(w))
+    while jj >= pc:
+        jj -= pc
+        i += 1
+        w = P[o + i]
+        pc = np.int64(_popcount(w))
+    for _ in range(jj):
+        w &= w - _U1
+    return 64 * i + np.int64(_ctz(w))
+
+
+@jit
 def _events(
     st,
     lat,
     tm,
-    cnt_k,
-    items_k,
-    pos_k,
-    nz_k,
-    nzpos_k,
-    nnz,
-    k,
+    bits,
+    W,
     rowcnt,
     rowy,
     hop,
-    cap,
     L,
     nested,
     local_birth,
@@ -523,8 +545,9 @@ def _events(
     SCHEDULE if nothing is pending, then every event due before ``t_target``, each
     followed by a SCHEDULE; the event left pending survives the hop sweep (stale
     schedule, quirk Q2). New molecules get the todo mark ``tm`` of the coming sweep.
-    Returns ``(t_int, rxn, t_rxn, nx, ny)``; ``rxn`` 0 = none pending, 1 = birth,
-    2 = death.
+    ``lat``, the bit planes ``bits`` (columns only, not the spare copies), ``rowcnt``
+    and ``rowy`` are kept up to date. Returns ``(t_int, rxn, t_rxn, nx, ny)``; ``rxn``
+    0 = none pending, 1 = birth, 2 = death.
 
     Draws (same stream as ``_rng``; ``rb(n) = ((x >> 32) * n) >> 32``):
 
@@ -535,8 +558,10 @@ def _events(
       birth if it is occupied or there is no X;
     * death: RANDOM_SITE(Y);
     * RANDOM_SITE(X or Y), nested mode: ``r = rb(L)`` until row ``r`` holds one, then
-      ``j = rb(#in row)`` and the ``j``-th such molecule in the order of the row's
-      bucket; uniform mode: ``j = rb(total)`` and the ``j``-th in row-major order.
+      ``j = rb(#in row)`` and the ``j``-th such molecule of the row in column order;
+      uniform mode: ``j = rb(total)`` and the ``j``-th in row-major order. The
+      ``j``-th is found on the bit planes (popcount per word, then ``j`` lowest bits
+      cleared).
 
     Everything is inlined in this one function (called once per step) because numba
     calls with array arguments pay atomic reference counting.
@@ -546,7 +571,6 @@ def _events(
     s1 = st[1]
     s2 = st[2]
     s3 = st[3]
-    nnz_k = nnz[k]
     first = True
     while True:
         if rxn == 0 or not first:
@@ -579,7 +603,6 @@ def _events(
             code = 2
             total = ny
         site = -1
-        j = 0  # the site's position in its bucket (nested X or Y picks)
         if total > 0:
             if code == 0:
                 if nested:
@@ -600,76 +623,48 @@ def _events(
                     while lat[site] != 0:
                         x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
                         site = _rb(x, N)
-            elif nested:
-                while True:
-                    x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
-                    r = _rb(x, L)
-                    nc = rowy[r] if code == 2 else rowcnt[r] - rowy[r]
-                    if nc > 0:
-                        break
-                x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
-                jj = _rb(x, nc)
-                base = r * cap
-                for q in range(cnt_k[r]):
-                    sq = items_k[base + q]
-                    if lat[sq] & 3 == code:
-                        if jj == 0:
-                            site = np.int64(sq)
-                            j = np.int64(q)
-                            break
-                        jj -= 1
             else:
-                x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
-                jj = _rb(x, total)
-                for r in range(L):
-                    nc = rowy[r] if code == 2 else rowcnt[r] - rowy[r]
-                    if jj < nc:
-                        for c in range(L):
-                            if lat[r * L + c] & 3 == code:
-                                if jj == 0:
-                                    site = r * L + c
-                                    break
-                                jj -= 1
-                        break
-                    jj -= nc
+                if nested:
+                    while True:
+                        x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
+                        r = _rb(x, L)
+                        nc = rowy[r] if code == 2 else rowcnt[r] - rowy[r]
+                        if nc > 0:
+                            break
+                    x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
+                    jj = _rb(x, nc)
+                else:
+                    x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
+                    jj = _rb(x, total)
+                    r = 0
+                    while True:
+                        nc = rowy[r] if code == 2 else rowcnt[r] - rowy[r]
+                        if jj < nc:
+                            break
+                        jj -= nc
+                        r += 1
+                site = r * L + _select_col(bits[code - 1], r * W, jj)
             if rxn == 1 and local_birth and site >= 0:
                 x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
                 e = _rb(x, 4)
-                site = np.int64(hop[8 * (site // L) + e]) * L + np.int64(
+                site += np.int64(hop[8 * (site // L) + e]) + np.int64(
                     hop[8 * (site % L) + 4 + e]
                 )
                 if lat[site] != 0:
                     site = -1
         if site >= 0:
             r = site // L
-            b = r if nested else 0
+            c = site - r * L
+            o = r * W + (c >> 6)
+            bit = _U1 << np.uint64(c & 63)
             if rxn == 1:  # a new X at site
                 lat[site] = 1 | tm
-                c = cnt_k[b]
-                if c == 0:
-                    nz_k[nnz_k] = b
-                    nzpos_k[b] = nnz_k
-                    nnz_k += 1
-                items_k[b * cap + c] = site
-                pos_k[site] = c
-                cnt_k[b] = c + 1
+                bits[0, o] |= bit
                 rowcnt[r] += 1
                 nx += 1
             else:  # the Y at site dies
                 lat[site] = 0
-                if not nested:
-                    j = np.int64(pos_k[site])
-                c = cnt_k[b] - 1
-                last = items_k[b * cap + c]
-                items_k[b * cap + j] = last
-                pos_k[last] = j
-                cnt_k[b] = c
-                if c == 0:
-                    nnz_k -= 1
-                    q = nzpos_k[b]
-                    lb = nz_k[nnz_k]
-                    nz_k[q] = lb
-                    nzpos_k[lb] = q
+                bits[1, o] &= ~bit
                 rowcnt[r] -= 1
                 rowy[r] -= 1
                 ny -= 1
@@ -678,8 +673,61 @@ def _events(
     st[1] = s1
     st[2] = s2
     st[3] = s3
-    nnz[k] = nnz_k
     return t_int, rxn, t_rxn, nx, ny
+
+
+# --------------------------------------------------------------------------------------
+# the todo set of a sweep
+# --------------------------------------------------------------------------------------
+
+
+@jit
+def _build_rows(bits, L, W, cnt, items, nz, nzpos):
+    """Row buckets of every molecule (nested mode), from the bit planes.
+
+    Row ``r``'s bucket holds the columns of its molecules in increasing order
+    (``items[r * L + j]``, ``j < cnt[r]``); ``nz`` lists the non-empty rows in
+    increasing order (``nzpos`` their positions). Returns their number. One pass over
+    the set bits of ``X | Y`` (count trailing zeros, clear the lowest bit).
+    """
+    X = bits[0]
+    Y = bits[1]
+    nnz = 0
+    for r in range(L):
+        c = 0
+        base = r * L
+        for i in range(W):
+            w = (X[r * W + i] | Y[r * W + i]) & _row_mask(L, i)
+            while w != _U0:
+                items[base + c] = 64 * i + _ctz(w)
+                c += 1
+                w &= w - _U1
+        cnt[r] = c
+        if c > 0:
+            nz[nnz] = r
+            nzpos[r] = nnz
+            nnz += 1
+    return nnz
+
+
+@jit
+def _build_flat(bits, L, W, items, pos):
+    """One bucket of every molecule in row-major order (uniform mode), with the
+    members' positions ``pos``; returns its size."""
+    X = bits[0]
+    Y = bits[1]
+    n = 0
+    for r in range(L):
+        base = r * L
+        for i in range(W):
+            w = (X[r * W + i] | Y[r * W + i]) & _row_mask(L, i)
+            while w != _U0:
+                s = base + 64 * i + np.int64(_ctz(w))
+                items[n] = s
+                pos[s] = n
+                n += 1
+                w &= w - _U1
+    return n
 
 
 # --------------------------------------------------------------------------------------
@@ -688,8 +736,9 @@ def _events(
 
 
 @jit
-def _sweep_rows(st, lat, tm, cnt, items, nz, nzpos, nnz, k, hop, L, p3):
-    """DIFFUSE_AND_REACT of section 1.4, nested picks: set ``k`` (todo) into ``1 - k``.
+def _sweep_rows(st, lat, tm, cnt, items, nz, nzpos, nnz, hop, L, p3):
+    """DIFFUSE_AND_REACT of section 1.4, nested picks, on the todo set from
+    :func:`_build_rows` (``nnz`` non-empty rows).
 
     Parameters
     ----------
@@ -698,9 +747,9 @@ def _sweep_rows(st, lat, tm, cnt, items, nz, nzpos, nnz, k, hop, L, p3):
     lat : ndarray of uint8, shape (Np,)
         The lattice; the todo molecules carry the mark ``tm`` (0 or 4), the sweep
         gives every molecule the mark ``tm ^ 4``.
-    cnt, items, nz, nzpos, nnz
-        The two row-bucket sets (module notes); ``items`` of shape (2, N).
-    hop : ndarray of uint32, shape (8 * L,)
+    cnt, items, nz, nzpos
+        The row buckets of the todo set (module notes); emptied by the sweep.
+    hop : ndarray of int32, shape (8 * L,)
         Hop table from :func:`_fill_hop_table`.
 
     Returns the number of predation events (each turns one X into a Y).
@@ -718,7 +767,9 @@ def _sweep_rows(st, lat, tm, cnt, items, nz, nzpos, nnz, k, hop, L, p3):
         G = done
 
     The mover leaves ``todo`` before the partner (order matters for the swap-remove
-    buckets and is mirrored by the twin). Tuned hot loop (about 9 ns per move):
+    buckets and is mirrored by the twin). The done molecules need no set: they only
+    get the done mark in ``lat``, and the next sweep's todo set is built from the
+    lattice. Tuned hot loop:
 
     * the bucket operations are inlined by hand (numba calls with array arguments pay
       atomic reference counting); members' positions are not kept: the rare removal
@@ -731,23 +782,11 @@ def _sweep_rows(st, lat, tm, cnt, items, nz, nzpos, nnz, k, hop, L, p3):
       negative-index wraparound.
 
     The X-Y collision stays a branch: it decides whether the reaction uniform is
-    drawn, hence which output the next move uses. (Drawing the uniform on every move
-    to remove that branch was measured: no faster, and it would change the order
-    of draws.)
+    drawn, hence which output the next move uses.
     """
-    t = k
-    d = 1 - k
-    cnt_t = cnt[t]
-    cnt_d = cnt[d]
-    items_t = items[t]
-    items_d = items[d]
-    nz_t = nz[t]
-    nz_d = nz[d]
-    nzpos_t = nzpos[t]
-    nzpos_d = nzpos[d]
-    nnz_t = np.uint64(nnz[t])
-    nnz_d = np.uint64(nnz[d])
+    nnz_t = np.uint64(nnz)
     Lu = np.uint64(L)
+    magic = np.uint64((1 << 40) // L + 1)
     tmu = np.uint8(tm)
     dm = np.uint8(tm ^ _MARK)
     s0 = st[0]
@@ -757,28 +796,30 @@ def _sweep_rows(st, lat, tm, cnt, items, nz, nzpos, nnz, k, hop, L, p3):
     n_pred = 0
     while nnz_t > _U0:
         x, s0, s1, s2_, s3 = _xoshiro(s0, s1, s2_, s3)
-        r = np.uint64(nz_t[((x >> _U32) * nnz_t) >> _U32])
+        r = np.uint64(nz[((x >> _U32) * nnz_t) >> _U32])
         base = r * Lu
-        c = np.uint64(cnt_t[r])
+        c = np.uint64(cnt[r])
         j = (((x >> _U2) & _M30) * c) >> _U30
-        s = np.uint64(items_t[base + j])
-        col = s - base
+        col = np.uint64(items[base + j])
+        s = base + col
         e = x & _U3
-        r2 = np.uint64(hop[(r << _U3) | e])
-        c2 = np.uint64(hop[(col << _U3) | _U4 | e])
-        s2 = r2 * Lu + c2
+        s2 = (
+            s
+            + np.uint64(np.int64(hop[(r << _U3) | e]))
+            + np.uint64(np.int64(hop[(col << _U3) | _U4 | e]))
+        )
         m = lat[s] & np.uint8(3)
         p = lat[s2]
         # remove the mover from todo: swap with the bucket's last member
         c -= _U1
-        items_t[base + j] = items_t[base + c]
-        cnt_t[r] = c
+        items[base + j] = items[base + c]
+        cnt[r] = c
         if c == _U0:
             nnz_t -= _U1
-            q = nzpos_t[r]
-            lb = nz_t[nnz_t]
-            nz_t[q] = lb
-            nzpos_t[lb] = q
+            q = nzpos[r]
+            lb = nz[nnz_t]
+            nz[q] = lb
+            nzpos[lb] = q
         lat[s] = 0
         react = False
         if m + (p & np.uint8(3)) == 3:  # X-Y collision: draw the reaction uniform
@@ -787,68 +828,44 @@ def _sweep_rows(st, lat, tm, cnt, items, nz, nzpos, nnz, k, hop, L, p3):
         if react:
             # X + Y -> Y + Y, products at both sites
             if p & np.uint8(_MARK) == tmu:
-                # the partner loses its own move: todo -> done (found in its row)
+                # the partner loses its own move: out of todo (found in its row)
+                r2 = (s2 * magic) >> _U40
                 base2 = r2 * Lu
+                c2 = s2 - base2
                 j2 = _U0
-                while items_t[base2 + j2] != s2:
+                while np.uint64(items[base2 + j2]) != c2:
                     j2 += _U1
-                c2b = np.uint64(cnt_t[r2]) - _U1
-                items_t[base2 + j2] = items_t[base2 + c2b]
-                cnt_t[r2] = c2b
+                c2b = np.uint64(cnt[r2]) - _U1
+                items[base2 + j2] = items[base2 + c2b]
+                cnt[r2] = c2b
                 if c2b == _U0:
                     nnz_t -= _U1
-                    q = nzpos_t[r2]
-                    lb = nz_t[nnz_t]
-                    nz_t[q] = lb
-                    nzpos_t[lb] = q
-                c2b = np.uint64(cnt_d[r2])
-                if c2b == _U0:
-                    nz_d[nnz_d] = r2
-                    nzpos_d[r2] = nnz_d
-                    nnz_d += _U1
-                items_d[base2 + c2b] = s2
-                cnt_d[r2] = c2b + _U1
+                    q = nzpos[r2]
+                    lb = nz[nnz_t]
+                    nz[q] = lb
+                    nzpos[lb] = q
             lat[s2] = np.uint8(2) | dm
             m = np.uint8(2)
             p = np.uint8(2)  # not free: the mover stays
             n_pred += 1
-        # add the destination (s2 after a free hop, s otherwise) to done
-        free = p == 0
-        tgt = _select(free, s2, s)
-        tr = _select(free, r2, r)
-        lat[tgt] = m | dm
-        c = np.uint64(cnt_d[tr])
-        if c == _U0:
-            nz_d[nnz_d] = tr
-            nzpos_d[tr] = nnz_d
-            nnz_d += _U1
-        items_d[tr * Lu + c] = tgt
-        cnt_d[tr] = c + _U1
+        # the mover is done at its destination (s2 after a free hop, s otherwise)
+        lat[_select(p == 0, s2, s)] = m | dm
     st[0] = s0
     st[1] = s1
     st[2] = s2_
     st[3] = s3
-    nnz[t] = nnz_t
-    nnz[d] = nnz_d
     return n_pred
 
 
 @jit
-def _sweep_flat(st, lat, tm, cnt, items, pos, nnz, k, hop, L, p3):
-    """DIFFUSE_AND_REACT of section 1.4, uniform picks: set ``k`` (todo) into ``1 - k``.
+def _sweep_flat(st, lat, tm, items, pos, n, hop, L, p3):
+    """DIFFUSE_AND_REACT of section 1.4, uniform picks, on the todo set of
+    :func:`_build_flat` (``n`` members, positions ``pos``).
 
-    As :func:`_sweep_rows` with one bucket per set (``items`` of shape (2, N),
-    ``cnt`` and ``nnz`` of shape (2, 1) and (2,)), members' positions ``pos`` kept
-    (shape (2, N)), the mover's row computed as ``(s * magic) >> 40``.
+    As :func:`_sweep_rows` with one bucket, members' positions kept, the mover's row
+    computed as ``(s * magic) >> 40``.
     """
-    t = k
-    d = 1 - k
-    items_t = items[t]
-    items_d = items[d]
-    pos_t = pos[t]
-    pos_d = pos[d]
-    n_t = np.uint64(cnt[t, 0])
-    n_d = np.uint64(cnt[d, 0])
+    n_t = np.uint64(n)
     Lu = np.uint64(L)
     magic = np.uint64((1 << 40) // L + 1)
     tmu = np.uint8(tm)
@@ -861,19 +878,21 @@ def _sweep_flat(st, lat, tm, cnt, items, pos, nnz, k, hop, L, p3):
     while n_t > _U0:
         x, s0, s1, s2_, s3 = _xoshiro(s0, s1, s2_, s3)
         j = ((x >> _U32) * n_t) >> _U32
-        s = np.uint64(items_t[j])
+        s = np.uint64(items[j])
         r = (s * magic) >> _U40
         col = s - r * Lu
         e = x & _U3
-        r2 = np.uint64(hop[(r << _U3) | e])
-        c2 = np.uint64(hop[(col << _U3) | _U4 | e])
-        s2 = r2 * Lu + c2
+        s2 = (
+            s
+            + np.uint64(np.int64(hop[(r << _U3) | e]))
+            + np.uint64(np.int64(hop[(col << _U3) | _U4 | e]))
+        )
         m = lat[s] & np.uint8(3)
         p = lat[s2]
         n_t -= _U1
-        last = items_t[n_t]
-        items_t[j] = last
-        pos_t[last] = j
+        last = items[n_t]
+        items[j] = last
+        pos[last] = j
         lat[s] = 0
         react = False
         if m + (p & np.uint8(3)) == 3:  # X-Y collision: draw the reaction uniform
@@ -881,32 +900,20 @@ def _sweep_flat(st, lat, tm, cnt, items, pos, nnz, k, hop, L, p3):
             react = np.float64(u >> _U11) * _2M53 < p3
         if react:
             if p & np.uint8(_MARK) == tmu:
-                j2 = np.uint64(pos_t[s2])
+                j2 = np.uint64(pos[s2])
                 n_t -= _U1
-                last = items_t[n_t]
-                items_t[j2] = last
-                pos_t[last] = j2
-                items_d[n_d] = s2
-                pos_d[s2] = n_d
-                n_d += _U1
+                last = items[n_t]
+                items[j2] = last
+                pos[last] = j2
             lat[s2] = np.uint8(2) | dm
             m = np.uint8(2)
             p = np.uint8(2)
             n_pred += 1
-        free = p == 0
-        tgt = _select(free, s2, s)
-        lat[tgt] = m | dm
-        items_d[n_d] = tgt
-        pos_d[tgt] = n_d
-        n_d += _U1
+        lat[_select(p == 0, s2, s)] = m | dm
     st[0] = s0
     st[1] = s1
     st[2] = s2_
     st[3] = s3
-    cnt[t, 0] = n_t
-    cnt[d, 0] = n_d
-    nnz[t] = 0
-    nnz[d] = 1 if n_d > _U0 else 0
     return n_pred
 
 
@@ -949,11 +956,13 @@ def _simulate_replicate(
         xoshiro256** state of this replicate (advanced in place).
     L : int
         Lattice side; ``N = L * L``.
-    hop : ndarray of uint32, shape (8 * L,)
+    hop : ndarray of int32, shape (8 * L,)
         Hop table from :func:`_fill_hop_table`.
-    item_proto : ndarray of uint16 or uint32, shape (0,)
-        Its dtype is that of the member lists and positions: uint16 when the sites
-        fit (``N <= 65536``; a smaller working set, about 5 % faster at 100 x 100).
+    item_proto : ndarray, shape (0,)
+        Its dtype is that of the member lists (and positions): they hold columns in
+        the nested mode, sites in the uniform mode; the smallest unsigned type that
+        fits (``simulate`` chooses it: a smaller working set is faster on large
+        lattices).
     nested, local_birth : bool
         ``pick_mode == "nested_permutation"``; ``birth_mode == "local"``.
     init_x, init_y : int
@@ -969,28 +978,27 @@ def _simulate_replicate(
     -----
     Step loop of section 1.2: RECORD, SCHEDULE if nothing is pending, unimolecular
     events while due before ``t + dt`` (the pending event survives the sweep: stale
-    schedule Q2), hop sweep; a final RECORD after the last step. Time accumulates as
-    ``t_int + dt`` like the reference. See the module notes for the order of draws.
-    The record packs the lattice into bit planes (:func:`_pack_lattice`, about one
-    operation per site) and counts pairs on them (:func:`_record_bits`).
+    schedule Q2), the todo set built from the lattice, hop sweep; a final RECORD
+    after the last step. Time accumulates as ``t_int + dt`` like the reference. See
+    the module notes for the order of draws. The record packs the lattice into bit
+    planes (:func:`_pack_lattice`, about one operation per site) and counts pairs on
+    them (:func:`_record_bits`); the events keep the planes current and the todo set
+    is read off them.
     """
     N = L * L
     W = (L + 65) // 64
     nbuckets = L if nested else 1
-    cap = L if nested else N
     Np = (N + 63) // 64 * 64  # whole 64-site words for _pack_lattice
     lat = np.zeros(Np, np.uint8)
-    cnt = np.zeros((2, nbuckets), np.uint32)
-    items = np.zeros((2, N), item_proto.dtype)
-    pos = np.zeros((2, N), item_proto.dtype)
-    nz = np.zeros((2, nbuckets), np.uint32)
-    nzpos = np.zeros((2, nbuckets), np.uint32)
-    nnz = np.zeros(2, np.int64)
+    cnt = np.zeros(nbuckets, np.uint32)
+    items = np.zeros(N, item_proto.dtype)
+    pos = np.zeros(N if not nested else 1, item_proto.dtype)
+    nz = np.zeros(nbuckets, np.uint32)
+    nzpos = np.zeros(nbuckets, np.uint32)
     rowcnt = np.zeros(L, np.int32)
     rowy = np.zeros(L, np.int32)
     bits = np.zeros((2, (L + 2) * W), np.uint64)
     flat = np.zeros((2, Np // 64 + 1), np.uint64)
-    k = 0
     tm = 0
 
     # initial placement: X first, then Y, each on RANDOM_SITE(empty)
@@ -1001,7 +1009,6 @@ def _simulate_replicate(
         s = _pick_empty(st, lat, L, rowcnt, nested)
         r = s // L
         lat[s] = code
-        _bucket_add(cnt, items, pos, nz, nzpos, nnz, k, r if nested else 0, cap, s)
         rowcnt[r] += 1
         if code == 1:
             nx += 1
@@ -1022,17 +1029,11 @@ def _simulate_replicate(
             st,
             lat,
             tm,
-            cnt[k],
-            items[k],
-            pos[k],
-            nz[k],
-            nzpos[k],
-            nnz,
-            k,
+            bits,
+            W,
             rowcnt,
             rowy,
             hop,
-            cap,
             L,
             nested,
             local_birth,
@@ -1046,12 +1047,13 @@ def _simulate_replicate(
             ny,
         )
         if nested:
-            n_pred = _sweep_rows(st, lat, tm, cnt, items, nz, nzpos, nnz, k, hop, L, p3)
+            nnz = _build_rows(bits, L, W, cnt, items, nz, nzpos)
+            n_pred = _sweep_rows(st, lat, tm, cnt, items, nz, nzpos, nnz, hop, L, p3)
         else:
-            n_pred = _sweep_flat(st, lat, tm, cnt, items, pos, nnz, k, hop, L, p3)
+            n = _build_flat(bits, L, W, items, pos)
+            n_pred = _sweep_flat(st, lat, tm, items, pos, n, hop, L, p3)
         nx -= n_pred
         ny += n_pred
-        k = 1 - k
         tm ^= _MARK
         t_int = t_target
     _pack_lattice(lat, flat, bits, L, W)

@@ -137,9 +137,16 @@ class Ensemble:
 
 
 def _hop_table(L: int) -> np.ndarray:
-    hop = np.empty(8 * L, dtype=np.uint32)
+    hop = np.empty(8 * L, dtype=np.int32)
     _fill_hop_table(L, hop)
     return hop
+
+
+def _item_dtype(L: int, nested: bool) -> type:
+    """Smallest unsigned type of the kernel's member lists: columns ``< L`` in the
+    nested mode, sites ``< L * L`` in the uniform mode."""
+    top = L if nested else L * L
+    return np.uint8 if top <= 1 << 8 else np.uint16 if top <= 1 << 16 else np.uint32
 
 
 def simulate(
@@ -202,7 +209,8 @@ def simulate(
     L, n, T = cfg.size, cfg.replicates, cfg.steps + 1
     nested = cfg.pick_mode == "nested_permutation"
     hop = _hop_table(L)
-    item_proto = np.zeros(0, np.uint16 if L * L <= 1 << 16 else np.uint32)
+    # member lists hold columns (nested) or sites (uniform): the smallest type
+    item_proto = np.zeros(0, _item_dtype(L, nested))
     states = seed_states(seed, n)
     obs = np.zeros((n, T, len(OBSERVABLES)), dtype=np.int64)
     keep = bool(cfg.snapshots)
