@@ -478,6 +478,25 @@ class TrainConfig(Config):
         label="Move window every",
         doc="Move the window (and grow the horizon) by one step every this many steps.",
     )
+    hold_tolerance = param.Number(
+        0.0,
+        bounds=(0.0, 1e6),
+        softbounds=(0.0, 10.0),
+        label="Hold window while mismatch above",
+        doc="Adaptive schedule: after its move_every steps the window only moves on "
+        "when the moment mismatch over the window, RMS of (asleep - awake) in units "
+        "of its standard error (chain spread / sqrt(chains), plus the data term when "
+        "data_per_step draws a subset), is at most this; otherwise it is held, at most "
+        "max_holds extra steps per position (0 = off: the fixed schedule).",
+    )
+    max_holds = param.Integer(
+        0,
+        bounds=(0, 10_000),
+        softbounds=(0, 50),
+        label="Max holds per window position",
+        doc="With hold_tolerance > 0: at most this many extra steps at one window "
+        "position (bounds the steps: at most (move_every + max_holds) per position).",
+    )
     optimizer = param.Selector(
         default="adam",
         objects=["sgd", "adam"],

@@ -229,7 +229,7 @@ def test_progress_record(small):
 
 
 def test_divergence_raises(small):
-    tc = _tc(optimizer="sgd", lr=10.0, opt_steps=50, max_abs_theta=20.0)
+    tc = _tc(optimizer="sgd", lr=10.0, opt_steps=50, max_abs_theta=10.0)
     tr = Trainer(small, FLAT, tc, seed=0)
     with pytest.raises(TrainingDiverged) as info:
         tr.run()
@@ -430,3 +430,144 @@ def test_vertex_init_nearest(small):
         got = fe.coef[old_keys.shape[0] + j, 0, :]
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-300)
     assert np.abs(fe.coef[old_keys.shape[0] :, 0, :]).max() > 0
+
+
+# -- adaptive schedule: hold the window while the mismatch is significant --------------
+
+
+def _positions(records) -> dict[int, int]:
+    """Steps spent per window start."""
+    out: dict[int, int] = {}
+    for r in records:
+        out[r.window[0]] = out.get(r.window[0], 0) + 1
+    return out
+
+
+def test_hold_always_and_never(small):
+    """A tolerance below any mismatch holds every position for exactly max_holds
+    extra steps (bounded step count, the end still reached); one above every
+    mismatch gives the fixed schedule bit for bit."""
+    base = _tc(opt_steps=0, window=5, move_every=2, extra_end_steps=3, lr=3e-3)
+    fixed = Trainer(small, FLAT, base, seed=2)
+    recs_fixed = []
+    m_fixed = fixed.run(callback=recs_fixed.append)
+    never = Trainer(
+        small,
+        FLAT,
+        _tc(**{**base.to_dict(), "hold_tolerance": 1e6, "max_holds": 5}),
+        seed=2,
+    )
+    m_never = never.run()
+    assert never.step_index == fixed.step_index == auto_opt_steps(24, 5, 2, 3)
+    assert np.array_equal(m_never.theta, m_fixed.theta)
+    assert np.array_equal(m_never.fe.coef, m_fixed.fe.coef)
+    assert not any(r.held for r in recs_fixed)
+    assert all(np.isfinite(r.mismatch) and r.mismatch > 0 for r in recs_fixed)
+
+    tc = TrainConfig(**{**base.to_dict(), "hold_tolerance": 1e-9, "max_holds": 3})
+    tr = Trainer(small, FLAT, tc, seed=2)
+    recs = []
+    model = tr.run(callback=recs.append)
+    per = _positions(recs)
+    last = 24 - 5
+    assert sorted(per) == list(range(last + 1))
+    assert all(per[k] == 2 + 3 for k in range(last))  # move_every + max_holds
+    assert per[last] == 2 + 3  # the parked end: move_every + extra_end_steps
+    assert tr.step_index == 5 * last + 5 == tr.opt_steps and tr.done
+    assert model.horizon == 24
+    assert sum(r.held for r in recs) == 3 * last
+    # the reported total is the fewest steps still possible: never below the steps
+    # done, reaching the final count at the end
+    assert all(r.opt_steps >= r.step for r in recs)
+    assert recs[-1].opt_steps == tr.step_index
+
+
+def test_hold_decision_follows_mismatch(small):
+    """Held exactly when the position's move_every steps are done, the mismatch
+    exceeds the tolerance and fewer than max_holds holds were spent there."""
+    recs_probe = []
+    Trainer(small, FLAT, _tc(opt_steps=0, lr=3e-3), seed=3).run(
+        callback=recs_probe.append
+    )
+    tol = float(np.median([r.mismatch for r in recs_probe]))
+    tc = _tc(opt_steps=0, lr=3e-3, hold_tolerance=tol, max_holds=2)
+    recs = []
+    Trainer(small, FLAT, tc, seed=3).run(callback=recs.append)
+    at = 0
+    n_held = n_moved_after_large = 0
+    for i, r in enumerate(recs):
+        at += 1
+        parked = r.window[1] == 24
+        want = (not parked) and at >= 2 and r.mismatch > tol and at < 2 + 2
+        assert r.held == want, (i, at, r.mismatch, tol)
+        n_held += r.held
+        if not parked and at >= 2 + 2 and r.mismatch > tol:
+            n_moved_after_large += 1  # cap reached: moves on anyway
+        if i + 1 < len(recs) and recs[i + 1].window != r.window:
+            at = 0
+    assert n_held > 0
+    assert any((not r.held) and r.mismatch <= tol for r in recs)
+
+
+def test_mismatch_is_rms_z():
+    """The mismatch is the RMS z-score of the mean difference with the asleep
+    chains' standard error (all replicates: the data term is exact), plus the data
+    term with a finite-population correction when a subset is drawn."""
+    rng = np.random.default_rng(0)
+    ns, na, nd, P = 4, 6, 8, 3
+    Ss = rng.normal(size=(ns, na, P))
+    Sa = rng.normal(size=(ns, nd, P))
+    tr = Trainer.__new__(Trainer)
+
+    class _D:
+        depth = 0
+
+    tr.dbm, tr.n_reps = _D(), nd
+    diff = Ss.mean(1) - Sa.mean(1)
+    z_all = np.sqrt(np.mean(diff**2 / (Ss.var(1, ddof=1) / na)))
+    assert tr._mismatch(Sa, Ss) == pytest.approx(z_all, rel=1e-12)
+    tr.n_reps = 4 * nd  # a quarter of the replicates drawn
+    var = Ss.var(1, ddof=1) / na + Sa.var(1, ddof=1) / nd * 0.75
+    assert tr._mismatch(Sa, Ss) == pytest.approx(
+        np.sqrt(np.mean(diff**2 / var)), rel=1e-12
+    )
+    # a shifted asleep mean raises it; a statistic that never varies is left out
+    Ss2 = Ss + 3.0
+    Ss2[:, :, 2] = 0.0
+    Sa2 = Sa.copy()
+    Sa2[:, :, 2] = 1.0
+    tr.n_reps = nd
+    assert tr._mismatch(Sa2, Ss2) > 3 * z_all
+
+
+def test_hold_resume_bit_exact(small, tmp_path):
+    """Checkpoint in the middle of held positions: resuming continues the adaptive
+    schedule (position, steps there, projected total) exactly."""
+    tc = _tc(opt_steps=0, lr=3e-3, extra_end_steps=2, hold_tolerance=1.5, max_holds=3)
+    recs_a = []
+    a = Trainer(small, FLAT, tc, seed=9).run(callback=recs_a.append)
+    assert 0 < sum(r.held for r in recs_a) < len(recs_a)
+    cut = next(i for i, r in enumerate(recs_a) if r.held) + 1  # right after a hold
+    b = Trainer(small, FLAT, tc, seed=9)
+    for _ in range(cut):
+        b.step()
+    b.save_checkpoint(tmp_path / "ck.npz")
+    c = Trainer.resume(tmp_path / "ck.npz", small)
+    assert (c._k, c._at, c.opt_steps) == (b._k, b._at, b.opt_steps)
+    recs_c = []
+    m = c.run(callback=recs_c.append)
+    assert [(r.window, r.held, r.opt_steps) for r in recs_c] == [
+        (r.window, r.held, r.opt_steps) for r in recs_a[cut:]
+    ]
+    assert np.array_equal(a.theta, m.theta) and np.array_equal(a.fe.coef, m.fe.coef)
+    for k in set(a.history) - {"elapsed"}:
+        assert np.array_equal(a.history[k], m.history[k], equal_nan=True), k
+
+
+@pytest.mark.parametrize(
+    "kw,match",
+    [(dict(hold_tolerance=-1.0), "hold_tolerance"), (dict(max_holds=-1), "max_holds")],
+)
+def test_hold_options_validate(kw, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**kw).validate()

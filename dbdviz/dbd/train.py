@@ -174,6 +174,13 @@ class ProgressRecord:
         the mean |awake| (relative moment-matching error).
     elapsed : float
         Seconds of training so far.
+    mismatch : float
+        RMS over the window and the parameters of ``(asleep - awake)`` in units of
+        its standard error (about 1 when the model matches within sampling noise;
+        ``hold_tolerance`` compares it).
+    held : bool
+        The window stays where it is for the next step although its
+        ``move_every`` steps are done (adaptive schedule, ``hold_tolerance``).
     """
 
     step: int
@@ -184,6 +191,8 @@ class ProgressRecord:
     param_names: list[str]
     errors: dict[str, float]
     elapsed: float
+    mismatch: float = float("nan")
+    held: bool = False
 
 
 def schedule(
@@ -306,11 +315,14 @@ class Trainer:
         self.domain = dbm.domain_indices.copy()
         self.W = min(int(tc.window), self.data_steps)
         self.n_slots = self.W + 1
+        # window position k (window [k, k + W]) and steps done there
+        self._k, self._at = 0, 0
+        self.auto_steps = tc.opt_steps == 0
         self.opt_steps = (
             auto_opt_steps(
                 self.data_steps, tc.window, tc.move_every, tc.extra_end_steps
             )
-            if tc.opt_steps == 0
+            if self.auto_steps
             else int(tc.opt_steps)
         )
         self.n_data = self.n_reps if tc.data_per_step == 0 else min(tc.data_per_step, R)
@@ -387,7 +399,8 @@ class Trainer:
         self.last_awake = np.full((self.data_steps + 1, self.P), np.nan)
         self.last_asleep = np.full((self.data_steps + 1, self.P), np.nan)
         self._hist: dict[str, list] = {
-            k: [] for k in ("step", "tau0", "tau1", "horizon", "elapsed")
+            k: []
+            for k in ("step", "tau0", "tau1", "horizon", "elapsed", "mismatch", "held")
         }
         for n in self.param_names:
             self._hist["err_" + n] = []
@@ -426,9 +439,36 @@ class Trainer:
     @property
     def window(self) -> tuple[int, int]:
         """Window of the next step."""
-        return schedule(
-            self.step_index + 1, self.W, self.train_config.move_every, self.data_steps
-        )
+        return self._k, self._k + self.W
+
+    def _remaining_min(self) -> int:
+        """Fewest steps left on the automatic schedule (no further holds)."""
+        tc, last = self.train_config, self.data_steps - self.W
+        m, end = int(tc.move_every), int(tc.move_every) + int(tc.extra_end_steps)
+        if self._k < last:
+            return max(m - self._at, 0) + (last - self._k - 1) * m + end
+        return max(end - self._at, 0)
+
+    def _advance(self, mismatch: float) -> bool:
+        """Count the step at the current window position and move the window on
+        (5.6) after ``move_every`` steps unless the adaptive schedule holds it.
+        Returns True when the window is held."""
+        tc = self.train_config
+        m = int(tc.move_every)
+        self._at += 1
+        held = False
+        if self._k < self.data_steps - self.W and self._at >= m:
+            held = (
+                tc.hold_tolerance > 0
+                and self._at < m + int(tc.max_holds)
+                and not mismatch <= tc.hold_tolerance
+            )
+            if not held:
+                self._k += 1
+                self._at = 0
+        if self.auto_steps:
+            self.opt_steps = self.step_index + 1 + self._remaining_min()
+        return held
 
     def _diverged(self, theta: np.ndarray, what: str) -> None:
         bound = float(self.train_config.max_abs_theta)
@@ -468,7 +508,7 @@ class Trainer:
         t_start = time.perf_counter()
         tc, dbm = self.train_config, self.dbm
         s = self.step_index + 1
-        tau0, tau1 = schedule(s, self.W, tc.move_every, self.data_steps)
+        tau0, tau1 = self.window
         self._grow(tau1)
         self.tau0 = tau0
         theta = self._trajectory()
@@ -484,9 +524,9 @@ class Trainer:
 
         # awake phase (3.5)
         if dbm.depth == 0:
-            Ma = self._data_stats[runs[:, None], slot_tau[None, :]].mean(
-                axis=0
-            )  # (ns, P)
+            Sa = self._data_stats[runs[:, None], slot_tau[None, :]]  # (nd, ns, P)
+            Ma = Sa.mean(axis=0)  # (ns, P)
+            Sa = Sa.transpose(1, 0, 2)
         else:
             clamp = self.snapshots[runs[None, :], slot_tau[:, None]]  # (ns, nd, L, L)
             clamp = clamp.reshape(ns * nd, self.size, self.size)
@@ -498,7 +538,8 @@ class Trainer:
                 clamp=clamp,
                 rows=np.repeat(np.arange(ns), nd),
             )
-            Ma = dbm.param_statistics(self.awake).reshape(ns, nd, self.P).mean(axis=1)
+            Sa = dbm.param_statistics(self.awake).reshape(ns, nd, self.P)
+            Ma = Sa.mean(axis=1)
 
         # asleep phase (3.5)
         if self.asleep_mode == "random":
@@ -517,7 +558,9 @@ class Trainer:
             seed=self.asleep_rng,
             rows=np.repeat(np.arange(ns), na),
         )
-        Ms = dbm.param_statistics(self.asleep).reshape(ns, na, self.P).mean(axis=1)
+        Ss = dbm.param_statistics(self.asleep).reshape(ns, na, self.P)
+        Ms = Ss.mean(axis=1)
+        mismatch = self._mismatch(Sa[taus % ns], Ss[taus % ns])
 
         # reap (3.6): window order, bias stats -> slide centers -> centered stats
         Ma, Ms = Ma[taus % ns], Ms[taus % ns]
@@ -561,7 +604,8 @@ class Trainer:
             self.optimizer.step(self.fe, grad)
         self.integrator.mark_updated(grad.rows)
 
-        # report
+        # report, move the window on (or hold it)
+        held = self._advance(mismatch)
         self.step_index = s
         self.elapsed += time.perf_counter() - t_start
         diff = Ms - Ma
@@ -577,6 +621,8 @@ class Trainer:
         h["tau1"].append(tau1)
         h["horizon"].append(self.horizon)
         h["elapsed"].append(self.elapsed)
+        h["mismatch"].append(mismatch)
+        h["held"].append(float(held))
         for n, v in errors.items():
             h["err_" + n].append(v)
         return ProgressRecord(
@@ -588,7 +634,29 @@ class Trainer:
             list(self.param_names),
             errors,
             self.elapsed,
+            mismatch,
+            held,
         )
+
+    def _mismatch(self, Sa: np.ndarray, Ss: np.ndarray) -> float:
+        """RMS z-score of ``mean(Ss) - mean(Sa)`` over (time point, parameter).
+
+        ``Sa`` (ns, nd, P) awake statistics per data replicate / awake chain, ``Ss``
+        (ns, na, P) asleep statistics per chain. The standard error is the asleep
+        chains' spread over sqrt(chains) plus, when the awake phase draws ``nd`` of
+        ``R`` replicates, the data's (finite-population corrected); parameters whose
+        statistics do not vary are left out.
+        """
+        na, nd = Ss.shape[1], Sa.shape[1]
+        var = Ss.var(axis=1, ddof=1) / na if na > 1 else np.zeros(Ss.shape[::2])
+        if nd > 1 and (self.dbm.depth > 0 or nd < self.n_reps):
+            frac = 1.0 - nd / self.n_reps if self.dbm.depth == 0 else 1.0
+            var = var + Sa.var(axis=1, ddof=1) / nd * frac
+        diff = Ss.mean(axis=1) - Sa.mean(axis=1)
+        ok = var > 0
+        if not ok.any():
+            return 0.0
+        return float(np.sqrt(np.mean(diff[ok] ** 2 / var[ok])))
 
     def _start_from_nearest(self, rows: np.ndarray, n_before: int) -> None:
         """Vertices created by this step's gradient (rows >= ``n_before``) start with
@@ -717,6 +785,9 @@ class Trainer:
             "step_index": self.step_index,
             "horizon": self.horizon,
             "tau0": self.tau0,
+            "window_k": self._k,
+            "window_at": self._at,
+            "opt_steps": self.opt_steps,
             "elapsed": self.elapsed,
             "opt_n_steps": opt.n_steps,
             "pick_state": self.rng.bit_generator.state,
@@ -764,6 +835,13 @@ class Trainer:
         tr.step_index = int(meta["step_index"])
         tr.horizon = int(meta["horizon"])
         tr.tau0 = int(meta["tau0"])
+        if "window_k" in meta:
+            tr._k, tr._at = int(meta["window_k"]), int(meta["window_at"])
+            tr.opt_steps = int(meta["opt_steps"])
+        else:  # checkpoints of the fixed schedule (before hold_tolerance)
+            m = int(tr.train_config.move_every)
+            tr._k = min(tr.step_index // m, tr.data_steps - tr.W)
+            tr._at = tr.step_index - tr._k * m
         tr.elapsed = float(meta["elapsed"])
         tr.optimizer.n_steps = int(meta["opt_n_steps"])
         if "adam_m1" in arrays:
@@ -772,6 +850,8 @@ class Trainer:
             tr.optimizer.m1[:n] = arrays["adam_m1"]
             tr.optimizer.m2[:n] = arrays["adam_m2"]
         tr._hist = {k: list(arrays["hist_" + k]) for k in meta["hist_keys"]}
+        for k in ("mismatch", "held"):  # absent in older checkpoints
+            tr._hist.setdefault(k, [float("nan")] * tr.step_index)
         for k in ("step", "tau0", "tau1", "horizon"):
             tr._hist[k] = [int(v) for v in tr._hist[k]]
         return tr
