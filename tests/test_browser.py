@@ -31,9 +31,6 @@ pytest.importorskip(
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
-from dbdviz.ui.explorer import trainer_class  # noqa: E402
-
-HAS_TRAINER = trainer_class() is not None
 
 # Data of the learned curve of the moments plot (legend item "DBD learned").
 JS_LEARNED = """
@@ -203,7 +200,6 @@ def wait_for_change(page, js: str, before, timeout: float = 30.0):
     raise AssertionError(f"no change of {js[:60]!r} within {timeout} s")
 
 
-@pytest.mark.skipif(not HAS_TRAINER, reason="no dbdviz.dbd.Trainer")
 def test_training_updates_the_learned_curves_live(server, chromium):
     page, errors = open_dashboard(chromium, server)
     # A second tab, opened first: Panel 1.9 serves a page opened while another
@@ -304,7 +300,6 @@ def test_closing_the_tab_stops_its_job(server, chromium):
     assert "Traceback" not in tail
 
 
-@pytest.mark.skipif(not HAS_TRAINER, reason="no dbdviz.dbd.Trainer")
 def test_closing_the_tab_stops_its_training(server, chromium):
     page, _ = open_dashboard(chromium, server)
     simulate_small(page, replicates=8, steps=40)

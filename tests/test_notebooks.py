@@ -28,10 +28,6 @@ def test_committed_without_outputs(path):
 def test_notebook_executes(path, tmp_path, monkeypatch):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
-    if path.name.startswith("03"):
-        dbd = pytest.importorskip("dbdviz.dbd")
-        if not hasattr(dbd, "Trainer") or not hasattr(dbd, "evaluate"):
-            pytest.skip("the DBD trainer is not available yet")
     monkeypatch.setenv("DBDVIZ_NOTEBOOK_SMALL", "1")
     monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     nb = nbformat.read(path, as_version=4)

@@ -27,7 +27,6 @@ from dbdviz.ui.explorer import (  # noqa: E402
     Session,
     TrainingPanel,
     is_paper_config,
-    trainer_class,
 )
 from dbdviz.ui.jobs import Job, JobState, active_jobs  # noqa: E402
 
@@ -307,8 +306,6 @@ TINY = dict(size=12, init_x=14, init_y=10, steps=20, replicates=6, seed=5)
 
 @pytest.fixture(scope="module")
 def tiny() -> App:
-    if trainer_class() is None:
-        pytest.skip("no dbdviz.dbd.Trainer")
     app = small_app(**TINY)
     assert app.model.simulate().wait(60) == JobState.FINISHED
     return app

@@ -109,14 +109,6 @@ CURVE_LABELS = {
 #: Keys that are model curves compared with the simulation (NRMSE readout).
 CLOSURE_KEYS = ("mean-field", "pair", "dbd", "cpp-reference")
 
-TRAINING_UNAVAILABLE = (
-    "**Training backend not available yet.** This version of dbdviz has no "
-    "`dbdviz.dbd.Trainer`, so the DBD cannot be trained here. Simulation, closures, "
-    "the lattice view and exports work; learned curves will appear once the backend "
-    "lands."
-)
-
-
 # ----------------------------------------------------------------------------------
 # helpers (no UI state)
 # ----------------------------------------------------------------------------------
@@ -157,11 +149,9 @@ def is_paper_config(config: LatticeLV | None) -> bool:
 
 
 def trainer_class():
-    """``dbdviz.dbd.Trainer`` if the training backend exists, else ``None``."""
-    try:
-        from ..dbd import Trainer  # type: ignore[attr-defined]
-    except ImportError:
-        return None
+    """``dbdviz.dbd.Trainer``, imported on first use (keeps the app's start fast)."""
+    from ..dbd import Trainer
+
     return Trainer
 
 
@@ -842,13 +832,7 @@ class LatticeView(Viewer):
             lambda data: plots.lattice_rgb(*data), streams=[self.pipe]
         )
         self.info = pn.pane.Markdown("Press **Simulate** to see the lattice.")
-        self.samples = pn.pane.Markdown(
-            "_DBM samples and hidden layers appear here once the DBD training "
-            "backend is available._"
-            if trainer_class() is None
-            else SAMPLES_HINT,
-            width=380,
-        )
+        self.samples = pn.pane.Markdown(SAMPLES_HINT, width=380)
         self.sample_pipe = hv.streams.Pipe(
             data=(np.zeros((L, L), np.uint8), "learned DBM")
         )
@@ -1340,9 +1324,6 @@ class TrainingPanel(Viewer):
         self.status = pn.pane.Markdown(
             "Simulate an ensemble (with snapshots), then press **Train**."
         )
-        if trainer_class() is None:
-            self.alert.object = TRAINING_UNAVAILABLE
-            self.alert.visible = True
         self.theta_pipe: hv.streams.Pipe | None = None
         self.errors_buffer: hv.streams.Buffer | None = None
         self.theta_lines = LiveLines("theta(t)", "time t", "theta", name="theta")
@@ -1459,9 +1440,6 @@ class TrainingPanel(Viewer):
         s = self.session
         if work is None:
             cls = trainer_class()
-            if cls is None:
-                self._warn(TRAINING_UNAVAILABLE)
-                return None
             if any(j.name == "simulate" for j in s.running_jobs()):
                 self._warn("Wait for the simulation to finish, then press **Train**.")
                 return None
