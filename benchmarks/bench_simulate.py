@@ -96,11 +96,27 @@ def main() -> None:
         paper.copy(snapshots=False, pick_mode="uniform"),
         args.reps,
     )
+    # a large replicate's moves vary by +-10 % between seeds: 8 replicates
     single(
         "large 100x100 625+625, no snapshots",
         large.copy(snapshots=False),
-        max(args.reps // 8, 3),
+        max(args.reps // 5, 4),
     )
+    single(
+        "large, uniform picks",
+        large.copy(snapshots=False, pick_mode="uniform"),
+        max(args.reps // 5, 4),
+    )
+
+    # cost against lattice size at the paper's initial densities (6.25 % X, 6.25 % Y)
+    for L in (20, 40, 70, 100, 140, 200):
+        n0 = L * L // 16
+        cfg = paper.copy(size=L, init_x=n0, init_y=n0, snapshots=False)
+        single(
+            f"{L}x{L}, {n0}+{n0}, paper rates",
+            cfg,
+            max(int(args.reps * 1600 / (L * L)), 3),
+        )
 
     n_all = get_threads()
     reps = args.reps * 4
