@@ -105,17 +105,19 @@ def test_kernel_matches_naive_twin(pick_mode, birth_mode, case):
 
 
 @pytest.mark.parametrize("pick_mode", ["nested_permutation", "uniform"])
-def test_wide_rows_match_twin(pick_mode):
+@pytest.mark.parametrize("size, n", [(66, 500), (260, 2500)])
+def test_wide_rows_match_twin(pick_mode, size, n):
     """L = 66: rows of two 64-bit words in the packed record, periodic copies
-    across a word boundary."""
-    cfg = small(size=66, init_x=500, init_y=400, steps=3, replicates=1)
+    across a word boundary; L = 260: five words per row, uint16 column lists
+    (nested) and uint32 site lists (uniform, N > 65536)."""
+    cfg = small(size=size, init_x=n, init_y=4 * n // 5, steps=3, replicates=1)
     cfg = cfg.copy(pick_mode=pick_mode)
     ens = simulate(cfg)
     twin = naive.simulate_replicate(
         seed_states(cfg.seed, 1)[0],
-        size=66,
-        init_x=500,
-        init_y=400,
+        size=size,
+        init_x=n,
+        init_y=4 * n // 5,
         birth=cfg.birth,
         death=cfg.death,
         predation=cfg.predation,
