@@ -98,26 +98,16 @@ def neighbour(s: int, d: int, L: int) -> int:
 def pick_site(rng: Xoshiro, G: np.ndarray, code: int, nested: bool) -> int:
     """RANDOM_SITE over sites holding ``code`` (flat index), -1 if none.
 
-    Nested: a row uniformly among rows with a candidate (by rejection), then a
-    candidate uniformly in it (empty sites: by rejection; X or Y: the ``j``-th of the
-    row in column order); uniform: a candidate uniformly
-    (empty: rejection; X or Y: ``j``-th in row-major order). Same draws as
-    ``_kernels._pick_empty`` / ``_kernels._events``.
+    Nested: a row uniformly among rows with a candidate (by rejection), then the
+    ``j``-th candidate of the row in column order, ``j`` uniform; uniform: a
+    candidate uniformly (empty: by rejection; X or Y: the ``j``-th in row-major
+    order). Same draws as ``_kernels._pick_empty`` / ``_kernels._events``.
     """
     L = G.shape[0]
     flat = G.reshape(-1)
     if not (flat == code).any():
         return -1
-    if code == 0:
-        if nested:
-            while True:
-                r = rng.randbelow(L)
-                if (G[r] == 0).any():
-                    break
-            while True:
-                c = rng.randbelow(L)
-                if G[r, c] == 0:
-                    return r * L + c
+    if code == 0 and not nested:
         while True:
             s = rng.randbelow(L * L)
             if flat[s] == 0:

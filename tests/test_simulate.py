@@ -499,3 +499,17 @@ def test_pure_hopping_nested_conserves_counts():
         ens.observables[:, :, 1] == 15
     ).all()
     np.testing.assert_array_equal(ens.observables, lattice_observables(ens.snapshots))
+
+
+def test_select64_matches_naive():
+    """The broadword select = the obvious scan, on random and edge-case words."""
+    from dbdviz.simulate._kernels import _select64
+
+    rng = np.random.default_rng(7)
+    words = [1, 2**63, 2**64 - 1, 0x8000000000000001, 0x00FF00FF00FF00FF]
+    words += [int(w) for w in rng.integers(0, 2**64, 200, dtype=np.uint64)]
+    words += [int(w) & int(v) for w, v in rng.integers(0, 2**64, (200, 2), np.uint64)]
+    for w in words:
+        ones = [i for i in range(64) if w >> i & 1]
+        for k, i in enumerate(ones):
+            assert _select64(np.uint64(w), k) == i, (hex(w), k)

@@ -157,25 +157,24 @@ def _fill_hop_table(L, hop):
 
 
 @jit
-def _pick_empty(st, cur, L, rowcnt, nested):
+def _pick_empty(st, lat, bits, L, W, rowcnt, nested):
     """RANDOM_SITE over the empty sites (initial placement); the lattice must have one.
 
-    Nested mode (quirk Q3): a row uniformly among the rows with an empty site, then an
-    empty site uniformly within it, by exact rejection: ``r = randbelow(L)`` until row
-    ``r`` has an empty site, then ``c = randbelow(L)`` until ``(r, c)`` is empty.
-    Uniform mode: ``s = randbelow(N)`` until ``s`` is empty.
+    Nested mode (quirk Q3): a row uniformly among the rows with an empty site (exact
+    rejection: ``r = randbelow(L)`` until row ``r`` has one), then ``j =
+    randbelow(#empty in row)`` and the ``j``-th empty site of the row in column order
+    (:func:`_row_select` on the bit planes). Uniform mode: ``s = randbelow(N)`` until
+    ``s`` is empty.
     """
     if nested:
         r = randbelow(st, L)
         while rowcnt[r] >= L:
             r = randbelow(st, L)
-        c = randbelow(st, L)
-        while cur[r * L + c] != 0:
-            c = randbelow(st, L)
-        return r * L + c
+        jj = randbelow(st, L - rowcnt[r])
+        return r * L + _row_select(bits, 0, r, L, W, jj)
     N = L * L
     s = randbelow(st, N)
-    while cur[s] != 0:
+    while lat[s] != 0:
         s = randbelow(st, N)
     return s
 
@@ -500,22 +499,68 @@ def _row_mask(L, i):
     return _U0
 
 
+def _select_in_byte_table() -> np.ndarray:
+    """``T[8 * b + k]``: position of the ``k``-th set bit of byte ``b`` (8: none)."""
+    t = np.full(2048, 8, np.uint8)
+    for b in range(256):
+        ones = [i for i in range(8) if b >> i & 1]
+        for k, i in enumerate(ones):
+            t[8 * b + k] = i
+    return t
+
+
+_SEL_BYTE = _select_in_byte_table()
+_L8 = np.uint64(0x0101010101010101)
+_H8 = np.uint64(0x8080808080808080)
+_M1 = np.uint64(0x5555555555555555)
+_M2 = np.uint64(0x3333333333333333)
+_M4 = np.uint64(0x0F0F0F0F0F0F0F0F)
+_UFF = np.uint64(0xFF)
+_U8 = np.uint64(8)
+
+
 @jit
-def _select_col(P, o, jj):
-    """Column of the ``jj``-th (from 0) set bit of the row whose words start at
-    ``P[o]``; the row must have more than ``jj`` set bits among its columns (the spare
-    copies lie above every column, so they are never reached)."""
+def _select64(w, k):
+    """Position of the ``k``-th (from 0) set bit of ``w``; ``k < popcount(w)``.
+
+    Branch-free broadword select (S. Vigna, "Broadword implementation of rank/select
+    queries", 2008): byte-wise popcounts, their prefix sums by one multiply, the byte
+    holding the bit by a parallel compare, then a 2 KiB table within the byte.
+    """
+    k = np.uint64(k)
+    c = w - ((w >> _U1) & _M1)
+    c = (c & _M2) + ((c >> _U2) & _M2)
+    c = (c + (c >> np.uint64(4))) & _M4
+    b = c * _L8  # byte i: set bits in bytes 0..i
+    place = _popcount((((k * _L8) | _H8) - b) & _H8) * _U8  # bits before the byte
+    rank = k - (((b << _U8) >> place) & _UFF)
+    return np.int64(place) + np.int64(
+        _SEL_BYTE[(((w >> place) & _UFF) << np.uint64(3)) | rank]
+    )
+
+
+@jit
+def _row_select(bits, code, r, L, W, jj):
+    """Column of the ``jj``-th (from 0) site holding ``code`` (0 empty, 1 X, 2 Y) of
+    row ``r`` in column order, on the bit planes; the row must hold more than ``jj``.
+    """
+    o = r * W
     i = 0
-    w = P[o]
-    pc = np.int64(_popcount(w))
-    while jj >= pc:
+    while True:
+        xw = bits[0, o + i]
+        yw = bits[1, o + i]
+        if code == 0:
+            w = ~(xw | yw)
+        elif code == 1:
+            w = xw
+        else:
+            w = yw
+        w &= _row_mask(L, i)
+        pc = np.int64(_popcount(w))
+        if jj < pc:
+            return 64 * i + _select64(w, jj)
         jj -= pc
         i += 1
-        w = P[o + i]
-        pc = np.int64(_popcount(w))
-    for _ in range(jj):
-        w &= w - _U1
-    return 64 * i + np.int64(_ctz(w))
 
 
 @jit
@@ -557,11 +602,11 @@ def _events(
     * birth, local: RANDOM_SITE(X) then ``rb(4)`` for the neighbour (hop order); no
       birth if it is occupied or there is no X;
     * death: RANDOM_SITE(Y);
-    * RANDOM_SITE(X or Y), nested mode: ``r = rb(L)`` until row ``r`` holds one, then
-      ``j = rb(#in row)`` and the ``j``-th such molecule of the row in column order;
-      uniform mode: ``j = rb(total)`` and the ``j``-th in row-major order. The
-      ``j``-th is found on the bit planes (popcount per word, then ``j`` lowest bits
-      cleared).
+    * RANDOM_SITE(empty, X or Y), nested mode: ``r = rb(L)`` until row ``r`` holds
+      one, then ``j = rb(#in row)`` and the ``j``-th such site of the row in column
+      order; uniform mode, X or Y: ``j = rb(total)`` and the ``j``-th in row-major
+      order (empty: ``rb(N)`` until empty). The ``j``-th is found on the bit planes
+      (:func:`_row_select`).
 
     Everything is inlined in this one function (called once per step) because numba
     calls with array arguments pay atomic reference counting.
@@ -612,11 +657,8 @@ def _events(
                         x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
                         r = _rb(x, L)
                     x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
-                    c = _rb(x, L)
-                    while lat[r * L + c] != 0:
-                        x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
-                        c = _rb(x, L)
-                    site = r * L + c
+                    jj = _rb(x, L - rowcnt[r])
+                    site = r * L + _row_select(bits, 0, r, L, W, jj)
                 else:
                     x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
                     site = _rb(x, N)
@@ -643,7 +685,7 @@ def _events(
                             break
                         jj -= nc
                         r += 1
-                site = r * L + _select_col(bits[code - 1], r * W, jj)
+                site = r * L + _row_select(bits, code, r, L, W, jj)
             if rxn == 1 and local_birth and site >= 0:
                 x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
                 e = _rb(x, 4)
@@ -1006,9 +1048,11 @@ def _simulate_replicate(
     ny = 0
     for i in range(init_x + init_y):
         code = 1 if i < init_x else 2
-        s = _pick_empty(st, lat, L, rowcnt, nested)
+        s = _pick_empty(st, lat, bits, L, W, rowcnt, nested)
         r = s // L
         lat[s] = code
+        c = s - r * L
+        bits[code - 1, r * W + (c >> 6)] |= _U1 << np.uint64(c & 63)
         rowcnt[r] += 1
         if code == 1:
             nx += 1
