@@ -723,14 +723,54 @@ def _events(
 # --------------------------------------------------------------------------------------
 
 
+def _columns_of_byte_table() -> np.ndarray:
+    """``T[b]``: the positions of the set bits of byte ``b``, packed one per byte in
+    increasing order (the unused high bytes 0)."""
+    t = np.zeros(256, np.uint64)
+    for b in range(256):
+        for k, i in enumerate(i for i in range(8) if b >> i & 1):
+            t[b] |= np.uint64(i << (8 * k))
+    return t
+
+
+_COLS_OF_BYTE = _columns_of_byte_table()
+
+
+@intrinsic
+def _store8(typingctx, arr, idx, val):
+    """``arr[idx:idx + 8] = val`` as one unaligned little-endian 8-byte store
+    (``arr`` uint8; for any other dtype a no-op that callers never reach)."""
+    if not isinstance(arr, types.Array):
+        return None
+    is_u8 = arr.dtype == types.uint8
+
+    def codegen(context, builder, signature, args):
+        if is_u8:
+            a = context.make_array(signature.args[0])(context, builder, args[0])
+            ptr = builder.gep(a.data, [args[1]])
+            st = builder.store(
+                args[2], builder.bitcast(ptr, ir.IntType(64).as_pointer())
+            )
+            st.align = 1
+        return context.get_dummy_value()
+
+    return types.none(arr, types.int64, types.uint64), codegen
+
+
 @jit
 def _build_rows(bits, L, W, cnt, items, nz, nzpos):
     """Row buckets of every molecule (nested mode), from the bit planes.
 
     Row ``r``'s bucket holds the columns of its molecules in increasing order
     (``items[r * L + j]``, ``j < cnt[r]``); ``nz`` lists the non-empty rows in
-    increasing order (``nzpos`` their positions). Returns their number. One pass over
-    the set bits of ``X | Y`` (count trailing zeros, clear the lowest bit).
+    increasing order (``nzpos`` their positions). Returns their number.
+
+    uint8 columns (``L <= 256``, ``items`` with 8 spare entries): per byte of the
+    occupancy word ``X | Y`` one table lookup of its columns (:data:`_COLS_OF_BYTE`)
+    plus the byte's first column in every byte lane, stored as 8 bytes at once; the
+    entries beyond the count are overwritten by the next byte or row (3x faster than
+    bit by bit at 100 x 100). Wider columns: bit by bit (count trailing zeros, clear
+    the lowest bit).
     """
     X = bits[0]
     Y = bits[1]
@@ -740,10 +780,19 @@ def _build_rows(bits, L, W, cnt, items, nz, nzpos):
         base = r * L
         for i in range(W):
             w = (X[r * W + i] | Y[r * W + i]) & _row_mask(L, i)
-            while w != _U0:
-                items[base + c] = 64 * i + _ctz(w)
-                c += 1
-                w &= w - _U1
+            if items.itemsize == 1:
+                col0 = np.uint64(64 * i)
+                while w != _U0:
+                    b = w & _UFF
+                    _store8(items, base + c, _COLS_OF_BYTE[b] + col0 * _L8)
+                    c += np.int64(_popcount(b))
+                    w >>= _U8
+                    col0 += _U8
+            else:
+                while w != _U0:
+                    items[base + c] = 64 * i + _ctz(w)
+                    c += 1
+                    w &= w - _U1
         cnt[r] = c
         if c > 0:
             nz[nnz] = r
@@ -1033,7 +1082,7 @@ def _simulate_replicate(
     Np = (N + 63) // 64 * 64  # whole 64-site words for _pack_lattice
     lat = np.zeros(Np, np.uint8)
     cnt = np.zeros(nbuckets, np.uint32)
-    items = np.zeros(N, item_proto.dtype)
+    items = np.zeros(N + 8, item_proto.dtype)  # 8 spare: _build_rows
     pos = np.zeros(N if not nested else 1, item_proto.dtype)
     nz = np.zeros(nbuckets, np.uint32)
     nzpos = np.zeros(nbuckets, np.uint32)
