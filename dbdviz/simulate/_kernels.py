@@ -6,7 +6,7 @@ same xoshiro256** draws and must give bit-identical lattices.
 
 State of one replicate
 ----------------------
-* ``lat[Np]`` (uint8, ``N`` sites zero-padded to whole 64-site words): the lattice,
+* ``lat[N + 64]`` (uint8, ``N`` sites and 64 spare bytes): the lattice,
   ``code | mark`` with code 0 empty, 1 X, 2 Y and a
   mark bit (4) that tells the two lattices of the hop sweep apart. The molecules not
   yet moved ("todo") carry the sweep's todo mark ``tm``, the moved or settled ones
@@ -179,82 +179,85 @@ def _pick_empty(st, lat, bits, L, W, rowcnt, nested):
     return s
 
 
-_BYTE_LSB = np.uint64(0x0101010101010101)
-_GATHER = np.uint64(0x0102040810204080)
-_U56 = np.uint64(56)
+@intrinsic
+def _bitmask64(typingctx, arr, idx, bit):
+    """Bit ``bit`` of each of the 64 bytes ``arr[idx:idx + 64]``, as one uint64 in
+    byte order (``arr`` uint8).
+
+    One vector load, shift, compare and bit-cast of an ``<64 x i1>`` mask: LLVM emits
+    ``pmovmskb`` (x86) or the equivalent of the target, 64 sites in a few
+    instructions.
+    """
+    if not (isinstance(arr, types.Array) and arr.dtype == types.uint8):
+        return None
+
+    def codegen(context, builder, signature, args):
+        a = context.make_array(signature.args[0])(context, builder, args[0])
+        vt = ir.VectorType(ir.IntType(8), 64)
+        ptr = builder.bitcast(builder.gep(a.data, [args[1]]), vt.as_pointer())
+        v = builder.load(ptr, align=1)
+        b = builder.trunc(args[2], ir.IntType(8))
+        sh = builder.insert_element(
+            ir.Constant(vt, None), b, ir.Constant(ir.IntType(32), 0)
+        )
+        sh = builder.shuffle_vector(
+            sh,
+            ir.Constant(vt, None),
+            ir.Constant(ir.VectorType(ir.IntType(32), 64), [0] * 64),
+        )
+        m = builder.and_(builder.lshr(v, sh), ir.Constant(vt, [1] * 64))
+        c = builder.icmp_unsigned("!=", m, ir.Constant(vt, [0] * 64))
+        return builder.bitcast(c, ir.IntType(64))
+
+    return types.uint64(arr, types.int64, types.int64), codegen
 
 
 @jit
-def _pack_lattice(lat, flat, bits, L, W):
+def _pack_lattice(lat, bits, L, W):
     """Bit planes ``bits`` (module notes) of the lattice ``lat``.
 
     Parameters
     ----------
-    lat : ndarray of uint8, shape (Np,)
-        The lattice (``code | mark``), zero-padded to a multiple ``Np`` of 64 sites.
-    flat : ndarray of uint64, shape (2, Np // 64 + 1)
-        Workspace: X and Y bits of the flat site sequence (last word zero).
+    lat : ndarray of uint8, shape (N + 64,)
+        The lattice (``code | mark``) with 64 spare bytes (loads of 64 sites may
+        reach past the last row).
     bits : ndarray of uint64, shape (2, (L + 2) * W)
         Output: X and Y planes with the periodic copies (spare columns ``L, L + 1``
         = columns 0, 1; rows ``L, L + 1`` = rows 0, 1).
 
     Notes
     -----
-    Eight sites per 64-bit load: ``((v & 0x0101..01) * 0x0102040810204080) >> 56``
-    gathers bit 0 of the eight bytes (bit 1 for Y after ``v >> 1``) into one byte,
-    site order kept. Then every row's ``L`` bits are cut out of the flat sequence.
+    Word ``i`` of row ``r`` is bit 0 (X) or bit 1 (Y) of the 64 bytes from site
+    ``r * L + 64 i`` (:func:`_bitmask64`), masked to the row's columns.
     """
-    lw = lat.view(np.uint64)
-    nw = lat.shape[0] // 64
-    for g in range(nw):
-        fx = _U0
-        fy = _U0
-        for b in range(8):
-            v = lw[8 * g + b]
-            sh = np.uint64(8 * b)
-            fx |= (((v & _BYTE_LSB) * _GATHER) >> _U56) << sh
-            fy |= ((((v >> _U1) & _BYTE_LSB) * _GATHER) >> _U56) << sh
-        flat[0, g] = fx
-        flat[1, g] = fy
-    flat[0, nw] = _U0
-    flat[1, nw] = _U0
-    hi0 = L >> 6
-    hi1 = (L + 1) >> 6
-    sh0 = np.uint64(L & 63)
-    sh1 = np.uint64((L + 1) & 63)
     if W == 1:  # L <= 62: one word per row, spare columns in the same word
         vm = (_U1 << np.uint64(L)) - _U1
-        for a in range(2):
-            fa = flat[a]
-            ba = bits[a]
-            for r in range(L):
-                o = r * L
-                q = o >> 6
-                sh = np.uint64(o & 63)
-                w = ((fa[q] >> sh) | ((fa[q + 1] << _U1) << (_U63 - sh))) & vm
-                ba[r] = w | ((w & _U3) << sh0)
-            ba[L] = ba[0]
-            ba[L + 1] = ba[1]
-        return
-    for a in range(2):
+        sl = np.uint64(L)
         for r in range(L):
+            wx = _bitmask64(lat, r * L, 0) & vm
+            wy = _bitmask64(lat, r * L, 1) & vm
+            bits[0, r] = wx | ((wx & _U3) << sl)
+            bits[1, r] = wy | ((wy & _U3) << sl)
+    else:
+        hi0 = L >> 6
+        hi1 = (L + 1) >> 6
+        sh0 = np.uint64(L & 63)
+        sh1 = np.uint64((L + 1) & 63)
+        for r in range(L):
+            o = r * W
             for i in range(W):
-                nvalid = L - 64 * i
-                if nvalid >= 64:
-                    vm = _ONES
-                elif nvalid > 0:
-                    vm = (_U1 << np.uint64(nvalid)) - _U1
+                vm = _row_mask(L, i)
+                if vm == _U0:
+                    bits[0, o + i] = _U0
+                    bits[1, o + i] = _U0
                 else:
-                    vm = _U0
-                o = r * L + 64 * i
-                q = o >> 6
-                sh = np.uint64(o & 63)
-                # bits o .. o + 63 of the flat sequence (two shifts: sh may be 0)
-                w = (flat[a, q] >> sh) | ((flat[a, q + 1] << _U1) << (_U63 - sh))
-                bits[a, r * W + i] = w & vm
-            w0 = bits[a, r * W]
-            bits[a, r * W + hi0] |= (w0 & _U1) << sh0
-            bits[a, r * W + hi1] |= ((w0 >> _U1) & _U1) << sh1
+                    bits[0, o + i] = _bitmask64(lat, r * L + 64 * i, 0) & vm
+                    bits[1, o + i] = _bitmask64(lat, r * L + 64 * i, 1) & vm
+            for a in range(2):
+                w0 = bits[a, o]
+                bits[a, o + hi0] |= (w0 & _U1) << sh0
+                bits[a, o + hi1] |= ((w0 >> _U1) & _U1) << sh1
+    for a in range(2):
         for i in range(2 * W):
             bits[a, L * W + i] = bits[a, i]
 
@@ -835,7 +838,7 @@ def _sweep_rows(st, lat, tm, cnt, items, nz, nzpos, nnz, hop, L, p3):
     ----------
     st : ndarray of uint64, shape (4,)
         Generator state (advanced in place).
-    lat : ndarray of uint8, shape (Np,)
+    lat : ndarray of uint8, shape (N + 64,)
         The lattice; the todo molecules carry the mark ``tm`` (0 or 4), the sweep
         gives every molecule the mark ``tm ^ 4``.
     cnt, items, nz, nzpos
@@ -1079,8 +1082,7 @@ def _simulate_replicate(
     N = L * L
     W = (L + 65) // 64
     nbuckets = L if nested else 1
-    Np = (N + 63) // 64 * 64  # whole 64-site words for _pack_lattice
-    lat = np.zeros(Np, np.uint8)
+    lat = np.zeros(N + 64, np.uint8)  # 64 spare: _pack_lattice
     cnt = np.zeros(nbuckets, np.uint32)
     items = np.zeros(N + 8, item_proto.dtype)  # 8 spare: _build_rows
     pos = np.zeros(N if not nested else 1, item_proto.dtype)
@@ -1089,7 +1091,6 @@ def _simulate_replicate(
     rowcnt = np.zeros(L, np.int32)
     rowy = np.zeros(L, np.int32)
     bits = np.zeros((2, (L + 2) * W), np.uint64)
-    flat = np.zeros((2, Np // 64 + 1), np.uint64)
     tm = 0
 
     # initial placement: X first, then Y, each on RANDOM_SITE(empty)
@@ -1114,7 +1115,7 @@ def _simulate_replicate(
     t_rxn = 0.0
     for step in range(steps):
         t_target = t_int + dt
-        _pack_lattice(lat, flat, bits, L, W)
+        _pack_lattice(lat, bits, L, W)
         _record_bits(bits, L, W, rowcnt, rowy, obs[step])
         if keep:
             _copy_codes(lat, snap[step], N)
@@ -1149,7 +1150,7 @@ def _simulate_replicate(
         ny += n_pred
         tm ^= _MARK
         t_int = t_target
-    _pack_lattice(lat, flat, bits, L, W)
+    _pack_lattice(lat, bits, L, W)
     _record_bits(bits, L, W, rowcnt, rowy, obs[steps])
     if keep:
         _copy_codes(lat, snap[steps], N)
