@@ -20,6 +20,9 @@ Configurations (``preset("paper", **overrides)``):
 * ``slow``: 40 x 40, birth 0.0125, death 0.03, predation 0.2 (half of them);
 * ``large``: 60 x 60 with 225 + 225 initial, paper rates.
 
+``--set hold_tolerance=0`` gives the fixed window schedule (the defaults before the
+adaptive schedule); ``--seed`` changes the trainer's seed (run-to-run spread).
+
 Simulated ensembles are cached as .npz under ``--cache`` (default
 ``/tmp/dbdviz_accuracy``), so variants are compared on the same data.
 """
@@ -84,7 +87,7 @@ def blocks(T: int, n: int = 5) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
 
 
-def run_one(name: str, overrides: dict, cache: str) -> dict:
+def run_one(name: str, overrides: dict, cache: str, seed: int = 0) -> dict:
     from dbdviz.compare import nrmse
     from dbdviz.dbd import evaluate
     from dbdviz.dbd.train import Trainer, default_configs
@@ -93,7 +96,7 @@ def run_one(name: str, overrides: dict, cache: str) -> dict:
     T = int(data.t[-1])
     dc, tc = default_configs(**overrides)
     t0 = time.perf_counter()
-    tr = Trainer(data, dc, tc, seed=0)
+    tr = Trainer(data, dc, tc, seed=seed)
     model = tr.run()
     secs = time.perf_counter() - t0
     ev = evaluate(model)
@@ -101,6 +104,7 @@ def run_one(name: str, overrides: dict, cache: str) -> dict:
     out = {
         "config": name,
         "overrides": overrides,
+        "trainer_seed": seed,
         "steps": tr.step_index,
         "seconds": secs,
         "nrmse": nrmse(ev.table, big, OBS, 0, T),
@@ -130,6 +134,7 @@ def main() -> None:
     )
     ap.add_argument("--json", help="append the results (one JSON line per run)")
     ap.add_argument("--cache", default="/tmp/dbdviz_accuracy")
+    ap.add_argument("--seed", type=int, default=0, help="trainer seed")
     ap.add_argument("--blocks", action="store_true", help="print per-block NRMSE")
     args = ap.parse_args()
     from dbdviz._numba import set_threads
@@ -146,7 +151,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|")
     results = []
     for name in args.configs.split(","):
-        r = run_one(name, overrides, args.cache)
+        r = run_one(name, overrides, args.cache, args.seed)
         results.append(r)
         n, f = r["nrmse"], r["floor"]
         cells = " | ".join(f"{100 * n[o]:.1f} ({100 * f[o]:.1f})" for o in OBS)

