@@ -28,9 +28,11 @@ State of one replicate
 * Bit planes ``bits[2, (L + 2) * W]`` (uint64), rebuilt from ``lat`` at every record
   by :func:`_pack_lattice` (about one operation per site) and kept current by the
   unimolecular events (the spare copies excepted): plane 0 the X, plane 1 the
-  Y; row ``r`` occupies words ``r * W .. r * W + W - 1`` with ``W = (L + 65) // 64``,
-  column ``c`` is bit ``c & 63`` of word ``c >> 6``; the spare columns ``L, L + 1``
-  and rows ``L, L + 1`` repeat columns and rows 0, 1 (periodic wrap).
+  Y; word-major: word ``i`` of row ``r`` is ``bits[a, i * S + r]`` (``S = L + 2``,
+  ``W = (L + 65) // 64`` words per row), column ``c`` is bit ``c & 63`` of word
+  ``c >> 6``; the spare columns ``L, L + 1`` and rows ``L, L + 1`` repeat columns
+  and rows 0, 1 (periodic wrap). Word-major so that the record's loop over rows
+  reads consecutive words (LLVM vectorises it).
   :func:`_record_bits` counts the pairs with popcounts, O(L * W) word operations
   instead of visiting every molecule with its six neighbours.
 * ``rowcnt[L]``, ``rowy[L]``: molecules and Y per row of the current lattice, used by
@@ -221,7 +223,7 @@ def _pack_lattice(lat, bits, L, W):
     lat : ndarray of uint8, shape (N + 64,)
         The lattice (``code | mark``) with 64 spare bytes (loads of 64 sites may
         reach past the last row).
-    bits : ndarray of uint64, shape (2, (L + 2) * W)
+    bits : ndarray of uint64, shape (2, W * (L + 2))
         Output: X and Y planes with the periodic copies (spare columns ``L, L + 1``
         = columns 0, 1; rows ``L, L + 1`` = rows 0, 1).
 
@@ -243,23 +245,25 @@ def _pack_lattice(lat, bits, L, W):
         hi1 = (L + 1) >> 6
         sh0 = np.uint64(L & 63)
         sh1 = np.uint64((L + 1) & 63)
+        S = L + 2
         for r in range(L):
-            o = r * W
             for i in range(W):
                 vm = _row_mask(L, i)
                 if vm == _U0:
-                    bits[0, o + i] = _U0
-                    bits[1, o + i] = _U0
+                    bits[0, i * S + r] = _U0
+                    bits[1, i * S + r] = _U0
                 else:
-                    bits[0, o + i] = _bitmask64(lat, r * L + 64 * i, 0) & vm
-                    bits[1, o + i] = _bitmask64(lat, r * L + 64 * i, 1) & vm
+                    bits[0, i * S + r] = _bitmask64(lat, r * L + 64 * i, 0) & vm
+                    bits[1, i * S + r] = _bitmask64(lat, r * L + 64 * i, 1) & vm
             for a in range(2):
-                w0 = bits[a, o]
-                bits[a, o + hi0] |= (w0 & _U1) << sh0
-                bits[a, o + hi1] |= ((w0 >> _U1) & _U1) << sh1
+                w0 = bits[a, r]
+                bits[a, hi0 * S + r] |= (w0 & _U1) << sh0
+                bits[a, hi1 * S + r] |= ((w0 >> _U1) & _U1) << sh1
+    S = L + 2
     for a in range(2):
-        for i in range(2 * W):
-            bits[a, L * W + i] = bits[a, i]
+        for i in range(W):
+            bits[a, i * S + L] = bits[a, i * S]
+            bits[a, i * S + L + 1] = bits[a, i * S + 1]
 
 
 @jit
@@ -268,7 +272,7 @@ def _record_bits(bits, L, W, rowcnt, rowy, out):
 
     Parameters
     ----------
-    bits : ndarray of uint64, shape (2, (L + 2) * W)
+    bits : ndarray of uint64, shape (2, W * (L + 2))
         X and Y planes with periodic copies, from :func:`_pack_lattice`.
     L, W : int
         Lattice side and words per row.
@@ -286,16 +290,16 @@ def _record_bits(bits, L, W, rowcnt, rowy, out):
     ``popcount(A_r & (B_r' >> k))`` on the row words, the shift pulling the wrapped
     columns from the spare bits; ``(1, -1)`` is written as ``a[r, c + 1] b[r + 1, c]``.
     The two terms of an XY count never share a bit (a site is not both X and Y), so
-    they are OR-ed before one popcount. Straight-line code over the rows, so that
-    LLVM may vectorise it (``vpopcntq``).
+    they are OR-ed before one popcount. Per word column ``i`` a straight loop over
+    the rows on consecutive words (word-major planes): LLVM vectorises it
+    (``vpopcntq``), 2.4x faster than row by row at 100 x 100.
     """
     X = bits[0]
     Y = bits[1]
     if W == 1:
         _record_one_word(X, Y, L, rowcnt, rowy, out)
         return
-    nx = 0
-    ny = 0
+    S = L + 2
     nn_xx = 0
     nn_xy = 0
     nn_yy = 0
@@ -306,35 +310,30 @@ def _record_bits(bits, L, W, rowcnt, rowy, out):
     d3_xy = 0
     d3_yy = 0
     for r in range(L):
-        cx = 0
-        cy = 0
-        for i in range(W):
-            nvalid = L - 64 * i
-            if nvalid >= 64:
-                vm = _ONES
-            elif nvalid > 0:
-                vm = (_U1 << np.uint64(nvalid)) - _U1
-            else:
-                vm = _U0
-            o0 = r * W + i
-            o1 = o0 + W
-            o2 = o1 + W
-            x0 = X[o0]
-            y0 = Y[o0]
-            x1 = X[o1]
-            y1 = Y[o1]
-            x2 = X[o2]
-            y2 = Y[o2]
-            if i + 1 < W:
-                x0n = X[o0 + 1]
-                y0n = Y[o0 + 1]
-                x1n = X[o1 + 1]
-                y1n = Y[o1 + 1]
-            else:
+        rowcnt[r] = 0
+        rowy[r] = 0
+    for i in range(W):
+        vm = _row_mask(L, i)
+        b0 = i * S
+        last = i + 1 == W
+        bn = b0 if last else b0 + S  # the next word's block (none after the last)
+        for r in range(L):
+            x0 = X[b0 + r]
+            y0 = Y[b0 + r]
+            x1 = X[b0 + r + 1]
+            y1 = Y[b0 + r + 1]
+            x2 = X[b0 + r + 2]
+            y2 = Y[b0 + r + 2]
+            if last:
                 x0n = _U0
                 y0n = _U0
                 x1n = _U0
                 y1n = _U0
+            else:
+                x0n = X[bn + r]
+                y0n = Y[bn + r]
+                x1n = X[bn + r + 1]
+                y1n = Y[bn + r + 1]
             # rows shifted left by one or two columns: bit c holds column c + k
             x0s = (x0 >> _U1) | (x0n << _U63)
             y0s = (y0 >> _U1) | (y0n << _U63)
@@ -346,8 +345,10 @@ def _record_bits(bits, L, W, rowcnt, rowy, out):
             ya = y0 & vm
             x1a = x1 & vm
             y1a = y1 & vm
-            cx += _popcount(xa)
-            cy += _popcount(ya)
+            cx = _popcount(xa)
+            cy = _popcount(ya)
+            rowcnt[r] += cx + cy
+            rowy[r] += cy
             # NN: (0, 1) and (1, 0)
             nn_xx += _popcount(xa & x0s) + _popcount(xa & x1)
             nn_yy += _popcount(ya & y0s) + _popcount(ya & y1)
@@ -370,10 +371,11 @@ def _record_bits(bits, L, W, rowcnt, rowy, out):
                 + _popcount((xa & y0ss) | (ya & x0ss))
                 + _popcount((xa & y2) | (ya & x2))
             )
-        rowcnt[r] = cx + cy
-        rowy[r] = cy
-        nx += cx
-        ny += cy
+    nx = 0
+    ny = 0
+    for r in range(L):
+        nx += rowcnt[r] - rowy[r]
+        ny += rowy[r]
     out[0] = nx
     out[1] = ny
     out[2] = nn_xx
@@ -547,11 +549,11 @@ def _row_select(bits, code, r, L, W, jj):
     """Column of the ``jj``-th (from 0) site holding ``code`` (0 empty, 1 X, 2 Y) of
     row ``r`` in column order, on the bit planes; the row must hold more than ``jj``.
     """
-    o = r * W
+    S = L + 2
     i = 0
     while True:
-        xw = bits[0, o + i]
-        yw = bits[1, o + i]
+        xw = bits[0, i * S + r]
+        yw = bits[1, i * S + r]
         if code == 0:
             w = ~(xw | yw)
         elif code == 1:
@@ -700,7 +702,7 @@ def _events(
         if site >= 0:
             r = site // L
             c = site - r * L
-            o = r * W + (c >> 6)
+            o = (c >> 6) * (L + 2) + r
             bit = _U1 << np.uint64(c & 63)
             if rxn == 1:  # a new X at site
                 lat[site] = 1 | tm
@@ -782,7 +784,7 @@ def _build_rows(bits, L, W, cnt, items, nz, nzpos):
         c = 0
         base = r * L
         for i in range(W):
-            w = (X[r * W + i] | Y[r * W + i]) & _row_mask(L, i)
+            w = (X[i * (L + 2) + r] | Y[i * (L + 2) + r]) & _row_mask(L, i)
             if items.itemsize == 1:
                 col0 = np.uint64(64 * i)
                 while w != _U0:
@@ -814,7 +816,7 @@ def _build_flat(bits, L, W, items, pos):
     for r in range(L):
         base = r * L
         for i in range(W):
-            w = (X[r * W + i] | Y[r * W + i]) & _row_mask(L, i)
+            w = (X[i * (L + 2) + r] | Y[i * (L + 2) + r]) & _row_mask(L, i)
             while w != _U0:
                 s = base + 64 * i + np.int64(_ctz(w))
                 items[n] = s
@@ -1090,7 +1092,7 @@ def _simulate_replicate(
     nzpos = np.zeros(nbuckets, np.uint32)
     rowcnt = np.zeros(L, np.int32)
     rowy = np.zeros(L, np.int32)
-    bits = np.zeros((2, (L + 2) * W), np.uint64)
+    bits = np.zeros((2, W * (L + 2)), np.uint64)
     tm = 0
 
     # initial placement: X first, then Y, each on RANDOM_SITE(empty)
@@ -1102,7 +1104,7 @@ def _simulate_replicate(
         r = s // L
         lat[s] = code
         c = s - r * L
-        bits[code - 1, r * W + (c >> 6)] |= _U1 << np.uint64(c & 63)
+        bits[code - 1, (c >> 6) * (L + 2) + r] |= _U1 << np.uint64(c & 63)
         rowcnt[r] += 1
         if code == 1:
             nx += 1
