@@ -499,6 +499,17 @@ class TrainConfig(Config):
         doc="With hold_tolerance > 0: at most this many extra steps at one window "
         "position (bounds the steps: at most (move_every + max_holds) per position).",
     )
+    replay_windows = param.Integer(
+        0,
+        bounds=(0, 8),
+        softbounds=(0, 4),
+        label="Replayed earlier windows per step",
+        doc="Extra windows per step at random earlier positions (start uniform in "
+        "0 .. window start - 1; none while the window starts at 0): same statistics, "
+        "centers and truncated adjoint as the current window, gradients summed "
+        "before the update, so later windows cannot undo the fit of earlier time "
+        "points unnoticed. Costs about (1 + replay_windows) x the sampling per step.",
+    )
     optimizer = param.Selector(
         default="adam",
         objects=["sgd", "adam"],

@@ -574,8 +574,132 @@ def test_hold_resume_bit_exact(small, tmp_path):
 
 @pytest.mark.parametrize(
     "kw,match",
-    [(dict(hold_tolerance=-1.0), "hold_tolerance"), (dict(max_holds=-1), "max_holds")],
+    [
+        (dict(hold_tolerance=-1.0), "hold_tolerance"),
+        (dict(max_holds=-1), "max_holds"),
+        (dict(replay_windows=-1), "replay_windows"),
+        (dict(replay_windows=9), "replay_windows"),
+    ],
 )
 def test_hold_options_validate(kw, match):
     with pytest.raises(ValueError, match=match):
         TrainConfig(**kw).validate()
+
+
+# -- replay of earlier windows (TrainConfig.replay_windows) ----------------------------
+
+
+def _by_key(fe, grad) -> dict[tuple, np.ndarray]:
+    """Gradient rows keyed by their vertex (rows differ between FE copies)."""
+    return {tuple(fe._keys[r]): grad.values[j] for j, r in enumerate(grad.rows)}
+
+
+def test_replay_zero_draws_nothing_and_none_at_the_start(small):
+    """replay_windows = 0 draws one permutation per step from the pick stream (as
+    before the option); while the window starts at 0 a replay run draws no
+    positions and is bit-identical to replay 0."""
+    tc = _tc(opt_steps=6)
+    tr = Trainer(small, FLAT, tc, seed=4)
+    tr.run()
+    ref = np.random.Generator(np.random.PCG64(0))
+    ref.bit_generator.state = Trainer(small, FLAT, tc, seed=4).rng.bit_generator.state
+    for _ in range(6):
+        ref.permutation(small.n_reps)
+    assert tr.rng.bit_generator.state == ref.bit_generator.state
+    # the window stays at 0 for 6 steps: no replay positions exist
+    a = Trainer(small, DEEP, _tc(opt_steps=6, move_every=10), seed=4)
+    b = Trainer(small, DEEP, _tc(opt_steps=6, move_every=10, replay_windows=3), seed=4)
+    ma, mb = a.run(), b.run()
+    assert len(b.last_windows) == 1
+    assert np.array_equal(ma.theta, mb.theta) and np.array_equal(ma.fe.coef, mb.fe.coef)
+
+
+def test_replay_positions_earlier_and_reproducible(small):
+    tc = _tc(opt_steps=0, window=4, move_every=2, extra_end_steps=2, replay_windows=2)
+
+    def positions(seed):
+        tr, out = Trainer(small, FLAT, tc, seed=seed), []
+        while not tr.done:
+            rec = tr.step()
+            ws = tr.last_windows
+            assert (ws[0].tau0, ws[0].tau1) == rec.window
+            for w in ws[1:]:
+                assert w.tau1 - w.tau0 == 4
+            out.append((rec.window[0], [w.tau0 for w in ws[1:]]))
+        return out
+
+    a = positions(3)
+    for tau0, starts in a:
+        assert len(starts) == (2 if tau0 > 0 else 0)
+        assert all(0 <= r < tau0 for r in starts)
+    assert a == positions(3)
+    assert a != positions(4)
+    # uniform over 0 .. tau0 - 1: the earliest and the latest start both occur
+    late = [r for tau0, st in a for r in st if tau0 >= 10]
+    assert min(late) <= 2 and max(r - t for t, st in a for r in st if t >= 10) == -1
+
+
+@pytest.mark.parametrize(
+    "dbm_config,asleep",
+    [(FLAT, "random"), (DEEP, "persistent"), (DEEP2, "data"), (DEEP, "random")],
+)
+def test_replay_resume_bit_exact(small, tmp_path, dbm_config, asleep):
+    tc = _tc(opt_steps=12, asleep_init=asleep, replay_windows=2)
+    a_tr = Trainer(small, dbm_config, tc, seed=8)
+    a = a_tr.run()
+    assert a.history["tau0"][-1] > 0  # replay windows were used
+    b = Trainer(small, dbm_config, tc, seed=8)
+    for _ in range(7):
+        b.step()
+    b.save_checkpoint(tmp_path / "ck.npz")
+    c = Trainer.resume(tmp_path / "ck.npz", small)
+    assert c.train_config.replay_windows == 2
+    m = c.run()
+    assert np.array_equal(a.theta, m.theta) and np.array_equal(a.mu, m.mu)
+    assert np.array_equal(a.fe.coef, m.fe.coef)
+    for k in set(a.history) - {"elapsed"}:
+        assert np.array_equal(a.history[k], m.history[k], equal_nan=True), k
+    plain = Trainer(small, dbm_config, _tc(opt_steps=12, asleep_init=asleep), seed=8)
+    assert not np.array_equal(plain.run().theta, a.theta)
+
+
+@pytest.mark.parametrize("dbm_config", [FLAT, DEEP])
+def test_replay_gradient_is_sum_of_window_adjoints(small, dbm_config):
+    """The step's gradient is the sum over its windows of the uncentered adjoint
+    gradient of each window alone (exact variant, 5.5a), on that window's own
+    moment differences; each replay window contributes its own adjoint."""
+    tc = _tc(
+        adjoint_variant="exact",
+        moment_scale="site",
+        opt_steps=30,
+        lr=3e-2,
+        replay_windows=2,
+    )
+    tr = Trainer(small, dbm_config, tc, seed=5)
+    for _ in range(12):  # F non-zero, window well past 0
+        tr.step()
+    fe = tr.fe.copy()
+    rec = tr.step()
+    ws = tr.last_windows
+    assert len(ws) == 3 and all(w.tau1 < rec.window[1] for w in ws[1:])
+    total: dict[tuple, np.ndarray] = {}
+    parts = []
+    for w in ws:
+        dE = np.zeros_like(rec.theta)
+        dE[w.tau0 : w.tau1 + 1] = (w.Ms - w.Ma) / tr.N
+        res = adjoint(fe, rec.theta, dE, w.tau0, w.tau1, domain=tr.domain, dt=tr.dt)
+        g = coefficient_gradient(fe, rec.theta, res, domain=tr.domain, dt=tr.dt)
+        parts.append(_by_key(fe, g))
+        for k, v in parts[-1].items():
+            total[k] = total.get(k, 0.0) + v
+    got = _by_key(tr.fe, tr.last_gradient)
+    assert set(got) == set(total)
+    scale = max(np.abs(v).max() for v in total.values())
+    for k, v in total.items():
+        np.testing.assert_allclose(got[k], v, rtol=1e-9, atol=1e-12 * scale)
+    # the replay windows contribute: without them the gradient differs
+    replay = [k for p in parts[1:] for k, v in p.items() if np.abs(v).max() > 0]
+    assert replay
+    assert any(
+        not np.allclose(got[k], parts[0].get(k, 0.0), atol=1e-6 * scale) for k in replay
+    )

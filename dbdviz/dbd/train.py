@@ -45,6 +45,7 @@ from .._rng import seed_states
 from ..config import DBMConfig, TrainConfig
 from ..io import load_npz, save_npz
 from .adjoint import (
+    AdjointResult,
     WeightStructure,
     adjoint,
     center_dE,
@@ -193,6 +194,38 @@ class ProgressRecord:
     elapsed: float
     mismatch: float = float("nan")
     held: bool = False
+
+
+@dataclass
+class WindowResult:
+    """One window of a step (the current one or a replay): what its gradient is
+    made of.
+
+    Attributes
+    ----------
+    tau0, tau1 : int
+        The window.
+    Ma, Ms : ndarray of float64, shape (tau1 - tau0 + 1, P)
+        Awake and asleep statistics per time point of the window.
+    mismatch : float
+        RMS z-score of ``Ms - Ma`` (see :attr:`ProgressRecord.mismatch`).
+    dE : ndarray of float64, shape (horizon + 1, P)
+        Centered (and scaled) moment differences, zero outside the window.
+    mu : ndarray of float64, shape (horizon + 1, n_layers, 2)
+        Centers the adjoint used (after this window's slide).
+    adjoint : AdjointResult
+        Truncated adjoint on the window; the step's gradient is the sum of
+        ``coefficient_gradient`` over its windows.
+    """
+
+    tau0: int
+    tau1: int
+    Ma: np.ndarray
+    Ms: np.ndarray
+    mismatch: float
+    dE: np.ndarray
+    mu: np.ndarray
+    adjoint: AdjointResult
 
 
 def schedule(
@@ -511,7 +544,7 @@ class Trainer:
         if self.done:
             raise RuntimeError(f"training is done ({self.opt_steps} steps)")
         t_start = time.perf_counter()
-        tc, dbm = self.train_config, self.dbm
+        tc = self.train_config
         s = self.step_index + 1
         tau0, tau1 = self.window
         self._grow(tau1)
@@ -519,85 +552,31 @@ class Trainer:
         theta = self._trajectory()
         self._diverged(theta, "theta")
 
-        ns, nd, na = self.n_slots, self.n_data, self.n_asleep
-        taus = np.arange(tau0, tau1 + 1)
-        slot_tau = np.empty(ns, np.int64)  # time point held by each ring slot
-        slot_tau[taus % ns] = taus
-        theta_slot = np.ascontiguousarray(theta[slot_tau])
-        perm = self.rng.permutation(self.n_reps)
-        runs = perm[:nd]
+        windows = [
+            self._window(s, theta, tau0, tau1, self.rng.permutation(self.n_reps))
+        ]
+        # replay (TrainConfig.replay_windows): earlier windows, uniform starts
+        if tc.replay_windows > 0 and tau0 > 0:
+            starts = self.rng.integers(0, tau0, size=int(tc.replay_windows))
+            for r in starts.tolist():
+                perm = self.rng.permutation(self.n_reps)
+                windows.append(self._window(s, theta, r, r + self.W, perm, replay=True))
+        self.last_windows = windows
+        cur = windows[0]
+        Ma, Ms, mismatch = cur.Ma, cur.Ms, cur.mismatch
 
-        # awake phase (3.5)
-        if dbm.depth == 0:
-            Sa = self._data_stats[runs[:, None], slot_tau[None, :]]  # (nd, ns, P)
-            Ma = Sa.mean(axis=0)  # (ns, P)
-            Sa = Sa.transpose(1, 0, 2)
-        else:
-            clamp = self.snapshots[runs[None, :], slot_tau[:, None]]  # (ns, nd, L, L)
-            clamp = clamp.reshape(ns * nd, self.size, self.size)
-            dbm.sample(
-                theta_slot,
-                self.awake,
-                self.dbm_config.sweeps_awake,
-                seed=self.awake_rng,
-                clamp=clamp,
-                rows=np.repeat(np.arange(ns), nd),
-            )
-            Sa = dbm.param_statistics(self.awake).reshape(ns, nd, self.P)
-            Ma = Sa.mean(axis=1)
-
-        # asleep phase (3.5)
-        if self.asleep_mode == "random":
-            self.asleep[:] = dbm.init_chains(ns * na, seed=self.asleep_rng)
-        elif self.asleep_mode == "data":
-            src = perm[np.arange(na) % self.n_reps]
-            st = self.asleep.reshape(ns, na, self.n_layers, self.size, self.size)
-            st[:, :, 0] = self.snapshots[src[None, :], slot_tau[:, None]]
-            if dbm.depth > 0:  # hidden from the awake (conditional) chains: CD-k
-                aw = self.awake.reshape(ns, nd, self.n_layers, self.size, self.size)
-                st[:, :, 1:] = aw[:, np.arange(na) % nd, 1:]
-        dbm.sample(
-            theta_slot,
-            self.asleep,
-            self.dbm_config.sweeps_asleep,
-            seed=self.asleep_rng,
-            rows=np.repeat(np.arange(ns), na),
-        )
-        Ss = dbm.param_statistics(self.asleep).reshape(ns, na, self.P)
-        Ms = Ss.mean(axis=1)
-        mismatch = self._mismatch(Sa[taus % ns], Ss[taus % ns])
-
-        # reap (3.6): window order, bias stats -> slide centers -> centered stats
-        Ma, Ms = Ma[taus % ns], Ms[taus % ns]
-        if not (np.all(np.isfinite(Ma)) and np.all(np.isfinite(Ms))):
-            bad = ~(np.isfinite(Ma).all(1) & np.isfinite(Ms).all(1))
-            raise TrainingDiverged(s, int(taus[np.argmax(bad)]), "non-finite moments")
-        sigma = float(self.dbm_config.sliding_factor)
-        bi = self.dbm.bias_index.ravel()
-        mu_new = Ma[:, bi].reshape(-1, self.n_layers, 2) / self.N
-        self.mu[taus] = (1.0 - sigma) * self.mu[taus] + sigma * mu_new
-        dE = np.zeros((self.horizon + 1, self.P))
-        dE[taus] = center_dE(Ms - Ma, self.mu[taus], self.weights)
-        if tc.moment_scale == "site":
-            dE /= self.N
-        self.last_awake[taus] = Ma
-        self.last_asleep[taus] = Ms
-
-        # adjoint (5.4), gradient (5.5), update
-        res = adjoint(
-            self.fe,
-            theta,
-            dE,
-            tau0,
-            tau1,
-            domain=self.domain,
-            dt=self.dt,
-            mu=self.mu[: self.horizon + 1],
-            weights=self.weights,
-            variant=tc.adjoint_variant,
-        )
+        # gradient (5.5) of the summed window objectives, update
         n_before = self.fe.n_vertices
-        grad = coefficient_gradient(self.fe, theta, res, domain=self.domain, dt=self.dt)
+        if len(windows) == 1:
+            grad = coefficient_gradient(
+                self.fe, theta, cur.adjoint, domain=self.domain, dt=self.dt
+            )
+        else:  # one accumulation over every window's points = the sum
+            x = np.concatenate(
+                [theta[w.tau0 : w.tau1 + 1][:, self.domain] for w in windows]
+            )
+            c = np.concatenate([-self.dt * w.adjoint.A for w in windows])
+            grad = self.fe.accumulate(x, c)
         if tc.vertex_init == "nearest":
             self._start_from_nearest(grad.rows, n_before)
         self.last_gradient = grad
@@ -642,6 +621,113 @@ class Trainer:
             mismatch,
             held,
         )
+
+    def _window(
+        self,
+        s: int,
+        theta: np.ndarray,
+        tau0: int,
+        tau1: int,
+        perm: np.ndarray,
+        *,
+        replay: bool = False,
+    ) -> WindowResult:
+        """Phases 3-5 of a step on one window ``[tau0, tau1]``: awake and asleep
+        statistics, centers slid, ``dE``, truncated adjoint (not yet the gradient).
+
+        The current window (``replay=False``) uses the persistent ring buffers of
+        chains; a replay window samples scratch chains: the awake hidden units and
+        the asleep chains start at random (``asleep_init = "persistent"`` included:
+        there is no carried state for earlier positions), or the asleep chains from
+        the data (``"data"``). Both draw from the same random streams.
+        """
+        tc, dbm = self.train_config, self.dbm
+        ns, nd, na = self.n_slots, self.n_data, self.n_asleep
+        taus = np.arange(tau0, tau1 + 1)
+        slot_tau = np.empty(ns, np.int64)  # time point held by each ring slot
+        slot_tau[taus % ns] = taus
+        theta_slot = np.ascontiguousarray(theta[slot_tau])
+        runs = perm[:nd]
+
+        # awake phase (3.5)
+        if dbm.depth == 0:
+            Sa = self._data_stats[runs[:, None], slot_tau[None, :]]  # (nd, ns, P)
+            Ma = Sa.mean(axis=0)  # (ns, P)
+            Sa = Sa.transpose(1, 0, 2)
+        else:
+            awake = (
+                dbm.init_chains(ns * nd, seed=self.awake_rng) if replay else self.awake
+            )
+            clamp = self.snapshots[runs[None, :], slot_tau[:, None]]  # (ns, nd, L, L)
+            clamp = clamp.reshape(ns * nd, self.size, self.size)
+            dbm.sample(
+                theta_slot,
+                awake,
+                self.dbm_config.sweeps_awake,
+                seed=self.awake_rng,
+                clamp=clamp,
+                rows=np.repeat(np.arange(ns), nd),
+            )
+            Sa = dbm.param_statistics(awake).reshape(ns, nd, self.P)
+            Ma = Sa.mean(axis=1)
+
+        # asleep phase (3.5)
+        mode = self.asleep_mode
+        if replay:
+            asleep = dbm.init_chains(ns * na, seed=self.asleep_rng)
+        else:
+            asleep = self.asleep
+            if mode == "random":
+                asleep[:] = dbm.init_chains(ns * na, seed=self.asleep_rng)
+        if mode == "data":
+            src = perm[np.arange(na) % self.n_reps]
+            st = asleep.reshape(ns, na, self.n_layers, self.size, self.size)
+            st[:, :, 0] = self.snapshots[src[None, :], slot_tau[:, None]]
+            if dbm.depth > 0:  # hidden from the awake (conditional) chains: CD-k
+                aw = awake.reshape(ns, nd, self.n_layers, self.size, self.size)
+                st[:, :, 1:] = aw[:, np.arange(na) % nd, 1:]
+        dbm.sample(
+            theta_slot,
+            asleep,
+            self.dbm_config.sweeps_asleep,
+            seed=self.asleep_rng,
+            rows=np.repeat(np.arange(ns), na),
+        )
+        Ss = dbm.param_statistics(asleep).reshape(ns, na, self.P)
+        Ms = Ss.mean(axis=1)
+        mismatch = self._mismatch(Sa[taus % ns], Ss[taus % ns])
+
+        # reap (3.6): window order, bias stats -> slide centers -> centered stats
+        Ma, Ms = Ma[taus % ns], Ms[taus % ns]
+        if not (np.all(np.isfinite(Ma)) and np.all(np.isfinite(Ms))):
+            bad = ~(np.isfinite(Ma).all(1) & np.isfinite(Ms).all(1))
+            raise TrainingDiverged(s, int(taus[np.argmax(bad)]), "non-finite moments")
+        sigma = float(self.dbm_config.sliding_factor)
+        bi = self.dbm.bias_index.ravel()
+        mu_new = Ma[:, bi].reshape(-1, self.n_layers, 2) / self.N
+        self.mu[taus] = (1.0 - sigma) * self.mu[taus] + sigma * mu_new
+        dE = np.zeros((self.horizon + 1, self.P))
+        dE[taus] = center_dE(Ms - Ma, self.mu[taus], self.weights)
+        if tc.moment_scale == "site":
+            dE /= self.N
+        self.last_awake[taus] = Ma
+        self.last_asleep[taus] = Ms
+
+        # adjoint (5.4) on this window
+        mu = self.mu[: self.horizon + 1]
+        res = adjoint(
+            self.fe,
+            theta,
+            dE,
+            tau0,
+            tau1,
+            domain=self.domain,
+            dt=self.dt,
+            mu=mu,
+            weights=self.weights,
+            variant=tc.adjoint_variant,
+        )
+        return WindowResult(tau0, tau1, Ma, Ms, mismatch, dE, mu.copy(), res)
 
     def _mismatch(self, Sa: np.ndarray, Ss: np.ndarray) -> float:
         """RMS z-score of ``mean(Ss) - mean(Sa)`` over (time point, parameter).
