@@ -197,6 +197,42 @@ def watch_console(page) -> list[str]:
     return errors
 
 
+# URLs of every <link>, <script> and CSS @import of the page, shadow roots included
+# (Bokeh and Panel put each component's stylesheets in its shadow root).
+JS_RESOURCE_URLS = """
+() => {
+  const out = [];
+  const visit = (root) => {
+    for (const el of root.querySelectorAll('link[href], script[src], style')) {
+      if (el.tagName === 'STYLE') {
+        const re = /@import\\s+(?:url\\()?["']?([^"')\\s;]+)/g;
+        for (const m of el.textContent.matchAll(re))
+          out.push(new URL(m[1], document.baseURI).href);
+      } else {
+        out.push(el.href || el.src);
+      }
+    }
+    for (const el of root.querySelectorAll('*'))
+      if (el.shadowRoot) visit(el.shadowRoot);
+  };
+  visit(document);
+  return out;
+}
+"""
+
+
+def external_urls(page) -> list[str]:
+    """Resources the page references on another host than its server (a CDN).
+
+    On an offline machine each of them is a console error and missing styles.
+    """
+    own = page.evaluate("() => location.origin")
+    urls = page.evaluate(JS_RESOURCE_URLS)
+    return sorted(
+        {u for u in urls if u.startswith(("http:", "https:")) and not u.startswith(own)}
+    )
+
+
 def button(page, label: str):
     """The visible button with exactly this label (Panel renders <button>)."""
     return page.get_by_role("button", name=label, exact=True)

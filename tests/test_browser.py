@@ -168,7 +168,52 @@ def test_simulate_draws_the_moment_plot(server, chromium):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
     assert errors == []
+    assert browser.external_urls(page) == []
     page.close()
+
+
+def test_a_page_whose_session_expired_loads_offline(server, chromium):
+    """The browser connects after the page's session expired: still no CDN URL.
+
+    Bokeh destroys a session nobody connected to within --unused-session-lifetime
+    (1 s here) and builds a new one when the websocket connects; Panel rewrites
+    stylesheet URLs to this server only for the session whose HTML page it
+    rendered. Holding back bokeh.min.js for 3 s makes that happen every time (a
+    server busy with another tab's training did it by chance).
+    """
+    page = chromium.new_page()
+    errors = browser.watch_console(page)
+    page.route(
+        "**/static/js/bokeh.min.js*",
+        lambda route: (time.sleep(3.0), route.continue_()),
+    )
+    n_created = server.log().count("dbdviz session created")
+    page.goto(server.url)
+    browser.wait_idle(page)
+    browser.button(page, "Simulate").wait_for(timeout=30000)
+    page.wait_for_timeout(500)
+    # the page's session and the one built for the websocket
+    assert server.log().count("dbdviz session created") == n_created + 2
+    assert browser.external_urls(page) == []
+    assert errors == []
+    page.close()
+
+
+def test_exporting_the_figure_keeps_the_page_offline(server, chromium):
+    """Saving the figure (Panel's save inside the session) must not switch the
+    session's own stylesheets to the CDN, nor those of a page opened after it."""
+    page, errors = open_dashboard(chromium, server)
+    page.locator(".bk-tab", has_text="Export").click()
+    with page.expect_download() as download:
+        page.get_by_text("Download figure (HTML)").click()
+    html = Path(download.value.path()).read_text(encoding="utf-8")
+    assert "<html" in html.lower() and "Bokeh" in html
+    page.wait_for_timeout(500)
+    other, errors_other = open_dashboard(chromium, server)
+    assert browser.external_urls(page) == [] and browser.external_urls(other) == []
+    assert errors == [] and errors_other == []
+    page.close()
+    other.close()
 
 
 def simulate_small(page, replicates: int = 20, steps: int = 60) -> None:
@@ -180,13 +225,17 @@ def simulate_small(page, replicates: int = 20, steps: int = 60) -> None:
     page.get_by_text("Done in").wait_for(timeout=60000)
 
 
-def start_training(page, opt_steps: int = 5000) -> None:
-    """Open the Training tab and train (more steps than the test waits for)."""
+def start_training(page, opt_steps: int = 5000, wait: bool = True) -> None:
+    """Open the Training tab and train (more steps than the test waits for).
+
+    ``wait``: until the first step shows; otherwise return right after the click.
+    """
     page.locator(".bk-tab", has_text="Training").click()
     set_spinner(page, "Optimisation steps", opt_steps)
     page.wait_for_timeout(300)
     browser.button(page, "Train").click()
-    page.get_by_text("Training: step").first.wait_for(timeout=60000)
+    if wait:
+        page.get_by_text("Training: step").first.wait_for(timeout=60000)
 
 
 def wait_for_change(page, js: str, before, timeout: float = 30.0):
@@ -202,13 +251,16 @@ def wait_for_change(page, js: str, before, timeout: float = 30.0):
 
 def test_training_updates_the_learned_curves_live(server, chromium):
     page, errors = open_dashboard(chromium, server)
-    # A second tab, opened first: Panel 1.9 serves a page opened while another
-    # session redraws live plots with some CDN stylesheet URLs (offline: console
-    # errors), which is not what this checks.
-    other, errors_other = open_dashboard(chromium, server)
     simulate_small(page)
     n_cancelled = server.log().count("dbdviz job train cancelled")
-    start_training(page)
+    start_training(page, wait=False)
+    # A second tab opened while the first starts training (the busiest moment of the
+    # server): its page used to load Panel's stylesheets from the CDN (offline:
+    # console errors, unstyled widgets) when its session expired before the
+    # browser connected (see test_a_page_whose_session_expired_loads_offline).
+    other, errors_other = open_dashboard(chromium, server)
+    assert browser.external_urls(other) == []
+    page.get_by_text("Training: step").first.wait_for(timeout=60000)
     # the Training tab: theta(t) and the errors draw and keep changing
     theta1 = wait_for_change(page, JS_THETA, None)
     theta2 = wait_for_change(page, JS_THETA, theta1)
@@ -231,6 +283,7 @@ def test_training_updates_the_learned_curves_live(server, chromium):
     assert page.evaluate(JS_THETA) is not None and other.evaluate(JS_THETA) is None
     assert other.get_by_text("Ready: press").is_visible()
     assert page.evaluate(JS_LEARNED) is not None  # the first tab still trains
+    assert browser.external_urls(other) == [] and browser.external_urls(page) == []
     other.close()
     # Stop stops it and keeps the model
     page.locator(".bk-tab", has_text="Training").click()

@@ -561,6 +561,57 @@ def test_export_downloads(simulated):
     )
 
 
+def _stylesheet_urls(doc) -> set[str]:
+    from bokeh.models import ImportedStyleSheet
+
+    return {
+        str(s.url) for r in doc.roots for s in r.select({"type": ImportedStyleSheet})
+    }
+
+
+def test_exporting_the_figure_keeps_the_sessions_stylesheets_local():
+    """Panel's save inside the session reuses the session's stylesheet models (its
+    per-document cache); it must not rewrite them to CDN URLs."""
+    from bokeh.document import Document
+    from panel.io.resources import LOCAL_DIST, patch_model_css
+    from panel.io.state import set_curdoc
+
+    doc = Document()
+    with set_curdoc(doc):
+        template = create_app("demo")
+        template.server_doc(doc)
+        for root in doc.roots:  # what Panel's page handler does for a served page
+            patch_model_css(root, LOCAL_DIST)
+        before = _stylesheet_urls(doc)
+        html = template.app.export.figure_html().getvalue()
+        after = _stylesheet_urls(doc)
+    assert b"Bokeh" in html
+    assert any(u.startswith(LOCAL_DIST) for u in before)
+    assert [u for u in after if "://" in u] == []
+
+
+def test_a_session_built_without_the_page_handler_has_local_stylesheets():
+    """A session the browser's websocket creates (its page's session expired) never
+    passes Panel's page handler, which rewrites CDN URLs to this server's."""
+    from bokeh.document import Document
+    from panel.io.resources import LOCAL_DIST
+    from panel.io.state import set_curdoc
+
+    from dbdviz.ui.app import serve_stylesheets_locally
+
+    urls = {}
+    for fixed in (False, True):
+        doc = Document()
+        with set_curdoc(doc):
+            if fixed:
+                serve_stylesheets_locally(doc)
+            create_app("demo").server_doc(doc)
+        urls[fixed] = _stylesheet_urls(doc)
+    assert any("://" in u for u in urls[False])  # Panel's default without the page
+    assert [u for u in urls[True] if "://" in u] == []
+    assert any(u.startswith(LOCAL_DIST) for u in urls[True])
+
+
 # -- app -----------------------------------------------------------------------------
 
 

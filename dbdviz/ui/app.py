@@ -22,7 +22,7 @@ from .explorer import (
     TrainingPanel,
 )
 
-__all__ = ["create_app", "App", "INTRO_MD"]
+__all__ = ["create_app", "serve_stylesheets_locally", "App", "INTRO_MD"]
 
 log = logging.getLogger("dbdviz.ui")
 
@@ -79,6 +79,32 @@ class App:
         return names
 
 
+def serve_stylesheets_locally(doc) -> None:
+    """Make every stylesheet of ``doc`` load from this server, not from the CDN.
+
+    Panel creates a component's stylesheets with CDN URLs and rewrites them to the
+    server's ``static/extensions/panel/`` only when its page handler renders the
+    HTML page of the session (``server_html_page_for_session`` sets the
+    document's ``dist_url`` template variable and patches the models). A session
+    can also be created by the browser's websocket: when the page's session was
+    destroyed before the browser connected (``--unused-session-lifetime`` elapsed,
+    e.g. while another tab's training kept the server busy), Bokeh builds a new
+    session for the connection, and its models keep the CDN URLs (offline: console
+    errors and unstyled widgets). Setting ``dist_url`` before any model exists
+    makes Panel write local URLs from the start, whichever way the session began.
+    Only for the default ``server`` resources (``--resources cdn`` keeps the CDN).
+    """
+    from bokeh.settings import settings
+    from panel.io.resources import LOCAL_DIST
+
+    if settings.resources(default="server") != "server":
+        return
+    rel = pn.state.rel_path
+    doc.template_variables.setdefault(
+        "dist_url", f"{rel}/{LOCAL_DIST}" if rel else LOCAL_DIST
+    )
+
+
 def create_app(preset: str = "paper") -> pn.template.BootstrapTemplate:
     """Build the dashboard for one session.
 
@@ -88,14 +114,19 @@ def create_app(preset: str = "paper") -> pn.template.BootstrapTemplate:
         Title ``dbdviz``; the :class:`App` is reachable as ``template.app`` (tests).
     """
     pn.extension("katex", "mathjax", notifications=False)
-    app = App(preset)
     doc = pn.state.curdoc
-    if doc is not None and doc.session_context is not None:
+    served = doc is not None and doc.session_context is not None
+    if served:
+        # before any model exists (see serve_stylesheets_locally)
+        serve_stylesheets_locally(doc)
+    app = App(preset)
+    if served:
         # Only inside a served session: elsewhere Panel would keep the callback in a
         # process-wide list.
         # Job start/stop/session lines go to the server log (tests read them there).
         if log.level == logging.NOTSET:
             log.setLevel(logging.INFO)
+        log.info("dbdviz session created")
 
         def _destroyed(session_context):  # Bokeh checks this exact signature
             app.shutdown()

@@ -1944,10 +1944,26 @@ class ExportPanel(Viewer):
         return io.BytesIO(text.encode("utf-8"))
 
     def figure_html(self) -> io.BytesIO:
+        """The moments figure as a standalone HTML file.
+
+        Rendered with a throwaway document as Panel's current document: Panel takes
+        the stylesheet models of new components from the cache of the *current*
+        document (the session's, inside the download callback) and then rewrites
+        their URLs for the document being saved (CDN), which would switch the
+        session's own stylesheets (``listpanel.css``, ``loading.css``) to the CDN.
+        """
+        from bokeh.document import Document
+        from panel.io.state import set_curdoc
+
         buf = io.BytesIO()
-        hv.save(
-            self.moments.figure(), buf, fmt="html", backend="bokeh", resources="inline"
-        )
+        with set_curdoc(Document()):
+            hv.save(
+                self.moments.figure(),
+                buf,
+                fmt="html",
+                backend="bokeh",
+                resources="inline",
+            )
         buf.seek(0)
         return buf
 
