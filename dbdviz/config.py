@@ -510,6 +510,15 @@ class TrainConfig(Config):
         "before the update, so later windows cannot undo the fit of earlier time "
         "points unnoticed. Costs about (1 + replay_windows) x the sampling per step.",
     )
+    replay_span = param.Integer(
+        0,
+        bounds=(0, 10_000_000),
+        softbounds=(0, 200),
+        label="Replay at most this far back",
+        doc="With replay_windows > 0: replay windows start uniformly in "
+        "max(0, tau0 - replay_span) .. tau0 - 1 for the current window start tau0 "
+        "(0 = anywhere before it).",
+    )
     optimizer = param.Selector(
         default="adam",
         objects=["sgd", "adam"],

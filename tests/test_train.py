@@ -579,6 +579,7 @@ def test_hold_resume_bit_exact(small, tmp_path):
         (dict(max_holds=-1), "max_holds"),
         (dict(replay_windows=-1), "replay_windows"),
         (dict(replay_windows=9), "replay_windows"),
+        (dict(replay_span=-1), "replay_span"),
     ],
 )
 def test_hold_options_validate(kw, match):
@@ -637,6 +638,18 @@ def test_replay_positions_earlier_and_reproducible(small):
     # uniform over 0 .. tau0 - 1: the earliest and the latest start both occur
     late = [r for tau0, st in a for r in st if tau0 >= 10]
     assert min(late) <= 2 and max(r - t for t, st in a for r in st if t >= 10) == -1
+
+
+def test_replay_span_limits_how_far_back(small):
+    tc = _tc(opt_steps=0, window=4, extra_end_steps=2, replay_windows=2, replay_span=3)
+    tr, seen = Trainer(small, FLAT, tc, seed=3), []
+    while not tr.done:
+        tau0 = tr.step().window[0]
+        starts = [w.tau0 for w in tr.last_windows[1:]]
+        assert len(starts) == (2 if tau0 > 0 else 0)
+        assert all(max(0, tau0 - 3) <= r < tau0 for r in starts)
+        seen += [tau0 - r for r in starts]
+    assert set(seen) == {1, 2, 3}
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,9 @@
 4. per time point: bias statistics -> slide the centers -> centered weight statistics
    -> ``dE = asleep - awake`` (3.6, order P13); visible couplings are not centered;
 5. centered adjoint on the window (5.4, ``adjoint_variant``), gradient (5.5),
-   SGD/Adam step of every coefficient set.
+   SGD/Adam step of every coefficient set. With ``replay_windows = n`` steps 3-5 also
+   run on ``n`` earlier windows at random starts (fresh chains) and the gradients of
+   all windows are summed before the update (:meth:`Trainer._window`).
 
 For depth 0 the awake phase *is* the data (nothing to sample): the data statistics of
 every replicate are computed once, and ``data_per_step = 0`` averages all of them.
@@ -27,8 +29,10 @@ reproduces an uninterrupted run bit for bit (every random stream is saved).
 Random numbers (one seed, reproducible, thread-count independent): the seed spawns a
 numpy ``PCG64`` generator that draws the data replicates of every step
 (``permutation(R)``, the first ``data_per_step`` are the awake runs, the first
-``chains`` the asleep start for ``asleep_init = "data"``), and xoshiro streams, one per
-(window slot, chain), for the awake and the asleep chains.
+``chains`` the asleep start for ``asleep_init = "data"``) and, with replay, the start
+of every replay window and its own permutation; and xoshiro streams, one per
+(window slot, chain), for the awake and the asleep chains (replay windows continue
+the same streams).
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ from .optim import Adam, make_optimizer
 __all__ = [
     "Trainer",
     "ProgressRecord",
+    "WindowResult",
     "TrainingDiverged",
     "schedule",
     "auto_opt_steps",
@@ -302,6 +307,8 @@ class Trainer:
         Total steps (``auto_opt_steps`` when ``train_config.opt_steps == 0``).
     step_index : int
         Steps done.
+    last_windows : list of WindowResult
+        The windows of the last step: the current one first, then the replays.
     """
 
     def __init__(self, data, dbm_config=None, train_config=None, *, seed=None):
@@ -557,7 +564,8 @@ class Trainer:
         ]
         # replay (TrainConfig.replay_windows): earlier windows, uniform starts
         if tc.replay_windows > 0 and tau0 > 0:
-            starts = self.rng.integers(0, tau0, size=int(tc.replay_windows))
+            lo = max(0, tau0 - int(tc.replay_span)) if tc.replay_span > 0 else 0
+            starts = self.rng.integers(lo, tau0, size=int(tc.replay_windows))
             for r in starts.tolist():
                 perm = self.rng.permutation(self.n_reps)
                 windows.append(self._window(s, theta, r, r + self.W, perm, replay=True))
