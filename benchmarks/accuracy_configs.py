@@ -24,7 +24,9 @@ Configurations (``preset("paper", **overrides)``):
 adaptive schedule); ``--seed`` changes the trainer's seed (run-to-run spread).
 
 Simulated ensembles are cached as .npz under ``--cache`` (default
-``/tmp/dbdviz_accuracy``), so variants are compared on the same data.
+``/tmp/dbdviz_accuracy``), in a subdirectory named after the last git commit of
+``dbdviz/simulate`` (a kernel change draws other random streams), so variants are
+compared on the same data and a simulator change regenerates them.
 """
 
 from __future__ import annotations
@@ -59,12 +61,38 @@ def _parse_value(v: str):
     return {"True": True, "False": False, "None": None}.get(v, v)
 
 
+def simulator_version() -> str:
+    """Short hash of the last commit touching dbdviz/simulate ("unknown" outside a
+    git checkout), followed by "-dirty" when the simulator has local changes."""
+    import subprocess
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    git = ["git", "-C", root]
+    try:
+        h = subprocess.run(
+            [*git, "log", "-1", "--format=%h", "--", "dbdviz/simulate"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            [*git, "status", "--porcelain", "--", "dbdviz/simulate"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return (h or "unknown") + ("-dirty" if dirty else "")
+
+
 def ensembles(name: str, cache: str):
     """(training ensemble with snapshots, moments of the 1000 replicates)."""
     from dbdviz.config import preset
     from dbdviz.simulate import Ensemble, simulate
 
     seed, ov = CONFIGS[name]
+    cache = os.path.join(cache, simulator_version())
     os.makedirs(cache, exist_ok=True)
     p_train = os.path.join(cache, f"{name}_train.npz")
     p_big = os.path.join(cache, f"{name}_big.npz")
