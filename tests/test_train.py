@@ -598,7 +598,7 @@ def _by_key(fe, grad) -> dict[tuple, np.ndarray]:
 def test_replay_zero_draws_nothing_and_none_at_the_start(small):
     """replay_windows = 0 draws one permutation per step from the pick stream (as
     before the option); while the window starts at 0 a replay run draws no
-    positions and is bit-identical to replay 0."""
+    positions and (with SGD: no Adam moment decay) is bit-identical to replay 0."""
     tc = _tc(opt_steps=6)
     tr = Trainer(small, FLAT, tc, seed=4)
     tr.run()
@@ -608,10 +608,12 @@ def test_replay_zero_draws_nothing_and_none_at_the_start(small):
         ref.permutation(small.n_reps)
     assert tr.rng.bit_generator.state == ref.bit_generator.state
     # the window stays at 0 for 6 steps: no replay positions exist
-    a = Trainer(small, DEEP, _tc(opt_steps=6, move_every=10), seed=4)
-    b = Trainer(small, DEEP, _tc(opt_steps=6, move_every=10, replay_windows=3), seed=4)
+    kw = dict(opt_steps=6, move_every=10, optimizer="sgd", lr=1e-3)
+    a = Trainer(small, DEEP, _tc(**kw), seed=4)
+    b = Trainer(small, DEEP, _tc(replay_windows=3, **kw), seed=4)
     ma, mb = a.run(), b.run()
     assert len(b.last_windows) == 1
+    assert a.rng.bit_generator.state == b.rng.bit_generator.state
     assert np.array_equal(ma.theta, mb.theta) and np.array_equal(ma.fe.coef, mb.fe.coef)
 
 
@@ -716,3 +718,19 @@ def test_replay_gradient_is_sum_of_window_adjoints(small, dbm_config):
     assert any(
         not np.allclose(got[k], parts[0].get(k, 0.0), atol=1e-6 * scale) for k in replay
     )
+
+
+def test_replay_decays_stale_adam_momentum(small):
+    """With replay, a row's first Adam moment decays over the steps that did not
+    touch it (m1 *= beta1**gap); m2 and rows touched on the previous step stay."""
+    tr = Trainer(small, FLAT, _tc(replay_windows=1), seed=0)
+    tr.step()
+    opt, rows = tr.optimizer, tr.last_gradient.rows[:2]
+    assert np.abs(opt.m1[rows]).max() > 0
+    m1, m2 = opt.m1[rows].copy(), opt.m2[rows].copy()
+    tr._touched[rows] = [5, 9]
+    tr._decay_moments(rows, 10)
+    np.testing.assert_allclose(opt.m1[rows[0]], 0.9**4 * m1[0], rtol=1e-14)
+    assert np.array_equal(opt.m1[rows[1]], m1[1])
+    assert np.array_equal(opt.m2[rows], m2)
+    assert list(tr._touched[rows]) == [10, 10]

@@ -358,6 +358,8 @@ class Trainer:
         # window position k (window [k, k + W]) and steps done there
         self._k, self._at = 0, 0
         self._hold_ref = np.inf  # mismatch when holding began at this position
+        # with replay: last step that touched each FE row (Adam moment decay)
+        self._touched = np.zeros(0, np.int64)
         self.auto_steps = tc.opt_steps == 0
         self.opt_steps = (
             auto_opt_steps(
@@ -591,6 +593,8 @@ class Trainer:
         if not np.all(np.isfinite(grad.values)):
             raise TrainingDiverged(s, tau0, "non-finite gradient")
         if isinstance(self.optimizer, Adam):
+            if tc.replay_windows > 0:
+                self._decay_moments(grad.rows, s)
             self.optimizer.step(self.fe, grad, step=s)
         else:
             self.optimizer.step(self.fe, grad)
@@ -737,6 +741,32 @@ class Trainer:
         )
         return WindowResult(tau0, tau1, Ma, Ms, mismatch, dE, mu.copy(), res)
 
+    def _decay_moments(self, rows: np.ndarray, s: int) -> None:
+        """Adam with replay: the first moment of a row decays over the steps that
+        did not touch it (``m1 *= beta1**gap``) before this step's update.
+
+        The optimiser is lazy (untouched rows keep their moments, P9). Without
+        replay a row is touched on consecutive steps while the window covers it;
+        replay touches it again long after, and a lazy ``m1`` would then re-apply
+        the momentum it had when the window left, at every replay (measured: this
+        alone makes replay run away). ``m2`` is kept as the row's scale memory, so a
+        replay whose moments match moves the row little.
+        """
+        opt = self.optimizer
+        opt._grow(self.fe)
+        n = opt.m1.shape[0]
+        if self._touched.shape[0] < n:
+            t = np.zeros(n, np.int64)
+            t[: self._touched.shape[0]] = self._touched
+            self._touched = t
+        last = self._touched[rows]
+        gap = s - 1 - last
+        sel = (last > 0) & (gap > 0)
+        if sel.any():
+            r = rows[sel]
+            opt.m1[r] *= (opt.beta1 ** gap[sel].astype(np.float64))[:, None, None]
+        self._touched[rows] = s
+
     def _mismatch(self, Sa: np.ndarray, Ss: np.ndarray) -> float:
         """RMS z-score of ``mean(Ss) - mean(Sa)`` over (time point, parameter).
 
@@ -872,6 +902,8 @@ class Trainer:
             arrays["fe_" + k] = v
         for k, v in self._hist.items():
             arrays["hist_" + k] = np.asarray(v, dtype=float)
+        if self._touched.shape[0]:
+            arrays["touched"] = self._touched
         opt = self.optimizer
         if isinstance(opt, Adam) and opt.m1.shape[0]:
             n = self.fe.n_vertices
@@ -931,6 +963,8 @@ class Trainer:
         tr.asleep_rng = np.ascontiguousarray(arrays["asleep_rng"], dtype=np.uint64)
         tr.last_awake = arrays["last_awake"].copy()
         tr.last_asleep = arrays["last_asleep"].copy()
+        if "touched" in arrays:
+            tr._touched = arrays["touched"].astype(np.int64)
         tr.rng.bit_generator.state = meta["pick_state"]
         tr.step_index = int(meta["step_index"])
         tr.horizon = int(meta["horizon"])
