@@ -721,8 +721,8 @@ def test_replay_gradient_is_sum_of_window_adjoints(small, dbm_config):
 
 
 def test_replay_decays_stale_adam_momentum(small):
-    """With replay, a row's first Adam moment decays over the steps that did not
-    touch it (m1 *= beta1**gap); m2 and rows touched on the previous step stay."""
+    """With replay, a row's Adam moments decay over the steps that did not touch it
+    (m1 *= beta1**gap, m2 *= beta2**gap); rows touched on the previous step stay."""
     tr = Trainer(small, FLAT, _tc(replay_windows=1), seed=0)
     tr.step()
     opt, rows = tr.optimizer, tr.last_gradient.rows[:2]
@@ -731,6 +731,7 @@ def test_replay_decays_stale_adam_momentum(small):
     tr._touched[rows] = [5, 9]
     tr._decay_moments(rows, 10)
     np.testing.assert_allclose(opt.m1[rows[0]], 0.9**4 * m1[0], rtol=1e-14)
+    np.testing.assert_allclose(opt.m2[rows[0]], 0.999**4 * m2[0], rtol=1e-14)
     assert np.array_equal(opt.m1[rows[1]], m1[1])
-    assert np.array_equal(opt.m2[rows], m2)
+    assert np.array_equal(opt.m2[rows[1]], m2[1])
     assert list(tr._touched[rows]) == [10, 10]

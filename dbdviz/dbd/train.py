@@ -742,15 +742,17 @@ class Trainer:
         return WindowResult(tau0, tau1, Ma, Ms, mismatch, dE, mu.copy(), res)
 
     def _decay_moments(self, rows: np.ndarray, s: int) -> None:
-        """Adam with replay: the first moment of a row decays over the steps that
-        did not touch it (``m1 *= beta1**gap``) before this step's update.
+        """Adam with replay: the moments of a row decay over the steps that did not
+        touch it (``m1 *= beta1**gap``, ``m2 *= beta2**gap``) before this step's
+        update, i.e. they are those of dense Adam with zero gradients in between
+        (the rows' coefficients still move only when touched).
 
         The optimiser is lazy (untouched rows keep their moments, P9). Without
         replay a row is touched on consecutive steps while the window covers it;
         replay touches it again long after, and a lazy ``m1`` would then re-apply
         the momentum it had when the window left, at every replay (measured: this
-        alone makes replay run away). ``m2`` is kept as the row's scale memory, so a
-        replay whose moments match moves the row little.
+        alone makes replay run away; decaying ``m1`` only is worse on fast dynamics
+        than decaying both, docs/training.md).
         """
         opt = self.optimizer
         opt._grow(self.fe)
@@ -763,8 +765,9 @@ class Trainer:
         gap = s - 1 - last
         sel = (last > 0) & (gap > 0)
         if sel.any():
-            r = rows[sel]
-            opt.m1[r] *= (opt.beta1 ** gap[sel].astype(np.float64))[:, None, None]
+            r, g = rows[sel], gap[sel].astype(np.float64)
+            opt.m1[r] *= (opt.beta1**g)[:, None, None]
+            opt.m2[r] *= (opt.beta2**g)[:, None, None]
         self._touched[rows] = s
 
     def _mismatch(self, Sa: np.ndarray, Ss: np.ndarray) -> float:
