@@ -20,8 +20,9 @@ Configurations (``preset("paper", **overrides)``):
 * ``slow``: 40 x 40, birth 0.0125, death 0.03, predation 0.2 (half of them);
 * ``large``: 60 x 60 with 225 + 225 initial, paper rates.
 
-``--set hold_tolerance=0`` gives the fixed window schedule (the defaults before the
-adaptive schedule); ``--seed`` changes the trainer's seed (run-to-run spread).
+``--set hold_tolerance=2 --set max_holds=8`` gives the adaptive window schedule,
+``--set replay_windows=1 --set replay_span=10`` the replay of the last window length
+(docs/training.md); ``--seed`` changes the trainer's seed (run-to-run spread).
 
 Simulated ensembles are cached as .npz under ``--cache`` (default
 ``/tmp/dbdviz_accuracy``), in a subdirectory named after the last git commit of
