@@ -534,6 +534,24 @@ class TrainConfig(Config):
         doc="Learning rate of every basis function (reference: SGD 2.5e-6 on count "
         "moments; default: Adam 3e-4).",
     )
+    lr_boost = param.Number(
+        10.0,
+        bounds=(1.0, 1000.0),
+        softbounds=(1.0, 30.0),
+        label="Early learning-rate boost",
+        doc="The learning rate starts at lr x lr_boost and falls linearly to lr while "
+        "the window's end moves over the first boost_fraction of the data's time "
+        "span: the fast initial transient needs large dtheta/dt, which the base rate "
+        "cannot build in the few updates a cell gets there (docs/training.md). "
+        "1 = constant lr.",
+    )
+    boost_fraction = param.Number(
+        0.3,
+        bounds=(0.0, 1.0),
+        label="Boost over this fraction of time",
+        doc="Fraction of the data's time span over which the lr_boost decays to 1 "
+        "(0 = no boost).",
+    )
     adjoint_variant = param.Selector(
         default="exact",
         objects=["reference", "exact"],

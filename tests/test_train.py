@@ -580,6 +580,9 @@ def test_hold_resume_bit_exact(small, tmp_path):
         (dict(replay_windows=-1), "replay_windows"),
         (dict(replay_windows=9), "replay_windows"),
         (dict(replay_span=-1), "replay_span"),
+        (dict(lr_boost=0.5), "lr_boost"),
+        (dict(boost_fraction=1.5), "boost_fraction"),
+        (dict(boost_fraction=float("nan")), "boost_fraction"),
     ],
 )
 def test_hold_options_validate(kw, match):
@@ -735,3 +738,35 @@ def test_replay_decays_stale_adam_momentum(small):
     assert np.array_equal(opt.m1[rows[1]], m1[1])
     assert np.array_equal(opt.m2[rows[1]], m2[1])
     assert list(tr._touched[rows]) == [10, 10]
+
+
+# -- early learning-rate boost (TrainConfig.lr_boost, boost_fraction) ------------------
+
+
+def test_lr_boost_schedule_and_first_update(small):
+    """The lr multiplier falls linearly from lr_boost at tau1 = 0 to 1 at
+    boost_fraction * T; a step updates with lr times it: Adam's first update of a
+    coefficient (|m / sqrt(v)| = 1) is exactly that large."""
+    T = small.t.shape[0] - 1  # 24
+    tr = Trainer(small, FLAT, _tc(opt_steps=10, lr_boost=10.0, boost_fraction=0.5))
+    assert tr.lr_factor(0) == 10.0
+    assert tr.lr_factor(6) == pytest.approx(1.0 + 9.0 * 0.5)
+    assert tr.lr_factor(12) == 1.0 and tr.lr_factor(T) == 1.0
+    rec = tr.step()
+    f = tr.lr_factor(rec.window[1])
+    assert 1.0 < f < 10.0
+    moved = np.abs(tr.fe._coef[: tr.fe.n_vertices])
+    assert moved.max() == pytest.approx(1e-2 * f, rel=1e-5)  # eps = 1e-8
+    assert tr.optimizer.lr == 1e-2  # the base rate is kept; the factor is per step
+    for kw in (dict(lr_boost=1.0), dict(boost_fraction=0.0)):
+        off = Trainer(small, FLAT, _tc(**kw))
+        assert all(off.lr_factor(t) == 1.0 for t in range(T + 1))
+
+
+def test_lr_boost_off_is_constant_lr(small):
+    """lr_boost = 1 and boost_fraction = 0 train bit-identically (constant lr)."""
+    a = Trainer(small, FLAT, _tc(lr_boost=1.0), seed=4).run()
+    b = Trainer(small, FLAT, _tc(lr_boost=10.0, boost_fraction=0.0), seed=4).run()
+    c = Trainer(small, FLAT, _tc(lr_boost=10.0, boost_fraction=0.5), seed=4).run()
+    np.testing.assert_array_equal(a.theta, b.theta)
+    assert not np.array_equal(a.theta, c.theta)

@@ -100,6 +100,7 @@ REFERENCE_TRAIN = dict(
     asleep_init="random",
     moment_scale="count",
     init="reference",
+    lr_boost=1.0,
 )
 
 #: Defaults chosen by measurement (docs/training.md): a fully visible machine with
@@ -592,12 +593,17 @@ class Trainer:
         self.last_gradient = grad
         if not np.all(np.isfinite(grad.values)):
             raise TrainingDiverged(s, tau0, "non-finite gradient")
-        if isinstance(self.optimizer, Adam):
-            if tc.replay_windows > 0:
-                self._decay_moments(grad.rows, s)
-            self.optimizer.step(self.fe, grad, step=s)
-        else:
-            self.optimizer.step(self.fe, grad)
+        base_lr = self.optimizer.lr  # the early boost scales it for this step only
+        self.optimizer.lr = np.asarray(base_lr) * self.lr_factor(tau1)
+        try:
+            if isinstance(self.optimizer, Adam):
+                if tc.replay_windows > 0:
+                    self._decay_moments(grad.rows, s)
+                self.optimizer.step(self.fe, grad, step=s)
+            else:
+                self.optimizer.step(self.fe, grad)
+        finally:
+            self.optimizer.lr = base_lr
         self.integrator.mark_updated(grad.rows)
 
         # report, move the window on (or hold it)
@@ -769,6 +775,15 @@ class Trainer:
             opt.m1[r] *= (opt.beta1**g)[:, None, None]
             opt.m2[r] *= (opt.beta2**g)[:, None, None]
         self._touched[rows] = s
+
+    def lr_factor(self, tau1: int) -> float:
+        """Learning-rate multiplier of a step whose window ends at ``tau1``:
+        ``1 + (lr_boost - 1) * max(0, 1 - tau1 / (boost_fraction * T_data))``."""
+        tc = self.train_config
+        span = float(tc.boost_fraction) * self.data_steps
+        if tc.lr_boost == 1.0 or span <= 0.0:
+            return 1.0
+        return 1.0 + (float(tc.lr_boost) - 1.0) * max(0.0, 1.0 - tau1 / span)
 
     def _mismatch(self, Sa: np.ndarray, Ss: np.ndarray) -> float:
         """RMS z-score of ``mean(Ss) - mean(Sa)`` over (time point, parameter).
