@@ -5,6 +5,6 @@ hierarchy classically (mean field, pair approximation) and learn a closure from 
 with dynamic Boltzmann distributions. See ``README.md`` and ``docs/``.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["__version__"]
