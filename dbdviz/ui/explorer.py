@@ -1970,21 +1970,21 @@ class ExportPanel(Viewer):
     def _on_model(self, event) -> None:
         self.model_download.disabled = event.new is None
 
-    def model_npz(self) -> io.BytesIO:
-        """The session's model as ``.npz`` bytes (``DBDModel.save`` via a temp file)."""
-        m = self.session.model
-        if m is None:
+    @staticmethod
+    def _npz_bytes(obj, name: str) -> io.BytesIO:
+        """``obj.save`` (atomic ``.npz`` writer) into memory via a temp file; empty
+        bytes when there is nothing to save."""
+        if obj is None:
             return io.BytesIO(b"")
         with tempfile.TemporaryDirectory() as d:
-            p = Path(d) / "dbd_model.npz"
-            m.save(p)
+            p = Path(d) / name
+            obj.save(p)
             return io.BytesIO(p.read_bytes())
 
+    def model_npz(self) -> io.BytesIO:
+        """The session's model as ``.npz`` bytes (``DBDModel.save``)."""
+        return self._npz_bytes(self.session.model, "dbd_model.npz")
+
     def ensemble_npz(self) -> io.BytesIO:
-        ens = self.session.ensemble
-        if ens is None:
-            return io.BytesIO(b"")
-        with tempfile.TemporaryDirectory() as d:
-            p = Path(d) / "ensemble.npz"
-            ens.save(p)
-            return io.BytesIO(p.read_bytes())
+        """The session's ensemble as ``.npz`` bytes (``Ensemble.save``)."""
+        return self._npz_bytes(self.session.ensemble, "ensemble.npz")
