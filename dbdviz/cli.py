@@ -375,6 +375,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             sweeps=args.sweeps,
             seed=args.seed,
             lowpass_taps=args.lowpass_taps,
+            lowpass_padding=args.lowpass_padding,
             t_max=args.t_max,
             init=args.init,
             progress=prog,
@@ -463,6 +464,13 @@ def _add_train_commands(sub) -> None:
         type=_bounded_int("lowpass-taps", 0, 10_001),
         default=None,
         help="Low-pass filter length for theta(t) (0: raw).",
+    )
+    p.add_argument(
+        "--lowpass-padding",
+        choices=["odd", "edge"],
+        default="odd",
+        help="How theta(t) is extended beyond its ends for the filter: odd "
+        "reflection (default; keeps the trend) or the end value (the reference's).",
     )
     p.add_argument(
         "--t-max",

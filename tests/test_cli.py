@@ -211,6 +211,14 @@ def test_train_defaults_and_evaluate(tmp_path, capsys):
     assert code == 0, err
     tab = read_moment_table(out)
     assert tab.n == 5 and len(tab.t) == 13 and np.all(np.isfinite(tab.mean["X"]))
+    # the reference's edge padding of the low-pass filter is one option away
+    out_e = tmp_path / "le.csv"
+    args = ["evaluate", str(model), "--chains", "5", "--lowpass-padding", "edge"]
+    code, _, err = _run(capsys, [*args, "--out", str(out_e)])
+    assert code == 0, err
+    assert not np.allclose(read_moment_table(out_e).mean["X"], tab.mean["X"])
+    code, _, err = _run(capsys, [*args[:-1], "zeros", "--out", str(out_e)])
+    assert code == 2 and "lowpass-padding" in err
 
     # overrides apply on top of the defaults
     model2 = tmp_path / "m2.npz"

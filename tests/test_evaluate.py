@@ -166,9 +166,24 @@ def test_lowpass_constant_linear_and_alignment():
     y = lowpass(x)
     assert y.shape == x.shape
     np.testing.assert_allclose(y[:, 0], -2.63, rtol=0, atol=1e-12)
-    # linear: exact away from the ends (symmetric kernel), bent within 31 rows of them
-    np.testing.assert_allclose(y[31:-31, 1], x[31:-31, 1], rtol=0, atol=1e-12)
-    assert abs(y[0, 1] - x[0, 1]) > 1e-3 and abs(y[-1, 1] - x[-1, 1]) > 1e-3
+    # linear: exact everywhere with the default odd padding (the trend continues
+    # through the ends); the reference's edge padding bends it within 31 rows of
+    # the ends, toward the interior, and is exact away from them
+    np.testing.assert_allclose(y[:, 1], x[:, 1], rtol=0, atol=1e-12)
+    ye = lowpass(x, padding="edge")
+    np.testing.assert_allclose(ye[:, 0], -2.63, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ye[31:-31, 1], x[31:-31, 1], rtol=0, atol=1e-12)
+    assert ye[0, 1] - x[0, 1] > 1e-3 and x[-1, 1] - ye[-1, 1] > 1e-3
+    # edge padding = the series extended by copies of its end values, by hand
+    h63 = firwin(63, 0.1 / np.pi, window="hamming")
+    ext = np.concatenate([np.full(31, x[0, 1]), x[:, 1], np.full(31, x[-1, 1])])
+    assert ye[0, 1] == pytest.approx(np.dot(h63, ext[:63]), abs=1e-13)
+    # odd padding = point reflection 2 x_0 - x_k, by hand, on a curved series
+    q = (tau / 50.0) ** 2
+    ext = np.concatenate([2 * q[0] - q[31:0:-1], q, 2 * q[-1] - q[-2:-33:-1]])
+    yq = lowpass(q)
+    assert yq[0] == pytest.approx(np.dot(h63, ext[:63]), abs=1e-13)
+    assert yq[-1] == pytest.approx(np.dot(h63, ext[-63:]), abs=1e-13)
     # zero phase: a slow sinusoid comes out in phase, scaled by the real gain
     # H(w) = sum_k h_k cos(w k) of the symmetric kernel (0.98 here: the cutoff 0.1
     # is the half-amplitude point of a ~0.3 rad/sample wide transition band)
@@ -201,10 +216,15 @@ def test_lowpass_removes_high_frequencies():
 def test_lowpass_identity_short_and_bad():
     x = np.random.default_rng(0).normal(size=(10, 3))
     assert np.array_equal(lowpass(x, taps=0), x) and np.array_equal(lowpass(x, 1), x)
-    # shorter than the kernel: still defined, constants kept, bounded by the data
-    y = lowpass(x, 63)
+    # shorter than the kernel: still defined, constants kept; edge padding stays
+    # within the data's range, odd padding keeps a short linear series exactly
+    y = lowpass(x, 63, padding="edge")
     assert y.shape == x.shape
     assert np.all(y <= x.max(axis=0) + 1e-12) and np.all(y >= x.min(axis=0) - 1e-12)
+    assert np.all(np.isfinite(lowpass(x, 63)))
+    np.testing.assert_allclose(
+        lowpass(np.arange(5.0) - 2.0), np.arange(5.0) - 2.0, rtol=0, atol=1e-12
+    )
     np.testing.assert_allclose(lowpass(np.full((3, 2), 0.5)), 0.5, atol=1e-14)
     np.testing.assert_allclose(lowpass(np.array([1.5])), [1.5])
     for bad in (
@@ -218,6 +238,8 @@ def test_lowpass_identity_short_and_bad():
             lowpass(x, **bad)
     with pytest.raises(ValueError, match="NaN"):
         lowpass(np.array([1.0, np.nan]))
+    with pytest.raises(ValueError, match="padding"):
+        lowpass(x, padding="zeros")
     with pytest.raises(ValueError):
         lowpass(np.zeros((2, 2, 2)))
 
@@ -552,6 +574,13 @@ def test_evaluate_model_filters_and_extrapolates():
     assert ev.table.t.shape == (21,) and ev.table.t[-1] == 10.0
     np.testing.assert_allclose(ev.theta, lowpass(m.theta, 63, 0.1))
     assert ev.meta["lowpass_taps"] == 63 and not ev.meta["extrapolated"]
+    assert ev.meta["lowpass_padding"] == "odd"
+    edge = evaluate(m, chains=20, seed=2, lowpass_padding="edge")
+    np.testing.assert_allclose(edge.theta, lowpass(m.theta, 63, 0.1, "edge"))
+    assert edge.meta["lowpass_padding"] == "edge"
+    assert not np.allclose(edge.theta[0], ev.theta[0])
+    with pytest.raises(ValueError, match="padding"):
+        evaluate(m, chains=2, lowpass_padding="mirror")
     raw = evaluate(m, chains=20, seed=2, lowpass_taps=0)
     assert np.array_equal(raw.theta, m.theta)
     direct = sample_trajectory(m.dbm(), m.theta, np.arange(21) * 0.5, chains=20, seed=2)

@@ -92,7 +92,20 @@ _COV_FROM = ("probabilities", "states")
 # ------------------------------------------------------------------------------------
 
 
-def lowpass(theta: np.ndarray, taps: int = 63, cutoff: float = 0.1) -> np.ndarray:
+_PADDINGS = ("odd", "edge")
+
+
+def _pad(x: np.ndarray, half: int, padding: str) -> np.ndarray:
+    """``x`` extended by ``half`` rows at each end (:func:`lowpass`)."""
+    if padding == "edge" or x.shape[0] == 1:
+        return np.pad(x, half, mode="edge")
+    # np.pad's odd reflection repeats itself for series shorter than ``half``
+    return np.pad(x, half, mode="reflect", reflect_type="odd")
+
+
+def lowpass(
+    theta: np.ndarray, taps: int = 63, cutoff: float = 0.1, padding: str = "odd"
+) -> np.ndarray:
     """Zero-phase FIR low-pass of every column of a parameter trajectory.
 
     Parameters
@@ -103,6 +116,15 @@ def lowpass(theta: np.ndarray, taps: int = 63, cutoff: float = 0.1) -> np.ndarra
         Filter length, odd (zero phase needs a centre tap); 0 or 1 = no filtering.
     cutoff : float
         Cutoff frequency in rad/sample, in (0, pi).
+    padding : {"odd", "edge"}
+        How the series is extended beyond its ends before filtering. ``"odd"``
+        (default): point reflection about the end value, ``2 x_0 - x_k``, so a
+        trend continues through the end and the filtered end values are unbiased
+        (linear series are preserved exactly, ends included). ``"edge"``: copies
+        of the end value, the reference's Mathematica "Fixed" padding; it pulls the
+        first and last ``(taps - 1) / 2`` rows toward the interior (e.g. theta(0)
+        toward the parameters of t ~ 10-30, which halves the DBD's early accuracy
+        in Y on the paper data, docs/training.md).
 
     Returns
     -------
@@ -112,12 +134,12 @@ def lowpass(theta: np.ndarray, taps: int = 63, cutoff: float = 0.1) -> np.ndarra
     -----
     ALGORITHM.md 6.1 (Mathematica ``LowpassFilter[data, 0.1]``, ambiguity A6):
     ``h = scipy.signal.firwin(taps, cutoff / pi, window="hamming")`` (unit DC gain,
-    symmetric), the series is extended by ``(taps - 1) / 2`` copies of its first and
-    last value ("Fixed" padding) and convolved with ``h`` centred, so output row tau
-    is the weighted mean of rows tau - (taps-1)/2 ... tau + (taps-1)/2. Constants are
-    preserved exactly; linear series are preserved away from the ends (within
-    (taps-1)/2 rows of an end the padding bends them). Series shorter than the filter
-    are handled the same way (they are dominated by the padding).
+    symmetric), the series is extended by ``(taps - 1) / 2`` rows at each end
+    (``padding``) and convolved with ``h`` centred, so output row tau is the
+    weighted mean of rows tau - (taps-1)/2 ... tau + (taps-1)/2 of the extended
+    series. Constants are preserved exactly by both paddings; linear series by
+    ``"odd"`` everywhere and by ``"edge"`` away from the ends. A series shorter than
+    the padding is extended by repeating its reflection (``"odd"``) or end value.
     """
     from scipy.signal import firwin
 
@@ -128,6 +150,8 @@ def lowpass(theta: np.ndarray, taps: int = 63, cutoff: float = 0.1) -> np.ndarra
         raise ValueError(
             f"taps = {taps} is even: allowed 0, 1 or an odd integer >= 3 (zero phase)"
         )
+    if padding not in _PADDINGS:
+        raise ValueError(f"padding = {padding!r}: allowed {list(_PADDINGS)}")
     cutoff = float(cutoff)
     if not 0.0 < cutoff < math.pi:
         raise ValueError(
@@ -147,7 +171,7 @@ def lowpass(theta: np.ndarray, taps: int = 63, cutoff: float = 0.1) -> np.ndarra
     col = x.reshape(x.shape[0], -1)
     out = np.empty_like(col)
     for k in range(col.shape[1]):
-        padded = np.pad(col[:, k], half, mode="edge")
+        padded = _pad(col[:, k], half, padding)
         # h is symmetric, so convolution = correlation: no phase shift
         out[:, k] = np.convolve(padded, h, mode="valid")
     return out.reshape(x.shape)
@@ -262,7 +286,9 @@ class Evaluation:
                 raise ValueError(
                     f"covariances of {o!r} are not finite (chains = 1?): no channels"
                 )
-            c = lowpass(c, lowpass_taps, cutoff)
+            c = lowpass(
+                c, lowpass_taps, cutoff, self.meta.get("lowpass_padding", "odd")
+            )
             ch = c[rows] * dtheta
             out["channels"][o] = ch
             out["sum"][o] = ch.sum(axis=1)
@@ -619,6 +645,7 @@ def evaluate(
     seed: int | None = 0,
     lowpass_taps: int | None = 63,
     cutoff: float = 0.1,
+    lowpass_padding: str = "odd",
     t_max: float | None = None,
     init: str | None = None,
     burn_in: int | None = None,
@@ -643,6 +670,10 @@ def evaluate(
     lowpass_taps, cutoff : int, float
         Low-pass filter of theta before sampling (:func:`lowpass`; the reference:
         63 taps, 0.1 rad/sample; 0 = the raw learned parameters; None = 63).
+    lowpass_padding : {"odd", "edge"}
+        Extension of theta beyond its ends for the filter (:func:`lowpass`):
+        ``"odd"`` (default) keeps the trend through the ends, ``"edge"`` is the
+        reference's ("Fixed"), which biases the first and last 31 rows.
     t_max : float, optional
         Last time to evaluate; default the trained horizon. Beyond the horizon theta
         is extrapolated with the learned right-hand sides (``model.integrate``).
@@ -695,7 +726,7 @@ def evaluate(
         raise ValueError(
             f"the model's trajectory has {theta.shape[0]} rows, expected {n_steps + 1}"
         )
-    theta_f = lowpass(theta, lowpass_taps, cutoff)
+    theta_f = lowpass(theta, lowpass_taps, cutoff, lowpass_padding)
     t = np.arange(n_steps + 1) * dt
     label = "DBD" + (f" (low-pass {lowpass_taps})" if lowpass_taps > 1 else " (raw)")
     ev = sample_trajectory(
@@ -716,6 +747,7 @@ def evaluate(
     ev.meta.update(
         lowpass_taps=int(lowpass_taps),
         cutoff=float(cutoff),
+        lowpass_padding=lowpass_padding,
         extrapolated=extrapolated,
         horizon=horizon,
         t_max=float(t[-1]),

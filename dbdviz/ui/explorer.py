@@ -1821,7 +1821,11 @@ class HierarchyView(Viewer):
                 d = moment_derivative(part, obs)
                 out["true_t"], out["true"] = d["t"], d[obs]
                 taps = int(ev.meta.get("lowpass_taps", 63) or 0)
-                out["true_smooth"] = lowpass(d[obs], taps if taps > 1 else 0)
+                out["true_smooth"] = lowpass(
+                    d[obs],
+                    taps if taps > 1 else 0,
+                    padding=ev.meta.get("lowpass_padding", "odd"),
+                )
         return out
 
     def _refresh(self, *_events) -> None:
