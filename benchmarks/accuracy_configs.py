@@ -18,7 +18,10 @@ Configurations (``preset("paper", **overrides)``):
 * ``small``: 30 x 30 with 56 + 56 initial (the paper's density), paper rates;
 * ``fast``: 40 x 40, birth 0.05, death 0.12 (twice the paper's rates);
 * ``slow``: 40 x 40, birth 0.0125, death 0.03, predation 0.2 (half of them);
-* ``large``: 60 x 60 with 225 + 225 initial, paper rates.
+* ``large``: 60 x 60 with 225 + 225 initial, paper rates;
+* ``tiny``: 20 x 20 with 25 + 25 initial, paper rates (Y dies out in 37 % of the
+  replicates by t = 250, 80 % by t = 500);
+* ``p08``: 30 x 30, 150 X + 30 Y initial, predation 0.8, 300 steps.
 
 ``--set hold_tolerance=2 --set max_holds=8`` gives the adaptive window schedule,
 ``--set replay_windows=1 --set replay_span=10`` the replay of the last window length
@@ -49,6 +52,9 @@ CONFIGS: dict[str, tuple[int, dict]] = {
     "fast": (0, dict(birth=0.05, death=0.12)),
     "slow": (0, dict(birth=0.0125, death=0.03, predation=0.2)),
     "large": (0, dict(size=60, init_x=225, init_y=225)),
+    # two of the C++ cross-check configurations of tests/data/cpp
+    "tiny": (0, dict(size=20, init_x=25, init_y=25)),
+    "p08": (0, dict(size=30, init_x=150, init_y=30, predation=0.8, steps=300)),
 }
 BIG_SEED = 2024
 
