@@ -8,7 +8,7 @@ the standard errors of both ensembles, observable by observable, exactly as
 ``test_reference_stats.py`` checks the ``paper`` configuration:
 ``z = (mean_ours - mean_cpp) / sqrt(se_ours^2 + se_cpp^2)``.
 
-Where the C++ ensemble is small (8 replicates of 100 x 100, 35 of 70 x 70) its
+Where the C++ ensemble is small (8 replicates of 100 x 100, 40 of 70 x 70) its
 standard errors are themselves estimated from few replicates, so z has heavier tails
 (Student t with n - 1 degrees of freedom) and the bounds are wider; the same data
 reject the ``uniform`` pick mode by a factor of ten, so they still have power.
