@@ -123,8 +123,8 @@ def lowpass(
         (linear series are preserved exactly, ends included). ``"edge"``: copies
         of the end value, the reference's Mathematica "Fixed" padding; it pulls the
         first and last ``(taps - 1) / 2`` rows toward the interior (e.g. theta(0)
-        toward the parameters of t ~ 10-30, which halves the DBD's early accuracy
-        in Y on the paper data, docs/training.md).
+        toward the parameters of t ~ 10-30: on the paper data the DBD's Y error
+        over t = 0..100 doubles, docs/training.md).
 
     Returns
     -------
