@@ -328,6 +328,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise UsageError(
             _cli_message(exc, list(DBM_OPTIONS) + _train_option_names())
         ) from None
+    if args.refine and trainer.dbm_config.depth != 0:
+        raise UsageError(
+            f"--refine: depth = {trainer.dbm_config.depth}; allowed only depth 0 "
+            "(a fully visible machine)"
+        )
     prog = Progress("train", args.quiet)
     prog.note(
         f"dbdviz train: depth {trainer.dbm_config.depth}, "
@@ -353,6 +358,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
             trainer.save_checkpoint(args.checkpoint)
             sys.stderr.write(f"\ninterrupted; checkpoint saved to {args.checkpoint}\n")
         raise
+    if args.refine:
+        from .dbd import refine_static
+
+        rprog = Progress("refine", args.quiet)
+        model = refine_static(model, data, progress=rprog)
+        prog.note(
+            f"refined in {model.meta['refine']['seconds']:.0f} s (velocity fit "
+            f"residual {model.meta['refine']['residual']:.3f})"
+        )
     model.save(args.out)
     prog.note(f"wrote {args.out}")
     return EXIT_OK
@@ -429,6 +443,13 @@ def _add_train_commands(sub) -> None:
         help="Steps between checkpoints. Default 50.",
     )
     p.add_argument("--resume", metavar="CKPT.npz", help="Resume from a checkpoint.")
+    p.add_argument(
+        "--refine",
+        action="store_true",
+        help="After training, refine the closure on the data (dbdviz.dbd."
+        "refine_static: theta fitted per time point, F refitted to that path; "
+        "depth 0 only; about 1-2 min on the paper data). Off by default.",
+    )
     p.add_argument("--out", required=True, metavar="MODEL.npz")
     _add_common(p)
     p.set_defaults(func=_cmd_train)

@@ -259,3 +259,28 @@ def test_train_rejects_snapshotless_data(tmp_path, capsys):
         ["train", "--data", str(ens), "--lr", "-1", "--out", str(tmp_path / "m.npz")],
     )
     assert code == 2 and "--lr = -1" in err
+
+
+def test_train_refine(tmp_path, capsys):
+    """`train --refine` refits the closure after training (depth 0 only)."""
+    from dbdviz.dbd import DBDModel
+
+    ens = tmp_path / "d.npz"
+    sim = ["simulate", "--size", "10", "--init-x", "8", "--init-y", "8"]
+    sim += ["--steps", "12", "--replicates", "6", "--seed", "2", "--quiet"]
+    assert main([*sim, "--out", str(ens)]) == 0
+    model = tmp_path / "m.npz"
+    code, _, err = _run(
+        capsys, ["train", "--data", str(ens), "--refine", "--out", str(model)]
+    )
+    assert code == 0, err
+    m = DBDModel.load(model)
+    assert m.meta["refine"]["method"] == "static"
+    assert m.meta["evaluate"]["lowpass_taps"] == 0
+    code, _, err = _run(
+        capsys,
+        ["train", "--data", str(ens), "--depth", "1", "--opt-steps", "2"]
+        + ["--refine", "--quiet", "--out", str(tmp_path / "m1.npz")],
+    )
+    assert code == 2 and "--refine" in err and "depth" in err
+    assert not (tmp_path / "m1.npz").exists()

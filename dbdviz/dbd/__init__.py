@@ -23,6 +23,7 @@ from .evaluate import (
 )
 from .model import DBDModel
 from .optim import SGD, Adam, make_optimizer
+from .refine import refine_static
 from .train import (
     ProgressRecord,
     Trainer,
@@ -68,6 +69,7 @@ __all__ = [
     "sample_trajectory",
     "warmup",
     "DBDModel",
+    "refine_static",
     "Trainer",
     "ProgressRecord",
     "TrainingDiverged",

@@ -643,7 +643,7 @@ def evaluate(
     chains: int | None = 100,
     sweeps: int | None = None,
     seed: int | None = 0,
-    lowpass_taps: int | None = 63,
+    lowpass_taps: int | None = None,
     cutoff: float = 0.1,
     lowpass_padding: str = "odd",
     t_max: float | None = None,
@@ -669,7 +669,9 @@ def evaluate(
         enough that the chains do not reach equilibrium in a few sweeps (P7).
     lowpass_taps, cutoff : int, float
         Low-pass filter of theta before sampling (:func:`lowpass`; the reference:
-        63 taps, 0.1 rad/sample; 0 = the raw learned parameters; None = 63).
+        63 taps, 0.1 rad/sample; 0 = the raw learned parameters; None = the
+        model's ``meta["evaluate"]["lowpass_taps"]`` if set, else 63: a model from
+        :func:`~dbdviz.dbd.refine_static` is smooth already and says 0).
     lowpass_padding : {"odd", "edge"}
         Extension of theta beyond its ends for the filter (:func:`lowpass`):
         ``"odd"`` (default) keeps the trend through the ends, ``"edge"`` is the
@@ -697,7 +699,8 @@ def evaluate(
     trained = (getattr(model, "meta", None) or {}).get("evaluate", {})
     chains = 100 if chains is None else chains
     sweeps = int(trained.get("sweeps", 9)) if sweeps is None else sweeps
-    lowpass_taps = 63 if lowpass_taps is None else lowpass_taps
+    if lowpass_taps is None:  # the model's recommendation (refined models: 0)
+        lowpass_taps = int(trained.get("lowpass_taps", 63))
     init = str(trained.get("init", "random")) if init is None else init
     if cov_from is None:
         # with visible couplings (or no hidden layer) the probability-based covariances

@@ -1141,7 +1141,10 @@ def full_evaluation(model, chains: int | None = None, progress=None, cancel=None
     return evaluate(
         model,
         chains=EVAL_CHAINS if chains is None else int(chains),
-        lowpass_taps=lowpass_taps_for(int(model.horizon) + 1),
+        lowpass_taps=lowpass_taps_for(
+            int(model.horizon) + 1,
+            int((model.meta or {}).get("evaluate", {}).get("lowpass_taps", 63)),
+        ),
         cov_from="states",
         seed=0,
         progress=progress,

@@ -1,0 +1,108 @@
+"""Static-path refinement of a trained DBD (dbdviz.dbd.refine)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dbdviz.compare import nrmse
+from dbdviz.config import DBMConfig, preset
+from dbdviz.dbd import DBDModel, Trainer, evaluate, integrate, refine_static
+from dbdviz.dbd.basis import FiniteElements
+from dbdviz.dbd.refine import fit_rhs
+from dbdviz.dbd.train import default_configs
+from dbdviz.simulate import simulate
+
+OBS = ["X", "Y", "nnXX", "nnXY", "nnYY"]
+
+
+@pytest.fixture(scope="module")
+def data():
+    cfg = preset(
+        "paper", size=12, init_x=14, init_y=14, steps=30, replicates=16, seed=5
+    )
+    return simulate(cfg)
+
+
+@pytest.fixture(scope="module")
+def model(data):
+    # a deliberately short training: its theta(t) lags the data
+    dc, tc = default_configs(opt_steps=12)
+    return Trainer(data, dc, tc, seed=1).run()
+
+
+def test_fit_rhs_carries_a_smooth_path():
+    """F fitted to the Euler velocities of a smooth path integrates back to it."""
+    tau = np.arange(41, dtype=float)
+    path = np.column_stack(
+        [-2.0 + 0.3 * np.sin(tau / 12), -2.5 + 0.01 * tau, 0.2 * np.cos(tau / 9)]
+    )
+    fe = FiniteElements(3, 0.1, path[0] - 0.05, dim=3)
+    resid = fit_rhs(fe, path, np.arange(3), 1.0, 300, 0.01)
+    assert resid < 0.02
+    back = integrate(fe, path[0], 40, domain=np.arange(3), dt=1.0).theta
+    assert np.abs(back - path).max() < 0.02
+
+
+def test_refine_moves_the_closure_to_the_data(data, model):
+    tm = data.moments()
+    before = evaluate(model, chains=60, seed=3)
+    refined = refine_static(model, data, iterations=15, chains=30, lr=0.01, taps=5)
+    after = evaluate(refined, chains=60, seed=3)
+    assert after.meta["lowpass_taps"] == 0  # the refined path is smooth already
+    T = model.horizon
+    e0 = nrmse(before.table, tm, OBS, 0, T)
+    e1 = nrmse(after.table, tm, OBS, 0, T)
+    assert np.mean([e1[o] for o in OBS]) < 0.8 * np.mean([e0[o] for o in OBS]), (
+        e0,
+        e1,
+    )
+    # a DBD again: F and theta(t) consistent, the rest of the model kept
+    np.testing.assert_allclose(
+        refined.theta,
+        integrate(refined.fe, refined.theta0, T, domain=refined.domain).theta,
+    )
+    assert refined.dbm_config.to_dict() == model.dbm_config.to_dict()
+    assert refined.meta["refine"]["residual"] < 0.05
+    assert model.meta["evaluate"].get("lowpass_taps") is None  # input untouched
+
+
+def test_refine_same_seed_same_model_and_saves(data, model, tmp_path):
+    a = refine_static(model, data, iterations=3, chains=8, seed=4)
+    b = refine_static(model, data, iterations=3, chains=8, seed=4)
+    assert np.array_equal(a.theta, b.theta)
+    a.save(tmp_path / "r.npz")
+    c = DBDModel.load(tmp_path / "r.npz")
+    assert np.array_equal(c.theta, a.theta)
+    assert c.meta["refine"]["iterations"] == 3
+
+
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        (dict(iterations=0), "iterations"),
+        (dict(chains=1), "chains"),
+        (dict(lr=-1.0), "lr"),
+        (dict(fit_lr=float("nan")), "fit_lr"),
+        (dict(fit_iterations=2.5), "fit_iterations"),
+        (dict(taps=4), "taps"),
+    ],
+)
+def test_refine_bad_settings(data, model, kw, match):
+    with pytest.raises(ValueError, match=match):
+        refine_static(model, data, **kw)
+
+
+def test_refine_rejects_other_models_and_data(data, model):
+    with pytest.raises(ValueError, match="DBDModel"):
+        refine_static(object(), data)
+    deep = Trainer(
+        data, DBMConfig(depth=1, chains=2), default_configs(opt_steps=1)[1], seed=0
+    ).run()
+    with pytest.raises(ValueError, match="depth = 1"):
+        refine_static(deep, data)
+    small = simulate(
+        preset("paper", size=10, init_x=9, init_y=9, steps=30, replicates=2, seed=1)
+    )
+    with pytest.raises(ValueError, match="do not fit"):
+        refine_static(model, small)
