@@ -10,7 +10,8 @@ Printed: NRMSE (%) X / Y / nnXX / nnXY / nnYY against the training data ("fit") 
 against the 1000 independent replicates ("big"), and the seconds of each part.
 
     NUMBA_NUM_THREADS=2 python benchmarks/static_path.py paper0 \\
-        [--iters 20] [--chains 50] [--lr 0.005] [--taps 31] [--fit-iters 200]
+        [--iters 20] [--chains 50] [--lr 0.005] [--taps 31] [--fit-iters 200] \\
+        [--stride 5]
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def main() -> None:
     ap.add_argument("--taps", type=int, default=31)
     ap.add_argument("--fit-iters", type=int, default=200)
     ap.add_argument("--fit-lr", type=float, default=0.01)
+    ap.add_argument("--stride", type=int, default=5)
     ap.add_argument("--cache", default="/tmp/dbdviz_accuracy")
     args = ap.parse_args()
 
@@ -72,6 +74,7 @@ def main() -> None:
         taps=args.taps,
         fit_iterations=args.fit_iters,
         fit_lr=args.fit_lr,
+        stride=args.stride,
     )
     secs = time.perf_counter() - c0
     resid = refined.meta["refine"]["residual"]

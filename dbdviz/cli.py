@@ -328,6 +328,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise UsageError(
             _cli_message(exc, list(DBM_OPTIONS) + _train_option_names())
         ) from None
+    if args.refine is None:
+        args.refine = trainer.dbm_config.depth == 0
     if args.refine and trainer.dbm_config.depth != 0:
         raise UsageError(
             f"--refine: depth = {trainer.dbm_config.depth}; allowed only depth 0 "
@@ -445,10 +447,12 @@ def _add_train_commands(sub) -> None:
     p.add_argument("--resume", metavar="CKPT.npz", help="Resume from a checkpoint.")
     p.add_argument(
         "--refine",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="After training, refine the closure on the data (dbdviz.dbd."
         "refine_static: theta fitted per time point, F refitted to that path; "
-        "depth 0 only; about 1-2 min on the paper data). Off by default.",
+        "about 10 s on the paper data). Default: on for fully visible machines "
+        "(depth 0), off otherwise; --refine with depth > 0 is an error.",
     )
     p.add_argument("--out", required=True, metavar="MODEL.npz")
     _add_common(p)

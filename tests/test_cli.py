@@ -203,6 +203,7 @@ def test_train_defaults_and_evaluate(tmp_path, capsys):
     m = DBDModel.load(model)
     d_dbm, d_train = default_configs()
     assert m.dbm_config.to_dict() == d_dbm.to_dict()
+    assert m.meta["refine"]["method"] == "static"  # depth 0: refined by default
     assert m.horizon == 12 and m.theta.shape == (13, len(m.param_names))
     out = tmp_path / "l.csv"
     code, _, err = _run(
@@ -213,10 +214,16 @@ def test_train_defaults_and_evaluate(tmp_path, capsys):
     assert tab.n == 5 and len(tab.t) == 13 and np.all(np.isfinite(tab.mean["X"]))
     # the reference's edge padding of the low-pass filter is one option away
     out_e = tmp_path / "le.csv"
-    args = ["evaluate", str(model), "--chains", "5", "--lowpass-padding", "edge"]
+    args = ["evaluate", str(model), "--chains", "5", "--lowpass-taps", "5"]
+    args += ["--lowpass-padding", "edge"]
     code, _, err = _run(capsys, [*args, "--out", str(out_e)])
     assert code == 0, err
-    assert not np.allclose(read_moment_table(out_e).mean["X"], tab.mean["X"])
+    out_o = tmp_path / "lo.csv"
+    code, _, err = _run(capsys, [*args[:-1], "odd", "--out", str(out_o)])
+    assert code == 0, err
+    assert not np.allclose(
+        read_moment_table(out_e).mean["X"], read_moment_table(out_o).mean["X"]
+    )
     code, _, err = _run(capsys, [*args[:-1], "zeros", "--out", str(out_e)])
     assert code == 2 and "lowpass-padding" in err
 
@@ -284,3 +291,10 @@ def test_train_refine(tmp_path, capsys):
     )
     assert code == 2 and "--refine" in err and "depth" in err
     assert not (tmp_path / "m1.npz").exists()
+    code, _, err = _run(
+        capsys,
+        ["train", "--data", str(ens), "--no-refine", "--quiet"]
+        + ["--out", str(tmp_path / "m0.npz")],
+    )
+    assert code == 0, err
+    assert "refine" not in DBDModel.load(tmp_path / "m0.npz").meta
