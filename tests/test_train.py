@@ -335,12 +335,13 @@ def test_self_consistency_depth0():
 
 @pytest.mark.slow
 def test_paper_defaults_against_large_ensemble():
-    """The default protocol on the paper data (CLI default seed 0) against 1000
-    independent replicates: NRMSE over t = 0..500 near the 100-replicate noise floor
+    """The default protocol and refinement on the paper data (CLI default seed 0)
+    against 1000 independent replicates: NRMSE over t = 0..500 near the 100-replicate noise floor
     and far below the reference C++ (docs/training.md).
 
-    The project's targets (<= 10 % for X, Y; <= 15 % for NN pairs) are met for X, Y,
-    nnXX and nnXY here; nnYY is at 17 % (floor 10 %). The floor of the 100 training
+    The project's targets (<= 10 % for X, Y; <= 15 % for NN pairs) are met for X and
+    the three NN pairs here (7.2 / 7.9 / 13.3 / 14.1 %, floors 5.2 / 7.3 / 12.7 /
+    13.5 %); Y is at 12.4 % (floor 10.1 %). The floor of the 100 training
     replicates and the model's own error (<= 10 %, measured when training on 1000
     replicates) add roughly in quadrature; the bounds are that, with a margin, and
     the measured values plus a margin - not the targets.
@@ -353,11 +354,19 @@ def test_paper_defaults_against_large_ensemble():
     big = simulate(
         preset("paper", seed=2024, replicates=1000, snapshots=False)
     ).moments()
-    model = Trainer(data, seed=0).run()
+    from dbdviz.dbd import refine_static
+
+    # what `dbdviz train` does: the default protocol, then the static-path refinement
+    model = refine_static(Trainer(data, seed=0).run(), data)
     ev = evaluate(model, t_max=500)
     r = nrmse(ev.table, big, obs, 0, 500)
     floor = nrmse(data.moments(), big, obs, 0, 500)
+    fit = nrmse(ev.table, data.moments(), obs, 0, 500)
     print({o: (round(100 * r[o], 1), round(100 * floor[o], 1)) for o in obs})
+    print("fit", {o: round(100 * fit[o], 1) for o in obs})
+    # the refined closure follows its training data closely (the defaults alone:
+    # 3.7 / 5.6 / 4.1 / 9.4 / 9.6 %)
+    assert max(fit.values()) <= 0.08, fit
     cpp = {"X": 0.22, "Y": 0.20, "nnXX": 0.42, "nnXY": 1.59, "nnYY": 0.76}
     bound = {"X": 0.10, "Y": 0.16, "nnXX": 0.15, "nnXY": 0.22, "nnYY": 0.27}
     for o in obs:
