@@ -336,8 +336,8 @@ def test_self_consistency_depth0():
 @pytest.mark.slow
 def test_paper_defaults_against_large_ensemble():
     """The default protocol and refinement on the paper data (CLI default seed 0)
-    against 1000 independent replicates: NRMSE over t = 0..500 near the 100-replicate noise floor
-    and far below the reference C++ (docs/training.md).
+    against 1000 independent replicates: NRMSE over t = 0..500 near the
+    100-replicate noise floor and far below the reference C++ (docs/training.md).
 
     The project's targets (<= 10 % for X, Y; <= 15 % for NN pairs) are met for X and
     the three NN pairs here (7.2 / 7.9 / 13.3 / 14.1 %, floors 5.2 / 7.3 / 12.7 /
