@@ -34,17 +34,11 @@ from typing import Any
 import numpy as np
 
 from .dynamics import integrate
-from .evaluate import lowpass, sample_trajectory
+from .evaluate import _check_int, lowpass, sample_trajectory
 from .model import DBDModel
 from .optim import Adam
 
 __all__ = ["refine_static"]
-
-
-def _check_int(name: str, v, lo: int) -> int:
-    if isinstance(v, bool) or not float(v).is_integer() or v < lo:
-        raise ValueError(f"{name} = {v!r} is out of range: allowed integers >= {lo}")
-    return int(v)
 
 
 def _check_pos(name: str, v) -> float:
