@@ -271,7 +271,8 @@ DBM_OPTIONS = (
 def _train_option_names() -> list[str]:
     from .config import TrainConfig
 
-    return [n for n in TrainConfig.public_names() if n != "seed"]
+    # refine: the --refine / --no-refine switch (_add_train_commands)
+    return [n for n in TrainConfig.public_names() if n not in ("seed", "refine")]
 
 
 def _configs_from_args(args: argparse.Namespace):
@@ -432,7 +433,9 @@ def _add_train_commands(sub) -> None:
     )
     p.add_argument("--data", required=True, metavar="ENSEMBLE.npz")
     _add_param_options(p, DBMConfig, DBM_OPTIONS)
-    _add_param_options(p, TrainConfig, [n for n in TrainConfig.public_names()])
+    _add_param_options(
+        p, TrainConfig, [n for n in TrainConfig.public_names() if n != "refine"]
+    )
     p.add_argument(
         "--checkpoint",
         metavar="CKPT.npz",

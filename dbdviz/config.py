@@ -630,6 +630,40 @@ class TrainConfig(Config):
         label="Divergence bound",
         doc="Training stops with TrainingDiverged when |theta| exceeds this bound.",
     )
+    refine = param.Selector(
+        default="auto",
+        objects=["auto", "on", "off"],
+        label="Refine the closure",
+        doc="After the adjoint steps, refine the learned closure on the data "
+        "(static-path refinement, dbdviz.dbd.refine: theta fitted per time point by "
+        "moment matching, F refitted to that path; refine_iterations + 1 more "
+        "steps): 'auto' refines fully visible machines (depth 0) only, 'on' needs "
+        "depth 0, 'off' never refines.",
+    )
+    refine_iterations = param.Integer(
+        20,
+        bounds=(1, 100_000),
+        softbounds=(1, 100),
+        label="Refinement iterations",
+        doc="Moment-matching iterations of the refinement over all fitted time "
+        "points (one trainer step each).",
+    )
+    refine_chains = param.Integer(
+        50,
+        bounds=(2, 100_000),
+        softbounds=(2, 200),
+        label="Refinement chains",
+        doc="Chains per fitted time point in every refinement iteration (sampled "
+        "as in evaluation: random start, the asleep sweeps).",
+    )
+    refine_stride = param.Integer(
+        5,
+        bounds=(1, 10_000),
+        softbounds=(1, 20),
+        label="Refinement stride",
+        doc="The refinement fits every refine_stride-th time point (and the last) "
+        "and interpolates the path in between (1 = every time point).",
+    )
     seed = param.Integer(
         0,
         bounds=(0, 2**63 - 1),
@@ -637,3 +671,15 @@ class TrainConfig(Config):
         label="Seed",
         doc="Random seed of the trainer (None: fresh entropy).",
     )
+
+    def refines(self, depth: int) -> bool:
+        """Whether training a DBM of this ``depth`` ends with the static-path
+        refinement (``refine``); ``ValueError`` for ``refine = 'on'`` with depth > 0.
+        """
+        if self.refine == "on" and int(depth) != 0:
+            raise ValueError(
+                f"refine = 'on' needs a fully visible machine (depth 0), got "
+                f"depth = {int(depth)}: allowed {format_range(self.param['refine'])} "
+                "('auto' refines depth 0 only)"
+            )
+        return self.refine == "on" or (self.refine == "auto" and int(depth) == 0)
