@@ -289,12 +289,21 @@ def _configs_from_args(args: argparse.Namespace):
     }
     if args.seed is not None:
         tr_kw["seed"] = args.seed
+    if getattr(args, "refine", None) is not None:
+        tr_kw["refine"] = _refine_setting(args)
     names = list(DBM_OPTIONS) + _train_option_names() + ["seed"]
     try:
         dbm_default, train_default = default_configs()
         return dbm_default.copy(**dbm_kw), train_default.copy(**tr_kw)
     except ValueError as exc:
         raise UsageError(_cli_message(exc, names)) from None
+
+
+def _refine_setting(args: argparse.Namespace) -> str | None:
+    """``TrainConfig.refine`` of ``--refine`` / ``--no-refine`` (None: absent)."""
+    if args.refine is None:
+        return None
+    return "on" if args.refine else "off"
 
 
 def _load_ensemble(path: str, option: str):
@@ -309,6 +318,11 @@ def _load_ensemble(path: str, option: str):
 
 def _cmd_train(args: argparse.Namespace) -> int:
     dbm_cfg, tr_cfg = _configs_from_args(args)
+    if args.refine and not args.resume and dbm_cfg.depth != 0:
+        raise UsageError(
+            f"--refine: depth = {dbm_cfg.depth}; allowed only depth 0 (a fully "
+            "visible machine)"
+        )
     _check_out(args.out)
     if args.checkpoint:
         _check_out(args.checkpoint)
@@ -322,30 +336,30 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     try:
         if args.resume:
-            trainer = Trainer.resume(args.resume, data)
+            trainer = Trainer.resume(args.resume, data, refine=_refine_setting(args))
         else:
             trainer = Trainer(data, dbm_config=dbm_cfg, train_config=tr_cfg)
-    except ValueError as exc:
+    except ValueError as exc:  # with --resume also --refine against its depth
         raise UsageError(
-            _cli_message(exc, list(DBM_OPTIONS) + _train_option_names())
+            _cli_message(exc, list(DBM_OPTIONS) + _train_option_names() + ["refine"])
         ) from None
-    if args.refine is None:
-        args.refine = trainer.dbm_config.depth == 0
-    if args.refine and trainer.dbm_config.depth != 0:
-        raise UsageError(
-            f"--refine: depth = {trainer.dbm_config.depth}; allowed only depth 0 "
-            "(a fully visible machine)"
-        )
     prog = Progress("train", args.quiet)
+    rprog: list[Progress] = []  # its clock starts with the refinement
+    refining = f" + {trainer.refine_steps} refinement steps" if trainer.refining else ""
     prog.note(
         f"dbdviz train: depth {trainer.dbm_config.depth}, "
-        f"{trainer.opt_steps} optimisation "
-        f"steps on {data.observables.shape[0]} replicates of {args.data}"
+        f"{trainer.opt_steps} optimisation steps{refining} on "
+        f"{data.observables.shape[0]} replicates of {args.data}"
     )
     every = max(int(args.checkpoint_every), 1)
 
     def callback(rec) -> None:
-        prog(rec.step, rec.opt_steps)
+        if rec.phase == "refine":
+            if not rprog:
+                rprog.append(Progress("refine", args.quiet))
+            rprog[0](rec.step - rec.opt_steps, rec.total_steps - rec.opt_steps)
+        else:
+            prog(rec.step, rec.opt_steps)
         if args.checkpoint and rec.step % every == 0:
             trainer.save_checkpoint(args.checkpoint)
 
@@ -361,11 +375,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             trainer.save_checkpoint(args.checkpoint)
             sys.stderr.write(f"\ninterrupted; checkpoint saved to {args.checkpoint}\n")
         raise
-    if args.refine:
-        from .dbd import refine_static
-
-        rprog = Progress("refine", args.quiet)
-        model = refine_static(model, data, progress=rprog)
+    if "refine" in model.meta:
         prog.note(
             f"refined in {model.meta['refine']['seconds']:.0f} s (velocity fit "
             f"residual {model.meta['refine']['residual']:.3f})"
@@ -452,10 +462,13 @@ def _add_train_commands(sub) -> None:
         "--refine",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="After training, refine the closure on the data (dbdviz.dbd."
-        "refine_static: theta fitted per time point, F refitted to that path; "
-        "about 10 s on the paper data). Default: on for fully visible machines "
-        "(depth 0), off otherwise; --refine with depth > 0 is an error.",
+        help="After the adjoint steps, refine the closure on the data "
+        "(TrainConfig.refine, the static-path refinement of dbdviz.dbd.refine: "
+        "theta fitted per time point, F refitted to that path; --refine-iterations "
+        "+ 1 steps, about 10 s on the paper data). Default: on for fully visible "
+        "machines (depth 0), off otherwise; --refine with depth > 0 is an error. "
+        "With --resume: replaces the checkpoint's setting before its refinement "
+        "began.",
     )
     p.add_argument("--out", required=True, metavar="MODEL.npz")
     _add_common(p)

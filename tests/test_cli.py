@@ -269,32 +269,87 @@ def test_train_rejects_snapshotless_data(tmp_path, capsys):
 
 
 def test_train_refine(tmp_path, capsys):
-    """`train --refine` refits the closure after training (depth 0 only)."""
-    from dbdviz.dbd import DBDModel
+    """`train` refines depth-0 closures as the trainer's last phase (--refine /
+    --no-refine, depth 0 only); progress and checkpoints cover both phases; the
+    result is the API's (Trainer with the same settings)."""
+    from dbdviz.dbd import DBDModel, Trainer
+    from dbdviz.dbd.train import default_configs
+    from dbdviz.simulate import Ensemble
 
     ens = tmp_path / "d.npz"
     sim = ["simulate", "--size", "10", "--init-x", "8", "--init-y", "8"]
     sim += ["--steps", "12", "--replicates", "6", "--seed", "2", "--quiet"]
     assert main([*sim, "--out", str(ens)]) == 0
-    model = tmp_path / "m.npz"
+    model, ck = tmp_path / "m.npz", tmp_path / "ck.npz"
+    short = ["--opt-steps", "3", "--refine-iterations", "2", "--refine-chains", "4"]
     code, _, err = _run(
-        capsys, ["train", "--data", str(ens), "--refine", "--out", str(model)]
+        capsys,
+        ["train", "--data", str(ens), *short, "--refine", "--out", str(model)]
+        + ["--checkpoint", str(ck), "--checkpoint-every", "4"],
     )
     assert code == 0, err
+    assert "3 optimisation steps + 3 refinement steps" in err
+    assert "train: 3/3" in err and "refine: 3/3" in err and "refined in" in err
     m = DBDModel.load(model)
     assert m.meta["refine"]["method"] == "static"
+    assert (m.meta["refine"]["iterations"], m.meta["refine"]["chains"]) == (2, 4)
     assert m.meta["evaluate"]["lowpass_taps"] == 0
+    # the same closure as the API's (seed 0, the CLI's default)
+    _, tc = default_configs(
+        opt_steps=3, refine="on", refine_iterations=2, refine_chains=4
+    )
+    api = Trainer(Ensemble.load(ens), train_config=tc).run()
+    np.testing.assert_array_equal(m.theta, api.theta)
+    # the checkpoint of step 4 (the first refinement iteration) resumes to it
+    resumed = tmp_path / "mr.npz"
+    code, _, err = _run(
+        capsys,
+        ["train", "--data", str(ens), "--resume", str(ck), "--out", str(resumed)],
+    )
+    assert code == 0, err
+    assert "refine: 2/3" in err
+    assert not any(line.startswith("train:") for line in err.splitlines())
+    np.testing.assert_array_equal(DBDModel.load(resumed).theta, m.theta)
     code, _, err = _run(
         capsys,
         ["train", "--data", str(ens), "--depth", "1", "--opt-steps", "2"]
         + ["--refine", "--quiet", "--out", str(tmp_path / "m1.npz")],
     )
     assert code == 2 and "--refine" in err and "depth" in err
+    assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "m1.npz").exists()
     code, _, err = _run(
         capsys,
-        ["train", "--data", str(ens), "--no-refine", "--quiet"]
+        ["train", "--data", str(ens), "--no-refine", *short]
         + ["--out", str(tmp_path / "m0.npz")],
     )
     assert code == 0, err
     assert "refine" not in DBDModel.load(tmp_path / "m0.npz").meta
+    assert "refine:" not in err and "refinement steps" not in err
+    # on resume the switch replaces the checkpoint's setting before its refinement
+    code, _, err = _run(
+        capsys,
+        ["train", "--data", str(ens), *short, "--no-refine", "--checkpoint", str(ck)]
+        + ["--checkpoint-every", "2", "--quiet", "--out", str(tmp_path / "m0.npz")],
+    )
+    assert code == 0, err
+    code, _, err = _run(
+        capsys,
+        ["train", "--data", str(ens), "--resume", str(ck), "--refine", "--quiet"]
+        + ["--out", str(resumed)],
+    )
+    assert code == 0, err
+    np.testing.assert_array_equal(DBDModel.load(resumed).theta, m.theta)
+    code, _, err = _run(
+        capsys,
+        ["train", "--data", str(ens), *short, "--checkpoint", str(ck)]
+        + ["--checkpoint-every", "5", "--quiet", "--out", str(resumed)],
+    )
+    assert code == 0, err
+    code, _, err = _run(
+        capsys,
+        ["train", "--data", str(ens), "--resume", str(ck), "--no-refine", "--quiet"]
+        + ["--out", str(resumed)],
+    )
+    assert code == 2 and "--refine" in err and "refinement phase" in err
+    assert len(err.strip().splitlines()) == 1

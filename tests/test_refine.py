@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from dbdviz.compare import nrmse
-from dbdviz.config import DBMConfig, preset
+from dbdviz.config import DBMConfig, TrainConfig, preset
 from dbdviz.dbd import DBDModel, Trainer, evaluate, integrate, refine_static
 from dbdviz.dbd.basis import FiniteElements
-from dbdviz.dbd.refine import fit_rhs
+from dbdviz.dbd.refine import StaticRefiner, fit_rhs
 from dbdviz.dbd.train import default_configs
 from dbdviz.simulate import simulate
 
@@ -26,8 +26,8 @@ def data():
 
 @pytest.fixture(scope="module")
 def model(data):
-    # a deliberately short training: its theta(t) lags the data
-    dc, tc = default_configs(opt_steps=12)
+    # a deliberately short adjoint training: its theta(t) lags the data
+    dc, tc = default_configs(opt_steps=12, refine="off")
     return Trainer(data, dc, tc, seed=1).run()
 
 
@@ -106,3 +106,48 @@ def test_refine_rejects_other_models_and_data(data, model):
     )
     with pytest.raises(ValueError, match="do not fit"):
         refine_static(model, small)
+
+
+def test_defaults_are_train_configs():
+    """refine_static / StaticRefiner take their iterations, chains and stride
+    defaults from TrainConfig (one definition: the Trainer and the function agree)."""
+    import inspect
+
+    tc = TrainConfig()
+    want = (tc.refine_iterations, tc.refine_chains, tc.refine_stride)
+    for fn in (refine_static, StaticRefiner):
+        p = inspect.signature(fn).parameters
+        got = (p["iterations"].default, p["chains"].default, p["stride"].default)
+        assert got == want, fn
+
+
+def test_refiner_steps_state_and_finish(data, model):
+    """StaticRefiner: refine_static's loop step by step; its state restores into a
+    fresh refiner bit for bit; finish only after the last iteration."""
+    kw = dict(iterations=3, chains=6, stride=4, seed=2)
+    whole = refine_static(model, data, **kw)
+    a = StaticRefiner(model, data, **kw)
+    np.testing.assert_array_equal(a.idx, [0, 4, 8, 12, 15])  # stride 4 + the last
+    np.testing.assert_array_equal(a.theta, model.theta[a.idx])
+    with pytest.raises(RuntimeError, match="finish"):
+        a.finish()
+    ev = a.step()
+    assert a.iteration == 1 and a.last is ev and not a.done
+    np.testing.assert_array_equal(ev.theta, model.theta[a.idx])  # sampled before
+    assert not np.array_equal(a.theta, ev.theta)  # the update
+    assert ev.stats.shape == a.data_stats.shape == (5, model.n_params)
+    path = a.path()
+    assert path.shape == model.theta.shape
+    np.testing.assert_array_equal(path[a.idx], a.theta)
+    b = StaticRefiner(model, data, **kw)
+    b.restore(*a.state())
+    while not a.done:
+        a.step()
+        b.step()
+    with pytest.raises(RuntimeError, match="done"):
+        a.step()
+    for r in (a.finish(), b.finish()):
+        np.testing.assert_array_equal(r.theta, whole.theta)
+        np.testing.assert_array_equal(r.fe.coef, whole.fe.coef)
+    with pytest.raises(ValueError, match="shape"):
+        StaticRefiner(model, data, **{**kw, "stride": 1}).restore(*a.state())

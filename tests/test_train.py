@@ -36,8 +36,15 @@ def small() -> Ensemble:
 
 
 def _tc(**kw) -> TrainConfig:
+    """Adjoint-only settings (the refinement phase has its own tests below)."""
     base = dict(
-        opt_steps=8, window=4, move_every=2, optimizer="adam", lr=1e-2, data_per_step=3
+        opt_steps=8,
+        window=4,
+        move_every=2,
+        optimizer="adam",
+        lr=1e-2,
+        data_per_step=3,
+        refine="off",
     )
     base.update(kw)
     return TrainConfig(**base)
@@ -315,7 +322,8 @@ def test_self_consistency_depth0():
         obs.transpose(1, 0, 2).astype(np.int64),
         np.ascontiguousarray(snaps),
     )
-    _, tc = default_configs(move_every=4)
+    # the adjoint training's self-consistency (the refinement is tested elsewhere)
+    _, tc = default_configs(move_every=4, refine="off")
     model = Trainer(data, dc, tc, seed=2).run()
     # truth and learned model with many equilibrated chains
     _, o_true = _dbm_moments(dbm, true, 1000, 200, seed=5)
@@ -354,10 +362,10 @@ def test_paper_defaults_against_large_ensemble():
     big = simulate(
         preset("paper", seed=2024, replicates=1000, snapshots=False)
     ).moments()
-    from dbdviz.dbd import refine_static
-
-    # what `dbdviz train` does: the default protocol, then the static-path refinement
-    model = refine_static(Trainer(data, seed=0).run(), data)
+    # what `dbdviz train` does: the default protocol, whose last phase is the
+    # static-path refinement (seeded 0 like the trainer, as refine_static's default)
+    model = Trainer(data, seed=0).run()
+    assert model.meta["refine"]["seed"] == 0
     ev = evaluate(model, t_max=500)
     r = nrmse(ev.table, big, obs, 0, 500)
     floor = nrmse(data.moments(), big, obs, 0, 500)
@@ -779,3 +787,166 @@ def test_lr_boost_off_is_constant_lr(small):
     c = Trainer(small, FLAT, _tc(lr_boost=10.0, boost_fraction=0.5), seed=4).run()
     np.testing.assert_array_equal(a.theta, b.theta)
     assert not np.array_equal(a.theta, c.theta)
+
+
+# -- the refinement phase (TrainConfig.refine) -----------------------------------------
+
+#: A short refinement on the small data: 3 iterations (+1 finish), 4 chains, stride 3.
+REFINE = dict(refine_iterations=3, refine_chains=4, refine_stride=3)
+
+
+def _refined_run(small, seed=5, **kw):
+    tr = Trainer(small, FLAT, _tc(refine="on", **{**REFINE, **kw}), seed=seed)
+    recs = []
+    return tr, tr.run(callback=recs.append), recs
+
+
+def test_refine_phase_steps_records_and_done(small):
+    """opt_steps adjoint steps, then refine_iterations + 1 refinement steps; done
+    only after both; records name their phase and the total."""
+    tr = Trainer(small, FLAT, _tc(refine="auto", **REFINE), seed=5)
+    assert tr.refining and tr.refine_steps == 4
+    assert tr.opt_steps == 8 and tr.total_steps == 12 and tr.phase == "adjoint"
+    recs = [tr.step() for _ in range(8)]
+    assert not tr.done and tr.phase == "refine" and tr.refine_moments is None
+    assert "refine" not in tr.model().meta  # still the adjoint-trained model
+    while not tr.done:
+        recs.append(tr.step())
+        if recs[-1].step < 12:  # a moment-matching iteration: its sampled moments
+            tab = tr.refine_moments
+            np.testing.assert_array_equal(tab.t, [0, 3, 6, 7])  # stride 3 + the last
+            assert tab.n == 4 and np.all(np.isfinite(tab.mean["X"]))
+    assert tr.phase == "done" and tr.step_index == 12 and tr.refine_moments is None
+    with pytest.raises(RuntimeError, match="done"):
+        tr.step()
+    assert [r.step for r in recs] == list(range(1, 13))
+    assert [r.phase for r in recs] == ["adjoint"] * 8 + ["refine"] * 4
+    assert all(r.total_steps == 12 and r.opt_steps == 8 for r in recs)
+    horizon = recs[7].horizon
+    for r in recs[8:]:
+        assert r.window == (0, horizon) and r.horizon == horizon
+        assert r.theta.shape == (horizon + 1, tr.P) and not r.held
+    for r in recs[8:11]:  # iterations: errors and mismatch of the sampled path
+        assert set(r.errors) == set(tr.param_names)
+        assert all(np.isfinite(v) and v >= 0 for v in r.errors.values())
+        assert np.isfinite(r.mismatch) and r.mismatch > 0
+    # iteration 1 samples the adjoint-trained path (at the fitted time points)
+    adjoint_theta = Trainer(small, FLAT, _tc(), seed=5).run().theta
+    np.testing.assert_array_equal(
+        recs[8].theta[[0, 3, 6, 7]], adjoint_theta[[0, 3, 6, 7]]
+    )
+    assert not np.array_equal(recs[9].theta, recs[8].theta)  # the path moves
+    # the last step: nothing sampled; its theta is the refined model's
+    assert all(np.isnan(v) for v in recs[11].errors.values())
+    m = tr.model()
+    np.testing.assert_array_equal(recs[11].theta, m.theta)
+    assert m.meta["refine"]["method"] == "static" and m.meta["refine"]["seed"] == 5
+    assert m.meta["steps_done"] == m.meta["total_steps"] == 12
+    assert m.meta["opt_steps"] == 8 and m.meta["evaluate"]["lowpass_taps"] == 0
+    assert m.history["step"].tolist() == list(range(1, 9))  # adjoint steps only
+    m.meta["refine"]["seed"] = -1  # model() hands out copies
+    m.theta[:] = 99.0
+    assert tr.model().meta["refine"]["seed"] == 5 and tr.model().theta.max() < 99
+
+
+def test_refine_phase_equals_refine_static(small):
+    """Trainer with the refinement = refine_static on the model of the same run
+    without it, seeded with the trainer's seed (the seed rule of the phase)."""
+    from dbdviz.dbd import refine_static
+
+    tr, m, _ = _refined_run(small, seed=5)
+    m_off = Trainer(small, FLAT, _tc(**REFINE), seed=5).run()
+    assert "refine" not in m_off.meta
+    r = refine_static(m_off, small, iterations=3, chains=4, stride=3, seed=5)
+    for a, b in ((m.theta, r.theta), (m.theta0, r.theta0), (m.fe.coef, r.fe.coef)):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(m.theta, m_off.theta)
+    drop = {"seconds"}
+    assert {k: v for k, v in m.meta["refine"].items() if k not in drop} == {
+        k: v for k, v in r.meta["refine"].items() if k not in drop
+    }
+    # "auto" refines depth 0 the same way; another seed refines differently
+    auto = Trainer(small, FLAT, _tc(refine="auto", **REFINE), seed=5).run()
+    np.testing.assert_array_equal(auto.theta, m.theta)
+    other = refine_static(m_off, small, iterations=3, chains=4, stride=3, seed=6)
+    assert not np.array_equal(other.theta, m.theta)
+
+
+@pytest.mark.parametrize("cut", [8, 10, 12])
+def test_resume_in_the_refinement_is_bit_exact(small, tmp_path, cut):
+    """Checkpoints at the phase boundary (8), mid-refinement (10) and after the
+    finish (12) resume to the uninterrupted run's refined model."""
+    _, a, recs_a = _refined_run(small)
+    b = Trainer(small, FLAT, _tc(refine="on", **REFINE), seed=5)
+    for _ in range(cut):
+        b.step()
+    b.save_checkpoint(tmp_path / "ck.npz")
+    c = Trainer.resume(tmp_path / "ck.npz", small)
+    assert c.step_index == cut and c.total_steps == 12 and c.done == (cut == 12)
+    recs_c = []
+    m = c.run(callback=recs_c.append)
+    assert [r.step for r in recs_c] == list(range(cut + 1, 13))
+    for ra, rc in zip(recs_a[cut:], recs_c, strict=True):
+        np.testing.assert_array_equal(ra.theta, rc.theta)
+        assert ra.errors == rc.errors or all(np.isnan(list(ra.errors.values())))
+    for x, y in ((a.theta, m.theta), (a.theta0, m.theta0), (a.fe.coef, m.fe.coef)):
+        np.testing.assert_array_equal(x, y)
+    assert m.meta["refine"]["residual"] == a.meta["refine"]["residual"]
+
+
+def test_cancel_in_the_refinement_keeps_the_adjoint_model(small):
+    """Cancel mid-refinement: the adjoint-trained model, marked cancelled; run()
+    again finishes the refinement as if never stopped."""
+    _, a, _ = _refined_run(small)
+    m_off = Trainer(small, FLAT, _tc(**REFINE), seed=5).run()
+    tr = Trainer(small, FLAT, _tc(refine="on", **REFINE), seed=5)
+    ev = threading.Event()
+
+    def cb(rec):
+        if rec.step == 10:
+            ev.set()
+
+    m = tr.run(callback=cb, cancel=ev)
+    assert tr.step_index == 10 and tr.phase == "refine" and m.meta["cancelled"]
+    assert "refine" not in m.meta
+    np.testing.assert_array_equal(m.theta, m_off.theta)
+    np.testing.assert_array_equal(m.fe.coef, m_off.fe.coef)
+    ev.clear()
+    m = tr.run()
+    assert tr.done and not m.meta["cancelled"] and "refine" in m.meta
+    np.testing.assert_array_equal(m.theta, a.theta)
+
+
+def test_refine_setting_and_depth(small, tmp_path):
+    """'on' needs depth 0 (ValueError at construction naming refine and its values);
+    'auto' with depth 1 and 'off' have no refinement phase."""
+    with pytest.raises(
+        ValueError, match=r"refine = 'on'.*depth = 1.*\{auto, on, off\}"
+    ):
+        Trainer(small, DEEP, _tc(refine="on"), seed=0)
+    for dbm_config, refine in ((DEEP, "auto"), (FLAT, "off")):
+        tr = Trainer(small, dbm_config, _tc(refine=refine, **REFINE), seed=0)
+        assert not tr.refining and tr.refine_steps == 0 and tr.total_steps == 8
+        recs = []
+        m = tr.run(callback=recs.append)
+        assert tr.done and tr.step_index == 8 and "refine" not in m.meta
+        assert {r.phase for r in recs} == {"adjoint"}
+        assert all(r.total_steps == 8 for r in recs)
+    # resume may change the setting before the refinement began, not after
+    tr = Trainer(small, FLAT, _tc(**REFINE), seed=5)  # "off"
+    for _ in range(8):
+        tr.step()
+    tr.save_checkpoint(tmp_path / "ck.npz")
+    assert Trainer.resume(tmp_path / "ck.npz", small).done
+    c = Trainer.resume(tmp_path / "ck.npz", small, refine="on")
+    assert c.total_steps == 12 and not c.done
+    _, a, _ = _refined_run(small)
+    np.testing.assert_array_equal(c.run().theta, a.theta)
+    c = Trainer(small, FLAT, _tc(refine="on", **REFINE), seed=5)
+    for _ in range(9):
+        c.step()
+    c.save_checkpoint(tmp_path / "ck2.npz")
+    with pytest.raises(ValueError, match="refinement phase"):
+        Trainer.resume(tmp_path / "ck2.npz", small, refine="off")
+    with pytest.raises(ValueError, match="refine"):
+        Trainer.resume(tmp_path / "ck.npz", small, refine="sometimes")

@@ -21,6 +21,16 @@
 For depth 0 the awake phase *is* the data (nothing to sample): the data statistics of
 every replicate are computed once, and ``data_per_step = 0`` averages all of them.
 
+Phases: the ``opt_steps`` adjoint steps above, then, when ``TrainConfig.refine``
+says so (``"auto"``: depth 0), the static-path refinement of
+:mod:`dbdviz.dbd.refine` as ``refine_iterations + 1`` further steps: one
+moment-matching iteration of :class:`~dbdviz.dbd.refine.StaticRefiner` per step,
+and a last step that low-passes the path, refits ``F`` and re-integrates. The
+refinement starts from the adjoint-trained model and is seeded with the trainer's
+seed, so ``Trainer(..., refine="on")`` gives what ``refine_static`` gives on the
+model of the same run with ``refine="off"`` (with ``seed`` = the trainer's seed and
+the configured iterations, chains and stride).
+
 The API is made for live use: :meth:`Trainer.step` returns a :class:`ProgressRecord`,
 :meth:`Trainer.run` takes a callback and a cancel event, :meth:`Trainer.model` gives
 the current :class:`~dbdviz.dbd.model.DBDModel`, checkpoints are atomic and resuming
@@ -37,6 +47,8 @@ the same streams).
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import os
 import threading
 import time
@@ -59,6 +71,7 @@ from .basis import FiniteElements
 from .dynamics import Integrator
 from .model import DBDModel
 from .optim import Adam, make_optimizer
+from .refine import StaticRefiner
 
 __all__ = [
     "Trainer",
@@ -188,33 +201,44 @@ class TrainingDiverged(RuntimeError):
 
 @dataclass
 class ProgressRecord:
-    """What one optimisation step reports.
+    """What one step reports (adjoint or refinement phase).
 
     Attributes
     ----------
     step : int
-        1-based index of the step just done.
+        1-based index of the step just done, counted over both phases
+        (``1 .. total_steps``).
     opt_steps : int
-        Total number of steps of the run.
+        Number of adjoint steps of the run (the adaptive schedule may raise it).
     window : tuple of int
-        ``(tau0, tau1)`` of the step.
+        ``(tau0, tau1)`` of the step; ``(0, horizon)`` in the refinement.
     horizon : int
         Current horizon T.
     theta : ndarray of float64, shape (T + 1, P)
-        Trajectory used in this step (a copy).
+        Trajectory used in this step (a copy). Refinement: the path this iteration
+        sampled (the fitted time points, interpolated in between); its last step:
+        the refined model's re-integrated trajectory.
     param_names : list of str
     errors : dict of str -> float
         Per parameter statistic, RMS over the window of asleep minus awake divided by
-        the mean |awake| (relative moment-matching error).
+        the mean |awake| (relative moment-matching error). Refinement: the same of
+        the sampled path's statistics against the data's over the fitted time
+        points; NaN in its last step (nothing sampled).
     elapsed : float
         Seconds of training so far.
     mismatch : float
         RMS over the window and the parameters of ``(asleep - awake)`` in units of
         its standard error (about 1 when the model matches within sampling noise;
-        ``hold_tolerance`` compares it).
+        ``hold_tolerance`` compares it). Refinement: the same over the fitted time
+        points (the standard error of the refinement's chains); NaN in its last step.
     held : bool
         The window stays where it is for the next step although its
         ``move_every`` steps are done (adaptive schedule, ``hold_tolerance``).
+    phase : {"adjoint", "refine"}
+        The phase of the step.
+    total_steps : int
+        Steps of both phases (``opt_steps`` plus ``refine_iterations + 1`` when
+        refining).
     """
 
     step: int
@@ -227,6 +251,8 @@ class ProgressRecord:
     elapsed: float
     mismatch: float = float("nan")
     held: bool = False
+    phase: str = "adjoint"
+    total_steps: int = 0
 
 
 @dataclass
@@ -301,6 +327,28 @@ def weight_structure(dbm) -> WeightStructure:
     )
 
 
+def _relative_errors(
+    Ms: np.ndarray, Ma: np.ndarray, names: list[str]
+) -> dict[str, float]:
+    """Per statistic: RMS over time points of ``Ms - Ma`` over the mean ``|Ma|``
+    (:attr:`ProgressRecord.errors`); ``Ms``, ``Ma`` float64 (n, P)."""
+    diff = Ms - Ma
+    den = np.abs(Ma).mean(axis=0)
+    rms = np.sqrt((diff**2).mean(axis=0))
+    return {
+        n: float(rms[k] / den[k]) if den[k] > 0 else float(rms[k])
+        for k, n in enumerate(names)
+    }
+
+
+def _rms_z(diff: np.ndarray, var: np.ndarray) -> float:
+    """RMS of ``diff / sqrt(var)`` over the entries with ``var > 0`` (0 if none)."""
+    ok = var > 0
+    if not ok.any():
+        return 0.0
+    return float(np.sqrt(np.mean(diff[ok] ** 2 / var[ok])))
+
+
 def _ensemble_meta(data) -> dict:
     return {
         "seed": data.seed,
@@ -332,11 +380,20 @@ class Trainer:
     mu : ndarray of float64, shape (T_data + 1, n_layers, 2)
         Centers; rows beyond the horizon are not yet meaningful.
     opt_steps : int
-        Total steps (``auto_opt_steps`` when ``train_config.opt_steps == 0``).
+        Adjoint steps (``auto_opt_steps`` when ``train_config.opt_steps == 0``).
+    refining : bool
+        Whether the run ends with the refinement phase (``train_config.refine``).
     step_index : int
-        Steps done.
+        Steps done, both phases.
     last_windows : list of WindowResult
-        The windows of the last step: the current one first, then the replays.
+        The windows of the last adjoint step: the current one first, then the
+        replays.
+
+    Raises
+    ------
+    ValueError
+        A setting out of range, data without snapshots, or ``refine = "on"`` with
+        depth > 0.
     """
 
     def __init__(self, data, dbm_config=None, train_config=None, *, seed=None):
@@ -352,6 +409,7 @@ class Trainer:
         self.dbm_config.validate()
         self.train_config.validate()
         tc = self.train_config
+        self.refining = tc.refines(self.dbm_config.depth)
         if seed is None:
             seed = tc.seed
         if seed is None:
@@ -475,6 +533,11 @@ class Trainer:
         }
         for n in self.param_names:
             self._hist["err_" + n] = []
+        # refinement phase: the refiner (from its first step on), the refined model
+        # (after its last), the moments sampled by the last refinement iteration
+        self._refiner: StaticRefiner | None = None
+        self._refined: DBDModel | None = None
+        self._refine_moments = None
 
     # -- set-up helpers --------------------------------------------------------------
     def _new_integrator(self) -> None:
@@ -492,9 +555,33 @@ class Trainer:
 
     # -- state -----------------------------------------------------------------------
     @property
+    def refine_steps(self) -> int:
+        """Steps of the refinement phase: ``refine_iterations + 1``, or 0."""
+        return int(self.train_config.refine_iterations) + 1 if self.refining else 0
+
+    @property
+    def total_steps(self) -> int:
+        """Steps of both phases, ``opt_steps + refine_steps``."""
+        return self.opt_steps + self.refine_steps
+
+    @property
+    def phase(self) -> str:
+        """Phase of the next step: ``"adjoint"``, ``"refine"`` or ``"done"``."""
+        if self.step_index < self.opt_steps:
+            return "adjoint"
+        return "refine" if self.step_index < self.total_steps else "done"
+
+    @property
     def done(self) -> bool:
-        """True when ``opt_steps`` steps are done."""
-        return self.step_index >= self.opt_steps
+        """True when the steps of both phases are done."""
+        return self.step_index >= self.total_steps
+
+    @property
+    def refine_moments(self):
+        """:class:`~dbdviz.moments.MomentTable` of the refining path's model moments
+        sampled by the last step (at the fitted time points), when that step was a
+        moment-matching iteration of the refinement; else None."""
+        return self._refine_moments
 
     @property
     def window(self) -> tuple[int, int]:
@@ -558,7 +645,8 @@ class Trainer:
 
     # -- one step --------------------------------------------------------------------
     def step(self) -> ProgressRecord:
-        """Run one optimisation step (5.7) and report it.
+        """Run one step and report it: an optimisation step (5.7) in the adjoint
+        phase, a refinement step after it (module notes).
 
         Raises
         ------
@@ -568,7 +656,10 @@ class Trainer:
             If the run is already done.
         """
         if self.done:
-            raise RuntimeError(f"training is done ({self.opt_steps} steps)")
+            raise RuntimeError(f"training is done ({self.total_steps} steps)")
+        if self.step_index >= self.opt_steps:
+            return self._refine_step()
+        self._refine_moments = None
         t_start = time.perf_counter()
         tc = self.train_config
         s = self.step_index + 1
@@ -626,13 +717,7 @@ class Trainer:
         held = self._advance(mismatch)
         self.step_index = s
         self.elapsed += time.perf_counter() - t_start
-        diff = Ms - Ma
-        den = np.abs(Ma).mean(axis=0)
-        rms = np.sqrt((diff**2).mean(axis=0))
-        errors = {
-            n: float(rms[k] / den[k]) if den[k] > 0 else float(rms[k])
-            for k, n in enumerate(self.param_names)
-        }
+        errors = _relative_errors(Ms, Ma, self.param_names)
         h = self._hist
         h["step"].append(s)
         h["tau0"].append(tau0)
@@ -654,6 +739,64 @@ class Trainer:
             self.elapsed,
             mismatch,
             held,
+            "adjoint",
+            self.total_steps,
+        )
+
+    def _new_refiner(self) -> StaticRefiner:
+        """The refiner of the adjoint-trained model (seeded with the trainer's
+        seed)."""
+        tc = self.train_config
+        return StaticRefiner(
+            self.model(),
+            self.data,
+            iterations=int(tc.refine_iterations),
+            chains=int(tc.refine_chains),
+            stride=int(tc.refine_stride),
+            seed=self.seed,
+        )
+
+    def _refine_step(self) -> ProgressRecord:
+        """One step of the refinement phase: a moment-matching iteration of the
+        refiner, or, after the last, its finish (low-pass, refit of ``F``)."""
+        t_start = time.perf_counter()
+        s = self.step_index + 1
+        if self._refiner is None:
+            self._refiner = self._new_refiner()
+        r = self._refiner
+        nan = float("nan")
+        try:
+            if not r.done:
+                ev = r.step()
+                theta = r.path(ev.theta)
+                errors = _relative_errors(ev.stats, r.data_stats, self.param_names)
+                mismatch = _rms_z(ev.stats - r.data_stats, ev.stats_sd**2 / r.chains)
+                self._refine_moments = ev.table
+            else:
+                self._refined = r.finish()
+                theta = self._refined.theta.copy()
+                errors = {n: nan for n in self.param_names}
+                mismatch = nan
+                self._refine_moments = None
+        except ValueError as exc:  # the refiner's path or F went non-finite
+            bad = ~np.isfinite(r.theta).all(axis=1)
+            tau = int(r.idx[np.argmax(bad)]) if bad.any() else 0
+            raise TrainingDiverged(s, tau, f"static-path refinement: {exc}") from None
+        self.step_index = s
+        self.elapsed += time.perf_counter() - t_start
+        return ProgressRecord(
+            s,
+            self.opt_steps,
+            (0, self.horizon),
+            self.horizon,
+            theta,
+            list(self.param_names),
+            errors,
+            self.elapsed,
+            mismatch,
+            False,
+            "refine",
+            self.total_steps,
         )
 
     def _window(
@@ -815,11 +958,7 @@ class Trainer:
         if nd > 1 and (self.dbm.depth > 0 or nd < self.n_reps):
             frac = 1.0 - nd / self.n_reps if self.dbm.depth == 0 else 1.0
             var = var + Sa.var(axis=1, ddof=1) / nd * frac
-        diff = Ss.mean(axis=1) - Sa.mean(axis=1)
-        ok = var > 0
-        if not ok.any():
-            return 0.0
-        return float(np.sqrt(np.mean(diff[ok] ** 2 / var[ok])))
+        return _rms_z(Ss.mean(axis=1) - Sa.mean(axis=1), var)
 
     def _start_from_nearest(self, rows: np.ndarray, n_before: int) -> None:
         """Vertices created by this step's gradient (rows >= ``n_before``) start with
@@ -853,7 +992,7 @@ class Trainer:
         callback: Callable[[ProgressRecord], object] | None = None,
         cancel: threading.Event | None = None,
     ) -> DBDModel:
-        """Run the remaining steps; returns :meth:`model`.
+        """Run the remaining steps of both phases; returns :meth:`model`.
 
         Parameters
         ----------
@@ -861,7 +1000,8 @@ class Trainer:
             Called with every :class:`ProgressRecord`.
         cancel : threading.Event, optional
             Checked between steps: when set, stop and return the current model
-            (``model.meta["cancelled"] = True``); :meth:`run` may be called again.
+            (``model.meta["cancelled"] = True``; during the refinement the
+            adjoint-trained model); :meth:`run` may be called again.
         """
         cancelled = False
         while not self.done:
@@ -877,7 +1017,8 @@ class Trainer:
 
     @property
     def history(self) -> dict[str, np.ndarray]:
-        """Per-step history arrays plus the last awake/asleep statistics per time."""
+        """Per-step history arrays of the adjoint steps plus the last awake/asleep
+        statistics per time."""
         h = {k: np.asarray(v, dtype=float) for k, v in self._hist.items()}
         for k in ("step", "tau0", "tau1", "horizon"):
             h[k] = h[k].astype(np.int64)
@@ -886,7 +1027,27 @@ class Trainer:
         return h
 
     def model(self) -> DBDModel:
-        """The current state as a :class:`DBDModel` (copies)."""
+        """The current state as a :class:`DBDModel` (copies).
+
+        After the refinement phase the refined model (``meta["refine"]`` as
+        :func:`~dbdviz.dbd.refine.refine_static` records it); before its end the
+        adjoint-trained one.
+        """
+        if self._refined is not None:
+            m = self._refined
+            meta = copy.deepcopy(m.meta)
+            meta.update(self._model_meta())
+            return dataclasses.replace(
+                m,
+                fe=m.fe.copy(),
+                domain=m.domain.copy(),
+                theta0=m.theta0.copy(),
+                theta=m.theta.copy(),
+                mu=m.mu.copy(),
+                param_names=list(m.param_names),
+                history={k: v.copy() for k, v in m.history.items()},
+                meta=meta,
+            )
         theta = self._trajectory()
         return DBDModel(
             dbm_config=self.dbm_config,
@@ -903,10 +1064,7 @@ class Trainer:
             param_names=list(self.param_names),
             history=self.history,
             meta={
-                "seed": self.seed,
-                "steps_done": self.step_index,
-                "opt_steps": self.opt_steps,
-                "elapsed": self.elapsed,
+                **self._model_meta(),
                 "data": _ensemble_meta(self.data),
                 # what the asleep phase matched: evaluate with the same procedure
                 "evaluate": {
@@ -915,6 +1073,15 @@ class Trainer:
                 },
             },
         )
+
+    def _model_meta(self) -> dict:
+        return {
+            "seed": self.seed,
+            "steps_done": self.step_index,
+            "opt_steps": self.opt_steps,
+            "total_steps": self.total_steps,
+            "elapsed": self.elapsed,
+        }
 
     # -- checkpoints -------------------------------------------------------------------
     def save_checkpoint(self, path: str | os.PathLike) -> None:
@@ -943,6 +1110,11 @@ class Trainer:
             n = self.fe.n_vertices
             arrays["adam_m1"] = opt.m1[:n]
             arrays["adam_m2"] = opt.m2[:n]
+        refine_state = {}
+        if self._refiner is not None:
+            r_arrays, refine_state = self._refiner.state()
+            for k, v in r_arrays.items():
+                arrays["refine_" + k] = v
         meta = {
             "dbm_config": self.dbm_config.to_dict(),
             "train_config": self.train_config.to_dict(),
@@ -959,14 +1131,19 @@ class Trainer:
             "pick_state": self.rng.bit_generator.state,
             "data": _ensemble_meta(self.data),
             "hist_keys": list(self._hist),
+            "refine_state": refine_state,
         }
         save_npz(path, arrays, kind="checkpoint", meta=meta)
 
     @classmethod
-    def resume(cls, path: str | os.PathLike, data) -> Trainer:
+    def resume(
+        cls, path: str | os.PathLike, data, *, refine: str | None = None
+    ) -> Trainer:
         """A trainer continuing from a checkpoint of :meth:`save_checkpoint`.
 
-        ``data`` must be the ensemble the checkpoint was trained on.
+        ``data`` must be the ensemble the checkpoint was trained on. ``refine``
+        (``"auto"``, ``"on"``, ``"off"``) replaces the checkpoint's
+        ``TrainConfig.refine``; not possible once its refinement phase began.
         """
         arrays, meta = load_npz(path, kind="checkpoint")
         dmeta = _ensemble_meta(data)
@@ -979,12 +1156,17 @@ class Trainer:
                 f"({meta['data']['n_reps']} replicates, "
                 f"{meta['data']['n_times']} times, seed {meta['data']['seed']})"
             )
-        tr = cls(
-            data,
-            DBMConfig.from_dict(meta["dbm_config"]),
-            TrainConfig.from_dict(meta["train_config"]),
-            seed=meta["seed"],
-        )
+        tc = TrainConfig.from_dict(meta["train_config"])
+        refine_state = meta.get("refine_state") or {}
+        if refine is not None and refine != tc.refine:
+            if refine_state:
+                raise ValueError(
+                    f"refine = {refine!r}: {path} is in the refinement phase "
+                    f"(step {meta['step_index']}); allowed only the checkpoint's "
+                    f"refine = {tc.refine!r}"
+                )
+            tc = tc.copy(refine=refine)
+        tr = cls(data, DBMConfig.from_dict(meta["dbm_config"]), tc, seed=meta["seed"])
         tr.fe = FiniteElements.from_arrays(
             {k[3:]: arrays[k] for k in arrays if k.startswith("fe_")}
         )
@@ -1023,6 +1205,14 @@ class Trainer:
             tr._hist.setdefault(k, [float("nan")] * tr.step_index)
         for k in ("step", "tau0", "tau1", "horizon"):
             tr._hist[k] = [int(v) for v in tr._hist[k]]
+        if refine_state:  # the refiner starts from the (restored) adjoint model
+            tr._refiner = tr._new_refiner()
+            tr._refiner.restore(
+                {k[7:]: arrays[k] for k in arrays if k.startswith("refine_")},
+                refine_state,
+            )
+            if tr.step_index >= tr.total_steps:  # finished: deterministic, redo it
+                tr._refined = tr._refiner.finish()
         return tr
 
 
@@ -1047,5 +1237,13 @@ def warmup() -> None:
         (DBMConfig(depth=0, visible_couplings=True, chains=2), "adam"),
         (DBMConfig(depth=1, cross_channel=True, chains=2), "sgd"),
     ):
-        tc = TrainConfig(opt_steps=2, window=2, optimizer=opt, lr=1e-4)
+        # depth 0 refines ("auto"): the refinement's sampler and fit compile too
+        tc = TrainConfig(
+            opt_steps=2,
+            window=2,
+            optimizer=opt,
+            lr=1e-4,
+            refine_iterations=1,
+            refine_chains=2,
+        )
         Trainer(ens, dc, tc, seed=0).run()
