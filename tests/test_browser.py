@@ -299,6 +299,38 @@ def test_training_updates_the_learned_curves_live(server, chromium):
     page.close()
 
 
+def test_training_refines_live_and_stop_keeps_the_adjoint_model(server, chromium):
+    """Depth 0: after its adjoint steps the training refines the closure live (the
+    status names the phase, theta(t) and the learned curve follow the refining
+    path); Stop during the refinement keeps the adjoint-trained model."""
+    page, errors = open_dashboard(chromium, server)
+    simulate_small(page, replicates=10, steps=30)
+    page.locator(".bk-tab", has_text="Training").click()
+    page.get_by_text("Advanced training settings").click()
+    set_spinner(page, "Refinement iterations", 5000)  # far longer than the test
+    # 10 adjoint steps: horizon 14, the refinement fits t = 0, 5, 10, 14
+    start_training(page, opt_steps=10, wait=False)
+    page.get_by_text("Refining the closure").first.wait_for(timeout=60000)
+    # (the first frame read may still be an adjoint step's: the status comes first)
+    theta = [wait_for_change(page, JS_THETA, None)]
+    for _ in range(2):
+        theta.append(wait_for_change(page, JS_THETA, theta[-1]))
+    assert theta[-1]["x"] == theta[-2]["x"] == list(range(15))  # the whole path
+    assert theta[-1]["hX"] != theta[-2]["hX"]
+    page.locator(".bk-tab", has_text="Moments").click()
+    wait_for_legend(page, "DBD learned", timeout=60000)
+    learned = [wait_for_change(page, JS_LEARNED, None)]
+    for _ in range(2):
+        learned.append(wait_for_change(page, JS_LEARNED, learned[-1]))
+    assert learned[-1]["t"] == learned[-2]["t"] == [0, 5, 10, 14]
+    assert learned[-1]["y"] != learned[-2]["y"]
+    page.locator(".bk-tab", has_text="Training").click()
+    page.locator("button", has_text="Stop").last.click()
+    page.get_by_text("the refinement was stopped").wait_for(timeout=10000)
+    assert errors == []
+    page.close()
+
+
 def test_stop_stops_the_simulation(server, chromium):
     page, errors = open_dashboard(chromium, server)
     n_cancelled = server.log().count("dbdviz job simulate cancelled")

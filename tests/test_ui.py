@@ -427,7 +427,8 @@ def test_training_streams_live_plots_and_stop_stops_it(tiny, monkeypatch):
     assert s.learned.label.startswith("DBD live step")
     assert not np.array_equal(view.learned_pipe.data[1], curve1)
     assert "DBD learned (live, step" in view.nrmse_pane.object
-    assert 0 < panel.progress.value < panel.progress.max == 100_000
+    # the bar spans both phases: 100000 adjoint steps + 21 of the refinement
+    assert 0 < panel.progress.value < panel.progress.max == 100_000 + 21
     panel.stop()
     assert job.wait(10) == JobState.CANCELLED
     assert job.join(5) and "train" not in active_jobs()
@@ -498,6 +499,99 @@ def test_training_to_the_end_evaluates_samples_and_exports(tiny):
     assert back.param_names == m.param_names and back.dbm_config.depth == 1
     # the learned table is offered as CSV
     assert "dbd" in app.export.table.options
+
+
+def _gated_training(panel, s, gate_step: int):
+    """The panel's real training work, paused after the live curve of step
+    ``gate_step`` until the returned event is set (so a test sees that step's
+    state; needs live curves at every step: ``LIVE_PERIOD = 0``)."""
+    import dbdviz.ui.explorer as explorer
+
+    work = explorer._training_work(
+        explorer.trainer_class(),
+        s.ensemble,
+        s.dbm_config.copy(),
+        s.train_config.copy(),
+        eval_chains=10,
+    )
+    gate = threading.Event()
+
+    def gated(cancel, emit):
+        def emit_and_wait(rec):
+            emit(rec)
+            if rec[0] == "live" and rec[1] == gate_step:
+                assert gate.wait(60)
+
+        work(cancel, emit_and_wait)
+
+    return panel.train(work=gated), gate
+
+
+@pytest.mark.parametrize("stop", [False, True])
+def test_training_shows_the_refinement_live(tiny, monkeypatch, stop):
+    """Depth 0 ("auto"): the adjoint steps, then the refinement as further steps of
+    the same job. While it refines, the status names the phase, the bar spans both
+    phases, theta(t) is the refining path and the learned curve its sampled
+    moments; at the end the model is the refined one. Stop during the refinement
+    keeps the adjoint-trained model."""
+    import dbdviz.ui.explorer as explorer
+
+    monkeypatch.setattr(explorer, "LIVE_PERIOD", 0.0)
+    s, panel = tiny_session(
+        tiny, opt_steps=6, refine_iterations=4, refine_chains=4, seed=3
+    )
+    assert s.train_config.refine == "auto" and s.dbm_config.depth == 0
+    assert "refine" in panel.train_settings._widgets
+    adv = panel.advanced[1]._widgets
+    assert {"refine_iterations", "refine_chains", "refine_stride"} <= set(adv)
+    assert adv["refine_iterations"].end == 100_000  # the hard bound, not the soft
+    job, gate = _gated_training(panel, s, gate_step=8)  # refinement step 2 of 5
+    poll_until(job, lambda: "Refining the closure" in panel.status.object)
+    poll_until(job, lambda: s.learned is not None and "refinement" in s.learned.label)
+    assert panel.status.object.startswith("Refining the closure: 2 / 5")
+    assert (panel.progress.value, panel.progress.max) == (8, 11)
+    rec = panel._last_step
+    assert rec.phase == "refine" and rec.window == (0, 12)
+    np.testing.assert_array_equal(panel.theta_pipe.data["theta"], rec.theta)
+    assert rec.theta.shape == (13, 5)
+    # the learned curve: the refining path's moments at its fitted time points
+    assert s.learned.label == "DBD live refinement 2 / 5" and s.learned.n == 4
+    np.testing.assert_array_equal(s.learned.t, [0, 5, 10, 12])
+    np.testing.assert_array_equal(
+        panel.errors_buffer.data["step"], np.arange(1, 9)
+    )  # one row per step of both phases
+    if stop:
+        panel.stop()
+        gate.set()
+        assert job.wait(30) == JobState.CANCELLED
+        assert "the refinement was stopped" in panel.status.object
+        m = s.model
+        assert m.meta["cancelled"] and "refine" not in m.meta
+        assert m.meta["steps_done"] == 8 and s.evaluation is None
+        return
+    gate.set()
+    assert job.wait(120) == JobState.FINISHED, job.error
+    m = s.model
+    assert m.meta["refine"]["iterations"] == 4 and not m.meta["cancelled"]
+    assert m.meta["steps_done"] == m.meta["total_steps"] == 11
+    assert (panel._last_step.step, panel._last_step.total_steps) == (11, 11)
+    assert "Training finished" in panel.status.object
+    assert s.evaluation is not None and s.learned is s.evaluation.table
+    # the dashboard's closure is the API's
+    from dbdviz.dbd import Trainer
+
+    api = Trainer(s.ensemble, s.dbm_config, s.train_config).run()
+    np.testing.assert_array_equal(m.theta, api.theta)
+
+
+def test_refine_on_with_hidden_layers_is_an_alert(tiny):
+    s, panel = tiny_session(tiny, refine="on")
+    assert not panel.alert.visible
+    s.dbm_config.depth = 1
+    assert panel.alert.visible and "refine = 'on'" in panel.alert.object
+    assert panel.train() is None and panel.job is None
+    s.train_config.refine = "auto"
+    assert not panel.alert.visible
 
 
 def test_evaluate_button_after_stop(tiny):

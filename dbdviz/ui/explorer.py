@@ -18,6 +18,7 @@ only fills a queue; the session's periodic callback drains it into widgets and
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import math
@@ -83,6 +84,7 @@ TRAIN_MAIN = [
     "lr",
     "optimizer",
     "data_per_step",
+    "refine",
     "seed",
 ]
 
@@ -174,6 +176,13 @@ def training_defaults(protocol: str = "dbdviz defaults (measured)"):
     except ImportError:
         return DBMConfig(), TrainConfig()
     return getattr(_train, PROTOCOLS[protocol])()
+
+
+def _int_input(config, name: str) -> dict[str, Any]:
+    """``pn.Param`` widget spec: an ``IntInput`` over the parameter's hard bounds
+    (``pn.Param`` would take the soft ones)."""
+    lo, hi = config.param[name].bounds
+    return {"type": pn.widgets.IntInput, "start": lo, "end": hi}
 
 
 def _kw(cls, **kw: Any) -> dict[str, Any]:
@@ -1063,6 +1072,9 @@ TRAIN_ADVANCED = [
     "spacing",
     "substeps",
     "max_abs_theta",
+    "refine_iterations",
+    "refine_chains",
+    "refine_stride",
 ]
 
 
@@ -1166,15 +1178,21 @@ def _training_work(
     live_period: float | None = None,
     eval_chains: int | None = None,
 ):
-    """Worker: train step by step, estimate the learned moments now and then, hand
-    over the model, then evaluate it fully.
+    """Worker: train step by step (both phases of the trainer: adjoint steps, then
+    the refinement when ``train_config.refine`` says so), estimate the learned
+    moments now and then, hand over the model, then evaluate it fully.
 
-    Records (tuples, in order): ``("start", opt_steps, param_names)``; per step
-    ``("step", ProgressRecord)``; now and then ``("live", step, MomentTable)``; at
-    the end (also after Stop) ``("model", DBDModel)``; then ``("eval-progress",
+    Records (tuples, in order): ``("start", opt_steps, param_names, total_steps)``;
+    per step ``("step", ProgressRecord)``; now and then ``("live", step,
+    MomentTable)``: in the adjoint phase a cheap sampling of the current model
+    (:func:`live_moments`), in the refinement the moments of the refining path that
+    the step sampled anyway (``Trainer.refine_moments``, at its fitted time points);
+    at the end (also after Stop) ``("model", DBDModel)``; then ``("eval-progress",
     done, total)`` and ``("evaluation", Evaluation)``. Stop is checked between
     steps, so it takes effect after the current step (tens of ms on the paper
-    lattice at depth 0, ~0.3 s at depth 2; more with many chains or sweeps).
+    lattice at depth 0, ~0.3 s at depth 2, ~0.5 s per refinement step; more with
+    many chains or sweeps). Stopped during the refinement, the model is the
+    adjoint-trained one.
     """
 
     # module constants read at call time (tests and benchmarks may change them)
@@ -1185,7 +1203,14 @@ def _training_work(
         from ..dbd import TrainingDiverged
 
         tr = trainer_cls(ensemble, dbm_config=dbm_config, train_config=train_config)
-        emit(("start", int(tr.opt_steps), list(tr.param_names)))
+        emit(
+            (
+                "start",
+                int(tr.opt_steps),
+                list(tr.param_names),
+                int(getattr(tr, "total_steps", tr.opt_steps)),
+            )
+        )
         last_live = -math.inf
         good = None  # the newest model known to be finite
         failure = None
@@ -1193,17 +1218,29 @@ def _training_work(
             while not tr.done and not cancel.is_set():
                 rec = tr.step()
                 emit(("step", rec))
-                if tr.done or time.perf_counter() - last_live >= live_period:
+                now = time.perf_counter()
+                refining = getattr(rec, "phase", "adjoint") == "refine"
+                if refining and rec.step == rec.opt_steps + 1:
+                    last_live = -math.inf  # show the phase's first path at once
+                table = tr.refine_moments if refining else None
+                if tr.done or (table is None and now - last_live >= live_period):
                     good = tr.model()
                     emit(("live", rec.step, live_moments(good, cancel=cancel)))
                     last_live = time.perf_counter()
+                elif table is not None and now - last_live >= live_period:
+                    k, n = rec.step - rec.opt_steps, rec.total_steps - rec.opt_steps
+                    label = f"{LIVE_LABEL} refinement {k} / {n}"
+                    emit(("live", rec.step, dataclasses.replace(table, label=label)))
+                    last_live = now
         except TrainingDiverged as exc:
             failure = exc
         except Exception as exc:
             if not _is_cancelled(exc):
                 raise
         try:
-            model = tr.model() if failure is None else good
+            # a failed refinement step leaves the adjoint-trained model intact
+            refined_failed = failure is not None and tr.step_index >= tr.opt_steps
+            model = tr.model() if failure is None or refined_failed else good
         except Exception:  # pragma: no cover - a trajectory that fails to integrate
             model = good
         if model is not None and tr.step_index > 0:
@@ -1244,16 +1281,22 @@ class TrainingPanel(Viewer):
     Widgets come from ``pn.Param`` over the session's :class:`DBMConfig` and
     :class:`TrainConfig` (a protocol selector loads the measured defaults or the
     paper's protocol into them). ``Train`` starts :class:`dbdviz.dbd.Trainer` on the
-    session's simulated ensemble; ``Stop`` stops it after the current step and keeps
-    the model trained so far; ``Evaluate`` evaluates the current model fully.
+    session's simulated ensemble, through both of its phases (the adjoint steps,
+    then the static-path refinement for fully visible machines: ``refine``);
+    ``Stop`` stops it after the current step and keeps the model trained so far
+    (the adjoint-trained one when stopped during the refinement); ``Evaluate``
+    evaluates the current model fully.
 
     Live plots (STYLE.md "Live plots"): theta(t) of the current horizon (a ``Pipe``,
     whole frames) and the moment errors per step (a ``Buffer``, appended), drawn at
     up to 5 Hz by :class:`~dbdviz.ui.live.LiveLines` subscribed to them; about once
     a second the worker samples the current model cheaply (:func:`live_moments`) and
     the session's ``learned`` table follows, so the moments view shows the DBD curve
-    while it learns. After training a full evaluation (:func:`full_evaluation`) fills
-    the learned curve, its NRMSE row, and the closure channels of the hierarchy view.
+    while it learns. During the refinement theta(t) is the refining path and the
+    learned curve its moments as the refinement sampled them; the progress bar
+    spans both phases and the status names the phase. After training a full
+    evaluation (:func:`full_evaluation`) fills the learned curve, its NRMSE row, and
+    the closure channels of the hierarchy view.
     """
 
     def __init__(self, session: Session | None = None, **params: Any) -> None:
@@ -1262,6 +1305,7 @@ class TrainingPanel(Viewer):
         s = self.session
         self.job: Job | None = None
         self.opt_steps = 0
+        self.total_steps = 0
         self.protocol = _widget(
             pn.widgets.Select,
             label="Protocol",
@@ -1300,6 +1344,11 @@ class TrainingPanel(Viewer):
                 parameters=TRAIN_ADVANCED,
                 show_name=False,
                 sizing_mode="stretch_width",
+                # inputs up to the hard bounds (a slider stops at the soft ones)
+                widgets={
+                    n: _int_input(s.train_config, n)
+                    for n in ("refine_iterations", "refine_chains")
+                },
             ),
             title="Advanced training settings",
             collapsed=True,
@@ -1343,6 +1392,7 @@ class TrainingPanel(Viewer):
         self.t_started: float | None = None
         self.t_first_step: float | None = None
         self._pending: list = []  # steps not drawn yet
+        self._last_step = None  # the newest ProgressRecord of the job
         self._next_plot = 0.0
         self.train_button.on_click(self.train)
         self.stop_button.on_click(self.stop)
@@ -1415,6 +1465,7 @@ class TrainingPanel(Viewer):
             snaps = getattr(s.ensemble, "snapshots", None)
             size = snaps.shape[-1] if snaps is not None else s.config.size
             s.dbm_config.check_lattice(size)
+            s.train_config.refines(s.dbm_config.depth)
         except ValueError as exc:
             self._warn(f"**Cannot train with these settings.** {exc}", "danger")
             return str(exc)
@@ -1466,6 +1517,7 @@ class TrainingPanel(Viewer):
         self.alert.visible = False
         self._set_progress(0, 100)
         self.theta_pipe = self.errors_buffer = None
+        self._last_step = None
         s.param.update(learned=None, model=None, evaluation=None)
         self.status.object = "Preparing the trainer ..."
         return self._start(Job("train", work, self._on_records, self._on_done))
@@ -1521,7 +1573,13 @@ class TrainingPanel(Viewer):
                 self._last_step = rec[1]
             elif kind == "start":
                 self.opt_steps = int(rec[1])
-                self.status.object = f"Training: 0 / {self.opt_steps} steps ..."
+                self.total_steps = int(rec[3]) if len(rec) > 3 else self.opt_steps
+                extra = self.total_steps - self.opt_steps
+                self.status.object = f"Training: 0 / {self.opt_steps} steps" + (
+                    f", then refining the closure ({extra} steps) ..."
+                    if extra > 0
+                    else " ..."
+                )
             elif kind == "live":
                 self.session.learned = rec[2]
             elif kind == "model":
@@ -1535,18 +1593,36 @@ class TrainingPanel(Viewer):
                 ev = rec[1]
                 self.session.param.update(evaluation=ev, learned=ev.table)
         if self._pending:
-            self._show_progress(self._pending[-1])
-            if time.perf_counter() >= self._next_plot:
+            last = self._pending[-1]
+            self._show_progress(last)
+            # refinement steps are slow (~0.5 s on the paper data) and the next
+            # batch is that far away: draw them now rather than one step late
+            slow = getattr(last, "phase", "adjoint") == "refine"
+            if slow or time.perf_counter() >= self._next_plot:
                 self._flush_steps()
 
     def _show_progress(self, last) -> None:
-        total = int(getattr(last, "opt_steps", 0) or self.opt_steps or 1)
-        self._set_progress(last.step, total)
+        """Progress bar over both phases (``total_steps``); the status names the
+        phase."""
+        opt = int(getattr(last, "opt_steps", 0) or self.opt_steps or 1)
+        total = int(getattr(last, "total_steps", 0) or self.total_steps or opt)
+        self._set_progress(last.step, max(total, opt))
+        secs = f" ({time.perf_counter() - self._t0:.0f} s)"
+        if getattr(last, "phase", "adjoint") == "refine":
+            self.status.object = (
+                f"Refining the closure: {last.step - opt} / {total - opt}" + secs
+            )
+            return
         w = getattr(last, "window", None)
         self.status.object = (
-            f"Training: step {last.step} / {total}"
+            f"Training: step {last.step} / {opt}"
             + (f", window {w[0]}-{w[1]}" if w is not None else "")
-            + f" ({time.perf_counter() - self._t0:.0f} s)"
+            + (
+                f", then refining the closure ({total - opt} steps)"
+                if total > opt
+                else ""
+            )
+            + secs
         )
 
     def _draw_theta(self, data: dict) -> None:
@@ -1625,9 +1701,16 @@ class TrainingPanel(Viewer):
             )
         elif state == JobState.CANCELLED:
             kept = self.session.model
+            unrefined = (
+                what == "Training"
+                and getattr(self._last_step, "phase", "adjoint") == "refine"
+                and kept is not None
+                and "refine" not in kept.meta
+            )
             self.status.object = f"{what} stopped after {dt:.0f} s." + (
-                f" The model trained so far (up to t = {kept.horizon * kept.dt:g}) is "
-                "kept: **Evaluate** evaluates it, Export downloads it."
+                f" The model trained so far (up to t = {kept.horizon * kept.dt:g}"
+                + ("; adjoint-trained, the refinement was stopped" if unrefined else "")
+                + ") is kept: **Evaluate** evaluates it, Export downloads it."
                 if kept is not None and what == "Training"
                 else ""
             )
