@@ -205,15 +205,19 @@ def nb03():
         ),
         new_markdown_cell(
             "## Training, step by step\n\n`trainer.step()` advances one optimisation step: the "
-            "window of time points being fitted slides forward as training goes on. The dashboard "
-            "runs exactly this loop in a background thread and plots every record."
+            "window of time points being fitted slides forward as training goes on. After these "
+            "adjoint steps the trainer refines the closure (for a fully visible machine): a few "
+            "more steps fit theta at every time point to the data and refit $F$ to that path "
+            "(records with `phase == 'refine'`). The dashboard runs exactly this loop in a "
+            "background thread and plots every record."
         ),
         new_code_cell(
             "records = []\n"
             "while not trainer.done:\n"
             "    records.append(trainer.step())\n"
-            "rec = records[-1]\n"
-            "print(f'{len(records)} steps, final window {rec.window}, horizon {rec.horizon}')"
+            "adjoint = [r for r in records if r.phase == 'adjoint']\n"
+            "print(f'{len(adjoint)} adjoint steps, final window {adjoint[-1].window}, '\n"
+            "      f'then {len(records) - len(adjoint)} refinement steps')"
         ),
         new_code_cell(
             "model = trainer.model()\n"

@@ -23,7 +23,7 @@ from .evaluate import (
 )
 from .model import DBDModel
 from .optim import SGD, Adam, make_optimizer
-from .refine import refine_static
+from .refine import StaticRefiner, refine_static
 from .train import (
     ProgressRecord,
     Trainer,
@@ -70,6 +70,7 @@ __all__ = [
     "warmup",
     "DBDModel",
     "refine_static",
+    "StaticRefiner",
     "Trainer",
     "ProgressRecord",
     "TrainingDiverged",
