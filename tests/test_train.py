@@ -894,6 +894,23 @@ def test_resume_in_the_refinement_is_bit_exact(small, tmp_path, cut):
     assert m.meta["refine"]["residual"] == a.meta["refine"]["residual"]
 
 
+def test_refinement_divergence_names_step_time_and_advice(small):
+    """A refinement whose path goes non-finite stops with TrainingDiverged naming
+    the step, the first bad fitted time point and the refinement's own way out (not
+    the adjoint's learning-rate advice)."""
+    tr = Trainer(small, FLAT, _tc(refine="on", **REFINE), seed=5)
+    while tr.phase == "adjoint":
+        tr.step()
+    tr.step()  # the refiner exists after its first iteration
+    tr._refiner.lr = float("inf")  # the next Adam step leaves the finite numbers
+    with pytest.raises(TrainingDiverged) as err:
+        tr.step()
+    assert err.value.step == tr.opt_steps + 2 and err.value.tau == 0
+    msg = str(err.value)
+    assert "static-path refinement" in msg and "refine = 'off'" in msg
+    assert "max_abs_theta" not in msg
+
+
 def test_cancel_in_the_refinement_keeps_the_adjoint_model(small):
     """Cancel mid-refinement: the adjoint-trained model, marked cancelled; run()
     again finishes the refinement as if never stopped."""

@@ -190,12 +190,13 @@ class TrainingDiverged(RuntimeError):
         First offending time point.
     """
 
-    def __init__(self, step: int, tau: int, reason: str):
+    _ADVICE = "lower the learning rate, or raise max_abs_theta if the bound is too tight"
+
+    def __init__(self, step: int, tau: int, reason: str, advice: str | None = None):
         self.step, self.tau, self.reason = int(step), int(tau), reason
         super().__init__(
             f"training diverged at optimisation step {step}, time point {tau}: "
-            f"{reason} (lower the learning rate, or raise max_abs_theta if the "
-            f"bound is too tight)"
+            f"{reason} ({self._ADVICE if advice is None else advice})"
         )
 
 
@@ -781,7 +782,13 @@ class Trainer:
         except ValueError as exc:  # the refiner's path or F went non-finite
             bad = ~np.isfinite(r.theta).all(axis=1)
             tau = int(r.idx[np.argmax(bad)]) if bad.any() else 0
-            raise TrainingDiverged(s, tau, f"static-path refinement: {exc}") from None
+            raise TrainingDiverged(
+                s,
+                tau,
+                f"static-path refinement: {exc}",
+                advice="refine = 'off' keeps the adjoint-trained model; more "
+                "refine_chains make the refinement's moments less noisy",
+            ) from None
         self.step_index = s
         self.elapsed += time.perf_counter() - t_start
         return ProgressRecord(
