@@ -3,7 +3,9 @@
 For every configuration: 100 training replicates (data seed ``s``) and 1000
 independent replicates (seed 2024, no snapshots) are simulated, a model is trained
 with the defaults (``Trainer(data, seed=0).run()``, optionally with TrainConfig
-overrides) and evaluated with ``dbdviz.dbd.evaluate(model)`` (defaults). Printed per
+overrides; the defaults end with the refinement phase, ``--set refine=off`` measures
+the adjoint training alone, as the tables of docs/training.md before the refinement
+did) and evaluated with ``dbdviz.dbd.evaluate(model)`` (defaults). Printed per
 configuration: NRMSE (%) over t = 0..T of X, Y, nnXX, nnXY, nnYY against the 1000,
 the noise floor (the 100 training replicates against the 1000), the model's own error
 ("fit": the evaluation against the 100 training replicates), the NRMSE per time block,

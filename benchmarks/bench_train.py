@@ -1,7 +1,8 @@
 """Benchmark of the DBD trainer (dbdviz.dbd.train) on the paper data.
 
-Seconds per optimisation step at the start and the end of the protocol, and the whole
-protocol, for the default settings and the reference protocol (ALGORITHM.md 5.8; the
+Seconds per optimisation step at the start and the end of the adjoint training, the
+refinement phase (the defaults' last phase for depth 0), and the whole protocol, for
+the default settings and the reference protocol (ALGORITHM.md 5.8; the
 C++ reference needs 0.5 - 2 s per step, 21 min in total on this machine class).
 
     python benchmarks/bench_train.py [--data paper.npz] [--threads N] [--quick]
@@ -41,11 +42,18 @@ def bench(name: str, data: Ensemble, dc, tc, quick: bool) -> list[str]:
     while tr.step_index < tr.opt_steps - n:
         tr.step()
     end = _per_step(tr, n)
+    adjoint = time.perf_counter() - t0
+    # the refinement phase (TrainConfig.refine; depth 0 by default): the rest
+    t1 = time.perf_counter()
+    while not tr.done:
+        tr.step()
+    refine = time.perf_counter() - t1
     total = time.perf_counter() - t0
     cpu = time.process_time() - cpu0
+    ref = f"{refine:.1f} ({tr.refine_steps} steps)" if tr.refine_steps else "-"
     return [
         f"| {name} | {tr.opt_steps} | {setup:.2f} | {1e3 * start:.1f} "
-        f"| {1e3 * end:.1f} "
+        f"| {1e3 * end:.1f} | {adjoint:.1f} | {ref} "
         f"| {total:.1f} | {cpu:.1f} |"
     ]
 
@@ -64,9 +72,9 @@ def main() -> None:
         data = simulate(preset("paper", seed=1))
     warmup()
     rows = [
-        "| protocol | steps | set-up (s) | ms/step (start) | ms/step (end) | total (s) "
-        "| CPU (s) |",
-        "|---|---|---|---|---|---|---|",
+        "| protocol | adjoint steps | set-up (s) | ms/step (start) | ms/step (end) "
+        "| adjoint (s) | refinement (s) | total (s) | CPU (s) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     rows += bench("default", data, *default_configs(), args.quick)
     rows += bench(

@@ -1,7 +1,8 @@
 """Static-path refinement of the DBD defaults, measured (issue 5).
 
-For one configuration of ``accuracy_configs.py``: train the defaults
-(``Trainer(data, seed=0).run()``) and evaluate them, then refine the model with
+For one configuration of ``accuracy_configs.py``: train the defaults without their
+refinement phase (``Trainer(data, seed=0)`` with ``refine="off"``) and evaluate them,
+then refine the model with
 :func:`dbdviz.dbd.refine_static` (theta(t) fitted per time point by moment matching
 under the evaluation's sampling procedure, low-passed, ``F`` refitted to the path's
 velocities and re-integrated) and evaluate that.
@@ -10,8 +11,9 @@ Printed: NRMSE (%) X / Y / nnXX / nnXY / nnYY against the training data ("fit") 
 against the 1000 independent replicates ("big"), and the seconds of each part.
 
     NUMBA_NUM_THREADS=2 python benchmarks/static_path.py paper0 \\
-        [--iters 20] [--chains 50] [--lr 0.005] [--taps 31] [--fit-iters 200] \\
-        [--stride 5]
+        [--iters N] [--chains C] [--lr R] [--taps K] [--fit-iters N] [--stride S]
+
+(defaults: those of :func:`dbdviz.dbd.refine_static`).
 """
 
 from __future__ import annotations
@@ -28,18 +30,21 @@ from accuracy_configs import OBS, ensembles  # noqa: E402
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("config")
-    ap.add_argument("--iters", type=int, default=20)
-    ap.add_argument("--chains", type=int, default=50)
-    ap.add_argument("--lr", type=float, default=0.005)
-    ap.add_argument("--taps", type=int, default=31)
-    ap.add_argument("--fit-iters", type=int, default=200)
-    ap.add_argument("--fit-lr", type=float, default=0.01)
-    ap.add_argument("--stride", type=int, default=5)
+    from dbdviz.dbd import refine as rf
+
+    ap.add_argument("--iters", type=int, default=rf.ITERATIONS)
+    ap.add_argument("--chains", type=int, default=rf.CHAINS)
+    ap.add_argument("--lr", type=float, default=rf.LR)
+    ap.add_argument("--taps", type=int, default=rf.TAPS)
+    ap.add_argument("--fit-iters", type=int, default=rf.FIT_ITERATIONS)
+    ap.add_argument("--fit-lr", type=float, default=rf.FIT_LR)
+    ap.add_argument("--stride", type=int, default=rf.STRIDE)
     ap.add_argument("--cache", default="/tmp/dbdviz_accuracy")
     args = ap.parse_args()
 
     from dbdviz.compare import nrmse
     from dbdviz.dbd import Trainer, evaluate, refine_static
+    from dbdviz.dbd.train import default_configs
 
     def fmt(d):
         return " / ".join(f"{100 * d[o]:.1f}" for o in OBS)
@@ -57,10 +62,10 @@ def main() -> None:
 
     print(f"{args.config}: floor {fmt(nrmse(tm, big, OBS, 0, T))}")
     c0 = time.perf_counter()
-    tr = Trainer(data, seed=0)
+    tr = Trainer(data, *default_configs(refine="off"), seed=0)
     model = tr.run()
     report(
-        "1. DBD defaults (evaluate)", evaluate(model).table, time.perf_counter() - c0
+        "1. DBD defaults, adjoint only", evaluate(model).table, time.perf_counter() - c0
     )
 
     # 2-4. dbdviz.dbd.refine_static: per-time fit, low-pass, F refitted, integrated
