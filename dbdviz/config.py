@@ -641,7 +641,7 @@ class TrainConfig(Config):
         "depth 0, 'off' never refines.",
     )
     refine_iterations = param.Integer(
-        20,
+        60,
         bounds=(1, 100_000),
         softbounds=(1, 100),
         label="Refinement iterations",

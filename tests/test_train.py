@@ -343,16 +343,18 @@ def test_self_consistency_depth0():
 
 @pytest.mark.slow
 def test_paper_defaults_against_large_ensemble():
-    """The default protocol and refinement on the paper data (CLI default seed 0)
-    against 1000 independent replicates: NRMSE over t = 0..500 near the
-    100-replicate noise floor and far below the reference C++ (docs/training.md).
+    """The default protocol (adjoint training, then the refinement phase) on the
+    paper data (CLI default seed 0) against 1000 independent replicates: NRMSE over
+    t = 0..500 at the 100-replicate noise floor and far below the reference C++
+    (docs/training.md).
 
-    The project's targets (<= 10 % for X, Y; <= 15 % for NN pairs) are met for X and
-    the three NN pairs here (7.2 / 7.9 / 13.3 / 14.1 %, floors 5.2 / 7.3 / 12.7 /
-    13.5 %); Y is at 12.4 % (floor 10.1 %). The floor of the 100 training
-    replicates and the model's own error (<= 10 %, measured when training on 1000
-    replicates) add roughly in quadrature; the bounds are that, with a margin, and
-    the measured values plus a margin - not the targets.
+    Measured (60 refinement iterations): 6.8 / 10.7 / 7.8 / 12.8 / 13.2 % for
+    X / Y / nnXX / nnXY / nnYY, floors 5.2 / 10.1 / 7.3 / 12.7 / 13.5 %: the
+    project's targets (<= 10 % for X, Y; <= 15 % for NN pairs) hold for X and the
+    NN pairs; Y cannot go below this draw's floor, which is above 10 %. The model's
+    own error (its fit to the training data) is 2.4 - 4.7 %. The bounds: within 2.5
+    points of the floor for every observable (the adjoint training alone is 2.8
+    points above it in X and Y), fit <= 6 %, and far below the C++.
     """
     from dbdviz.compare import nrmse
     from dbdviz.dbd.evaluate import evaluate
@@ -363,7 +365,7 @@ def test_paper_defaults_against_large_ensemble():
         preset("paper", seed=2024, replicates=1000, snapshots=False)
     ).moments()
     # what `dbdviz train` does: the default protocol, whose last phase is the
-    # static-path refinement (seeded 0 like the trainer, as refine_static's default)
+    # static-path refinement (seeded like the trainer)
     model = Trainer(data, seed=0).run()
     assert model.meta["refine"]["seed"] == 0
     ev = evaluate(model, t_max=500)
@@ -372,17 +374,14 @@ def test_paper_defaults_against_large_ensemble():
     fit = nrmse(ev.table, data.moments(), obs, 0, 500)
     print({o: (round(100 * r[o], 1), round(100 * floor[o], 1)) for o in obs})
     print("fit", {o: round(100 * fit[o], 1) for o in obs})
-    # the refined closure follows its training data closely (the defaults alone:
-    # 3.7 / 5.6 / 4.1 / 9.4 / 9.6 %)
-    assert max(fit.values()) <= 0.08, fit
+    # the refined closure follows its training data closely (the adjoint training
+    # alone: 3.7 / 5.6 / 4.1 / 9.4 / 9.6 %; 20 refinement iterations: up to 5.4 %)
+    assert max(fit.values()) <= 0.06, fit
     cpp = {"X": 0.22, "Y": 0.20, "nnXX": 0.42, "nnXY": 1.59, "nnYY": 0.76}
-    bound = {"X": 0.10, "Y": 0.16, "nnXX": 0.15, "nnXY": 0.22, "nnYY": 0.27}
     for o in obs:
-        assert r[o] <= bound[o], (o, r[o], floor[o])
-        # beat the C++ reference with a margin; Y over the paper draws (data seeds
-        # 0-2, docs/training.md "Other rates and sizes") spans 10-15 %
+        assert r[o] <= floor[o] + 0.025, (o, r[o], floor[o])
         assert r[o] < 0.8 * cpp[o], o
-        assert r[o] <= np.hypot(floor[o], 0.12) + 0.03, (o, r[o], floor[o])
+    assert r["X"] <= 0.10 and max(r["nnXX"], r["nnXY"], r["nnYY"]) <= 0.15, r
 
 
 # -- extrapolation of F, new vertices (TrainConfig) ------------------------------------

@@ -18,6 +18,7 @@ import pytest
 pn = pytest.importorskip("panel")
 hv = pytest.importorskip("holoviews")
 
+from dbdviz.config import TrainConfig  # noqa: E402
 from dbdviz.moments import OBSERVABLES, read_moment_table  # noqa: E402
 from dbdviz.ui import plots  # noqa: E402
 from dbdviz.ui.app import App, create_app  # noqa: E402
@@ -427,8 +428,10 @@ def test_training_streams_live_plots_and_stop_stops_it(tiny, monkeypatch):
     assert s.learned.label.startswith("DBD live step")
     assert not np.array_equal(view.learned_pipe.data[1], curve1)
     assert "DBD learned (live, step" in view.nrmse_pane.object
-    # the bar spans both phases: 100000 adjoint steps + 21 of the refinement
-    assert 0 < panel.progress.value < panel.progress.max == 100_000 + 21
+    # the bar spans both phases: 100000 adjoint steps + the refinement's iterations
+    # and its final fit
+    n_refine = TrainConfig.param["refine_iterations"].default + 1
+    assert 0 < panel.progress.value < panel.progress.max == 100_000 + n_refine
     panel.stop()
     assert job.wait(10) == JobState.CANCELLED
     assert job.join(5) and "train" not in active_jobs()
