@@ -344,35 +344,37 @@ def test_self_consistency_depth0():
 @pytest.mark.slow
 def test_paper_defaults_against_large_ensemble():
     """The default protocol (adjoint training, then the refinement phase) on the
-    paper data (CLI default seed 0) against 1000 independent replicates: NRMSE over
-    t = 0..500 at the 100-replicate noise floor and far below the reference C++
-    (docs/training.md).
+    paper data (CLI default seed 0) against 10000 independent replicates meets the
+    project's targets: NRMSE over t = 0..500 <= 10 % for X and Y, <= 15 % for the
+    NN pairs; at the 100-replicate noise floor and far below the reference C++
+    (docs/training.md, "The noise floor and the reference ensemble").
 
-    Measured (60 refinement iterations): 6.8 / 10.7 / 7.8 / 12.8 / 13.2 % for
-    X / Y / nnXX / nnXY / nnYY, floors 5.2 / 10.1 / 7.3 / 12.7 / 13.5 %: the
-    project's targets (<= 10 % for X, Y; <= 15 % for NN pairs) hold for X and the
-    NN pairs; Y cannot go below this draw's floor, which is above 10 %. The model's
-    own error (its fit to the training data) is 2.4 - 4.7 %. The bounds: within 2.5
-    points of the floor for every observable (the adjoint training alone is 2.8
-    points above it in X and Y), fit <= 6 %, and far below the C++.
+    Measured: 4.8 / 9.3 / 7.9 / 10.5 / 12.2 % for X / Y / nnXX / nnXY / nnYY,
+    floors (the training replicates against the same 10000) 4.0 / 8.7 / 7.1 / 10.2
+    / 11.8 %, fit to the training data 2.4 - 4.7 %. A 1000-replicate reference is
+    itself 4 - 8 % off the 10000 (seed 2024: 4.0 / 4.9 / 7.1 / 5.9 / 7.8 %), which
+    is why this test uses 10000. The bounds: the targets, within 2.5 points of the
+    floor for every observable (the adjoint training alone is about 3 points above
+    it), fit <= 6 %, and below 0.8 x the C++ figures.
     """
     from dbdviz.compare import nrmse
     from dbdviz.dbd.evaluate import evaluate
 
     obs = ["X", "Y", "nnXX", "nnXY", "nnYY"]
+    nnn = ["nnnXX", "nnnXY", "nnnYY"]
     data = simulate(preset("paper", seed=0))
     big = simulate(
-        preset("paper", seed=2024, replicates=1000, snapshots=False)
+        preset("paper", seed=777, replicates=10_000, snapshots=False)
     ).moments()
     # what `dbdviz train` does: the default protocol, whose last phase is the
     # static-path refinement (seeded like the trainer)
     model = Trainer(data, seed=0).run()
     assert model.meta["refine"]["seed"] == 0
     ev = evaluate(model, t_max=500)
-    r = nrmse(ev.table, big, obs, 0, 500)
-    floor = nrmse(data.moments(), big, obs, 0, 500)
+    r = nrmse(ev.table, big, obs + nnn, 0, 500)
+    floor = nrmse(data.moments(), big, obs + nnn, 0, 500)
     fit = nrmse(ev.table, data.moments(), obs, 0, 500)
-    print({o: (round(100 * r[o], 1), round(100 * floor[o], 1)) for o in obs})
+    print({o: (round(100 * r[o], 1), round(100 * floor[o], 1)) for o in obs + nnn})
     print("fit", {o: round(100 * fit[o], 1) for o in obs})
     # the refined closure follows its training data closely (the adjoint training
     # alone: 3.7 / 5.6 / 4.1 / 9.4 / 9.6 %; 20 refinement iterations: up to 5.4 %)
@@ -381,7 +383,8 @@ def test_paper_defaults_against_large_ensemble():
     for o in obs:
         assert r[o] <= floor[o] + 0.025, (o, r[o], floor[o])
         assert r[o] < 0.8 * cpp[o], o
-    assert r["X"] <= 0.10 and max(r["nnXX"], r["nnXY"], r["nnYY"]) <= 0.15, r
+    assert r["X"] <= 0.10 and r["Y"] <= 0.10, r
+    assert max(r["nnXX"], r["nnXY"], r["nnYY"]) <= 0.15, r
 
 
 # -- extrapolation of F, new vertices (TrainConfig) ------------------------------------
