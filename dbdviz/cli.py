@@ -376,10 +376,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
             sys.stderr.write(f"\ninterrupted; checkpoint saved to {args.checkpoint}\n")
         raise
     if "refine" in model.meta:
-        prog.note(
-            f"refined in {model.meta['refine']['seconds']:.0f} s (velocity fit "
-            f"residual {model.meta['refine']['residual']:.3f})"
+        rm = model.meta["refine"]
+        err = (
+            f"fit error {rm['error_before']:.3f} -> {rm['error_after']:.3f}"
+            if rm.get("error_before") is not None
+            else "fit error not checked"
         )
+        if rm.get("accepted", True):
+            prog.note(
+                f"refined in {rm['seconds']:.0f} s (velocity fit residual "
+                f"{rm['residual']:.3f}; {err})"
+            )
+        else:
+            prog.note(
+                f"refinement rejected after {rm['seconds']:.0f} s: its closure is "
+                f"further from the data ({err}); the adjoint-trained closure is kept"
+            )
     model.save(args.out)
     prog.note(f"wrote {args.out}")
     return EXIT_OK

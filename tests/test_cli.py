@@ -289,17 +289,26 @@ def test_train_refine(tmp_path, capsys):
     )
     assert code == 0, err
     assert "3 optimisation steps + 3 refinement steps" in err
-    assert "train: 3/3" in err and "refine: 3/3" in err and "refined in" in err
+    assert "train: 3/3" in err and "refine: 3/3" in err
     m = DBDModel.load(model)
-    assert m.meta["refine"]["method"] == "static"
-    assert (m.meta["refine"]["iterations"], m.meta["refine"]["chains"]) == (2, 4)
-    assert m.meta["evaluate"]["lowpass_taps"] == 0
-    # the same closure as the API's (seed 0, the CLI's default)
+    rm = m.meta["refine"]
+    assert rm["method"] == "static"
+    assert (rm["iterations"], rm["chains"]) == (2, 4)
+    # two iterations with 4 chains leave the path further from the data than the
+    # adjoint-trained one: the check rejects it and says so
+    assert rm["accepted"] is False and rm["error_after"] > rm["error_before"]
+    assert "refinement rejected" in err and "adjoint-trained closure is kept" in err
+    # the same closure as the API's (seed 0, the CLI's default) ...
     _, tc = default_configs(
         opt_steps=3, refine="on", refine_iterations=2, refine_chains=4
     )
     api = Trainer(Ensemble.load(ens), train_config=tc).run()
     np.testing.assert_array_equal(m.theta, api.theta)
+    # ... which, rejected, is the adjoint-trained closure, evaluated as such
+    _, tc_off = default_configs(opt_steps=3, refine="off")
+    off = Trainer(Ensemble.load(ens), train_config=tc_off).run()
+    np.testing.assert_array_equal(m.theta, off.theta)
+    assert m.meta["evaluate"] == off.meta["evaluate"]
     # the checkpoint of step 4 (the first refinement iteration) resumes to it
     resumed = tmp_path / "mr.npz"
     code, _, err = _run(

@@ -65,6 +65,20 @@ def test_refine_moves_the_closure_to_the_data(data, model):
     assert refined.dbm_config.to_dict() == model.dbm_config.to_dict()
     assert refined.meta["refine"]["residual"] < 0.05
     assert model.meta["evaluate"].get("lowpass_taps") is None  # input untouched
+    # the finish check saw the improvement and accepted it
+    rm = refined.meta["refine"]
+    assert rm["accepted"] is True and rm["error_after"] < 0.8 * rm["error_before"]
+
+
+def test_fit_error_by_hand():
+    """Mean over statistics of RMS(stats - target) / mean |target|."""
+    from dbdviz.dbd.refine import fit_error
+
+    target = np.array([[2.0, -4.0], [2.0, -4.0]])
+    stats = np.array([[3.0, -4.0], [1.0, -2.0]])
+    # column 0: RMS 1 / 2; column 1: RMS sqrt(2) / 4
+    assert fit_error(stats, target) == pytest.approx((0.5 + np.sqrt(2) / 4) / 2)
+    assert fit_error(target, target) == 0.0
 
 
 def test_refine_same_seed_same_model_and_saves(data, model, tmp_path):

@@ -579,6 +579,9 @@ def test_training_shows_the_refinement_live(tiny, monkeypatch, stop):
     assert m.meta["steps_done"] == m.meta["total_steps"] == 11
     assert (panel._last_step.step, panel._last_step.total_steps) == (11, 11)
     assert "Training finished" in panel.status.object
+    # the status says whether the refinement's check kept the adjoint closure
+    kept = "the adjoint-trained closure is kept" in panel.status.object
+    assert kept == (m.meta["refine"]["accepted"] is False)
     assert s.evaluation is not None and s.learned is s.evaluation.table
     # the dashboard's closure is the API's
     from dbdviz.dbd import Trainer

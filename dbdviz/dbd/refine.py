@@ -48,7 +48,7 @@ from .evaluate import Evaluation, _check_int, lowpass, sample_trajectory
 from .model import DBDModel
 from .optim import Adam
 
-__all__ = ["refine_static", "StaticRefiner", "fit_rhs"]
+__all__ = ["refine_static", "StaticRefiner", "fit_rhs", "fit_error"]
 
 # The settings TrainConfig exposes have their defaults there (one definition); the
 # rest are defined here.
@@ -62,6 +62,15 @@ FIT_LR = 0.01
 
 #: Adam's moment decay rates of the per-time-point fit.
 _B1, _B2 = 0.9, 0.999
+
+
+def fit_error(stats: np.ndarray, target: np.ndarray) -> float:
+    """Mean over the statistics of the RMS over time of ``stats - target`` divided by
+    the mean ``|target|`` (float64 arrays ``(n, P)``): how far a sampled path is from
+    the data, the measure the refinement's acceptance compares."""
+    den = np.abs(target).mean(axis=0)
+    rms = np.sqrt(((stats - target) ** 2).mean(axis=0))
+    return float(np.mean(np.where(den > 0, rms / np.where(den > 0, den, 1.0), rms)))
 
 
 def _check_pos(name: str, v) -> float:
@@ -187,6 +196,7 @@ threads
         self.m2 = np.zeros_like(self.theta)
         self.iteration = 0
         self.last: Evaluation | None = None
+        self.start_error: float | None = None
         self.seconds = time.perf_counter() - t_start
 
     @property
@@ -239,6 +249,8 @@ threads
         )
         self.iteration = i
         self.last = ev
+        if i == 1:  # the path it started from: the model being refined
+            self.start_error = fit_error(ev.stats, self.data_stats)
         self.seconds += time.perf_counter() - t_start
         if not np.all(np.isfinite(self.theta)):
             raise ValueError(
@@ -263,7 +275,11 @@ threads
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """``(arrays, scalars)`` from which :meth:`restore` continues bit for bit."""
         arrays = {"theta": self.theta, "m1": self.m1, "m2": self.m2}
-        return arrays, {"iteration": self.iteration, "seconds": self.seconds}
+        return arrays, {
+            "iteration": self.iteration,
+            "seconds": self.seconds,
+            "start_error": self.start_error,
+        }
 
     def restore(self, arrays: dict[str, np.ndarray], scalars: dict[str, Any]) -> None:
         """Continue from a :meth:`state` of a refiner of the same model and data."""
@@ -277,12 +293,20 @@ threads
             setattr(self, k, a)
         self.iteration = int(scalars["iteration"])
         self.seconds = float(scalars["seconds"])
+        e = scalars.get("start_error")  # absent in checkpoints before the check
+        self.start_error = None if e is None else float(e)
         self.last = None
 
-    def finish(self) -> DBDModel:
+    def finish(self, cancel: threading.Event | None = None) -> DBDModel:
         """Low-pass the fitted path, refit ``F`` to it and re-integrate (module
-        notes, 2-3); returns the refined model (a new one: refitted ``fe``,
-        ``theta0`` and ``theta``, ``meta["refine"]``; the rest copied).
+        notes, 2-3), then check the result: the re-integrated path is sampled once
+        at the fitted time points like an iteration, and if it is further from the
+        data (:func:`fit_error`) than the path the first iteration started from,
+        the refinement is rejected and the model being refined is returned
+        (with ``meta["refine"]["accepted"] = False``).
+
+        Returns a new model: refitted ``fe``, ``theta0`` and ``theta`` (or the
+        input's when rejected) and ``meta["refine"]``; the rest copied.
 
         Raises
         ------
@@ -290,6 +314,8 @@ threads
             The refitted ``F`` integrates to non-finite values.
         RuntimeError
             Iterations are left (:attr:`done` is False).
+        Cancelled
+            ``cancel`` was set during the check's sampling.
         """
         if not self.done:
             raise RuntimeError(
@@ -311,10 +337,25 @@ threads
             raise ValueError(
                 "refine_static: the refitted F integrates to non-finite theta"
             )
+        # The velocity fit can be close while the re-integrated path drifts off
+        # (fast dynamics: small velocity errors accumulate), so judge the result.
+        check = sample_trajectory(
+            self.dbm,
+            np.ascontiguousarray(new_theta[self.idx]),
+            self.t,
+            chains=self.chains,
+            sweeps=self.sweeps,
+            seed=None if self.seed is None else int(self.seed) + self.iterations + 1,
+            threads=self.threads,
+            cancel=cancel,
+        )
+        end_error = fit_error(check.stats, self.data_stats)
+        accepted = self.start_error is None or end_error <= self.start_error
         self.seconds += time.perf_counter() - t_start
         meta = dict(model.meta)
-        # the path is low-passed already: evaluate() samples it as it is by default
-        meta["evaluate"] = {**dict(meta.get("evaluate", {})), "lowpass_taps": 0}
+        if accepted:
+            # the path is low-passed already: evaluate() samples it as it is
+            meta["evaluate"] = {**dict(meta.get("evaluate", {})), "lowpass_taps": 0}
         meta["refine"] = {
             "method": "static",
             "iterations": self.iterations,
@@ -327,8 +368,13 @@ threads
             "stride": self.stride,
             "seed": self.seed,
             "residual": resid,
+            "error_before": self.start_error,
+            "error_after": end_error,
+            "accepted": bool(accepted),
             "seconds": self.seconds,
         }
+        if not accepted:
+            return dataclasses.replace(model, meta=meta)
         return dataclasses.replace(
             model, fe=fe, theta0=path[0].copy(), theta=new_theta, meta=meta
         )
@@ -386,7 +432,10 @@ def refine_static(
     Returns
     -------
     DBDModel
-        A new model: refitted ``fe``, ``theta0`` and ``theta``; the rest copied.
+        A new model: refitted ``fe``, ``theta0`` and ``theta``; the rest copied. If
+        the refined path fits the data worse than the model's own (the check of
+        :meth:`StaticRefiner.finish`), the model itself with
+        ``meta["refine"]["accepted"] = False``.
 
     Raises
     ------
@@ -410,4 +459,4 @@ def refine_static(
         refiner.step(cancel=cancel)
         if progress is not None:
             progress(refiner.iteration, refiner.iterations)
-    return refiner.finish()
+    return refiner.finish(cancel=cancel)

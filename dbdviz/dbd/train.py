@@ -190,7 +190,9 @@ class TrainingDiverged(RuntimeError):
         First offending time point.
     """
 
-    _ADVICE = "lower the learning rate, or raise max_abs_theta if the bound is too tight"
+    _ADVICE = (
+        "lower the learning rate, or raise max_abs_theta if the bound is too tight"
+    )
 
     def __init__(self, step: int, tau: int, reason: str, advice: str | None = None):
         self.step, self.tau, self.reason = int(step), int(tau), reason

@@ -1693,11 +1693,26 @@ class TrainingPanel(Viewer):
         if state == JobState.FINISHED:
             self.progress.value = self.progress.max
             ev = self.session.evaluation
-            self.status.object = f"{what} finished in {dt:.0f} s." + (
-                f" Learned curve: {ev.table.n} chains per time, low-pass "
-                f"{ev.meta.get('lowpass_taps')} taps."
-                if ev is not None
-                else ""
+            m = self.session.model
+            rejected = (
+                what == "Training"
+                and m is not None
+                and m.meta.get("refine", {}).get("accepted") is False
+            )
+            self.status.object = (
+                f"{what} finished in {dt:.0f} s."
+                + (
+                    " The refinement did not bring the closure closer to the data, "
+                    "so the adjoint-trained closure is kept."
+                    if rejected
+                    else ""
+                )
+                + (
+                    f" Learned curve: {ev.table.n} chains per time, low-pass "
+                    f"{ev.meta.get('lowpass_taps')} taps."
+                    if ev is not None
+                    else ""
+                )
             )
         elif state == JobState.CANCELLED:
             kept = self.session.model
