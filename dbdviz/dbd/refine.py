@@ -48,7 +48,7 @@ from .evaluate import Evaluation, _check_int, lowpass, sample_trajectory
 from .model import DBDModel
 from .optim import Adam
 
-__all__ = ["refine_static", "StaticRefiner", "fit_rhs", "fit_error"]
+__all__ = ["refine_static", "StaticRefiner", "fit_rhs", "fit_error", "relative_errors"]
 
 # The settings TrainConfig exposes have their defaults there (one definition); the
 # rest are defined here.
@@ -64,13 +64,19 @@ FIT_LR = 0.01
 _B1, _B2 = 0.9, 0.999
 
 
-def fit_error(stats: np.ndarray, target: np.ndarray) -> float:
-    """Mean over the statistics of the RMS over time of ``stats - target`` divided by
-    the mean ``|target|`` (float64 arrays ``(n, P)``): how far a sampled path is from
-    the data, the measure the refinement's acceptance compares."""
+def relative_errors(stats: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Per statistic, the RMS over time of ``stats - target`` divided by the mean
+    ``|target|`` (the RMS itself where that mean is 0); float64 arrays ``(n, P)`` in,
+    ``(P,)`` out. The trainer's progress records report it per parameter."""
     den = np.abs(target).mean(axis=0)
     rms = np.sqrt(((stats - target) ** 2).mean(axis=0))
-    return float(np.mean(np.where(den > 0, rms / np.where(den > 0, den, 1.0), rms)))
+    return np.where(den > 0, rms / np.where(den > 0, den, 1.0), rms)
+
+
+def fit_error(stats: np.ndarray, target: np.ndarray) -> float:
+    """The mean of :func:`relative_errors`: how far a sampled path is from the data,
+    the measure the refinement's acceptance compares."""
+    return float(np.mean(relative_errors(stats, target)))
 
 
 def _check_pos(name: str, v) -> float:

@@ -71,7 +71,7 @@ from .basis import FiniteElements
 from .dynamics import Integrator
 from .model import DBDModel
 from .optim import Adam, make_optimizer
-from .refine import StaticRefiner
+from .refine import StaticRefiner, relative_errors
 
 __all__ = [
     "Trainer",
@@ -333,15 +333,9 @@ def weight_structure(dbm) -> WeightStructure:
 def _relative_errors(
     Ms: np.ndarray, Ma: np.ndarray, names: list[str]
 ) -> dict[str, float]:
-    """Per statistic: RMS over time points of ``Ms - Ma`` over the mean ``|Ma|``
-    (:attr:`ProgressRecord.errors`); ``Ms``, ``Ma`` float64 (n, P)."""
-    diff = Ms - Ma
-    den = np.abs(Ma).mean(axis=0)
-    rms = np.sqrt((diff**2).mean(axis=0))
-    return {
-        n: float(rms[k] / den[k]) if den[k] > 0 else float(rms[k])
-        for k, n in enumerate(names)
-    }
+    """:func:`~dbdviz.dbd.refine.relative_errors` of ``Ms`` against ``Ma`` by
+    parameter name (:attr:`ProgressRecord.errors`)."""
+    return {n: float(e) for n, e in zip(names, relative_errors(Ms, Ma), strict=True)}
 
 
 def _rms_z(diff: np.ndarray, var: np.ndarray) -> float:
