@@ -318,11 +318,11 @@ def _load_ensemble(path: str, option: str):
 
 def _cmd_train(args: argparse.Namespace) -> int:
     dbm_cfg, tr_cfg = _configs_from_args(args)
-    if args.refine and not args.resume and dbm_cfg.depth != 0:
-        raise UsageError(
-            f"--refine: depth = {dbm_cfg.depth}; allowed only depth 0 (a fully "
-            "visible machine)"
-        )
+    if not args.resume:  # --refine against --depth, before the data are read
+        try:
+            tr_cfg.refines(dbm_cfg.depth)
+        except ValueError as exc:
+            raise UsageError(_cli_message(exc, ["refine"])) from None
     _check_out(args.out)
     if args.checkpoint:
         _check_out(args.checkpoint)
@@ -477,8 +477,9 @@ def _add_train_commands(sub) -> None:
         help="After the adjoint steps, refine the closure on the data "
         "(TrainConfig.refine, the static-path refinement of dbdviz.dbd.refine: "
         "theta fitted per time point, F refitted to that path; --refine-iterations "
-        "+ 1 steps, about 10 s on the paper data). Default: on for fully visible "
-        "machines (depth 0), off otherwise; --refine with depth > 0 is an error. "
+        "+ 1 steps, about 30 s on the paper data on 2 cores). Default: on for fully "
+        "visible machines (depth 0), off otherwise; --refine with depth > 0 is an "
+        "error. "
         "With --resume: replaces the checkpoint's setting before its refinement "
         "began.",
     )
