@@ -1208,7 +1208,7 @@ def _training_work(
                 "start",
                 int(tr.opt_steps),
                 list(tr.param_names),
-                int(getattr(tr, "total_steps", tr.opt_steps)),
+                int(tr.total_steps),
             )
         )
         last_live = -math.inf
@@ -1219,7 +1219,7 @@ def _training_work(
                 rec = tr.step()
                 emit(("step", rec))
                 now = time.perf_counter()
-                refining = getattr(rec, "phase", "adjoint") == "refine"
+                refining = rec.phase == "refine"
                 if refining and rec.step == rec.opt_steps + 1:
                     last_live = -math.inf  # show the phase's first path at once
                 table = tr.refine_moments if refining else None
@@ -1573,7 +1573,7 @@ class TrainingPanel(Viewer):
                 self._last_step = rec[1]
             elif kind == "start":
                 self.opt_steps = int(rec[1])
-                self.total_steps = int(rec[3]) if len(rec) > 3 else self.opt_steps
+                self.total_steps = int(rec[3])
                 extra = self.total_steps - self.opt_steps
                 self.status.object = f"Training: 0 / {self.opt_steps} steps" + (
                     f", then refining the closure ({extra} steps) ..."
@@ -1597,7 +1597,7 @@ class TrainingPanel(Viewer):
             self._show_progress(last)
             # refinement steps are slow (~0.5 s on the paper data) and the next
             # batch is that far away: draw them now rather than one step late
-            slow = getattr(last, "phase", "adjoint") == "refine"
+            slow = last.phase == "refine"
             if slow or time.perf_counter() >= self._next_plot:
                 self._flush_steps()
 
@@ -1605,10 +1605,10 @@ class TrainingPanel(Viewer):
         """Progress bar over both phases (``total_steps``); the status names the
         phase."""
         opt = int(getattr(last, "opt_steps", 0) or self.opt_steps or 1)
-        total = int(getattr(last, "total_steps", 0) or self.total_steps or opt)
-        self._set_progress(last.step, max(total, opt))
+        total = max(int(last.total_steps), opt)
+        self._set_progress(last.step, total)
         secs = f" ({time.perf_counter() - self._t0:.0f} s)"
-        if getattr(last, "phase", "adjoint") == "refine":
+        if last.phase == "refine":
             self.status.object = (
                 f"Refining the closure: {last.step - opt} / {total - opt}" + secs
             )
