@@ -4,9 +4,9 @@ For every configuration: 100 training replicates (data seed ``s``) and 1000
 independent replicates (seed 2024, no snapshots) are simulated, a model is trained
 with the defaults (``Trainer(data, seed=0).run()``, optionally with TrainConfig
 overrides; the defaults end with the refinement phase, ``--set refine=off`` measures
-the adjoint training alone, as the tables of docs/training.md before the refinement
-did) and evaluated with ``dbdviz.dbd.evaluate(model)`` (defaults). Printed per
-configuration: NRMSE (%) over t = 0..T of X, Y, nnXX, nnXY, nnYY against the 1000,
+the adjoint training alone, as the tables of docs/experiments/ (01-06) before the
+refinement did) and evaluated with ``dbdviz.dbd.evaluate(model)`` (defaults). Printed
+per configuration: NRMSE (%) over t = 0..T of X, Y, nnXX, nnXY, nnYY against the 1000,
 the noise floor (the 100 training replicates against the 1000), the model's own error
 ("fit": the evaluation against the 100 training replicates), the NRMSE per time block,
 and the training seconds.
@@ -27,7 +27,7 @@ Configurations (``preset("paper", **overrides)``):
 
 ``--set hold_tolerance=2 --set max_holds=8`` gives the adaptive window schedule,
 ``--set replay_windows=1 --set replay_span=10`` the replay of the last window length
-(docs/training.md); ``--seed`` changes the trainer's seed (run-to-run spread).
+(docs/experiments/03-04); ``--seed`` changes the trainer's seed (run-to-run spread).
 
 Simulated ensembles are cached as .npz under ``--cache`` (default
 ``/tmp/dbdviz_accuracy``), in a subdirectory named after the last git commit of

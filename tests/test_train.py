@@ -347,7 +347,7 @@ def test_paper_defaults_against_large_ensemble():
     paper data (CLI default seed 0) against 10000 independent replicates meets the
     project's targets: NRMSE over t = 0..500 <= 10 % for X and Y, <= 15 % for the
     NN pairs; at the 100-replicate noise floor and far below the reference C++
-    (docs/training.md, "The noise floor and the reference ensemble").
+    (docs/experiments/08-refinement-iterations-and-noise-floor.md).
 
     Measured: 4.8 / 9.3 / 7.9 / 10.5 / 12.2 % for X / Y / nnXX / nnXY / nnYY,
     floors (the training replicates against the same 10000) 4.0 / 8.7 / 7.1 / 10.2
