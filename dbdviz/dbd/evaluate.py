@@ -52,6 +52,7 @@ import numpy as np
 from .._numba import set_threads
 from .._rng import seed_states
 from ..dbm import DBM, _observables
+from ..errors import Cancelled
 from ..moments import OBSERVABLES, MomentTable, moment_table
 
 __all__ = [
@@ -64,14 +65,6 @@ __all__ = [
     "COV_OBSERVABLES",
     "warmup",
 ]
-
-
-class Cancelled(RuntimeError):
-    """Raised by :func:`sample_trajectory` / :func:`evaluate` when ``cancel`` was set.
-
-    Its own class (the evaluation does not import the simulator); front ends match
-    ``Cancelled`` by name (``dbdviz.ui.jobs``).
-    """
 
 
 #: Observables Q whose covariances with the parameter statistics are estimated (the

@@ -45,7 +45,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._numba import jit, pjit, prange
-from .._rng import randbelow
+from .._rng import randbelow, xoshiro_step
 
 _TWO32 = 4294967296.0
 _LO32 = np.uint64(0xFFFFFFFF)
@@ -232,34 +232,6 @@ def _nn_code(b, R, C):
 
 
 @jit
-def _rotl(x, k):
-    return (x << np.uint64(k)) | (x >> np.uint64(64 - k))
-
-
-@jit
-def _xoshiro(s0, s1, s2, s3):
-    """One xoshiro256** step on a state held in locals: (output, s0, s1, s2, s3).
-
-    Same numbers as ``dbdviz._rng.next_u64``; a pass keeps the state in registers
-    instead of reloading the array row for every draw (measured 2 to 3 x faster).
-    """
-    x = _rotl(s1 * np.uint64(5), 7) * np.uint64(9)
-    t = s1 << np.uint64(17)
-    s2 ^= s0
-    s3 ^= s1
-    s1 ^= s2
-    s0 ^= s3
-    s2 ^= t
-    s3 = _rotl(s3, 45)
-    return x, s0, s1, s2, s3
-
-
-@jit
-def _rotl(x, k):
-    return (x << np.uint64(k)) | (x >> np.uint64(64 - k))
-
-
-@jit
 def _pass_layer_s2(buf, l, tab, s, L):
     """Sample layer ``l`` (no intra-layer couplings) given layers l +- 1; q = 4.
 
@@ -303,7 +275,7 @@ def _pass_layer_s2(buf, l, tab, s, L):
                 ucur = unext
             idx = upc + 25 * low
             if k & 1 == 0:
-                x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
+                x, s0, s1, s2, s3 = xoshiro_step(s0, s1, s2, s3)
                 u = x >> _S32
             else:
                 u = x & _LO32
@@ -366,7 +338,7 @@ def _pass_layer_s3(buf, l, tab, s, L):
                 u2 = u3
             idx = upc + 100 * low
             if k & 1 == 0:
-                x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
+                x, s0, s1, s2, s3 = xoshiro_step(s0, s1, s2, s3)
                 u = x >> _S32
             else:
                 u = x & _LO32
@@ -414,7 +386,7 @@ def _pass_visible_coupled(buf, colour, tab, s, L, p, side, K):
                     upc = _up_code(up, R, C, 3)
             idx = upc + Kq * nn
             if k & 1 == 0:
-                x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
+                x, s0, s1, s2, s3 = xoshiro_step(s0, s1, s2, s3)
                 u = x >> _S32
             else:
                 u = x & _LO32

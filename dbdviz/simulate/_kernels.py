@@ -69,7 +69,7 @@ from numba import types
 from numba.extending import intrinsic
 
 from .._numba import jit, pjit, prange
-from .._rng import randbelow
+from .._rng import below, randbelow, xoshiro_step
 
 _M30 = np.uint64(0x3FFFFFFF)
 _U0 = np.uint64(0)
@@ -387,38 +387,8 @@ def _record_bits(bits, L, W, rowcnt, rowy, out):
 
 
 # --------------------------------------------------------------------------------------
-# register-resident xoshiro256** for the hot loops
-# --------------------------------------------------------------------------------------
-
-
-@jit
-def _xoshiro(s0, s1, s2, s3):
-    """One xoshiro256** step on a state held in scalars: ``(out, s0, s1, s2, s3)``.
-
-    The same generator as :func:`dbdviz._rng.next_u64`; keeping the state in
-    registers instead of the ``uint64[4]`` array removes a store/load chain per draw.
-    """
-    x = s1 * np.uint64(5)
-    out = ((x << np.uint64(7)) | (x >> np.uint64(57))) * np.uint64(9)
-    t = s1 << np.uint64(17)
-    s2 ^= s0
-    s3 ^= s1
-    s1 ^= s2
-    s0 ^= s3
-    s2 ^= t
-    s3 = (s3 << np.uint64(45)) | (s3 >> np.uint64(19))
-    return out, s0, s1, s2, s3
-
-
-# --------------------------------------------------------------------------------------
 # unimolecular events
 # --------------------------------------------------------------------------------------
-
-
-@jit
-def _rb(x, n):
-    """``randbelow`` on a drawn 64-bit ``x``: ``((x >> 32) * n) >> 32``."""
-    return np.int64(((x >> np.uint64(32)) * np.uint64(n)) >> np.uint64(32))
 
 
 @jit
@@ -562,10 +532,10 @@ def _events(
             if not a0 > 0.0:
                 rxn = 0
             else:
-                x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
+                x, s0, s1, s2, s3 = xoshiro_step(s0, s1, s2, s3)
                 u = np.float64(x >> np.uint64(11)) * (1.0 / 9007199254740992.0)
                 rxn = 1 if u * a0 < a1 else 2
-                x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
+                x, s0, s1, s2, s3 = xoshiro_step(s0, s1, s2, s3)
                 u = np.float64(x >> np.uint64(11)) * (1.0 / 9007199254740992.0)
                 t_rxn = t_int + (-np.log(1.0 - u)) / a0
         first = False
@@ -585,33 +555,33 @@ def _events(
         if total > 0:
             if code == 0:
                 if nested:
-                    x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
-                    r = _rb(x, L)
+                    x, s0, s1, s2, s3 = xoshiro_step(s0, s1, s2, s3)
+                    r = below(x, L)
                     while rowcnt[r] >= L:
-                        x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
-                        r = _rb(x, L)
-                    x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
-                    jj = _rb(x, L - rowcnt[r])
+                        x, s0, s1, s2, s3 = xoshiro_step(s0, s1, s2, s3)
+                        r = below(x, L)
+                    x, s0, s1, s2, s3 = xoshiro_step(s0, s1, s2, s3)
+                    jj = below(x, L - rowcnt[r])
                     site = r * L + _row_select(bits, 0, r, L, W, jj)
                 else:
-                    x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
-                    site = _rb(x, N)
+                    x, s0, s1, s2, s3 = xoshiro_step(s0, s1, s2, s3)
+                    site = below(x, N)
                     while lat[site] != 0:
-                        x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
-                        site = _rb(x, N)
+                        x, s0, s1, s2, s3 = xoshiro_step(s0, s1, s2, s3)
+                        site = below(x, N)
             else:
                 if nested:
                     while True:
-                        x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
-                        r = _rb(x, L)
+                        x, s0, s1, s2, s3 = xoshiro_step(s0, s1, s2, s3)
+                        r = below(x, L)
                         nc = rowy[r] if code == 2 else rowcnt[r] - rowy[r]
                         if nc > 0:
                             break
-                    x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
-                    jj = _rb(x, nc)
+                    x, s0, s1, s2, s3 = xoshiro_step(s0, s1, s2, s3)
+                    jj = below(x, nc)
                 else:
-                    x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
-                    jj = _rb(x, total)
+                    x, s0, s1, s2, s3 = xoshiro_step(s0, s1, s2, s3)
+                    jj = below(x, total)
                     r = 0
                     while True:
                         nc = rowy[r] if code == 2 else rowcnt[r] - rowy[r]
@@ -621,8 +591,8 @@ def _events(
                         r += 1
                 site = r * L + _row_select(bits, code, r, L, W, jj)
             if rxn == 1 and local_birth and site >= 0:
-                x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
-                e = _rb(x, 4)
+                x, s0, s1, s2, s3 = xoshiro_step(s0, s1, s2, s3)
+                e = below(x, 4)
                 site += np.int64(hop[8 * (site // L) + e]) + np.int64(
                     hop[8 * (site % L) + 4 + e]
                 )
@@ -820,7 +790,7 @@ def _sweep_rows(st, lat, tm, cnt, items, nz, nzpos, nnz, hop, L, p3):
     s3 = st[3]
     n_pred = 0
     while nnz_t > _U0:
-        x, s0, s1, s2_, s3 = _xoshiro(s0, s1, s2_, s3)
+        x, s0, s1, s2_, s3 = xoshiro_step(s0, s1, s2_, s3)
         r = np.uint64(nz[((x >> _U32) * nnz_t) >> _U32])
         base = r * Lu
         c = np.uint64(cnt[r])
@@ -848,7 +818,7 @@ def _sweep_rows(st, lat, tm, cnt, items, nz, nzpos, nnz, hop, L, p3):
         lat[s] = 0
         react = False
         if m + (p & np.uint8(3)) == 3:  # X-Y collision: draw the reaction uniform
-            u, s0, s1, s2_, s3 = _xoshiro(s0, s1, s2_, s3)
+            u, s0, s1, s2_, s3 = xoshiro_step(s0, s1, s2_, s3)
             react = np.float64(u >> _U11) * _2M53 < p3
         if react:
             # X + Y -> Y + Y, products at both sites
@@ -901,7 +871,7 @@ def _sweep_flat(st, lat, tm, items, pos, n, hop, L, p3):
     s3 = st[3]
     n_pred = 0
     while n_t > _U0:
-        x, s0, s1, s2_, s3 = _xoshiro(s0, s1, s2_, s3)
+        x, s0, s1, s2_, s3 = xoshiro_step(s0, s1, s2_, s3)
         j = ((x >> _U32) * n_t) >> _U32
         s = np.uint64(items[j])
         r = (s * magic) >> _U40
@@ -921,7 +891,7 @@ def _sweep_flat(st, lat, tm, items, pos, n, hop, L, p3):
         lat[s] = 0
         react = False
         if m + (p & np.uint8(3)) == 3:  # X-Y collision: draw the reaction uniform
-            u, s0, s1, s2_, s3 = _xoshiro(s0, s1, s2_, s3)
+            u, s0, s1, s2_, s3 = xoshiro_step(s0, s1, s2_, s3)
             react = np.float64(u >> _U11) * _2M53 < p3
         if react:
             if p & np.uint8(_MARK) == tmu:

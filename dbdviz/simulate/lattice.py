@@ -20,6 +20,7 @@ import numpy as np
 from .._numba import get_threads, set_threads
 from .._rng import seed_states
 from ..config import LatticeLV, preset
+from ..errors import Cancelled
 from ..io import FileFormatError, load_npz, save_npz
 from ..moments import OBSERVABLES, MomentTable, moment_table
 from ._kernels import _fill_hop_table, _simulate_batch
@@ -29,10 +30,6 @@ __all__ = ["Ensemble", "simulate", "warmup", "Cancelled"]
 #: Replicates per kernel call and thread: between batches progress is reported and
 #: cancellation checked (results do not depend on it: one stream per replicate).
 _REPS_PER_THREAD = 8
-
-
-class Cancelled(RuntimeError):
-    """Raised by :func:`simulate` when its ``cancel`` event was set."""
 
 
 @dataclass
