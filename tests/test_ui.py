@@ -22,14 +22,13 @@ from dbdviz.config import TrainConfig  # noqa: E402
 from dbdviz.moments import OBSERVABLES, read_moment_table  # noqa: E402
 from dbdviz.ui import plots  # noqa: E402
 from dbdviz.ui.app import App, create_app  # noqa: E402
-from dbdviz.ui.explorer import (  # noqa: E402
+from dbdviz.ui.components import (  # noqa: E402
     LatticeView,
     MomentsView,
-    Session,
     TrainingPanel,
-    is_paper_config,
 )
 from dbdviz.ui.jobs import Job, JobState, active_jobs  # noqa: E402
+from dbdviz.ui.session import Session, is_paper_config  # noqa: E402
 
 SMALL = dict(
     size=10, init_x=12, init_y=8, steps=40, replicates=6, seed=3, snapshots=True
@@ -95,7 +94,7 @@ def test_theta_and_errors_overlays():
 
 
 def test_lowpass_taps_for_short_runs():
-    from dbdviz.ui.explorer import lowpass_taps_for
+    from dbdviz.dbd.procedure import lowpass_taps_for
 
     assert lowpass_taps_for(501) == 63 and lowpass_taps_for(189) == 63
     assert lowpass_taps_for(188) == 61 and lowpass_taps_for(21) == 7
@@ -312,15 +311,18 @@ def tiny() -> App:
     return app
 
 
-def tiny_session(tiny, **train) -> tuple[Session, TrainingPanel]:
-    """A fresh session holding the tiny ensemble, and its training panel."""
+def tiny_session(
+    tiny, panel_params: dict | None = None, **train
+) -> tuple[Session, TrainingPanel]:
+    """A fresh session holding the tiny ensemble, and its training panel (with
+    ``panel_params``)."""
     s = Session("demo")
     src = tiny.session
     s.param.update(
         ensemble=src.ensemble, sim_config=src.sim_config, simulation=src.simulation
     )
     s.train_config.param.update(**train)
-    return s, TrainingPanel(s)
+    return s, TrainingPanel(s, **(panel_params or {}))
 
 
 def poll_until(job, cond, timeout=60.0):
@@ -389,13 +391,10 @@ def test_divergence_is_an_alert(tiny):
     assert s.model is None and panel.status.object == "Training failed."
 
 
-def test_training_streams_live_plots_and_stop_stops_it(tiny, monkeypatch):
+def test_training_streams_live_plots_and_stop_stops_it(tiny):
     """Real trainer: theta Pipe, errors Buffer and the learned curve change while it
     trains; Stop ends it and keeps the model trained so far."""
-    import dbdviz.ui.explorer as explorer
-
-    monkeypatch.setattr(explorer, "LIVE_PERIOD", 0.2)
-    s, panel = tiny_session(tiny, opt_steps=100_000)
+    s, panel = tiny_session(tiny, {"live_period": 0.2}, opt_steps=100_000)
     view = MomentsView(s, curves=["simulation", "dbd"])
     job = panel.train()
     assert job is not None and panel.stop_button.disabled is False
@@ -507,14 +506,16 @@ def test_training_to_the_end_evaluates_samples_and_exports(tiny):
 def _gated_training(panel, s, gate_step: int):
     """The panel's real training work, paused after the live curve of step
     ``gate_step`` until the returned event is set (so a test sees that step's
-    state; needs live curves at every step: ``LIVE_PERIOD = 0``)."""
-    import dbdviz.ui.explorer as explorer
+    state; needs live curves at every step: ``live_period = 0``)."""
+    from dbdviz.ui.session import trainer_class
+    from dbdviz.ui.workers import training_work
 
-    work = explorer._training_work(
-        explorer.trainer_class(),
+    work = training_work(
+        trainer_class(),
         s.ensemble,
         s.dbm_config.copy(),
         s.train_config.copy(),
+        live_period=panel.live_period,
         eval_chains=10,
     )
     gate = threading.Event()
@@ -531,17 +532,19 @@ def _gated_training(panel, s, gate_step: int):
 
 
 @pytest.mark.parametrize("stop", [False, True])
-def test_training_shows_the_refinement_live(tiny, monkeypatch, stop):
+def test_training_shows_the_refinement_live(tiny, stop):
     """Depth 0 ("auto"): the adjoint steps, then the refinement as further steps of
     the same job. While it refines, the status names the phase, the bar spans both
     phases, theta(t) is the refining path and the learned curve its sampled
     moments; at the end the model is the refined one. Stop during the refinement
     keeps the adjoint-trained model."""
-    import dbdviz.ui.explorer as explorer
-
-    monkeypatch.setattr(explorer, "LIVE_PERIOD", 0.0)
     s, panel = tiny_session(
-        tiny, opt_steps=6, refine_iterations=4, refine_chains=4, seed=3
+        tiny,
+        {"live_period": 0.0},
+        opt_steps=6,
+        refine_iterations=4,
+        refine_chains=4,
+        seed=3,
     )
     assert s.train_config.refine == "auto" and s.dbm_config.depth == 0
     assert "refine" in panel.train_settings._widgets

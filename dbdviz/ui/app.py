@@ -1,7 +1,8 @@
 """The dbdviz dashboard: ``create_app()`` composes the components in a template.
 
 Served by ``panel serve apps/dashboard.py`` (and ``dbdviz serve``) at ``/dashboard``.
-Every call builds a fresh :class:`~dbdviz.ui.explorer.Session` and fresh components,
+Every call builds a fresh :class:`~dbdviz.ui.session.Session` and fresh components
+(:mod:`dbdviz.ui.components`),
 so each browser tab has its own state; when the tab's session is destroyed, its
 background jobs are stopped.
 """
@@ -12,15 +13,15 @@ import logging
 
 import panel as pn
 
-from .explorer import (
+from .components import (
     ExportPanel,
     HierarchyView,
     LatticeView,
     ModelPanel,
     MomentsView,
-    Session,
     TrainingPanel,
 )
+from .session import Session
 
 __all__ = ["create_app", "serve_stylesheets_locally", "App", "INTRO_MD"]
 

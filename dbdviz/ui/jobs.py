@@ -24,6 +24,8 @@ import traceback
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ..errors import Cancelled
+
 __all__ = ["Job", "JobState", "active_jobs"]
 
 log = logging.getLogger("dbdviz.ui")
@@ -68,9 +70,9 @@ class Job:
         ``work(cancel: threading.Event, emit: callable) -> iterable or None``. It may
         call ``emit(record)`` at any time, and/or return an iterable (e.g. be a
         generator function): every item it yields is emitted too, and ``cancel`` is
-        checked between items. Raising ``dbdviz.simulate.Cancelled`` (or any
-        exception whose class is named ``Cancelled``) after ``cancel`` was set counts
-        as a clean cancellation.
+        checked between items. Raising :class:`dbdviz.errors.Cancelled` (what the
+        simulator, the trainer and the evaluation raise when ``cancel`` is set)
+        counts as a clean cancellation.
     on_records : callable
         ``on_records(list_of_records)``, called from :meth:`poll` (the session's
         thread) with every record that arrived since the last poll, in order.
@@ -119,7 +121,7 @@ class Job:
             if self.cancel.is_set():
                 outcome = JobState.CANCELLED
         except Exception as exc:  # reported in the UI, never re-raised in the thread
-            if self.cancel.is_set() or type(exc).__name__ == "Cancelled":
+            if self.cancel.is_set() or isinstance(exc, Cancelled):
                 outcome = JobState.CANCELLED
             else:
                 outcome = JobState.FAILED

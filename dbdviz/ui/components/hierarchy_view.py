@@ -1,0 +1,225 @@
+"""The hierarchy view: why the moments do not close (teaching), and the channels of
+the learned closure once a model is evaluated."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import panel as pn
+import param
+from panel.viewable import Viewer
+
+from .. import plots
+from .._compat import kw
+from ..session import Session, session_or_new
+
+__all__ = ["HierarchyView", "HIERARCHY_MD", "CHANNELS_MD", "CHANNEL_OBSERVABLES"]
+
+
+# Markdown eats a backslash before punctuation, so display math avoids thin spaces and
+# double bars (uses ~ and \Vert instead).
+HIERARCHY_MD = r"""
+### Why the moments do not close
+
+Prey X and predators Y live on an L × L periodic lattice, one molecule per site.
+Per unit time a prey reproduces with rate k<sub>1</sub>, a predator dies with rate
+k<sub>2</sub>, and every molecule tries one hop to a random neighbour; when a hop hits
+an X-Y pair the prey becomes a predator with probability p<sub>3</sub>. Taking
+expectations, the **counts** depend on the **pairs** (a predation needs an X next to
+a Y):
+
+$$
+\frac{d\langle n_X\rangle}{dt} \approx
+k_1\langle n_X\rangle - c~p_3\langle N_{XY}\rangle,
+\qquad
+\frac{d\langle n_Y\rangle}{dt} \approx
+c~p_3\langle N_{XY}\rangle - k_2\langle n_Y\rangle
+$$
+
+with c the chance per step that one of the two molecules of a bond hops onto the
+other (c = 1/2 to first order for four neighbours; (8 − p<sub>3</sub>)/16 following
+one bond through the hop sweep). The equations for the pairs
+⟨N<sub>AB</sub>⟩ in turn contain **triplets** ⟨N<sub>ABC</sub>⟩, those contain
+quadruplets, and so on: the *moment hierarchy* never closes by itself. A **closure**
+cuts it by expressing the higher moments through lower ones.
+
+### Mean field: forget space
+
+Molecules are placed at random given the counts (N = L² sites, 2N bonds), so a pair
+count follows from the two counts:
+
+$$
+\langle N_{XY}\rangle \approx \frac{4 n_X n_Y}{N-1},
+\qquad
+\langle N_{AA}\rangle \approx \frac{2 n_A (n_A-1)}{N-1}
+$$
+
+The counts then obey ordinary Lotka-Volterra equations. Mean field ignores that
+predators cluster where they were born (next to eaten prey), so it overestimates
+predation.
+
+### Pair approximation: keep neighbours, forget the rest
+
+Pairs get their own equations; triplets are closed through the pairs they share:
+
+$$
+\langle N_{ABC}\rangle \approx
+\frac{\langle N_{AB}\rangle \langle N_{BC}\rangle}{\langle n_B\rangle}
+$$
+
+This keeps the correlation between neighbours but not longer-range structure.
+
+### Learned closure: dynamic Boltzmann distributions
+
+Instead of a formula, DBD learns a whole **distribution** over lattices, a deep
+Boltzmann machine with visible biases, hidden layers and weights θ(t):
+
+$$
+p(s;\theta(t)) \propto e^{-E(s;\theta(t))},
+\qquad
+\frac{d\theta}{dt} = F(\theta),
+\qquad
+\min_F \int_0^T D_{KL}\left(p_{data}(t) \Vert p_{\theta(t)}\right) dt
+$$
+
+The right-hand side F is fitted to the simulated lattices with an adjoint method
+(`ALGORITHM.md` sections 3-5). Any moment, including the pairs and triplets the
+hierarchy needs, is then an expectation under p(s; θ(t)).
+
+*The exact per-step rates the dbdviz closures integrate (births in continuous time,
+predation during the hop sweep) are derived in `docs/hierarchy.md`.*
+"""
+
+
+CHANNELS_MD = r"""
+### The learned closure, channel by channel
+
+Under the learned distribution every moment Q moves because the parameters move:
+
+$$
+\frac{d\langle Q\rangle}{dt} = \sum_k \mathrm{Cov}(Q, M_k)~\frac{d\theta_k}{dt}
+$$
+
+(M<sub>k</sub> is the statistic that parameter θ<sub>k</sub> multiplies in the
+energy). Each term is one *channel*: the plot shows which parameter carries which
+part of the change of ⟨Q⟩, their sum, and the derivative of the simulated mean
+(finite differences; the black curve low-pass filtered like the channels).
+"""
+
+CHANNEL_OBSERVABLES = ["X", "Y", "nnXX", "nnXY", "nnYY"]
+
+
+class HierarchyView(Viewer):
+    """Equations of the moment hierarchy and its closures, for teaching; once the
+    session has an evaluated model, the closure channels of the learned DBD
+    (:meth:`dbdviz.dbd.Evaluation.channels`) against the simulation's derivative."""
+
+    observable = param.Selector(
+        default="X", objects=CHANNEL_OBSERVABLES, label="Observable Q"
+    )
+
+    def __init__(self, session: Session | None = None, **params: Any) -> None:
+        super().__init__(**params)
+        self.session = session_or_new(session)
+        self._pane = pn.pane.Markdown(
+            HIERARCHY_MD, sizing_mode="stretch_width", max_width=860
+        )
+        self.observable_select = pn.widgets.Select.from_param(
+            self.param.observable,
+            **kw(pn.widgets.Select, label="Observable Q", width=200),
+        )
+        self.channels_pane = pn.pane.HoloViews(
+            None, sizing_mode="stretch_width", min_height=400
+        )
+        self.channels_info = pn.pane.Markdown(
+            "_The channels of the learned closure appear here after training and "
+            "its evaluation (Training tab)._",
+            sizing_mode="stretch_width",
+        )
+        self.channels_box = pn.Column(
+            pn.pane.Markdown(CHANNELS_MD, sizing_mode="stretch_width", max_width=860),
+            self.observable_select,
+            self.channels_pane,
+            sizing_mode="stretch_width",
+            visible=False,
+        )
+        self.session.param.watch(self._refresh, ["evaluation", "simulation"])
+        self.param.watch(self._refresh, "observable")
+        self._layout = pn.Column(
+            self._pane,
+            self.channels_info,
+            self.channels_box,
+            sizing_mode="stretch_width",
+        )
+
+    def __panel__(self):
+        return self._layout
+
+    def channel_data(self) -> dict[str, Any] | None:
+        """Data of the channels plot for the current observable, or None.
+
+        Returns
+        -------
+        dict
+            ``t`` (n,), ``channels`` (n, P), ``names``, ``sum`` (n,), and from the
+            simulation over the model's times ``true_t`` (m,), ``true`` (m,),
+            ``true_smooth`` (m,) (absent without a simulation).
+        """
+        ev = self.session.evaluation
+        if ev is None:
+            return None
+        from ...dbd import lowpass, moment_derivative
+
+        obs = self.observable
+        ch = ev.channels(obs)
+        out = {
+            "t": ch["t"],
+            "channels": ch["channels"][obs],
+            "names": list(ch["param_names"]),
+            "sum": ch["sum"][obs],
+        }
+        sim = self.session.simulation
+        if sim is not None and obs in sim.mean and ev.t.size:
+            part = sim.slice(t_max=float(ev.t[-1]))
+            if part.t.shape[0] >= 2:
+                d = moment_derivative(part, obs)
+                out["true_t"], out["true"] = d["t"], d[obs]
+                taps = int(ev.meta.get("lowpass_taps", 63) or 0)
+                out["true_smooth"] = lowpass(
+                    d[obs],
+                    taps if taps > 1 else 0,
+                    padding=ev.meta.get("lowpass_padding", "odd"),
+                )
+        return out
+
+    def _refresh(self, *_events) -> None:
+        try:
+            data = self.channel_data()
+        except ValueError as exc:  # e.g. a single chain: no covariances
+            self.channels_info.object = f"_No channels for this model: {exc}_"
+            self.channels_box.visible = False
+            return
+        if data is None:
+            self.channels_box.visible = False
+            self.channels_info.object = (
+                "_The channels of the learned closure appear here after training "
+                "and its evaluation (Training tab)._"
+            )
+            return
+        self.channels_pane.object = plots.channels_overlay(
+            data["t"],
+            data["channels"],
+            data["names"],
+            data["sum"],
+            self.observable,
+            data.get("true_t"),
+            data.get("true"),
+            data.get("true_smooth"),
+        )
+        ev = self.session.evaluation
+        self.channels_info.object = (
+            f"_Learned closure evaluated with {ev.table.n} chains per time point "
+            f"(theta low-pass {ev.meta.get('lowpass_taps')} taps, covariances from "
+            f"{ev.meta.get('cov_from')})._"
+        )
+        self.channels_box.visible = True

@@ -1,0 +1,271 @@
+"""The model panel: rates, lattice, initial counts, simulation size; Simulate, Stop."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import panel as pn
+import param
+from panel.viewable import Viewer
+
+from ...config import PRESETS
+from .._compat import SEED_WIDGET, widget
+from ..jobs import Job, JobState
+from ..session import Session, session_or_new
+from ..workers import SITE_STEPS_PER_BATCH, simulation_work
+from .moments_view import CURVE_LABELS
+
+__all__ = ["ModelPanel", "MODEL_MAIN", "MODEL_ADVANCED"]
+
+
+#: Model parameters shown first; the rest of LatticeLV goes into an "Advanced" card.
+MODEL_MAIN = [
+    "birth",
+    "death",
+    "predation",
+    "size",
+    "init_x",
+    "init_y",
+    "steps",
+    "replicates",
+    "seed",
+]
+MODEL_ADVANCED = ["dt", "pick_mode", "birth_mode", "snapshots"]
+
+
+class ModelPanel(Viewer):
+    """Model rates, lattice, initial counts, simulation size; ``Simulate`` and ``Stop``.
+
+    ``Simulate`` runs :func:`dbdviz.simulate.simulate` in a background thread with a
+    progress bar, then the moments and the classical closures (mean field, pair
+    approximation) of the same configuration. ``Stop`` cancels within about a second.
+    """
+
+    site_steps_per_batch = param.Number(
+        default=SITE_STEPS_PER_BATCH,
+        bounds=(1, None),
+        doc="Site updates per simulator batch: Stop and progress act between "
+        "batches (dbdviz.ui.workers.batch_size).",
+    )
+
+    def __init__(self, session: Session | None = None, **params: Any) -> None:
+        super().__init__(**params)
+        self.session = session_or_new(session)
+        cfg = self.session.config
+        self.job: Job | None = None
+        self.preset = widget(
+            pn.widgets.Select,
+            label="Preset",
+            options=list(PRESETS),
+            value=self.session.preset_name,
+            sizing_mode="stretch_width",
+        )
+        self.preset.param.watch(self._on_preset, "value")
+        self.settings = pn.Param(
+            cfg,
+            parameters=MODEL_MAIN,
+            show_name=False,
+            sizing_mode="stretch_width",
+            widgets={
+                "seed": SEED_WIDGET,
+                "steps": {"type": pn.widgets.IntInput},
+                "replicates": {"type": pn.widgets.IntInput},
+                "birth": {
+                    "type": pn.widgets.FloatSlider,
+                    "step": 0.001,
+                    "format": "0.000",
+                },
+                "death": {
+                    "type": pn.widgets.FloatSlider,
+                    "step": 0.001,
+                    "format": "0.000",
+                },
+            },
+        )
+        self.advanced = pn.Card(
+            pn.Param(
+                cfg,
+                parameters=MODEL_ADVANCED,
+                show_name=False,
+                sizing_mode="stretch_width",
+            ),
+            title="Advanced",
+            collapsed=True,
+            sizing_mode="stretch_width",
+        )
+        self.simulate_button = widget(
+            pn.widgets.Button,
+            label="Simulate",
+            color="primary",
+            sizing_mode="stretch_width",
+        )
+        self.stop_button = widget(
+            pn.widgets.Button,
+            label="Stop",
+            color="warning",
+            disabled=True,
+            sizing_mode="stretch_width",
+        )
+        self.progress = pn.indicators.Progress(
+            value=0, max=100, sizing_mode="stretch_width", height=18
+        )
+        self.alert = pn.pane.Alert(
+            "", alert_type="danger", visible=False, sizing_mode="stretch_width"
+        )
+        self.status = pn.pane.Markdown(
+            "Ready: press **Simulate**.", sizing_mode="stretch_width"
+        )
+        self.simulate_button.on_click(self.simulate)
+        self.stop_button.on_click(self.stop)
+        cfg.param.watch(self._on_config, cfg.public_names())
+        self._layout = pn.Column(
+            self.preset,
+            self.settings,
+            self.advanced,
+            self.alert,
+            pn.Row(self.simulate_button, self.stop_button, sizing_mode="stretch_width"),
+            self.progress,
+            self.status,
+            sizing_mode="stretch_width",
+        )
+
+    def __panel__(self):
+        return self._layout
+
+    # -- validation -----------------------------------------------------------------
+    def check(self) -> str | None:
+        """Validate the current settings; show and return the message, or None."""
+        try:
+            self.session.config.validate()
+        except ValueError as exc:
+            self.alert.object = f"**Cannot simulate these settings.** {exc}"
+            self.alert.alert_type = "danger"
+            self.alert.visible = True
+            return str(exc)
+        if self.alert.alert_type == "danger":
+            self.alert.visible = False
+        return None
+
+    def _on_config(self, *_events) -> None:
+        self.check()
+
+    def _on_preset(self, event) -> None:
+        self.apply_preset(event.new)
+
+    def apply_preset(self, name: str) -> None:
+        """Load a preset's values into the (same) config object."""
+        values = dict(PRESETS[name])
+        cfg = self.session.config
+        # Batch the change so the combination is checked once, on the final values.
+        with param.parameterized.batch_call_watchers(cfg):
+            cfg.param.update(**values)
+        self.session.preset_name = name
+        if self.preset.value != name:
+            self.preset.value = name
+        self.check()
+
+    # -- the job --------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.job is not None and self.job.running
+
+    def simulate(self, event=None) -> Job | None:
+        """Start the background simulation (the ``Simulate`` button's handler)."""
+        if self.running:
+            return self.job
+        if self.check() is not None:
+            return None
+        try:
+            from ...simulate import simulate as _simulate
+        except ImportError as exc:
+            self._show_error(f"The simulator is not available: {exc}")
+            return None
+        cfg = self.session.config.copy()
+        n_bytes = (
+            (cfg.replicates * (cfg.steps + 1) * cfg.n_sites) if cfg.snapshots else 0
+        )
+        self.alert.visible = False
+        self.progress.value = 0
+        self.progress.max = 100
+        self.status.object = (
+            f"Simulating {cfg.replicates} replicate(s) of {cfg.steps} steps on "
+            f"{cfg.size} x {cfg.size}"
+            + (f" (snapshots {n_bytes / 2**20:.0f} MiB)" if n_bytes else "")
+            + " ..."
+        )
+        work = simulation_work(
+            _simulate, cfg, site_steps_per_batch=self.site_steps_per_batch
+        )
+        self.job = self.session.add_job(
+            Job("simulate", work, self._on_records, self._on_done)
+        )
+        self._t0 = time.perf_counter()
+        self._sim_config = cfg
+        self.simulate_button.disabled = True
+        self.stop_button.disabled = False
+        self.job.start()
+        return self.job
+
+    def stop(self, event=None) -> None:
+        """Cancel the running simulation (the ``Stop`` button's handler)."""
+        if self.job is not None:
+            self.job.stop()
+            self.status.object = "Stopping ..."
+
+    def _on_records(self, batch: list) -> None:
+        s = self.session
+        progress = None
+        for rec in batch:
+            kind = rec[0]
+            if kind == "progress":
+                progress = rec
+            elif kind == "ensemble":
+                _, ens, table = rec
+                # One update of the three parameters, so views redraw once.
+                s.param.update(
+                    ensemble=ens,
+                    sim_config=self._sim_config,
+                    simulation=table,
+                    closures={},
+                    closure_errors={},
+                    learned=None,
+                    model=None,
+                    evaluation=None,
+                )
+                dt = time.perf_counter() - self._t0
+                self.status.object = (
+                    f"Simulated {ens.observables.shape[0]} replicate(s) in {dt:.1f} s; "
+                    "solving closures ..."
+                )
+            elif kind == "closure":
+                _, key, table = rec
+                s.closures = {**s.closures, key: table}
+            elif kind == "closure-error":
+                _, key, msg = rec
+                s.closure_errors = {**s.closure_errors, key: msg}
+        if progress is not None:
+            _, done, total = progress
+            # replicates, not percent: every batch moves the bar
+            self.progress.param.update(max=max(int(total), 1), value=int(done))
+
+    def _on_done(self, state: str, error: str | None) -> None:
+        self.simulate_button.disabled = False
+        self.stop_button.disabled = True
+        dt = time.perf_counter() - self._t0
+        if state == JobState.FINISHED:
+            self.progress.value = self.progress.max
+            msgs = [f"Done in {dt:.1f} s."]
+            for key, msg in self.session.closure_errors.items():
+                msgs.append(f"{CURVE_LABELS.get(key, key)} unavailable: {msg}")
+            self.status.object = " ".join(msgs)
+        elif state == JobState.CANCELLED:
+            self.status.object = f"Stopped after {dt:.1f} s."
+        else:
+            self.status.object = "Simulation failed."
+            self._show_error(f"Simulation failed: {error}")
+
+    def _show_error(self, text: str) -> None:
+        self.alert.object = text
+        self.alert.alert_type = "danger"
+        self.alert.visible = True
