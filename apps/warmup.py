@@ -19,3 +19,9 @@ for module in (
         continue
     if callable(warmup):
         warmup()
+
+# Answer only this machine's clients and host names from the first request on
+# (dbdviz.ui.guard; the app script checks too, for `panel serve` without --setup).
+from dbdviz.ui import guard  # noqa: E402
+
+guard.install()

@@ -10,8 +10,18 @@ reorder the comparisons that turn uniforms into decisions).
 from __future__ import annotations
 
 import numba
+import numpy as np
 
-__all__ = ["jit", "pjit", "jit_fast", "prange", "set_threads", "get_threads"]
+__all__ = [
+    "jit",
+    "pjit",
+    "jit_fast",
+    "prange",
+    "set_threads",
+    "get_threads",
+    "max_threads",
+    "check_threads",
+]
 
 _COMMON = {"cache": True, "nogil": True, "error_model": "numpy"}
 
@@ -23,6 +33,32 @@ pjit = numba.njit(parallel=True, **_COMMON)
 jit_fast = numba.njit(fastmath={"contract", "arcp", "nsz"}, **_COMMON)
 
 prange = numba.prange
+
+
+def max_threads() -> int:
+    """The most threads numba can use in this process (``NUMBA_NUM_THREADS``, the
+    cores it found or the environment's setting; fixed when numba starts)."""
+    return int(numba.config.NUMBA_NUM_THREADS)
+
+
+def check_threads(threads, name: str = "threads") -> int | None:
+    """``threads`` as an int in ``[1, max_threads()]`` (None passes through).
+
+    Raises
+    ------
+    ValueError
+        Not an integer (``2.7``, ``True``) or outside the range; names ``name``.
+    """
+    if threads is None:
+        return None
+    hi = max_threads()
+    ok = not isinstance(threads, bool) and isinstance(threads, (int, np.integer))
+    if not ok or not 1 <= int(threads) <= hi:
+        raise ValueError(
+            f"{name} = {threads!r} is invalid: allowed an integer in [1, {hi}] (the "
+            "cores numba can use) or None"
+        )
+    return int(threads)
 
 
 def set_threads(n: int | None) -> int:

@@ -10,6 +10,8 @@ share one definition of every parameter.
 from __future__ import annotations
 
 import argparse
+import decimal
+import logging
 import os
 import re
 import sys
@@ -168,14 +170,27 @@ def _boolean(rng: str) -> Callable:
     return parse
 
 
+def _exact_int(text: str) -> int:
+    """``text`` as an exact integer: ``12``, ``1_000``, also ``1e3`` (never through a
+    float: ``2**53 + 1`` stays itself); ValueError otherwise."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        d = decimal.Decimal(text.strip())
+    except decimal.InvalidOperation:
+        raise ValueError(text) from None
+    if not d.is_finite() or d != d.to_integral_value() or abs(d.adjusted()) > 100:
+        raise ValueError(text)
+    return int(d)
+
+
 def _typed(conv: Callable, name: str, rng: str) -> Callable:
     def parse(text: str):
         try:
             if conv is int:
-                v = float(text)
-                if not v.is_integer():
-                    raise ValueError
-                return int(v)
+                return _exact_int(text)
             return conv(text)
         except (TypeError, ValueError):
             kind = "an integer" if conv is int else "a number"
@@ -199,11 +214,19 @@ def _model_from_args(args: argparse.Namespace) -> LatticeLV:
         raise UsageError(_cli_message(exc, list(MODEL_OPTIONS) + ["preset"])) from None
 
 
-def _check_out(path: str) -> str:
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise UsageError(f"--out: folder does not exist: {folder}")
-    return path
+def _check_paths(outputs: dict, inputs: dict | None = None) -> None:
+    """All output paths of a subcommand, checked before any work (dbdviz._paths)."""
+    from ._paths import OutputPathError, check_outputs
+
+    try:
+        check_outputs(outputs, inputs)
+    except OutputPathError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _memory_error(options: str, exc: Exception) -> UsageError:
+    """A MemoryLimitError as a one-line usage error naming the options to change."""
+    return UsageError(f"{options}: {str(exc).splitlines()[0]}")
 
 
 # ---------------------------------------------------------------------------------
@@ -213,8 +236,14 @@ def _check_out(path: str) -> str:
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     cfg = _model_from_args(args)
-    _check_out(args.out)
-    from .simulate import simulate, warmup
+    _check_paths({"--out": args.out})
+    from ._memory import MemoryLimitError
+    from .simulate import check_memory, simulate, warmup
+
+    try:
+        check_memory(cfg)
+    except MemoryLimitError as exc:
+        raise _memory_error("--replicates/--steps/--size", exc) from None
 
     prog = Progress("simulate", args.quiet)
     prog.note(
@@ -230,8 +259,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_moments(args: argparse.Namespace) -> int:
-    _check_out(args.out)
-    ens = _load_ensemble(args.ensemble, "ENSEMBLE")
+    _check_paths({"--out": args.out}, {"ENSEMBLE": args.ensemble})
+    ens = _load_ensemble(args.ensemble, "ENSEMBLE", snapshots=False)
     table = ens.moments()
     table.to_csv(args.out)
     if not args.quiet:
@@ -241,7 +270,7 @@ def _cmd_moments(args: argparse.Namespace) -> int:
 
 def _cmd_closure(args: argparse.Namespace) -> int:
     cfg = _model_from_args(args)
-    _check_out(args.out)
+    _check_paths({"--out": args.out})
     from .closures import ClosureError, solve
 
     try:
@@ -306,13 +335,14 @@ def _refine_setting(args: argparse.Namespace) -> str | None:
     return "on" if args.refine else "off"
 
 
-def _load_ensemble(path: str, option: str):
+def _load_ensemble(path: str, option: str, snapshots: bool = True):
+    from ._memory import MemoryLimitError
     from .io import FileFormatError
     from .simulate import Ensemble
 
     try:
-        return Ensemble.load(path)
-    except (FileNotFoundError, FileFormatError) as exc:
+        return Ensemble.load(path, snapshots=snapshots)
+    except (FileNotFoundError, FileFormatError, MemoryLimitError) as exc:
         raise UsageError(f"{option}: {exc}") from None
 
 
@@ -323,9 +353,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
             tr_cfg.refines(dbm_cfg.depth)
         except ValueError as exc:
             raise UsageError(_cli_message(exc, ["refine"])) from None
-    _check_out(args.out)
-    if args.checkpoint:
-        _check_out(args.checkpoint)
+    # --checkpoint may be the --resume file (training goes on checkpointing there)
+    _check_paths(
+        {"--out": args.out, "--checkpoint": args.checkpoint},
+        {"--data": args.data},
+    )
+    _check_paths({"--out": args.out}, {"--resume": args.resume})
+    if args.resume and not os.path.isfile(args.resume):
+        raise UsageError(f"--resume: no such file: {args.resume}")
     data = _load_ensemble(args.data, "--data")
     if data.snapshots is None:
         raise UsageError(
@@ -398,13 +433,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    _check_out(args.out)
+    _check_paths({"--out": args.out}, {"MODEL": args.model})
+    from ._memory import MemoryLimitError
     from .dbd import DBDModel, evaluate
     from .io import FileFormatError
 
     try:
         model = DBDModel.load(args.model)
-    except (FileNotFoundError, FileFormatError) as exc:
+    except (FileNotFoundError, FileFormatError, MemoryLimitError) as exc:
         raise UsageError(f"MODEL: {exc}") from None
     prog = Progress("evaluate", args.quiet)
     try:
@@ -419,6 +455,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             init=args.init,
             progress=prog,
         )
+    except MemoryLimitError as exc:
+        raise _memory_error("--t-max/--chains", exc) from None
     except ValueError as exc:
         raise UsageError(
             _cli_message(
@@ -433,7 +471,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _bounded_int(name: str, lo: int, hi: int | None = None) -> Callable:
     def parse(text: str) -> int:
         try:
-            v = int(text)
+            v = _exact_int(text)
         except ValueError:
             v = None
         if v is None or v < lo or (hi is not None and v > hi):
@@ -509,9 +547,9 @@ def _add_train_commands(sub) -> None:
     )
     p.add_argument(
         "--seed",
-        type=_bounded_int("seed", 0),
+        type=_bounded_int("seed", 0, 2**63 - 1),
         default=0,
-        help="Random seed. Allowed [0, inf); default 0.",
+        help=f"Random seed. Allowed [0, {2**63 - 1}]; default 0.",
     )
     p.add_argument(
         "--lowpass-taps",
@@ -554,21 +592,47 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         )
         return EXIT_ERROR
     from .simulate import warmup
+    from .ui import guard
 
+    origins = list(args.allow_websocket_origin or [])
+    pol = guard.Policy.build(args.address, origins)
+    try:
+        server = pn.serve(
+            {"dashboard": create_app},
+            port=args.port,
+            address=args.address,
+            show=False,
+            start=False,
+            title="dbdviz",
+            websocket_origin=[f"localhost:{args.port}", f"127.0.0.1:{args.port}"]
+            + origins,
+        )
+    except OSError as exc:  # port in use, an address not of this machine
+        raise UsageError(
+            f"--port/--address: cannot listen on {args.address}:{args.port} "
+            f"({exc.strerror or exc})"
+        ) from None
+    guard.install(pol)
+    # the app's session/job lines and the guard's refusals, as panel serve logs them
+    ui_log = logging.getLogger("dbdviz.ui")
+    if not ui_log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        ui_log.addHandler(handler)
+        ui_log.setLevel(logging.INFO)
+        ui_log.propagate = False
     warmup()
     if not args.quiet:
         sys.stderr.write(
             f"serving the dashboard at http://localhost:{args.port}/dashboard\n"
         )
-    pn.serve(
-        {"dashboard": create_app},
-        port=args.port,
-        address=args.address,
-        show=args.show,
-        title="dbdviz",
-        websocket_origin=[f"localhost:{args.port}", f"127.0.0.1:{args.port}"]
-        + list(args.allow_websocket_origin or []),
-    )
+    server.start()
+    if args.show:
+        server.io_loop.add_callback(server.show, "/dashboard")
+    try:
+        server.io_loop.start()
+    finally:
+        server.stop()
     return EXIT_OK
 
 
@@ -604,14 +668,16 @@ def _port(text: str) -> int:
 
 
 def _threads(text: str) -> int:
+    from ._numba import max_threads
+
     try:
         v = int(text)
     except ValueError:
         v = 0
-    ncpu = os.cpu_count() or 1
-    if not 1 <= v <= 4 * ncpu:
+    hi = max_threads()
+    if not 1 <= v <= hi:
         raise argparse.ArgumentTypeError(
-            f"--threads = {text!r} is invalid: allowed [1, {4 * ncpu}]"
+            f"{text!r} is invalid: allowed [1, {hi}] (the cores numba can use)"
         )
     return v
 
@@ -678,9 +744,20 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve the Panel dashboard at /dashboard.",
     )
     p.add_argument("--port", type=_port, default=5006)
-    p.add_argument("--address", default="127.0.0.1")
+    p.add_argument(
+        "--address",
+        default="127.0.0.1",
+        help="Address to listen on. Default 127.0.0.1: this machine only; another "
+        "address (e.g. 0.0.0.0) also accepts clients on other machines.",
+    )
     p.add_argument("--show", action="store_true", help="Open a browser tab.")
-    p.add_argument("--allow-websocket-origin", action="append", metavar="HOST[:PORT]")
+    p.add_argument(
+        "--allow-websocket-origin",
+        action="append",
+        metavar="HOST[:PORT]",
+        help="Also answer requests for this host name (Host and Origin headers); "
+        "'*' any. Without it only this machine's own names are answered.",
+    )
     _add_common(p)
     p.set_defaults(func=_cmd_serve)
     return parser

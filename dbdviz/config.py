@@ -128,7 +128,11 @@ class Config(param.Parameterized):
                 raise ValueError(
                     f"{name} must be a number in {format_range(p)}, got None"
                 )
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if isinstance(value, bool):  # True is an int to Python, not to users
+                raise ValueError(
+                    f"{name} = {value!r} is not a number: allowed {rng} ({label})"
+                )
+            if not isinstance(value, (int, float)):
                 try:
                     value = float(value)
                 except (TypeError, ValueError):

@@ -4,7 +4,9 @@ Every file carries ``meta`` = JSON with at least ``kind`` (``"ensemble"``,
 ``"model"``, ``"checkpoint"`` ...), ``dbdviz_version``, ``created`` (UTC ISO time) and
 whatever the writer adds (config, seed). Loading checks ``kind`` and fails with a
 clear message on a foreign, truncated or wrong-kind file. Writes are atomic: a
-temporary file in the same folder, flushed and fsynced, then ``os.replace``.
+temporary file in the same folder, flushed and fsynced, then ``os.replace``; the
+temporary file is removed on every failure, and the file gets the permissions of the
+file it replaces (else those the umask gives a new file).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from ._paths import file_mode
 
 __all__ = [
     "atomic_write",
@@ -27,6 +30,7 @@ __all__ = [
     "load_npz",
     "FileFormatError",
     "write_text_atomic",
+    "declared_nbytes",
 ]
 
 FORMAT_VERSION = 1
@@ -60,15 +64,23 @@ class atomic_write:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
-            with open(self.tmp, "rb+") as fh:
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(self.tmp, self.path)
-        else:
             try:
-                os.unlink(self.tmp)
-            except FileNotFoundError:
-                pass
+                os.chmod(self.tmp, file_mode(self.path))
+                with open(self.tmp, "rb+") as fh:
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(self.tmp, self.path)
+            except BaseException:
+                self._discard()
+                raise
+        else:
+            self._discard()
+
+    def _discard(self) -> None:
+        try:
+            os.unlink(self.tmp)
+        except OSError:
+            pass
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
@@ -127,10 +139,67 @@ def save_npz(
             writer(fh, meta=np.array(json.dumps(m)), **arrays)
 
 
+def _declared_arrays(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Shape and dtype of every array in an ``.npz``, read from the ``.npy`` headers
+    of its zip members (a few hundred bytes each) without decompressing the data."""
+    fmt = np.lib.format
+    out: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            name = info.filename[:-4] if info.filename.endswith(".npy") else None
+            if name is None:
+                raise FileFormatError(
+                    f"{path}: member {info.filename!r} is not an array"
+                )
+            with zf.open(info) as fh:
+                version = fmt.read_magic(fh)
+                if version == (1, 0):
+                    shape, _, dtype = fmt.read_array_header_1_0(fh)
+                elif version == (2, 0):
+                    shape, _, dtype = fmt.read_array_header_2_0(fh)
+                else:
+                    raise FileFormatError(
+                        f"{path}: array {name!r} has .npy format {version}: allowed "
+                        "(1, 0) or (2, 0)"
+                    )
+            if dtype.hasobject:
+                raise FileFormatError(f"{path}: array {name!r} holds Python objects")
+            out[name] = (tuple(int(n) for n in shape), dtype)
+    return out
+
+
+def declared_nbytes(shape: tuple[int, ...], dtype: np.dtype) -> int:
+    """Bytes of an array of ``shape`` and ``dtype`` (Python integers: no overflow)."""
+    n = int(dtype.itemsize)
+    for d in shape:
+        n *= int(d)
+    return n
+
+
 def load_npz(
-    path: str | os.PathLike, kind: str | None = None
+    path: str | os.PathLike,
+    kind: str | None = None,
+    *,
+    skip: tuple[str, ...] = (),
+    check=None,
 ) -> tuple[dict[str, np.ndarray], dict]:
     """Read a file written by :func:`save_npz`.
+
+    Before any array is decompressed, the declared shapes and dtypes (the ``.npy``
+    headers) are read, handed to ``check`` and their total size compared with the
+    memory available (:func:`dbdviz._memory.require`), so a small crafted file
+    cannot make the reader allocate gigabytes.
+
+    Parameters
+    ----------
+    path : path-like
+    kind : str, optional
+        Expected ``meta["kind"]``.
+    skip : tuple of str
+        Arrays not to load (not counted either).
+    check : callable(meta, declared), optional
+        Called with the meta dict and ``{name: (shape, dtype)}`` before loading;
+        raises :class:`FileFormatError` on inconsistent shapes.
 
     Returns
     -------
@@ -143,16 +212,41 @@ def load_npz(
         The file does not exist.
     FileFormatError
         Not an ``.npz`` file, truncated, without dbdviz ``meta``, or of another kind.
+    dbdviz._memory.MemoryLimitError
+        Its arrays would not fit in the available memory.
     """
+    from ._memory import require
+
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such file: {path}")
+    if path.is_dir():
+        raise FileFormatError(f"{path} is a folder, not a dbdviz .npz file")
     try:
+        declared = _declared_arrays(path)
+        if "meta" not in declared:
+            raise FileFormatError(f"{path} is not a dbdviz file (no 'meta' entry)")
+        shape, dtype = declared["meta"]
+        if shape != () or dtype.kind != "U" or dtype.itemsize > 2**24:
+            raise FileFormatError(f"{path}: its 'meta' entry is not a short string")
         with np.load(path, allow_pickle=False) as z:
-            if "meta" not in z.files:
-                raise FileFormatError(f"{path} is not a dbdviz file (no 'meta' entry)")
             meta = json.loads(str(z["meta"]))
-            arrays = {k: z[k] for k in z.files if k != "meta"}
+            if not isinstance(meta, dict) or "kind" not in meta:
+                raise FileFormatError(
+                    f"{path} is not a dbdviz file (meta has no 'kind')"
+                )
+            if kind is not None and meta["kind"] != kind:
+                raise FileFormatError(
+                    f"{path} holds a {meta['kind']!r}, expected a {kind!r} file"
+                )
+            wanted = {
+                k: v for k, v in declared.items() if k != "meta" and k not in skip
+            }
+            if check is not None:
+                check(meta, wanted)
+            total = sum(declared_nbytes(*v) for v in wanted.values())
+            require(total, f"reading {path} (its arrays)")
+            arrays = {k: z[k] for k in wanted}
     except FileFormatError:
         raise
     except (
@@ -162,13 +256,11 @@ def load_npz(
         ValueError,
         json.JSONDecodeError,
     ) as exc:
+        from ._memory import MemoryLimitError
+
+        if isinstance(exc, MemoryLimitError):
+            raise
         raise FileFormatError(
             f"{path} is not a readable dbdviz .npz file ({exc})"
         ) from None
-    if not isinstance(meta, dict) or "kind" not in meta:
-        raise FileFormatError(f"{path} is not a dbdviz file (meta has no 'kind')")
-    if kind is not None and meta["kind"] != kind:
-        raise FileFormatError(
-            f"{path} holds a {meta['kind']!r}, expected a {kind!r} file"
-        )
     return arrays, meta

@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from .._numba import set_threads
+from .._numba import check_threads, set_threads
 from .._rng import seed_states
 from ..dbm import DBM, _observables
 from ..errors import Cancelled
@@ -532,7 +532,7 @@ def sample_trajectory(
     else:
         burn_in = 0
     if threads is not None:
-        threads = _check_int("threads", threads, 1)
+        threads = check_threads(threads)
     if seed is None:
         seed = int(np.random.SeedSequence().entropy)
     elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -630,6 +630,26 @@ def sample_trajectory(
 # ------------------------------------------------------------------------------------
 
 
+def memory_estimate(n_times: int, n_params: int, chains: int) -> int:
+    """Peak bytes of :func:`evaluate` over ``n_times`` time points: per chain and
+    time point the observables (9 float64) and a random stream (32 bytes), per time
+    point the trajectory, its filtered copy and padding, statistics, their SDs and
+    the covariance rows (float64 each)."""
+    per_time = chains * (len(OBSERVABLES) * 8 + 32)
+    per_time += n_params * 8 * (5 + len(COV_OBSERVABLES))
+    return int(n_times) * per_time
+
+
+def _check_memory(n_times: int, n_params: int, chains: int) -> None:
+    from .._memory import require
+
+    require(
+        memory_estimate(n_times, n_params, chains),
+        f"sampling {chains} chains at {n_times} time points",
+        "reduce t_max or chains",
+    )
+
+
 def evaluate(
     model: Any,
     *,
@@ -713,6 +733,7 @@ def evaluate(
         if not math.isfinite(t_max) or t_max < 0:
             raise ValueError(f"t_max = {t_max}: allowed finite >= 0")
         n_steps = int(math.floor(t_max / dt + 1e-9))
+    _check_memory(n_steps + 1, dbm.n_params, _check_int("chains", chains, 1))
     extrapolated = n_steps > horizon
     if extrapolated:
         theta = np.asarray(model.integrate(n_steps), dtype=np.float64)

@@ -5,6 +5,20 @@
 >>> ens.moments().mean["X"][:3]                     # doctest: +SKIP
 """
 
-from .lattice import Cancelled, Ensemble, simulate, warmup
+from .lattice import (
+    Cancelled,
+    Ensemble,
+    check_memory,
+    memory_estimate,
+    simulate,
+    warmup,
+)
 
-__all__ = ["simulate", "Ensemble", "warmup", "Cancelled"]
+__all__ = [
+    "simulate",
+    "Ensemble",
+    "warmup",
+    "Cancelled",
+    "memory_estimate",
+    "check_memory",
+]

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .._numba import get_threads, set_threads
+from .._numba import check_threads, get_threads, set_threads
 from .._rng import seed_states
 from ..config import LatticeLV, preset
 from ..errors import Cancelled
@@ -25,7 +25,14 @@ from ..io import FileFormatError, load_npz, save_npz
 from ..moments import OBSERVABLES, MomentTable, moment_table
 from ._kernels import _fill_hop_table, _simulate_batch
 
-__all__ = ["Ensemble", "simulate", "warmup", "Cancelled"]
+__all__ = [
+    "Ensemble",
+    "simulate",
+    "warmup",
+    "Cancelled",
+    "memory_estimate",
+    "check_memory",
+]
 
 #: Replicates per kernel call and thread: between batches progress is reported and
 #: cancellation checked (results do not depend on it: one stream per replicate).
@@ -87,41 +94,74 @@ class Ensemble:
         save_npz(path, arrays, kind="ensemble", meta=meta)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> Ensemble:
+    def load(cls, path: str | os.PathLike, snapshots: bool = True) -> Ensemble:
         """Read a file written by :meth:`save`.
+
+        The shapes the file declares are checked against its config and the
+        available memory before any array is read (:func:`dbdviz.io.load_npz`).
+
+        Parameters
+        ----------
+        path : path-like
+        snapshots : bool
+            Load the lattices too (False: ``snapshots`` is None, e.g. for moments).
 
         Raises
         ------
         FileNotFoundError, dbdviz.io.FileFormatError
             Missing, foreign, truncated or inconsistent file.
+        dbdviz._memory.MemoryLimitError
+            Its arrays would not fit in the available memory.
         """
-        arrays, meta = load_npz(path, kind="ensemble")
-        try:
-            config = LatticeLV.from_dict(meta["config"])
-            t = np.asarray(arrays["t"], dtype=np.float64)
-            obs = np.asarray(arrays["observables"], dtype=np.int64)
-        except (KeyError, ValueError, TypeError) as exc:
-            raise FileFormatError(
-                f"{path} is not a valid ensemble file ({exc})"
-            ) from None
-        names = tuple(meta.get("observables", OBSERVABLES))
-        if (
-            names != OBSERVABLES
-            or obs.ndim != 3
-            or obs.shape[1:] != (t.shape[0], len(names))
-        ):
-            raise FileFormatError(
-                f"{path}: observables of shape {obs.shape} ({', '.join(names)}) do not "
-                f"match this dbdviz version's {OBSERVABLES} over {t.shape[0]} times"
-            )
+
+        def check(meta: dict, declared: dict) -> None:
+            try:
+                config = LatticeLV.from_dict(meta["config"])
+                names = tuple(meta.get("observables", OBSERVABLES))
+                (t_shape, _), (obs_shape, _) = declared["t"], declared["observables"]
+            except (KeyError, ValueError, TypeError) as exc:
+                raise FileFormatError(
+                    f"{path} is not a valid ensemble file ({exc})"
+                ) from None
+            if len(t_shape) != 1 or t_shape[0] != config.steps + 1:
+                raise FileFormatError(
+                    f"{path}: t of shape {t_shape}, expected ({config.steps + 1},)"
+                )
+            n_t = t_shape[0]
+            if (
+                names != OBSERVABLES
+                or len(obs_shape) != 3
+                or obs_shape[1:]
+                != (
+                    n_t,
+                    len(names),
+                )
+            ):
+                raise FileFormatError(
+                    f"{path}: observables of shape {obs_shape} ({', '.join(names)}) "
+                    f"do not match this dbdviz version's {OBSERVABLES} over {n_t} "
+                    "times"
+                )
+            if "snapshots" in declared:
+                L = config.size
+                want = (obs_shape[0], n_t, L, L)
+                if declared["snapshots"][0] != want:
+                    raise FileFormatError(
+                        f"{path}: snapshots of shape {declared['snapshots'][0]}, "
+                        f"expected {want}"
+                    )
+
+        arrays, meta = load_npz(
+            path,
+            kind="ensemble",
+            skip=() if snapshots else ("snapshots",),
+            check=check,
+        )
+        config = LatticeLV.from_dict(meta["config"])
+        t = np.asarray(arrays["t"], dtype=np.float64)
+        obs = np.asarray(arrays["observables"], dtype=np.int64)
         snaps = arrays.get("snapshots")
         if snaps is not None:
-            L = config.size
-            if snaps.shape != (obs.shape[0], t.shape[0], L, L):
-                raise FileFormatError(
-                    f"{path}: snapshots of shape {snaps.shape}, expected "
-                    f"{(obs.shape[0], t.shape[0], L, L)}"
-                )
             snaps = np.asarray(snaps, dtype=np.uint8)
         return cls(
             config=config,
@@ -131,6 +171,32 @@ class Ensemble:
             snapshots=snaps,
             elapsed=float(meta.get("elapsed", 0.0)),
         )
+
+
+def memory_estimate(config: LatticeLV) -> int:
+    """Peak bytes :func:`simulate` allocates for ``config``: per-replicate
+    observables (int64, replicates x (steps + 1) x 9), the lattices when kept (uint8,
+    replicates x (steps + 1) x size**2) and the random streams (32 bytes each)."""
+    n, T = int(config.replicates), int(config.steps) + 1
+    nbytes = n * T * len(OBSERVABLES) * 8 + n * 32
+    if config.snapshots:
+        nbytes += n * T * int(config.size) ** 2
+    return nbytes
+
+
+def check_memory(config: LatticeLV) -> None:
+    """:class:`~dbdviz._memory.MemoryLimitError` when :func:`simulate` would not
+    fit in the available memory (:func:`memory_estimate`)."""
+    from .._memory import require
+
+    snaps = " and lattices" if config.snapshots else ""
+    require(
+        memory_estimate(config),
+        f"{config.replicates} replicates x {config.steps + 1} times of observables"
+        f"{snaps} ({config.size}x{config.size})",
+        "reduce replicates or steps"
+        + (", or do not keep snapshots" if config.snapshots else ""),
+    )
 
 
 def _hop_table(L: int) -> np.ndarray:
@@ -180,7 +246,9 @@ def simulate(
     Raises
     ------
     ValueError
-        A parameter is out of range (before any work).
+        A parameter is out of range (before any work); a
+        :class:`~dbdviz._memory.MemoryLimitError` when the run would not fit in the
+        available memory (:func:`memory_estimate`).
     Cancelled
         ``cancel`` was set.
 
@@ -193,15 +261,13 @@ def simulate(
     if not isinstance(base, LatticeLV):
         raise ValueError(f"config must be a LatticeLV, got {type(base).__name__}")
     cfg = base.copy(**overrides) if overrides else base.copy()
-    if threads is not None and (isinstance(threads, bool) or int(threads) < 1):
-        raise ValueError(
-            f"threads = {threads!r} is invalid: allowed an integer >= 1 or None"
-        )
+    threads = check_threads(threads)
     if batch_size is not None and (isinstance(batch_size, bool) or int(batch_size) < 1):
         raise ValueError(
             f"batch_size = {batch_size!r} is invalid: allowed an integer >= 1"
         )
 
+    check_memory(cfg)
     seed = cfg.seed if cfg.seed is not None else secrets.randbits(63)
     L, n, T = cfg.size, cfg.replicates, cfg.steps + 1
     nested = cfg.pick_mode == "nested_permutation"

@@ -106,6 +106,19 @@ def serve_stylesheets_locally(doc) -> None:
     )
 
 
+def _guard_session(doc) -> str | None:
+    """Install the request guard in this serving process (``dbdviz.ui.guard``) and
+    check the request that created this session; the reason it is refused or None."""
+    from . import guard
+
+    guard.install(guard.policy())
+    request = getattr(doc.session_context.request, "_request", None)
+    reason = guard.refusal(request) if request is not None else None
+    if reason is not None:
+        log.warning("dbdviz session refused: %s", reason)
+    return reason
+
+
 def create_app(preset: str = "paper") -> pn.template.BootstrapTemplate:
     """Build the dashboard for one session.
 
@@ -113,11 +126,17 @@ def create_app(preset: str = "paper") -> pn.template.BootstrapTemplate:
     -------
     pn.template.BootstrapTemplate
         Title ``dbdviz``; the :class:`App` is reachable as ``template.app`` (tests).
+        In a served session whose request the guard refuses
+        (:mod:`dbdviz.ui.guard`: a foreign Host or a client on another machine), a
+        one-line Markdown pane instead, with no session state and no jobs.
     """
     pn.extension("katex", "mathjax", notifications=False)
     doc = pn.state.curdoc
     served = doc is not None and doc.session_context is not None
     if served:
+        reason = _guard_session(doc)
+        if reason is not None:
+            return pn.pane.Markdown(f"dbdviz: refused: {reason}")
         # before any model exists (see serve_stylesheets_locally)
         serve_stylesheets_locally(doc)
     app = App(preset)
