@@ -175,7 +175,7 @@ def main() -> None:
     ap.add_argument("--blocks", action="store_true", help="print per-block NRMSE")
     args = ap.parse_args()
     from dbdviz._numba import set_threads
-    from dbdviz.dbd.train import warmup
+    from dbdviz._warmup import warmup
 
     set_threads(1)
     overrides = {}

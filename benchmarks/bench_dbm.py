@@ -17,8 +17,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
 from dbdviz._numba import get_threads, set_threads
+from dbdviz._warmup import warmup
 from dbdviz.config import DBMConfig
-from dbdviz.dbm import DBM, warmup
+from dbdviz.dbm import DBM
 
 
 def _best(fn, repeat):
@@ -59,7 +60,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="fewer repeats")
     a = ap.parse_args(argv)
-    warmup()
+    warmup("dbm")
     rep = 2 if a.quick else 5
     maxt = get_threads()
     rows = []

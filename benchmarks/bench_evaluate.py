@@ -14,8 +14,9 @@ import time
 import numpy as np
 
 from dbdviz._numba import get_threads, set_threads
+from dbdviz._warmup import warmup
 from dbdviz.config import DBMConfig
-from dbdviz.dbd.evaluate import lowpass, sample_trajectory, warmup
+from dbdviz.dbd.evaluate import lowpass, sample_trajectory
 from dbdviz.dbm import DBM, _observables
 
 
@@ -48,7 +49,7 @@ def main() -> None:
     ap.add_argument("--chains", type=int, default=100)
     ap.add_argument("--sweeps", type=int, default=9)
     args = ap.parse_args()
-    warmup()
+    warmup("evaluate")
     dbm = DBM(DBMConfig(), 40)
     theta = paper_like_theta(args.time_points)
     n_thr = get_threads()

@@ -20,8 +20,9 @@ import time
 import numpy as np
 
 from dbdviz._numba import set_threads
+from dbdviz._warmup import warmup
 from dbdviz.config import preset
-from dbdviz.dbd.train import Trainer, default_configs, reference_configs, warmup
+from dbdviz.dbd.train import Trainer, default_configs, reference_configs
 from dbdviz.simulate import Ensemble, simulate
 
 
@@ -70,7 +71,7 @@ def main() -> None:
         data = Ensemble.load(args.data)
     else:
         data = simulate(preset("paper", seed=1))
-    warmup()
+    warmup("dbm", "basis", "train")
     rows = [
         "| protocol | adjoint steps | set-up (s) | ms/step (start) | ms/step (end) "
         "| adjoint (s) | refinement (s) | total (s) | CPU (s) |",

@@ -591,7 +591,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             f"dbdviz serve needs the UI extra: pip install 'dbdviz[ui]' ({exc})\n"
         )
         return EXIT_ERROR
-    from .simulate import warmup
+    from ._warmup import warmup
     from .ui import guard
 
     origins = list(args.allow_websocket_origin or [])
@@ -621,7 +621,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         ui_log.addHandler(handler)
         ui_log.setLevel(logging.INFO)
         ui_log.propagate = False
-    warmup()
+    warmup()  # every kernel: the dashboard simulates, trains and evaluates
     if not args.quiet:
         sys.stderr.write(
             f"serving the dashboard at http://localhost:{args.port}/dashboard\n"

@@ -11,14 +11,15 @@ from scipy import stats
 
 from dbdviz._numba import set_threads
 from dbdviz._rng import seed_states
+from dbdviz._warmup import warmup
 from dbdviz.config import DBMConfig
-from dbdviz.dbm import DBM, PAPER_VISIBLE_BIAS, warmup
+from dbdviz.dbm import DBM, PAPER_VISIBLE_BIAS
 from dbdviz.moments import OBSERVABLES, lattice_observables
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _compiled():
-    warmup()
+    warmup("dbm")
 
 
 def make(size=4, **cfg):

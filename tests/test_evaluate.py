@@ -14,6 +14,7 @@ import pytest
 from scipy.signal import firwin
 
 from dbdviz._numba import set_threads
+from dbdviz._warmup import warmup
 from dbdviz.config import DBMConfig
 from dbdviz.dbd.evaluate import (
     COV_OBSERVABLES,
@@ -23,7 +24,6 @@ from dbdviz.dbd.evaluate import (
     lowpass,
     moment_derivative,
     sample_trajectory,
-    warmup,
 )
 from dbdviz.dbm import DBM, PAPER_VISIBLE_BIAS
 from dbdviz.dbm import _observables as K
@@ -32,7 +32,7 @@ from dbdviz.moments import OBSERVABLES, MomentTable, lattice_observables
 
 @pytest.fixture(scope="module", autouse=True)
 def _compiled():
-    warmup()
+    warmup("evaluate")
 
 
 def make(size, **cfg):

@@ -7,6 +7,7 @@ import threading
 import numpy as np
 import pytest
 
+from dbdviz._warmup import warmup
 from dbdviz.config import DBMConfig, LatticeLV, TrainConfig, preset
 from dbdviz.dbd import adjoint, coefficient_gradient
 from dbdviz.dbd.model import DBDModel
@@ -17,14 +18,13 @@ from dbdviz.dbd.train import (
     default_configs,
     reference_configs,
     schedule,
-    warmup,
 )
 from dbdviz.simulate import Ensemble, simulate
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _compiled():
-    warmup()
+    warmup("dbm", "basis", "train")
 
 
 @pytest.fixture(scope="module")

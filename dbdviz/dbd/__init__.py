@@ -1,6 +1,15 @@
-"""Dynamic Boltzmann distributions: finite-element dynamics of the DBM parameters,
-adjoint gradients, optimisers and the 1-D sanity model (ALGORITHM.md sections 4-7)."""
+"""Dynamic Boltzmann distributions (ALGORITHM.md sections 4-7).
 
+Finite elements (``basis``), theta(t) (``dynamics``), adjoint gradients (``adjoint``),
+optimisers (``optim``), the learned model (``model``); training: the loop
+(``train``), one window's awake/asleep phases and adjoint (``window``), the
+refinement phase (``refine``), what a step reports (``records``), checkpoints
+(``checkpoint``); evaluation (``evaluate``); the 1-D sanity model (``onedim``).
+"""
+
+from functools import partial
+
+from .._warmup import warmup as _warmup
 from .adjoint import (
     AdjointResult,
     WeightStructure,
@@ -11,7 +20,6 @@ from .adjoint import (
     reference_domain,
     uncenter_dE,
 )
-from .adjoint import warmup as adjoint_warmup
 from .basis import FiniteElements, SparseGradient
 from .dynamics import Integrator, Trajectory, integrate
 from .evaluate import (
@@ -23,26 +31,22 @@ from .evaluate import (
 )
 from .model import DBDModel
 from .optim import SGD, Adam, make_optimizer
+from .records import ProgressRecord, TrainingDiverged, WindowResult
 from .refine import StaticRefiner, refine_static
 from .train import (
-    ProgressRecord,
     Trainer,
-    TrainingDiverged,
     auto_opt_steps,
     default_configs,
     reference_configs,
     schedule,
 )
-from .train import warmup as train_warmup
 
-
-def warmup() -> None:
-    """Compile every DBD kernel (finite elements, adjoint, trainer, evaluation)."""
-    from .evaluate import warmup as evaluate_warmup
-
-    adjoint_warmup()
-    train_warmup()
-    evaluate_warmup()
+#: ``dbdviz._warmup.warmup()``: compile every kernel (``panel serve --setup
+#: apps/warmup.py`` finds it here); ``adjoint_warmup`` and ``train_warmup`` compile
+#: the finite elements and adjoint, and the trainer.
+warmup = _warmup
+adjoint_warmup = partial(_warmup, "basis")
+train_warmup = partial(_warmup, "dbm", "basis", "train")
 
 
 __all__ = [
@@ -73,6 +77,7 @@ __all__ = [
     "StaticRefiner",
     "Trainer",
     "ProgressRecord",
+    "WindowResult",
     "TrainingDiverged",
     "schedule",
     "auto_opt_steps",

@@ -63,7 +63,6 @@ __all__ = [
     "evaluate",
     "moment_derivative",
     "COV_OBSERVABLES",
-    "warmup",
 ]
 
 
@@ -770,15 +769,3 @@ def evaluate(
         t_max=float(t[-1]),
     )
     return ev
-
-
-def warmup() -> None:
-    """Compile (or load from cache) the evaluation kernels on tiny inputs."""
-    from ..config import DBMConfig
-
-    for cfg in (DBMConfig(depth=1), DBMConfig(depth=0, visible_couplings=True)):
-        dbm = DBM(cfg, 4)
-        theta = np.tile(dbm.initial_theta(), (2, 1))
-        for init in _INITS:
-            sample_trajectory(dbm, theta, chains=2, sweeps=1, init=init, burn_in=None)
-        sample_trajectory(dbm, theta, chains=2, sweeps=1, cov_from="states")

@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from ..config import TrainConfig
+from ..dbm import snapshot_statistics
 from .dynamics import integrate
 from .evaluate import Evaluation, _check_int, lowpass, sample_trajectory
 from .model import DBDModel
@@ -185,8 +186,6 @@ threads
         self.taps = int(taps)
         self.seed = seed
         self.threads = threads
-
-        from .train import snapshot_statistics
 
         t_start = time.perf_counter()
         self.model = model

@@ -53,25 +53,21 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
 from .._rng import seed_states
-from ..config import DBMConfig, TrainConfig
-from ..io import load_npz, save_npz
-from .adjoint import (
-    AdjointResult,
-    WeightStructure,
-    adjoint,
-    center_dE,
-    coefficient_gradient,
-)
+from ..config import DBMConfig, TrainConfig, default_configs, reference_configs
+from ..dbm import snapshot_statistics
+from . import checkpoint
+from .adjoint import WeightStructure, coefficient_gradient
 from .basis import FiniteElements
 from .dynamics import Integrator
 from .model import DBDModel
 from .optim import Adam, make_optimizer
+from .records import ProgressRecord, TrainingDiverged, WindowResult
 from .refine import StaticRefiner, relative_errors
+from .window import WindowSampling, _rms_z
 
 __all__ = [
     "Trainer",
@@ -83,211 +79,8 @@ __all__ = [
     "reference_configs",
     "default_configs",
     "weight_structure",
-    "warmup",
+    "snapshot_statistics",
 ]
-
-#: The reference protocol of arXiv 1905.12122 (ALGORITHM.md 5.8).
-REFERENCE_DBM = dict(
-    depth=2,
-    conn=4,
-    cross_channel=False,
-    visible_couplings=False,
-    chains=5,
-    sweeps_awake=10,
-    sweeps_asleep=10,
-    persistent_asleep=False,
-    sliding_factor=0.5,
-)
-REFERENCE_TRAIN = dict(
-    opt_steps=980,
-    extra_end_steps=0,
-    window=10,
-    move_every=2,
-    optimizer="sgd",
-    lr=2.5e-6,
-    adjoint_variant="reference",
-    basis="q3c1",
-    spacing=0.1,
-    substeps=1,
-    data_per_step=5,
-    asleep_init="random",
-    moment_scale="count",
-    init="reference",
-    lr_boost=1.0,
-)
-
-#: Defaults chosen by measurement (docs/training.md): a fully visible machine with
-#: nearest-neighbour couplings, whose sufficient statistics are X, Y, nnXX, nnXY, nnYY,
-#: trained on all data replicates per step (no awake sampling at depth 0) with Adam.
-DEFAULT_DBM = dict(
-    depth=0,
-    conn=4,
-    cross_channel=False,
-    visible_couplings=True,
-    chains=10,
-    sweeps_awake=10,
-    sweeps_asleep=9,  # = the default of dbdviz.dbd.evaluate (random start, 9 sweeps)
-    persistent_asleep=False,
-    sliding_factor=0.5,
-)
-DEFAULT_TRAIN = {n: TrainConfig.param[n].default for n in TrainConfig.public_names()}
-del DEFAULT_TRAIN["seed"]
-
-
-def snapshot_statistics(dbm, snapshots: np.ndarray) -> np.ndarray:
-    """Parameter statistics ``M_k`` of every snapshot of a fully visible machine.
-
-    Parameters
-    ----------
-    dbm : dbdviz.dbm.DBM
-        Depth 0 (the statistics of a lattice need no hidden units).
-    snapshots : ndarray of uint8, shape (R, T + 1, L, L)
-
-    Returns
-    -------
-    ndarray of float64, shape (R, T + 1, P)
-    """
-    R, nt, L = snapshots.shape[0], snapshots.shape[1], snapshots.shape[-1]
-    out = np.empty((R, nt, dbm.n_params))
-    # many time points per call: one small parallel call per time point costs
-    # seconds of thread hand-offs on a loaded machine (measured 2-4 s vs 0.15 s)
-    chunk = max(1, min(nt, (1 << 24) // max(R * L * L, 1)))
-    for t0 in range(0, nt, chunk):
-        t1 = min(nt, t0 + chunk)
-        buf = np.ascontiguousarray(
-            snapshots[:, t0:t1].reshape(R * (t1 - t0), 1, L, L), dtype=np.int8
-        )
-        out[:, t0:t1] = dbm.param_statistics(buf).reshape(R, t1 - t0, dbm.n_params)
-    return out
-
-
-def reference_configs(**train_overrides) -> tuple[DBMConfig, TrainConfig]:
-    """The reference protocol (ALGORITHM.md 5.8) as ``(DBMConfig, TrainConfig)``.
-
-    Depth 2, q = 4, channel-diagonal, 5 chains, 10 + 10 sweeps, non-persistent random
-    asleep chains, SGD lr 2.5e-6 on count moments, 980 steps, window 10 moved every
-    2 steps, sliding factor 0.5, theta(0) visible biases -2.63, centers 0.0625 / 0.33,
-    Q3 C1 spacing 0.1, the reference adjoint (P1 and its mu conventions).
-    """
-    return DBMConfig(**REFERENCE_DBM), TrainConfig(
-        **{**REFERENCE_TRAIN, **train_overrides}
-    )
-
-
-def default_configs(**train_overrides) -> tuple[DBMConfig, TrainConfig]:
-    """The measured defaults (docs/training.md) as ``(DBMConfig, TrainConfig)``."""
-    return DBMConfig(**DEFAULT_DBM), TrainConfig(**{**DEFAULT_TRAIN, **train_overrides})
-
-
-class TrainingDiverged(RuntimeError):
-    """Training produced non-finite or runaway parameters or moments.
-
-    Attributes
-    ----------
-    step : int
-        1-based optimisation step.
-    tau : int
-        First offending time point.
-    """
-
-    _ADVICE = (
-        "lower the learning rate, or raise max_abs_theta if the bound is too tight"
-    )
-
-    def __init__(self, step: int, tau: int, reason: str, advice: str | None = None):
-        self.step, self.tau, self.reason = int(step), int(tau), reason
-        super().__init__(
-            f"training diverged at optimisation step {step}, time point {tau}: "
-            f"{reason} ({self._ADVICE if advice is None else advice})"
-        )
-
-
-@dataclass
-class ProgressRecord:
-    """What one step reports (adjoint or refinement phase).
-
-    Attributes
-    ----------
-    step : int
-        1-based index of the step just done, counted over both phases
-        (``1 .. total_steps``).
-    opt_steps : int
-        Number of adjoint steps of the run (the adaptive schedule may raise it).
-    window : tuple of int
-        ``(tau0, tau1)`` of the step; ``(0, horizon)`` in the refinement.
-    horizon : int
-        Current horizon T.
-    theta : ndarray of float64, shape (T + 1, P)
-        Trajectory used in this step (a copy). Refinement: the path this iteration
-        sampled (the fitted time points, interpolated in between); its last step:
-        the refined model's re-integrated trajectory.
-    param_names : list of str
-    errors : dict of str -> float
-        Per parameter statistic, RMS over the window of asleep minus awake divided by
-        the mean |awake| (relative moment-matching error). Refinement: the same of
-        the sampled path's statistics against the data's over the fitted time
-        points; NaN in its last step (nothing sampled).
-    elapsed : float
-        Seconds of training so far.
-    mismatch : float
-        RMS over the window and the parameters of ``(asleep - awake)`` in units of
-        its standard error (about 1 when the model matches within sampling noise;
-        ``hold_tolerance`` compares it). Refinement: the same over the fitted time
-        points (the standard error of the refinement's chains); NaN in its last step.
-    held : bool
-        The window stays where it is for the next step although its
-        ``move_every`` steps are done (adaptive schedule, ``hold_tolerance``).
-    phase : {"adjoint", "refine"}
-        The phase of the step.
-    total_steps : int
-        Steps of both phases (``opt_steps`` plus ``refine_iterations + 1`` when
-        refining).
-    """
-
-    step: int
-    opt_steps: int
-    window: tuple[int, int]
-    horizon: int
-    theta: np.ndarray
-    param_names: list[str]
-    errors: dict[str, float]
-    elapsed: float
-    mismatch: float = float("nan")
-    held: bool = False
-    phase: str = "adjoint"
-    total_steps: int = 0
-
-
-@dataclass
-class WindowResult:
-    """One window of a step (the current one or a replay): what its gradient is
-    made of.
-
-    Attributes
-    ----------
-    tau0, tau1 : int
-        The window.
-    Ma, Ms : ndarray of float64, shape (tau1 - tau0 + 1, P)
-        Awake and asleep statistics per time point of the window.
-    mismatch : float
-        RMS z-score of ``Ms - Ma`` (see :attr:`ProgressRecord.mismatch`).
-    dE : ndarray of float64, shape (horizon + 1, P)
-        Centered (and scaled) moment differences, zero outside the window.
-    mu : ndarray of float64, shape (horizon + 1, n_layers, 2)
-        Centers the adjoint used (after this window's slide).
-    adjoint : AdjointResult
-        Truncated adjoint on the window; the step's gradient is the sum of
-        ``coefficient_gradient`` over its windows.
-    """
-
-    tau0: int
-    tau1: int
-    Ma: np.ndarray
-    Ms: np.ndarray
-    mismatch: float
-    dE: np.ndarray
-    mu: np.ndarray
-    adjoint: AdjointResult
 
 
 def schedule(
@@ -338,24 +131,7 @@ def _relative_errors(
     return {n: float(e) for n, e in zip(names, relative_errors(Ms, Ma), strict=True)}
 
 
-def _rms_z(diff: np.ndarray, var: np.ndarray) -> float:
-    """RMS of ``diff / sqrt(var)`` over the entries with ``var > 0`` (0 if none)."""
-    ok = var > 0
-    if not ok.any():
-        return 0.0
-    return float(np.sqrt(np.mean(diff[ok] ** 2 / var[ok])))
-
-
-def _ensemble_meta(data) -> dict:
-    return {
-        "seed": data.seed,
-        "n_reps": int(data.n_reps),
-        "n_times": int(data.t.shape[0]),
-        "config": data.config.to_dict(),
-    }
-
-
-class Trainer:
+class Trainer(WindowSampling):
     """Learn a DBD from an ensemble of lattice snapshots (ALGORITHM.md 5.7).
 
     Parameters
@@ -802,113 +578,6 @@ class Trainer:
             self.total_steps,
         )
 
-    def _window(
-        self,
-        s: int,
-        theta: np.ndarray,
-        tau0: int,
-        tau1: int,
-        perm: np.ndarray,
-        *,
-        replay: bool = False,
-    ) -> WindowResult:
-        """Phases 3-5 of a step on one window ``[tau0, tau1]``: awake and asleep
-        statistics, centers slid, ``dE``, truncated adjoint (not yet the gradient).
-
-        The current window (``replay=False``) uses the persistent ring buffers of
-        chains; a replay window samples scratch chains: the awake hidden units and
-        the asleep chains start at random (``asleep_init = "persistent"`` included:
-        there is no carried state for earlier positions), or the asleep chains from
-        the data (``"data"``). Both draw from the same random streams.
-        """
-        tc, dbm = self.train_config, self.dbm
-        ns, nd, na = self.n_slots, self.n_data, self.n_asleep
-        taus = np.arange(tau0, tau1 + 1)
-        slot_tau = np.empty(ns, np.int64)  # time point held by each ring slot
-        slot_tau[taus % ns] = taus
-        theta_slot = np.ascontiguousarray(theta[slot_tau])
-        runs = perm[:nd]
-
-        # awake phase (3.5)
-        if dbm.depth == 0:
-            Sa = self._data_stats[runs[:, None], slot_tau[None, :]]  # (nd, ns, P)
-            Ma = Sa.mean(axis=0)  # (ns, P)
-            Sa = Sa.transpose(1, 0, 2)
-        else:
-            awake = (
-                dbm.init_chains(ns * nd, seed=self.awake_rng) if replay else self.awake
-            )
-            clamp = self.snapshots[runs[None, :], slot_tau[:, None]]  # (ns, nd, L, L)
-            clamp = clamp.reshape(ns * nd, self.size, self.size)
-            dbm.sample(
-                theta_slot,
-                awake,
-                self.dbm_config.sweeps_awake,
-                seed=self.awake_rng,
-                clamp=clamp,
-                rows=np.repeat(np.arange(ns), nd),
-            )
-            Sa = dbm.param_statistics(awake).reshape(ns, nd, self.P)
-            Ma = Sa.mean(axis=1)
-
-        # asleep phase (3.5)
-        mode = self.asleep_mode
-        if replay:
-            asleep = dbm.init_chains(ns * na, seed=self.asleep_rng)
-        else:
-            asleep = self.asleep
-            if mode == "random":
-                asleep[:] = dbm.init_chains(ns * na, seed=self.asleep_rng)
-        if mode == "data":
-            src = perm[np.arange(na) % self.n_reps]
-            st = asleep.reshape(ns, na, self.n_layers, self.size, self.size)
-            st[:, :, 0] = self.snapshots[src[None, :], slot_tau[:, None]]
-            if dbm.depth > 0:  # hidden from the awake (conditional) chains: CD-k
-                aw = awake.reshape(ns, nd, self.n_layers, self.size, self.size)
-                st[:, :, 1:] = aw[:, np.arange(na) % nd, 1:]
-        dbm.sample(
-            theta_slot,
-            asleep,
-            self.dbm_config.sweeps_asleep,
-            seed=self.asleep_rng,
-            rows=np.repeat(np.arange(ns), na),
-        )
-        Ss = dbm.param_statistics(asleep).reshape(ns, na, self.P)
-        Ms = Ss.mean(axis=1)
-        mismatch = self._mismatch(Sa[taus % ns], Ss[taus % ns])
-
-        # reap (3.6): window order, bias stats -> slide centers -> centered stats
-        Ma, Ms = Ma[taus % ns], Ms[taus % ns]
-        if not (np.all(np.isfinite(Ma)) and np.all(np.isfinite(Ms))):
-            bad = ~(np.isfinite(Ma).all(1) & np.isfinite(Ms).all(1))
-            raise TrainingDiverged(s, int(taus[np.argmax(bad)]), "non-finite moments")
-        sigma = float(self.dbm_config.sliding_factor)
-        bi = self.dbm.bias_index.ravel()
-        mu_new = Ma[:, bi].reshape(-1, self.n_layers, 2) / self.N
-        self.mu[taus] = (1.0 - sigma) * self.mu[taus] + sigma * mu_new
-        dE = np.zeros((self.horizon + 1, self.P))
-        dE[taus] = center_dE(Ms - Ma, self.mu[taus], self.weights)
-        if tc.moment_scale == "site":
-            dE /= self.N
-        self.last_awake[taus] = Ma
-        self.last_asleep[taus] = Ms
-
-        # adjoint (5.4) on this window
-        mu = self.mu[: self.horizon + 1]
-        res = adjoint(
-            self.fe,
-            theta,
-            dE,
-            tau0,
-            tau1,
-            domain=self.domain,
-            dt=self.dt,
-            mu=mu,
-            weights=self.weights,
-            variant=tc.adjoint_variant,
-        )
-        return WindowResult(tau0, tau1, Ma, Ms, mismatch, dE, mu.copy(), res)
-
     def _decay_moments(self, rows: np.ndarray, s: int) -> None:
         """Adam with replay: the moments of a row decay over the steps that did not
         touch it (``m1 *= beta1**gap``, ``m2 *= beta2**gap``) before this step's
@@ -947,22 +616,6 @@ class Trainer:
             return 1.0
         return 1.0 + (float(tc.lr_boost) - 1.0) * max(0.0, 1.0 - tau1 / span)
 
-    def _mismatch(self, Sa: np.ndarray, Ss: np.ndarray) -> float:
-        """RMS z-score of ``mean(Ss) - mean(Sa)`` over (time point, parameter).
-
-        ``Sa`` (ns, nd, P) awake statistics per data replicate / awake chain, ``Ss``
-        (ns, na, P) asleep statistics per chain. The standard error is the asleep
-        chains' spread over sqrt(chains) plus, when the awake phase draws ``nd`` of
-        ``R`` replicates, the data's (finite-population corrected); parameters whose
-        statistics do not vary are left out.
-        """
-        na, nd = Ss.shape[1], Sa.shape[1]
-        var = Ss.var(axis=1, ddof=1) / na if na > 1 else np.zeros(Ss.shape[::2])
-        if nd > 1 and (self.dbm.depth > 0 or nd < self.n_reps):
-            frac = 1.0 - nd / self.n_reps if self.dbm.depth == 0 else 1.0
-            var = var + Sa.var(axis=1, ddof=1) / nd * frac
-        return _rms_z(Ss.mean(axis=1) - Sa.mean(axis=1), var)
-
     def _start_from_nearest(self, rows: np.ndarray, n_before: int) -> None:
         """Vertices created by this step's gradient (rows >= ``n_before``) start with
         the value of ``F`` at the nearest older vertex instead of 0, so a newly
@@ -976,18 +629,6 @@ class Trainer:
         diff = fe._keys[new][:, None, :] - fe._keys[:n_before][None]
         d2 = (diff * diff).sum(axis=2)
         fe._coef[new, 0, :] = fe._coef[np.argmin(d2, axis=1), 0, :]
-
-    def _grow(self, tau1: int) -> None:
-        """Extend the horizon to ``tau1``: new centers and chain states copy the
-        previous last time point's (5.6)."""
-        ns = self.n_slots
-        for tau in range(self.horizon + 1, tau1 + 1):
-            self.mu[tau] = self.mu[tau - 1]
-            src, dst = (tau - 1) % ns, tau % ns
-            for arr, n in ((self.awake, self.n_data), (self.asleep, self.n_asleep)):
-                if arr.shape[0]:
-                    arr[dst * n : (dst + 1) * n] = arr[src * n : (src + 1) * n]
-            self.horizon = tau
 
     # -- driving -----------------------------------------------------------------------
     def run(
@@ -1068,7 +709,7 @@ class Trainer:
             history=self.history,
             meta={
                 **self._model_meta(),
-                "data": _ensemble_meta(self.data),
+                "data": checkpoint.ensemble_meta(self.data),
                 # what the asleep phase matched: evaluate with the same procedure
                 "evaluate": {
                     "init": "random" if self.asleep_mode == "random" else "carry",
@@ -1088,165 +729,22 @@ class Trainer:
 
     # -- checkpoints -------------------------------------------------------------------
     def save_checkpoint(self, path: str | os.PathLike) -> None:
-        """Write the complete training state atomically (kind ``"checkpoint"``).
+        """Write the complete training state atomically (kind ``"checkpoint"``,
+        :func:`dbdviz.dbd.checkpoint.save`).
 
         :meth:`resume` from it continues exactly as if training had not stopped.
         """
-        arrays = {
-            "theta0": self.theta0,
-            "mu": self.mu,
-            "awake": self.awake,
-            "asleep": self.asleep,
-            "awake_rng": self.awake_rng,
-            "asleep_rng": self.asleep_rng,
-            "last_awake": self.last_awake,
-            "last_asleep": self.last_asleep,
-        }
-        for k, v in self.fe.to_arrays().items():
-            arrays["fe_" + k] = v
-        for k, v in self._hist.items():
-            arrays["hist_" + k] = np.asarray(v, dtype=float)
-        if self._touched.shape[0]:
-            arrays["touched"] = self._touched
-        opt = self.optimizer
-        if isinstance(opt, Adam) and opt.m1.shape[0]:
-            n = self.fe.n_vertices
-            arrays["adam_m1"] = opt.m1[:n]
-            arrays["adam_m2"] = opt.m2[:n]
-        refine_state = {}
-        if self._refiner is not None:
-            r_arrays, refine_state = self._refiner.state()
-            for k, v in r_arrays.items():
-                arrays["refine_" + k] = v
-        meta = {
-            "dbm_config": self.dbm_config.to_dict(),
-            "train_config": self.train_config.to_dict(),
-            "seed": self.seed,
-            "step_index": self.step_index,
-            "horizon": self.horizon,
-            "tau0": self.tau0,
-            "window_k": self._k,
-            "window_at": self._at,
-            "hold_ref": self._hold_ref,
-            "opt_steps": self.opt_steps,
-            "elapsed": self.elapsed,
-            "opt_n_steps": opt.n_steps,
-            "pick_state": self.rng.bit_generator.state,
-            "data": _ensemble_meta(self.data),
-            "hist_keys": list(self._hist),
-            "refine_state": refine_state,
-        }
-        save_npz(path, arrays, kind="checkpoint", meta=meta)
+        checkpoint.save(self, path)
 
     @classmethod
     def resume(
         cls, path: str | os.PathLike, data, *, refine: str | None = None
     ) -> Trainer:
-        """A trainer continuing from a checkpoint of :meth:`save_checkpoint`.
+        """A trainer continuing from a checkpoint of :meth:`save_checkpoint`
+        (:func:`dbdviz.dbd.checkpoint.restore`).
 
         ``data`` must be the ensemble the checkpoint was trained on. ``refine``
         (``"auto"``, ``"on"``, ``"off"``) replaces the checkpoint's
         ``TrainConfig.refine``; not possible once its refinement phase began.
         """
-        arrays, meta = load_npz(path, kind="checkpoint")
-        dmeta = _ensemble_meta(data)
-        if (dmeta["n_reps"], dmeta["n_times"]) != (
-            meta["data"]["n_reps"],
-            meta["data"]["n_times"],
-        ) or dmeta["seed"] != meta["data"]["seed"]:
-            raise ValueError(
-                f"{path} was trained on other data "
-                f"({meta['data']['n_reps']} replicates, "
-                f"{meta['data']['n_times']} times, seed {meta['data']['seed']})"
-            )
-        tc = TrainConfig.from_dict(meta["train_config"])
-        refine_state = meta.get("refine_state") or {}
-        if refine is not None and refine != tc.refine:
-            if refine_state:
-                raise ValueError(
-                    f"refine = {refine!r}: {path} is in the refinement phase "
-                    f"(step {meta['step_index']}); allowed only the checkpoint's "
-                    f"refine = {tc.refine!r}"
-                )
-            tc = tc.copy(refine=refine)
-        tr = cls(data, DBMConfig.from_dict(meta["dbm_config"]), tc, seed=meta["seed"])
-        tr.fe = FiniteElements.from_arrays(
-            {k[3:]: arrays[k] for k in arrays if k.startswith("fe_")}
-        )
-        tr._new_integrator()
-        tr.theta0 = arrays["theta0"].copy()
-        tr.mu = arrays["mu"].copy()
-        tr.awake = np.ascontiguousarray(arrays["awake"])
-        tr.asleep = np.ascontiguousarray(arrays["asleep"])
-        tr.awake_rng = np.ascontiguousarray(arrays["awake_rng"], dtype=np.uint64)
-        tr.asleep_rng = np.ascontiguousarray(arrays["asleep_rng"], dtype=np.uint64)
-        tr.last_awake = arrays["last_awake"].copy()
-        tr.last_asleep = arrays["last_asleep"].copy()
-        if "touched" in arrays:
-            tr._touched = arrays["touched"].astype(np.int64)
-        tr.rng.bit_generator.state = meta["pick_state"]
-        tr.step_index = int(meta["step_index"])
-        tr.horizon = int(meta["horizon"])
-        tr.tau0 = int(meta["tau0"])
-        if "window_k" in meta:
-            tr._k, tr._at = int(meta["window_k"]), int(meta["window_at"])
-            tr._hold_ref = float(meta["hold_ref"])
-            tr.opt_steps = int(meta["opt_steps"])
-        else:  # checkpoints of the fixed schedule (before hold_tolerance)
-            m = int(tr.train_config.move_every)
-            tr._k = min(tr.step_index // m, tr.data_steps - tr.W)
-            tr._at = tr.step_index - tr._k * m
-        tr.elapsed = float(meta["elapsed"])
-        tr.optimizer.n_steps = int(meta["opt_n_steps"])
-        if "adam_m1" in arrays:
-            tr.optimizer._grow(tr.fe)
-            n = arrays["adam_m1"].shape[0]
-            tr.optimizer.m1[:n] = arrays["adam_m1"]
-            tr.optimizer.m2[:n] = arrays["adam_m2"]
-        tr._hist = {k: list(arrays["hist_" + k]) for k in meta["hist_keys"]}
-        for k in ("mismatch", "held"):  # absent in older checkpoints
-            tr._hist.setdefault(k, [float("nan")] * tr.step_index)
-        for k in ("step", "tau0", "tau1", "horizon"):
-            tr._hist[k] = [int(v) for v in tr._hist[k]]
-        if refine_state:  # the refiner starts from the (restored) adjoint model
-            tr._refiner = tr._new_refiner()
-            tr._refiner.restore(
-                {k[7:]: arrays[k] for k in arrays if k.startswith("refine_")},
-                refine_state,
-            )
-            if tr.step_index >= tr.total_steps:  # finished: deterministic, redo it
-                tr._refined = tr._refiner.finish()
-        return tr
-
-
-def warmup() -> None:
-    """Compile every kernel the trainer uses on tiny inputs (depth 0 with couplings,
-    depth 1 with cross weights; both optimisers)."""
-    from ..config import LatticeLV
-    from ..dbm import warmup as dbm_warmup
-    from ..simulate import Ensemble
-    from .adjoint import warmup as dbd_warmup
-
-    dbm_warmup()
-    dbd_warmup()
-    L, T, R = 4, 3, 2
-    rng = np.random.default_rng(0)
-    snaps = rng.integers(0, 3, size=(R, T + 1, L, L)).astype(np.uint8)
-    cfg = LatticeLV(size=L, init_x=2, init_y=2, steps=T, replicates=R)
-    ens = Ensemble(
-        cfg, 0, np.arange(T + 1.0), np.zeros((R, T + 1, 11), np.int64), snaps
-    )
-    for dc, opt in (
-        (DBMConfig(depth=0, visible_couplings=True, chains=2), "adam"),
-        (DBMConfig(depth=1, cross_channel=True, chains=2), "sgd"),
-    ):
-        # depth 0 refines ("auto"): the refinement's sampler and fit compile too
-        tc = TrainConfig(
-            opt_steps=2,
-            window=2,
-            optimizer=opt,
-            lr=1e-4,
-            refine_iterations=1,
-            refine_chains=2,
-        )
-        Trainer(ens, dc, tc, seed=0).run()
+        return checkpoint.restore(cls, path, data, refine=refine)

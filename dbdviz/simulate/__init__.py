@@ -5,14 +5,19 @@
 >>> ens.moments().mean["X"][:3]                     # doctest: +SKIP
 """
 
+from functools import partial
+
+from .._warmup import warmup as _warmup
 from .lattice import (
     Cancelled,
     Ensemble,
     check_memory,
     memory_estimate,
     simulate,
-    warmup,
 )
+
+#: ``dbdviz._warmup.warmup("simulate")``: compile the simulator's kernels.
+warmup = partial(_warmup, "simulate")
 
 __all__ = [
     "simulate",

@@ -28,7 +28,6 @@ from ._kernels import _fill_hop_table, _simulate_batch
 __all__ = [
     "Ensemble",
     "simulate",
-    "warmup",
     "Cancelled",
     "memory_estimate",
     "check_memory",
@@ -326,8 +325,3 @@ def simulate(
         snapshots=snaps.reshape(n, T, L, L) if keep else None,
         elapsed=elapsed,
     )
-
-
-def warmup() -> None:
-    """Compile (or load from the cache) every simulator kernel on a tiny input."""
-    simulate(LatticeLV(size=4, init_x=3, init_y=3, steps=3, replicates=2, seed=0))

@@ -1,0 +1,43 @@
+"""Configuration objects: one definition per parameter.
+
+Each parameter is declared once, as a ``param`` parameter with bounds, a readable
+label and a doc string. The same objects validate API calls, generate the CLI options
+(``dbdviz.cli``), are stored in file sidecars (``dbdviz.io``) and become dashboard
+widgets through ``pn.Param`` (``dbdviz.ui``).
+
+Validation raises ``ValueError`` naming the parameter and its allowed range, before
+any work starts::
+
+    >>> LatticeLV(birth=-1)
+    Traceback (most recent call last):
+    ValueError: birth = -1 is out of range: allowed [0, 10] (birth rate ...)
+"""
+
+from .base import Config, format_range
+from .lattice import PRESETS, LatticeLV, preset
+from .training import (
+    PROTOCOLS,
+    REFERENCE_DBM,
+    REFERENCE_TRAIN,
+    DBMConfig,
+    TrainConfig,
+    default_configs,
+    protocol,
+    reference_configs,
+)
+
+__all__ = [
+    "Config",
+    "LatticeLV",
+    "DBMConfig",
+    "TrainConfig",
+    "PRESETS",
+    "preset",
+    "PROTOCOLS",
+    "protocol",
+    "default_configs",
+    "reference_configs",
+    "REFERENCE_DBM",
+    "REFERENCE_TRAIN",
+    "format_range",
+]

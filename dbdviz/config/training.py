@@ -1,0 +1,419 @@
+"""The deep Boltzmann machine (:class:`DBMConfig`) and its training
+(:class:`TrainConfig`), with the named training protocols (:data:`PROTOCOLS`)."""
+
+from __future__ import annotations
+
+import param
+
+from .base import Config, format_range
+
+__all__ = [
+    "DBMConfig",
+    "TrainConfig",
+    "PROTOCOLS",
+    "protocol",
+    "default_configs",
+    "reference_configs",
+    "REFERENCE_DBM",
+    "REFERENCE_TRAIN",
+]
+
+
+class DBMConfig(Config):
+    """Architecture and sampling settings of the lattice DBM (ALGORITHM.md section 3).
+
+    ``depth`` hidden layers of L x L multinomial units (channels A, B per layer) above
+    a visible layer (empty, X, Y); inter-layer weights through a ``conn`` patch
+    (4 = 2 x 2, 9 = 3 x 3) with wrap.
+    """
+
+    depth = param.Integer(
+        2,
+        bounds=(0, 3),
+        label="DBM depth (hidden layers)",
+        doc="Number of hidden layers (0 = fully visible Boltzmann machine).",
+    )
+    conn = param.Selector(
+        default=4,
+        objects=[4, 9],
+        label="Connectivity q",
+        doc="Units per inter-layer patch: 4 (2 x 2) or 9 (3 x 3), with periodic wrap.",
+    )
+    cross_channel = param.Boolean(
+        False,
+        label="Cross-channel weights",
+        doc="Add X-Y1 and Y-X1 weights (and likewise between hidden layers).",
+    )
+    visible_couplings = param.Boolean(
+        False,
+        label="Visible NN couplings",
+        doc="Add nearest-neighbour couplings J_XX, J_XY, J_YY on the visible layer.",
+    )
+    chains = param.Integer(
+        5,
+        bounds=(1, 10_000),
+        softbounds=(1, 200),
+        label="Chains",
+        doc="Number of Markov chains per phase and time point.",
+    )
+    sweeps_awake = param.Integer(
+        10,
+        bounds=(1, 10_000),
+        softbounds=(1, 100),
+        label="Awake sweeps",
+        doc="Gibbs sweeps with the visible layer clamped to data.",
+    )
+    sweeps_asleep = param.Integer(
+        10,
+        bounds=(1, 10_000),
+        softbounds=(1, 100),
+        label="Asleep sweeps",
+        doc="Free-running Gibbs sweeps per asleep phase.",
+    )
+    persistent_asleep = param.Boolean(
+        False,
+        label="Persistent asleep chains",
+        doc="Keep asleep chains between steps instead of restarting them at random.",
+    )
+    sliding_factor = param.Number(
+        0.5,
+        bounds=(0.0, 1.0),
+        label="Center sliding factor",
+        doc="Sliding factor sigma of the center update "
+        "mu <- (1 - sigma) mu + sigma mu_new.",
+    )
+
+    def _check_combination(self) -> None:
+        pass
+
+    def check_lattice(self, size: int) -> None:
+        """Raise if the lattice is too small for the connectivity patch."""
+        side = 2 if self.conn == 4 else 3
+        if size < 2 * side:
+            raise ValueError(
+                f"size = {size} is too small for conn = {self.conn} ({side} x {side} "
+                f"patch): allowed size >= {2 * side}"
+            )
+
+
+class TrainConfig(Config):
+    """Dynamic Boltzmann distribution training settings (ALGORITHM.md sections 4-5)."""
+
+    opt_steps = param.Integer(
+        0,
+        bounds=(0, 10_000_000),
+        softbounds=(0, 5000),
+        label="Optimisation steps",
+        doc="Number of optimisation steps (0 = auto: until the horizon reaches the "
+        "data's last time, plus extra_end_steps).",
+    )
+    extra_end_steps = param.Integer(
+        20,
+        bounds=(0, 10_000_000),
+        softbounds=(0, 200),
+        label="Extra steps at the end",
+        doc="With opt_steps = 0: extra steps with the window parked at the data's end "
+        "(the last time points are otherwise under-trained, pitfall P11).",
+    )
+    window = param.Integer(
+        10,
+        bounds=(1, 10_000),
+        softbounds=(2, 50),
+        label="Window length",
+        doc="Length of the sliding adjoint window in time steps.",
+    )
+    move_every = param.Integer(
+        2,
+        bounds=(1, 10_000),
+        softbounds=(1, 20),
+        label="Move window every",
+        doc="Move the window (and grow the horizon) by one step every this many steps.",
+    )
+    hold_tolerance = param.Number(
+        0.0,
+        bounds=(0.0, 1e6),
+        softbounds=(0.0, 10.0),
+        label="Hold window while mismatch above",
+        doc="Adaptive schedule: after its move_every steps the window only moves on "
+        "when the moment mismatch over the window, RMS of (asleep - awake) in units "
+        "of its standard error (chain spread / sqrt(chains), plus the data term when "
+        "data_per_step draws a subset), is at most this; otherwise it is held while "
+        "holding makes progress (the mismatch not above its value when holding began "
+        "there), at most max_holds extra steps per position (0 = off: the fixed "
+        "schedule).",
+    )
+    max_holds = param.Integer(
+        0,
+        bounds=(0, 10_000),
+        softbounds=(0, 50),
+        label="Max holds per window position",
+        doc="With hold_tolerance > 0: at most this many extra steps at one window "
+        "position (bounds the steps: at most (move_every + max_holds) per position).",
+    )
+    replay_windows = param.Integer(
+        0,
+        bounds=(0, 8),
+        softbounds=(0, 4),
+        label="Replayed earlier windows per step",
+        doc="Extra windows per step at random earlier positions (start uniform in "
+        "0 .. window start - 1; none while the window starts at 0): same statistics, "
+        "centers and truncated adjoint as the current window, gradients summed "
+        "before the update, so later windows cannot undo the fit of earlier time "
+        "points unnoticed. Costs about (1 + replay_windows) x the sampling per step.",
+    )
+    replay_span = param.Integer(
+        0,
+        bounds=(0, 10_000_000),
+        softbounds=(0, 200),
+        label="Replay at most this far back",
+        doc="With replay_windows > 0: replay windows start uniformly in "
+        "max(0, tau0 - replay_span) .. tau0 - 1 for the current window start tau0 "
+        "(0 = anywhere before it).",
+    )
+    optimizer = param.Selector(
+        default="adam",
+        objects=["sgd", "adam"],
+        label="Optimiser",
+        doc="Optimiser for the basis coefficients.",
+    )
+    lr = param.Number(
+        3e-4,
+        bounds=(0.0, 10.0),
+        inclusive_bounds=(False, True),
+        softbounds=(1e-7, 1e-2),
+        label="Learning rate",
+        doc="Learning rate of every basis function (reference: SGD 2.5e-6 on count "
+        "moments; default: Adam 3e-4).",
+    )
+    lr_boost = param.Number(
+        10.0,
+        bounds=(1.0, 1000.0),
+        softbounds=(1.0, 30.0),
+        label="Early learning-rate boost",
+        doc="The learning rate starts at lr x lr_boost and falls linearly to lr while "
+        "the window's end moves over the first boost_fraction of the data's time "
+        "span: the fast initial transient needs large dtheta/dt, which the base rate "
+        "cannot build in the few updates a cell gets there (docs/training.md). "
+        "1 = constant lr.",
+    )
+    boost_fraction = param.Number(
+        0.3,
+        bounds=(0.0, 1.0),
+        label="Boost over this fraction of time",
+        doc="Fraction of the data's time span over which the lr_boost decays to 1 "
+        "(0 = no boost).",
+    )
+    adjoint_variant = param.Selector(
+        default="exact",
+        objects=["reference", "exact"],
+        label="Adjoint variant",
+        doc="'reference' as the C++ code (backward dmu, psi scaled by the spacing); "
+        "'exact' the consistent discretisation (ALGORITHM.md 5.5a).",
+    )
+    basis = param.Selector(
+        default="q3c1",
+        objects=["q3c1", "q1"],
+        label="Basis",
+        doc="Finite elements of F: cubic Hermite (Q3 C1) or multilinear (Q1).",
+    )
+    spacing = param.Number(
+        0.1,
+        bounds=(1e-4, 100.0),
+        softbounds=(0.01, 1.0),
+        label="Grid spacing",
+        doc="Finite-element grid spacing in every domain dimension.",
+    )
+    substeps = param.Integer(
+        1,
+        bounds=(1, 1000),
+        label="Euler substeps",
+        doc="Forward-Euler substeps per time step for theta(t).",
+    )
+    data_per_step = param.Integer(
+        0,
+        bounds=(0, 1_000_000),
+        softbounds=(0, 100),
+        label="Data replicates per step",
+        doc="Data replicates drawn (without replacement) per optimisation step "
+        "(0 = all replicates).",
+    )
+    asleep_init = param.Selector(
+        default="random",
+        objects=["random", "persistent", "data"],
+        label="Asleep chain start",
+        doc="Start of the asleep chains at every step: 'random' (reference, uniform "
+        "categorical), 'persistent' (kept per time point between steps), 'data' "
+        "(from data snapshots / the awake state: CD-k).",
+    )
+    moment_scale = param.Selector(
+        default="site",
+        objects=["count", "site"],
+        label="Moment scale",
+        doc="'count': moment differences as counts over the L x L sites (reference, "
+        "pitfall P8); 'site': divided by L**2, so a learning rate suits any lattice.",
+    )
+    init = param.Selector(
+        default="data",
+        objects=["reference", "data"],
+        label="Initial theta",
+        doc="'reference': visible biases -2.63, centers 0.0625 / 0.33; 'data': biases "
+        "and visible centers matching the data's densities at t = 0, hidden 1/3.",
+    )
+    extrapolation = param.Selector(
+        default="zero",
+        objects=["zero", "nearest"],
+        label="Extrapolation of F",
+        doc="F outside the cells training visited (DBDModel.integrate beyond the "
+        "horizon): 'zero' (lazy grid: F tapers to 0, theta freezes), 'nearest' (the "
+        "value of F at the nearest visited vertex).",
+    )
+    vertex_init = param.Selector(
+        default="zero",
+        objects=["zero", "nearest"],
+        label="New vertices start at",
+        doc="Value of F at finite-element vertices created by an update: 'zero' "
+        "(reference) or 'nearest' (the value at the nearest existing vertex, so F "
+        "in a newly visited cell continues instead of growing from 0).",
+    )
+    max_abs_theta = param.Number(
+        50.0,
+        bounds=(1.0, 1e6),
+        label="Divergence bound",
+        doc="Training stops with TrainingDiverged when |theta| exceeds this bound.",
+    )
+    refine = param.Selector(
+        default="auto",
+        objects=["auto", "on", "off"],
+        label="Refine the closure",
+        doc="After the adjoint steps, refine the learned closure on the data "
+        "(static-path refinement, dbdviz.dbd.refine: theta fitted per time point by "
+        "moment matching, F refitted to that path; refine_iterations + 1 more "
+        "steps): 'auto' refines fully visible machines (depth 0) only, 'on' needs "
+        "depth 0, 'off' never refines.",
+    )
+    refine_iterations = param.Integer(
+        60,
+        bounds=(1, 100_000),
+        softbounds=(1, 100),
+        label="Refinement iterations",
+        doc="Moment-matching iterations of the refinement over all fitted time "
+        "points (one trainer step each).",
+    )
+    refine_chains = param.Integer(
+        50,
+        bounds=(2, 100_000),
+        softbounds=(2, 200),
+        label="Refinement chains",
+        doc="Chains per fitted time point in every refinement iteration (sampled "
+        "as in evaluation: random start, the asleep sweeps).",
+    )
+    refine_stride = param.Integer(
+        5,
+        bounds=(1, 10_000),
+        softbounds=(1, 20),
+        label="Refinement stride",
+        doc="The refinement fits every refine_stride-th time point (and the last) "
+        "and interpolates the path in between (1 = every time point).",
+    )
+    seed = param.Integer(
+        0,
+        bounds=(0, 2**63 - 1),
+        allow_None=True,
+        label="Seed",
+        doc="Random seed of the trainer (None: fresh entropy).",
+    )
+
+    def refines(self, depth: int) -> bool:
+        """Whether training a DBM of this ``depth`` ends with the static-path
+        refinement (``refine``); ``ValueError`` for ``refine = 'on'`` with depth > 0.
+        """
+        if self.refine == "on" and int(depth) != 0:
+            raise ValueError(
+                f"refine = 'on' needs a fully visible machine (depth 0), got "
+                f"depth = {int(depth)}: allowed {format_range(self.param['refine'])} "
+                "('auto' refines depth 0 only)"
+            )
+        return self.refine == "on" or (self.refine == "auto" and int(depth) == 0)
+
+
+# ------------------------------------------------------------------------------------
+# Named training protocols: presets applied on top of the param defaults
+# ------------------------------------------------------------------------------------
+
+#: The reference protocol of arXiv 1905.12122 (ALGORITHM.md 5.8).
+REFERENCE_DBM = dict(
+    depth=2,
+    conn=4,
+    cross_channel=False,
+    visible_couplings=False,
+    chains=5,
+    sweeps_awake=10,
+    sweeps_asleep=10,
+    persistent_asleep=False,
+    sliding_factor=0.5,
+)
+REFERENCE_TRAIN = dict(
+    opt_steps=980,
+    extra_end_steps=0,
+    window=10,
+    move_every=2,
+    optimizer="sgd",
+    lr=2.5e-6,
+    adjoint_variant="reference",
+    basis="q3c1",
+    spacing=0.1,
+    substeps=1,
+    data_per_step=5,
+    asleep_init="random",
+    moment_scale="count",
+    init="reference",
+    lr_boost=1.0,
+)
+
+#: Defaults chosen by measurement (docs/training.md): a fully visible machine with
+#: nearest-neighbour couplings, whose sufficient statistics are X, Y, nnXX, nnXY, nnYY,
+#: trained on all data replicates per step (no awake sampling at depth 0) with Adam.
+_DEFAULT_DBM = dict(
+    depth=0,
+    conn=4,
+    cross_channel=False,
+    visible_couplings=True,
+    chains=10,
+    sweeps_awake=10,
+    sweeps_asleep=9,  # = the default of dbdviz.dbd.evaluate (random start, 9 sweeps)
+    persistent_asleep=False,
+    sliding_factor=0.5,
+)
+
+#: Named protocols: ``name -> (DBMConfig overrides, TrainConfig overrides)``.
+PROTOCOLS: dict[str, tuple[dict, dict]] = {
+    "default": (_DEFAULT_DBM, {}),
+    "reference": (REFERENCE_DBM, REFERENCE_TRAIN),
+}
+
+
+def protocol(name: str, **train_overrides) -> tuple[DBMConfig, TrainConfig]:
+    """The named protocol (:data:`PROTOCOLS`) as ``(DBMConfig, TrainConfig)``, with
+    ``train_overrides`` applied to its ``TrainConfig``."""
+    if name not in PROTOCOLS:
+        raise ValueError(
+            f"protocol = {name!r} is unknown: allowed {{{', '.join(PROTOCOLS)}}}"
+        )
+    dbm, train = PROTOCOLS[name]
+    return DBMConfig(**dbm), TrainConfig(**{**train, **train_overrides})
+
+
+def reference_configs(**train_overrides) -> tuple[DBMConfig, TrainConfig]:
+    """The reference protocol (ALGORITHM.md 5.8) as ``(DBMConfig, TrainConfig)``.
+
+    Depth 2, q = 4, channel-diagonal, 5 chains, 10 + 10 sweeps, non-persistent random
+    asleep chains, SGD lr 2.5e-6 on count moments, 980 steps, window 10 moved every
+    2 steps, sliding factor 0.5, theta(0) visible biases -2.63, centers 0.0625 / 0.33,
+    Q3 C1 spacing 0.1, the reference adjoint (P1 and its mu conventions).
+    """
+    return protocol("reference", **train_overrides)
+
+
+def default_configs(**train_overrides) -> tuple[DBMConfig, TrainConfig]:
+    """The measured defaults (docs/training.md) as ``(DBMConfig, TrainConfig)``."""
+    return protocol("default", **train_overrides)
