@@ -65,10 +65,17 @@ def main(argv=None):
     maxt = get_threads()
     rows = []
     cases = [
-        ("paper: depth 2, q=4, 40x40, asleep", dict(depth=2), 40, 100, 100, {}),
+        (
+            "paper: depth 2, q=4, 40x40, asleep",
+            dict(depth=2, visible_couplings=False),
+            40,
+            100,
+            100,
+            {},
+        ),
         (
             "paper: depth 2, awake (visible clamped)",
-            dict(depth=2),
+            dict(depth=2, visible_couplings=False),
             40,
             100,
             100,
@@ -76,7 +83,7 @@ def main(argv=None):
         ),
         (
             "DBD batch: 11 rows x 5 chains, 10 sweeps",
-            dict(depth=2),
+            dict(depth=2, visible_couplings=False),
             40,
             55,
             10,
@@ -84,13 +91,20 @@ def main(argv=None):
         ),
         (
             "depth 3, q=4, cross-channel",
-            dict(depth=3, cross_channel=True),
+            dict(depth=3, cross_channel=True, visible_couplings=False),
             40,
             100,
             50,
             {},
         ),
-        ("depth 2, q=9", dict(depth=2, conn=9), 40, 100, 50, {}),
+        (
+            "depth 2, q=9",
+            dict(depth=2, conn=9, visible_couplings=False),
+            40,
+            100,
+            50,
+            {},
+        ),
         (
             "depth 0, visible couplings",
             dict(depth=0, visible_couplings=True),

@@ -50,7 +50,7 @@ def main() -> None:
     ap.add_argument("--sweeps", type=int, default=9)
     args = ap.parse_args()
     warmup("evaluate")
-    dbm = DBM(DBMConfig(), 40)
+    dbm = DBM(DBMConfig(depth=2, visible_couplings=False), 40)
     theta = paper_like_theta(args.time_points)
     n_thr = get_threads()
 

@@ -151,7 +151,9 @@ def _add_param_options(
             kw["type"] = _typed(int, n, rng)
         elif isinstance(p, param.Number):
             kw["type"] = _typed(float, n, rng)
-        kw["help"] = f"{p.doc} Allowed {rng}; default {p.default}."
+        # None stands for a rule the doc states ("None: the model's ...")
+        dflt = "" if p.default is None else f"; default {p.default}"
+        kw["help"] = f"{p.doc} Allowed {rng}{dflt}."
         parser.add_argument(_opt(n), **kw)
 
 
@@ -432,7 +434,34 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+#: Evaluation options, generated from :class:`~dbdviz.config.EvalConfig`.
+EVAL_OPTIONS = (
+    "chains",
+    "sweeps",
+    "seed",
+    "init",
+    "burn_in",
+    "cov_from",
+    "lowpass_taps",
+    "cutoff",
+    "lowpass_padding",
+    "t_max",
+)
+
+
+def _eval_config_from_args(args: argparse.Namespace):
+    """:class:`~dbdviz.config.EvalConfig` of the options given (its defaults else)."""
+    from .config import EvalConfig
+
+    kw = {n: getattr(args, n) for n in EVAL_OPTIONS if getattr(args, n) is not None}
+    try:
+        return EvalConfig(**kw)
+    except ValueError as exc:
+        raise UsageError(_cli_message(exc, EVAL_OPTIONS)) from None
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    cfg = _eval_config_from_args(args)
     _check_paths({"--out": args.out}, {"MODEL": args.model})
     from ._memory import MemoryLimitError
     from .dbd import DBDModel, evaluate
@@ -444,27 +473,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         raise UsageError(f"MODEL: {exc}") from None
     prog = Progress("evaluate", args.quiet)
     try:
-        ev = evaluate(
-            model,
-            chains=args.chains,
-            sweeps=args.sweeps,
-            seed=args.seed,
-            lowpass_taps=args.lowpass_taps,
-            lowpass_padding=args.lowpass_padding,
-            t_max=args.t_max,
-            init=args.init,
-            progress=prog,
-        )
+        ev = evaluate(model, **cfg.to_dict(), progress=prog)
     except MemoryLimitError as exc:
         raise _memory_error("--t-max/--chains", exc) from None
     except ValueError as exc:
-        raise UsageError(
-            _cli_message(
-                exc, ["chains", "sweeps", "seed", "t_max", "init", "lowpass_taps"]
-            )
-        ) from None
+        raise UsageError(_cli_message(exc, EVAL_OPTIONS)) from None
     ev.table.to_csv(args.out)
-    prog.note(f"wrote {args.out} ({len(ev.table.t)} rows, {args.chains} chains)")
+    prog.note(f"wrote {args.out} ({len(ev.table.t)} rows, {cfg.chains} chains)")
     return EXIT_OK
 
 
@@ -483,7 +498,7 @@ def _bounded_int(name: str, lo: int, hi: int | None = None) -> Callable:
 
 
 def _add_train_commands(sub) -> None:
-    from .config import DBMConfig, TrainConfig
+    from .config import DBMConfig, EvalConfig, TrainConfig
 
     p = sub.add_parser(
         "train",
@@ -533,49 +548,7 @@ def _add_train_commands(sub) -> None:
         "write its moment table.",
     )
     p.add_argument("model", metavar="MODEL.npz")
-    p.add_argument(
-        "--chains",
-        type=_bounded_int("chains", 1, 100_000),
-        default=100,
-        help="Chains per time point. Allowed [1, 100000]; default 100.",
-    )
-    p.add_argument(
-        "--sweeps",
-        type=_bounded_int("sweeps", 1, 100_000),
-        default=None,
-        help="Gibbs sweeps per time point (default: the evaluator's).",
-    )
-    p.add_argument(
-        "--seed",
-        type=_bounded_int("seed", 0, 2**63 - 1),
-        default=0,
-        help=f"Random seed. Allowed [0, {2**63 - 1}]; default 0.",
-    )
-    p.add_argument(
-        "--lowpass-taps",
-        type=_bounded_int("lowpass-taps", 0, 10_001),
-        default=None,
-        help="Low-pass filter length for theta(t) (0: raw).",
-    )
-    p.add_argument(
-        "--lowpass-padding",
-        choices=["odd", "edge"],
-        default="odd",
-        help="How theta(t) is extended beyond its ends for the filter: odd "
-        "reflection (default; keeps the trend) or the end value (the reference's).",
-    )
-    p.add_argument(
-        "--t-max",
-        type=_bounded_int("t-max", 1),
-        default=None,
-        help="Last time step (beyond the trained horizon: extrapolate).",
-    )
-    p.add_argument(
-        "--init",
-        choices=["random", "carry"],
-        default=None,
-        help="Chain initialisation per time point.",
-    )
+    _add_param_options(p, EvalConfig, EVAL_OPTIONS)
     p.add_argument("--out", required=True, metavar="LEARNED.csv")
     _add_common(p)
     p.set_defaults(func=_cmd_evaluate)

@@ -362,3 +362,38 @@ def test_train_refine(tmp_path, capsys):
     )
     assert code == 2 and "--refine" in err and "refinement phase" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_train_help_states_the_defaults_data_out_uses(capsys):
+    """`dbdviz train --help` states, for every option, the default that `--data`
+    and `--out` alone use (issue 12: one default per parameter)."""
+    import re
+
+    from dbdviz.cli import DBM_OPTIONS, _configs_from_args, build_parser
+    from dbdviz.config import DBMConfig, TrainConfig
+
+    assert main(["train", "--help"]) == 0
+    out = capsys.readouterr().out
+    entries = {}
+    for chunk in re.split(r"\n(?=  --)", out):
+        m = re.match(r"  --([a-z][a-z-]*)", chunk)
+        if m:
+            entries[m.group(1)] = " ".join(chunk.split())
+    args = build_parser().parse_args(["train", "--data", "d.npz", "--out", "m.npz"])
+    dbm, tr = _configs_from_args(args)
+    used = {**dbm.to_dict(), **tr.to_dict()}
+    names = list(DBM_OPTIONS) + [n for n in TrainConfig.public_names() if n != "refine"]
+    assert (
+        len(names)
+        == len(DBMConfig.public_names()) + len(TrainConfig.public_names()) - 1
+    )
+    for n in names:
+        stated = re.search(r"default (\S+)\.$", entries[n.replace("_", "-")])
+        assert stated is not None, n
+        assert stated.group(1) == str(used[n]), n
+    # the --refine switch: "on for fully visible machines (depth 0)", which it is
+    assert "Default: on for fully visible machines (depth 0)" in entries["refine"]
+    assert used["refine"] == "auto" and dbm.depth == 0 and tr.refines(dbm.depth)
+    # and those are the param defaults: one definition
+    assert dbm.to_dict() == DBMConfig().to_dict()
+    assert tr.to_dict() == TrainConfig().to_dict()

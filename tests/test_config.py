@@ -90,3 +90,30 @@ def test_dbm_and_train_configs_validate():
         TrainConfig(lr=0)
     with pytest.raises(ValueError, match="size = 5 is too small for conn = 9"):
         DBMConfig(conn=9).check_lattice(5)
+
+
+def test_eval_config():
+    """EvalConfig: None stands for the model's procedure; ranges are checked; the
+    evaluation and the CLI take their defaults from it."""
+    import inspect
+
+    from dbdviz.config import EvalConfig
+    from dbdviz.dbd import evaluate, sample_trajectory
+    from dbdviz.dbd.procedure import EVAL_CHAINS
+
+    cfg = EvalConfig()
+    assert cfg.chains == 100 and cfg.init is None and cfg.lowpass_taps is None
+    assert EvalConfig(init="carry", cov_from="states").init == "carry"
+    with pytest.raises(ValueError, match="init"):
+        EvalConfig(init="warm")
+    with pytest.raises(ValueError, match="chains"):
+        EvalConfig(chains=0)
+    with pytest.raises(ValueError, match="cutoff"):
+        EvalConfig(cutoff=4.0)
+    sig = inspect.signature(evaluate).parameters
+    for n in ("seed", "cutoff", "lowpass_padding"):
+        assert sig[n].default == getattr(cfg, n), n
+    assert (
+        inspect.signature(sample_trajectory).parameters["chains"].default == cfg.chains
+    )
+    assert EVAL_CHAINS == cfg.chains

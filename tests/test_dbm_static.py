@@ -52,7 +52,7 @@ def test_recovers_fully_visible_parameters(visible_data, centered, optimizer, lr
 
 
 def test_depth1_fit_matches_visible_moments():
-    true_dbm = DBM(DBMConfig(depth=1), 12)
+    true_dbm = DBM(DBMConfig(depth=1, visible_couplings=False), 12)
     th = true_dbm.initial_theta(0.15, 0.1)
     th[true_dbm.param_names.index("wXX1")] = 0.6
     th[true_dbm.param_names.index("wYY1")] = -0.5
@@ -87,7 +87,7 @@ def test_depth1_fit_matches_visible_moments():
 
 
 def test_fit_static_bad_inputs():
-    dbm = DBM(DBMConfig(depth=1), 6)
+    dbm = DBM(DBMConfig(depth=1, visible_couplings=False), 6)
     data = np.zeros((3, 6, 6), np.uint8)
     with pytest.raises(ValueError, match="data must have shape"):
         fit_static(dbm, np.zeros((3, 5, 5), np.uint8))

@@ -35,8 +35,13 @@ def _compiled():
     warmup("evaluate")
 
 
+#: The architecture the tests were written for (the reference's, not the
+#: measured defaults of DBMConfig).
+_PAPER_ARCH = dict(depth=2, visible_couplings=False)
+
+
 def make(size, **cfg):
-    return DBM(DBMConfig(**cfg), size, tiny_ok=True)
+    return DBM(DBMConfig(**{**_PAPER_ARCH, **cfg}), size, tiny_ok=True)
 
 
 def zmax(est, exact, se):
@@ -250,7 +255,7 @@ def test_lowpass_identity_short_and_bad():
 
 
 def test_paper_initial_theta_gives_100_8():
-    dbm = DBM(DBMConfig(), 40)
+    dbm = DBM(DBMConfig(depth=2, visible_couplings=False), 40)
     theta = np.tile(dbm.initial_theta(reference=True), (3, 1))
     ev = sample_trajectory(dbm, theta, chains=6, sweeps=2)
     p = math.exp(PAPER_VISIBLE_BIAS) / (1 + 2 * math.exp(PAPER_VISIBLE_BIAS))
@@ -565,7 +570,7 @@ def _fake_model():
     dbm = make(4, depth=1)
     T = 20
     theta = smooth_theta(dbm, T + 1, [-1.5, -1.5, 0, 0, 0.5, 0.5], [0.3] * 6)
-    return _FakeModel(DBMConfig(depth=1), 4, theta, 0.5, T)
+    return _FakeModel(DBMConfig(depth=1, visible_couplings=False), 4, theta, 0.5, T)
 
 
 def test_evaluate_model_filters_and_extrapolates():
@@ -602,10 +607,10 @@ def test_evaluate_real_model_with_zero_dynamics():
     from dbdviz.dbd.basis import FiniteElements
     from dbdviz.dbd.model import DBDModel
 
-    dbm = DBM(DBMConfig(depth=1), 4)
+    dbm = DBM(DBMConfig(depth=1, visible_couplings=False), 4)
     theta0 = dbm.initial_theta()
     model = DBDModel(
-        dbm_config=DBMConfig(depth=1),
+        dbm_config=DBMConfig(depth=1, visible_couplings=False),
         size=4,
         fe=FiniteElements(dbm.n_params, 0.1, 0.0, dim=len(dbm.domain_indices)),
         domain=dbm.domain_indices,
@@ -629,7 +634,7 @@ def test_paper_scale_nine_random_sweeps_are_biased():
     """Pitfall P7 at the paper's size: with parameters in the range of the learned
     model (ALGORITHM.md 6.3), 9 sweeps from random states are far from equilibrium;
     long random chains and carried chains agree with each other."""
-    dbm = DBM(DBMConfig(), 40)
+    dbm = DBM(DBMConfig(depth=2, visible_couplings=False), 40)
     row = [-3.04, -3.17, -0.43, 0.04, 0.66, 0.3, 1.23, 0.81, -1.02, -0.6]
     theta = np.tile(row, (3, 1))
     short = sample_trajectory(dbm, theta, chains=100, sweeps=9, seed=1)

@@ -111,7 +111,10 @@ def test_refine_rejects_other_models_and_data(data, model):
     with pytest.raises(ValueError, match="DBDModel"):
         refine_static(object(), data)
     deep = Trainer(
-        data, DBMConfig(depth=1, chains=2), default_configs(opt_steps=1)[1], seed=0
+        data,
+        DBMConfig(depth=1, visible_couplings=False, chains=2),
+        default_configs(opt_steps=1)[1],
+        seed=0,
     ).run()
     with pytest.raises(ValueError, match="depth = 1"):
         refine_static(deep, data)

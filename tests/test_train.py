@@ -50,8 +50,17 @@ def _tc(**kw) -> TrainConfig:
     return TrainConfig(**base)
 
 
-DEEP = DBMConfig(depth=1, cross_channel=True, chains=3, sweeps_awake=2, sweeps_asleep=2)
-DEEP2 = DBMConfig(depth=2, chains=3, sweeps_awake=2, sweeps_asleep=2)
+DEEP = DBMConfig(
+    depth=1,
+    cross_channel=True,
+    visible_couplings=False,
+    chains=3,
+    sweeps_awake=2,
+    sweeps_asleep=2,
+)
+DEEP2 = DBMConfig(
+    depth=2, visible_couplings=False, chains=3, sweeps_awake=2, sweeps_asleep=2
+)
 FLAT = DBMConfig(depth=0, visible_couplings=True, chains=3, sweeps_asleep=2)
 
 

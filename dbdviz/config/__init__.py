@@ -14,6 +14,7 @@ any work starts::
 """
 
 from .base import Config, format_range
+from .evaluation import EvalConfig
 from .lattice import PRESETS, LatticeLV, preset
 from .training import (
     PROTOCOLS,
@@ -31,6 +32,7 @@ __all__ = [
     "LatticeLV",
     "DBMConfig",
     "TrainConfig",
+    "EvalConfig",
     "PRESETS",
     "preset",
     "PROTOCOLS",

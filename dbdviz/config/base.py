@@ -96,6 +96,8 @@ class Config(param.Parameterized):
                 )
             return
         if isinstance(p, param.Selector):
+            if value is None and p.allow_None:
+                return
             if value not in p.objects:
                 raise ValueError(
                     f"{name} = {value!r} is invalid: allowed {rng} ({label})"

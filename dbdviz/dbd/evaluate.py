@@ -51,7 +51,8 @@ import numpy as np
 
 from .._numba import check_threads, set_threads
 from .._rng import seed_states
-from ..dbm import DBM, _observables
+from ..config import EvalConfig
+from ..dbm import DBM
 from ..errors import Cancelled
 from ..moments import OBSERVABLES, MomentTable, moment_table
 
@@ -63,6 +64,7 @@ __all__ = [
     "evaluate",
     "moment_derivative",
     "COV_OBSERVABLES",
+    "LOWPASS_TAPS",
 ]
 
 
@@ -76,6 +78,12 @@ COV_OBSERVABLES = OBSERVABLES
 _BATCH_CHAINS = 400
 
 _INITS = ("random", "carry")
+
+#: Defaults of the evaluation settings (their one definition, :class:`EvalConfig`).
+_EVAL = EvalConfig.param
+#: The reference's low-pass length (Mathematica ``LowpassFilter``, 6.1): the taps of
+#: :func:`lowpass`, and of :func:`evaluate` when neither the caller nor the model say.
+LOWPASS_TAPS = 63
 _COV_FROM = ("probabilities", "states")
 
 
@@ -96,7 +104,10 @@ def _pad(x: np.ndarray, half: int, padding: str) -> np.ndarray:
 
 
 def lowpass(
-    theta: np.ndarray, taps: int = 63, cutoff: float = 0.1, padding: str = "odd"
+    theta: np.ndarray,
+    taps: int = LOWPASS_TAPS,
+    cutoff: float = _EVAL["cutoff"].default,
+    padding: str = _EVAL["lowpass_padding"].default,
 ) -> np.ndarray:
     """Zero-phase FIR low-pass of every column of a parameter trajectory.
 
@@ -225,8 +236,8 @@ class Evaluation:
         self,
         observables: str | list[str] | tuple[str, ...] | None = None,
         *,
-        lowpass_taps: int = 63,
-        cutoff: float = 0.1,
+        lowpass_taps: int = LOWPASS_TAPS,
+        cutoff: float = _EVAL["cutoff"].default,
         difference: str = "forward",
     ) -> dict[str, Any]:
         """Moment-closure channels ``Cov(Q, M_k) dtheta_k/dt`` (ALGORITHM.md 6.3).
@@ -363,30 +374,10 @@ def _moments(
 
     Returns (obs (C, 11), M (C, P), Q for covariances (C, 11), M for covariances).
     """
-    n = states.shape[0]
-    _, prob = dbm.tables(theta)
-    obs = np.empty((n, len(OBSERVABLES)))
-    M = np.empty((n, dbm.n_params))
-    _observables._final_moments(
-        states,
-        prob,
-        rows,
-        dbm.side,
-        dbm.coupled,
-        dbm.bias_index,
-        dbm.weight_layout,
-        dbm.coupling_index,
-        obs,
-        M,
-    )
+    obs, M = dbm.final_moments(theta, states, rows)
     if not (dbm.coupled or cov_from == "states"):
         return obs, M, obs, M
-    # binary visible state as one-hot "probabilities": the same kernel, exact counts
-    onehot = np.zeros((n, 1, 2, dbm.size, dbm.size))
-    onehot[:, 0, 0] = states[:, 0] == 1
-    onehot[:, 0, 1] = states[:, 0] == 2
-    obs_bin = np.empty_like(obs)
-    _observables._visible_observables(onehot, obs_bin)
+    obs_bin = dbm.state_observables(states)  # exact counts of the binary state
     M_bin = dbm.param_statistics(states)
     if dbm.coupled:
         # products of coupled visible probabilities are no expectations (module notes)
@@ -412,9 +403,9 @@ def sample_trajectory(
     theta: np.ndarray,
     t: np.ndarray | None = None,
     *,
-    chains: int = 100,
+    chains: int = _EVAL["chains"].default,
     sweeps: int = 9,
-    seed: int | None = 0,
+    seed: int | None = _EVAL["seed"].default,
     init: str = "random",
     burn_in: int | None = None,
     cov_from: str = "probabilities",
@@ -652,12 +643,12 @@ def _check_memory(n_times: int, n_params: int, chains: int) -> None:
 def evaluate(
     model: Any,
     *,
-    chains: int | None = 100,
+    chains: int | None = None,
     sweeps: int | None = None,
-    seed: int | None = 0,
+    seed: int | None = _EVAL["seed"].default,
     lowpass_taps: int | None = None,
-    cutoff: float = 0.1,
-    lowpass_padding: str = "odd",
+    cutoff: float = _EVAL["cutoff"].default,
+    lowpass_padding: str = _EVAL["lowpass_padding"].default,
     t_max: float | None = None,
     init: str | None = None,
     burn_in: int | None = None,
@@ -673,7 +664,8 @@ def evaluate(
     model : DBDModel
         Trained model (:mod:`dbdviz.dbd.model`).
     chains, sweeps, seed, init, burn_in, cov_from, threads, progress, cancel
-        As in :func:`sample_trajectory`; ``None`` for chains means 100; ``None`` for
+        As in :func:`sample_trajectory`; ``None`` for chains means
+        :class:`~dbdviz.config.EvalConfig`'s default (100); ``None`` for
         sweeps or init means the procedure the model was trained to match
         (``model.meta["evaluate"]``, e.g. 9 sweeps from a random start), else 9 /
         ``"random"``. Sampling a model differently from how it was trained is a
@@ -709,10 +701,10 @@ def evaluate(
     # None = the default (front ends pass unset options through)
     # sampling procedure the model was trained to match (DBDModel.meta["evaluate"])
     trained = (getattr(model, "meta", None) or {}).get("evaluate", {})
-    chains = 100 if chains is None else chains
+    chains = _EVAL["chains"].default if chains is None else chains
     sweeps = int(trained.get("sweeps", 9)) if sweeps is None else sweeps
     if lowpass_taps is None:  # the model's recommendation (refined models: 0)
-        lowpass_taps = int(trained.get("lowpass_taps", 63))
+        lowpass_taps = int(trained.get("lowpass_taps", LOWPASS_TAPS))
     init = str(trained.get("init", "random")) if init is None else init
     if cov_from is None:
         # with visible couplings (or no hidden layer) the probability-based covariances

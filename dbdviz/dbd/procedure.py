@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..config import EvalConfig
 from ..moments import MomentTable
-from .evaluate import evaluate, sample_trajectory
+from .evaluate import LOWPASS_TAPS, evaluate, sample_trajectory
 
 __all__ = [
     "LIVE_CHAINS",
@@ -27,8 +28,9 @@ __all__ = [
 #: Chains and time points of the live estimate (:func:`live_moments`).
 LIVE_CHAINS = 8
 LIVE_POINTS = 60
-#: Chains per time point of the full evaluation after training (the CLI's default).
-EVAL_CHAINS = 100
+#: Chains per time point of the full evaluation after training (the CLI's default,
+#: :class:`~dbdviz.config.EvalConfig`).
+EVAL_CHAINS = EvalConfig.param["chains"].default
 
 
 def sampling_procedure(model) -> tuple[str, int]:
@@ -80,7 +82,7 @@ def live_moments(
     return ev.table
 
 
-def lowpass_taps_for(n_times: int, taps: int = 63) -> int:
+def lowpass_taps_for(n_times: int, taps: int = LOWPASS_TAPS) -> int:
     """The reference's 63-tap low-pass, shortened for short trajectories.
 
     A filter longer than a third of the series is mostly edge padding and flattens
@@ -109,7 +111,9 @@ def full_evaluation(model, chains: int = EVAL_CHAINS, progress=None, cancel=None
         chains=int(chains),
         lowpass_taps=lowpass_taps_for(
             int(model.horizon) + 1,
-            int((model.meta or {}).get("evaluate", {}).get("lowpass_taps", 63)),
+            int(
+                (model.meta or {}).get("evaluate", {}).get("lowpass_taps", LOWPASS_TAPS)
+            ),
         ),
         cov_from="states",
         seed=0,

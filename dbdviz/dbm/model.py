@@ -37,7 +37,7 @@ import numpy as np
 from .._rng import seed_states
 from ..config import DBMConfig
 from ..moments import DISPLACEMENTS, OBSERVABLES, lattice_observables
-from . import _gibbs
+from . import _gibbs, _observables
 
 __all__ = ["DBM", "PAPER_VISIBLE_BIAS", "snapshot_statistics"]
 
@@ -60,7 +60,7 @@ class DBM:
     ----------
     config : DBMConfig, optional
         Depth (0..3 hidden layers), connectivity ``conn`` (q = 4 or 9),
-        ``cross_channel``, ``visible_couplings``. Default ``DBMConfig()`` (paper).
+        ``cross_channel``, ``visible_couplings``. Default ``DBMConfig()``.
     size : int
         Lattice side L; every layer has L x L units.
     tiny_ok : bool
@@ -427,6 +427,60 @@ class DBM:
         _, prob = self.tables(t)
         out = np.empty((states.shape[0], self.n_layers, 2, self.size, self.size))
         _gibbs._final_probabilities(states, prob, r, self.side, self.coupled, out)
+        return out
+
+    def final_moments(
+        self,
+        theta: np.ndarray,
+        states: np.ndarray,
+        rows: Sequence[int] | np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The final probability step's observables and statistics per chain
+        (section 6.2 steps 4-5) without storing the probabilities.
+
+        Bitwise equal to ``visible_observables`` / ``param_statistics`` of
+        :meth:`final_probabilities` computed by the numba kernels (one fused
+        kernel, :func:`dbdviz.dbm._observables._final_moments`); ``states`` is not
+        changed, no random numbers are drawn.
+
+        Returns
+        -------
+        obs : ndarray of float64, shape (C, 11)
+            :data:`dbdviz.moments.OBSERVABLES` from the probabilities.
+        M : ndarray of float64, shape (C, n_params)
+            Parameter statistics from the probabilities, theta order.
+        """
+        t = self.check_theta(theta)
+        states = self.check_states(states)
+        r = self._rows(rows, t.shape[0], states.shape[0])
+        _, prob = self.tables(t)
+        n = states.shape[0]
+        obs = np.empty((n, len(OBSERVABLES)))
+        M = np.empty((n, self.n_params))
+        _observables._final_moments(
+            states,
+            prob,
+            r,
+            self.side,
+            self.coupled,
+            self.bias_index,
+            self.weight_layout,
+            self.coupling_index,
+            obs,
+            M,
+        )
+        return obs, M
+
+    def state_observables(self, states: np.ndarray) -> np.ndarray:
+        """The 11 :data:`dbdviz.moments.OBSERVABLES` of the binary visible layer per
+        chain, float64 (C, 11): exact counts (the numba kernel of the probability
+        path on the one-hot visible state)."""
+        s = self.check_states(states)
+        onehot = np.zeros((s.shape[0], 1, 2, self.size, self.size))
+        onehot[:, 0, 0] = s[:, 0] == 1
+        onehot[:, 0, 1] = s[:, 0] == 2
+        out = np.empty((s.shape[0], len(OBSERVABLES)))
+        _observables._visible_observables(onehot, out)
         return out
 
     # -- statistics ----------------------------------------------------------------
