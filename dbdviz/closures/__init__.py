@@ -5,9 +5,9 @@ One module per closure behind a registry (docs/hierarchy.md):
 ``mean-field``  counts X, Y; pairs of a random placement (:mod:`.mean_field`)
 ``pair``        counts and nearest-neighbour pairs; triplets closed (:mod:`.pair`)
 
-Both integrate the hierarchy of the simulator's actual per-step rules
-(:mod:`.hierarchy`) with ``scipy.integrate.solve_ivp`` on the simulator grid and
-return a :class:`~dbdviz.moments.MomentTable` (no ``sd``, ``n = None``).
+Both iterate the expected one-step map of the simulator's actual step
+(:mod:`.hierarchy`) on the simulator grid and return a
+:class:`~dbdviz.moments.MomentTable` (no ``sd``, ``n = None``).
 """
 
 from __future__ import annotations
@@ -52,14 +52,14 @@ def solve(
     t : ndarray of float64, optional
         Output times from 0; default the simulator grid ``0 .. steps * dt``.
     **opts
-        Passed to the closure (e.g. ``order="first-order"``, ``rtol``).
+        Passed to the closure (``y0`` for ``pair``).
 
     Raises
     ------
     ValueError
         Unknown method (the message lists the allowed ones), bad config or options.
     ClosureError
-        The integration failed or left the physical range (a ``ValueError``).
+        A step left the physical range (a ``ValueError``).
     """
     if method not in CLOSURES:
         raise ValueError(

@@ -1,4 +1,5 @@
-"""Shared ODE plumbing of the closures: integration, range checks, the error type."""
+"""Shared plumbing of the closures: the step map, ODE integration, range checks, the
+error type."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from scipy.integrate import solve_ivp
 
 from ..config import LatticeLV
 
-__all__ = ["ClosureError", "time_grid", "integrate"]
+__all__ = ["ClosureError", "time_grid", "integrate", "iterate"]
 
 
 class ClosureError(ValueError):
@@ -91,3 +92,45 @@ def integrate(
         if why is not None:
             raise ClosureError(name, t[k], why)
     return ys
+
+
+def iterate(
+    name: str,
+    step: Callable[[np.ndarray], np.ndarray],
+    y0: np.ndarray,
+    t: np.ndarray,
+    dt: float,
+    check: Callable[[np.ndarray], str | None],
+) -> np.ndarray:
+    """Iterate the one-step map ``y_{k+1} = step(y_k)`` on the grid ``t``.
+
+    The simulator changes its lattice once per step, so the closures are maps on
+    ``0, dt, 2 dt, ...``; values at other times of a custom grid are linear
+    interpolations between the two enclosing steps.
+
+    Returns
+    -------
+    y : ndarray of float64, shape (len(t), len(y0))
+
+    Raises
+    ------
+    ClosureError
+        ``check`` rejected a state or it is not finite.
+    """
+    y0 = np.asarray(y0, dtype=np.float64)
+    k_max = int(np.ceil(t[-1] / dt - 1e-9))
+    ys = np.empty((k_max + 1, y0.size))
+    ys[0] = y0
+    for k in range(1, k_max + 1):
+        try:
+            with np.errstate(over="raise", invalid="raise", divide="raise"):
+                ys[k] = step(ys[k - 1])
+        except (ValueError, ArithmeticError) as exc:
+            raise ClosureError(name, k * dt, f"step error: {exc}") from exc
+        if not np.all(np.isfinite(ys[k])):
+            raise ClosureError(name, k * dt, "non-finite state")
+        why = check(ys[k])
+        if why is not None:
+            raise ClosureError(name, k * dt, why)
+    grid = np.arange(k_max + 1) * dt
+    return np.stack([np.interp(t, grid, ys[:, j]) for j in range(y0.size)], axis=1)

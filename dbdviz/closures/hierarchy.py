@@ -1,16 +1,25 @@
-"""The moment hierarchy of the simulator's per-step rules (docs/hierarchy.md).
+"""The moment hierarchy of the simulator's step (docs/hierarchy.md).
 
-Exact (or explicitly approximated) one-step expectations of the change of the
-singlet counts ``X, Y`` and of the nearest-neighbour pair counts ``nnXX, nnXY, nnYY``
-given the lattice, written in terms of pair and triplet statistics. The same
-functions serve three purposes:
+Expected one-step change of the singlet counts ``X, Y`` and of the nearest-neighbour
+pair counts ``nnXX, nnXY, nnYY`` given the lattice, for the step as the simulator
+runs it: first the unimolecular events in continuous time (births on random empty
+sites, deaths of random Y), then one hop sweep with predation on collisions.
 
-* plugged with statistics measured on simulated lattices they give the hierarchy's
-  prediction of the simulator's mean one-step change (tests, docs/hierarchy.md);
-* with triplets closed by :func:`pair_closure_triplets` they are the right-hand side of
-  the pair approximation (:mod:`.pair`);
-* with pairs of a random placement (:func:`random_pairs`) they are the mean-field
-  closure (:mod:`.mean_field`).
+* The events act on every site independently in expectation (:func:`event_matrix`):
+  each Y dies with probability ``1 - exp(-kr2 dt)``, each empty site receives one of
+  the expected births with probability ``births / n_empty``. Any pattern count (pairs,
+  triplets) transforms exactly by this matrix, up to terms of order
+  ``births^2 / N`` (two births in one pattern, births on sites freed in the step).
+* The sweep is exact in *sweep time* given the current pairs and triplets
+  (:mod:`._sweep`); its triplets at intermediate sweep times are closed by the pairs.
+
+The same function, :func:`step_expectation`, serves three purposes:
+
+* with triplets measured on a lattice, the hierarchy's prediction of the simulator's
+  mean one-step change (tests, docs/hierarchy.md);
+* with triplets closed by the pairs, one step of the pair approximation (:mod:`.pair`);
+* with the pairs of a random placement of the counts, one step of the mean field
+  (:mod:`.mean_field`).
 
 Species indices of all ``(..., 3)``-shaped arrays: 0 = empty, 1 = X, 2 = Y.
 
@@ -28,34 +37,33 @@ Statistics
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
 from ..config import LatticeLV
+from ._sweep import integrate_sweep
 
 __all__ = [
     "E",
     "X",
     "Y",
-    "ORDERS",
     "bond_matrix",
     "random_pairs",
     "lattice_triplets",
     "pair_closure_triplets",
     "diagonal_pairs_estimate",
-    "predation_per_step",
     "predation_coefficient",
     "unimolecular_per_step",
+    "event_matrix",
+    "step_expectation",
     "one_step_expectation",
-    "pair_rates",
 ]
 
 #: Species indices of the bond / triplet arrays.
 E, X, Y = 0, 1, 2
 
-#: Approximation levels of the predation count of one hop sweep (docs/hierarchy.md 3).
-ORDERS = ("sweep", "first-order")
+#: Closures of the triplets accepted by :func:`step_expectation`.
+TRIPLETS = ("pair", "random")
 
 _TINY = 1e-12
 
@@ -129,7 +137,9 @@ def random_pairs(n_x, n_y, n_sites: int) -> tuple[np.ndarray, np.ndarray, np.nda
     )
 
 
-def lattice_triplets(lattices: np.ndarray, chunk: int = 2048) -> np.ndarray:
+def lattice_triplets(
+    lattices: np.ndarray, chunk: int = 2048, n_species: int = 3
+) -> np.ndarray:
     """Exact ordered triplet counts ``t[i, j, k]`` of lattice configurations.
 
     Parameters
@@ -138,10 +148,12 @@ def lattice_triplets(lattices: np.ndarray, chunk: int = 2048) -> np.ndarray:
         Codes 0 empty, 1 X, 2 Y; periodic.
     chunk : int
         Lattices processed at a time (memory bound).
+    n_species : int
+        Number of site codes (3; 5 for the sweep states of :mod:`._sweep`).
 
     Returns
     -------
-    t : ndarray of float64, shape ``S + (3, 3, 3)``
+    t : ndarray of float64, shape ``S + (n_species,) * 3``
         ``t[i, j, k] = sum over centres of species j of (m_i m_k - [i == k] m_i)``
         with ``m_i`` the number of the centre's 4 neighbours holding species i.
     """
@@ -151,44 +163,52 @@ def lattice_triplets(lattices: np.ndarray, chunk: int = 2048) -> np.ndarray:
     lead = s.shape[:-2]
     L = s.shape[-1]
     flat = s.reshape((-1, L, L))
-    out = np.empty((flat.shape[0], 3, 3, 3))
+    ns = int(n_species)
+    out = np.empty((flat.shape[0], ns, ns, ns))
     for a in range(0, flat.shape[0], chunk):
         g = flat[a : a + chunk]
-        one = np.stack([(g == k) for k in range(3)], axis=1).astype(np.float64)
+        one = np.stack([(g == k) for k in range(ns)], axis=1).astype(np.float64)
         m = np.zeros_like(one)
         for sh, ax in ((1, -2), (-1, -2), (1, -1), (-1, -1)):
             m += np.roll(one, sh, axis=ax)
         # sum_centre one[j] * m[i] * m[k]
         tt = np.einsum("njab,niab,nkab->nijk", one, m, m, optimize=True)
         diag = np.einsum("njab,niab->nij", one, m)
-        for i in range(3):
+        for i in range(ns):
             tt[:, i, :, i] -= diag[:, i, :]
         out[a : a + chunk] = tt
-    return out.reshape(lead + (3, 3, 3))
+    return out.reshape(lead + (ns, ns, ns))
 
 
-def pair_closure_triplets(b: np.ndarray, n: np.ndarray) -> np.ndarray:
-    """Triplets closed by the pair approximation, ``t_ijk = (3/4) b_ij b_jk / n_j``.
+def pair_closure_triplets(b: np.ndarray, n: np.ndarray, n_sites: int) -> np.ndarray:
+    """Triplets closed by the pairs (finite-size Kirkwood closure).
 
     Given a centre of species j with one neighbour of species i, each of its 3 other
-    neighbours is taken to hold species k independently with the pair-conditional
-    probability ``b_jk / (4 n_j)`` (Bethe-lattice / Kirkwood closure
-    ``rho_ijk = rho_ij rho_jk / rho_j``).
+    neighbours holds species k with probability
+    ``P(k | j, i) = ((N - 1) b_jk / (4 n_j) - [i == k]) / (N - 2)``, so
+    ``t_ijk = 3 b_ij P(k | j, i)``. For a uniformly random placement
+    ``b_jk / (4 n_j) = (n_k - [j == k]) / (N - 1)`` and this is the exact
+    ``(n_k - [j == k] - [i == k]) / (N - 2)``; for large N it is the Bethe-lattice
+    (Kirkwood) closure ``rho_ijk = rho_ij rho_jk / rho_j``. Negative values (possible
+    only for nearly absent species) are clipped to 0.
 
     Parameters
     ----------
     b : ndarray, shape ``S + (3, 3)``
     n : ndarray, shape ``S + (3,)``
         Singlet counts (empty, X, Y).
+    n_sites : int
 
     Returns
     -------
     t : ndarray, shape ``S + (3, 3, 3)``
     """
-    cond = _div(
-        b, 4.0 * n[..., :, None]
-    )  # P(k | j) = b[j, k] / (4 n_j), indexed [j, k]
-    return 3.0 * b[..., :, :, None] * cond[..., None, :, :]
+    b = np.asarray(b, dtype=np.float64)
+    cond = _div(b, 4.0 * np.asarray(n, dtype=np.float64)[..., :, None])  # [j, k]
+    p = ((n_sites - 1.0) * cond[..., None, :, :] - np.eye(3)[:, None, :]) / (
+        n_sites - 2.0
+    )  # [i, j, k]
+    return np.maximum(3.0 * b[..., :, :, None] * p, 0.0)
 
 
 def diagonal_pairs_estimate(b: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -211,242 +231,216 @@ def diagonal_pairs_estimate(b: np.ndarray, n: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------
-# one-step expectations
+# one step
 # ------------------------------------------------------------------------------------
 
 
-def predation_coefficient(p3: float, order: str = "sweep") -> float:
-    """``c`` in ``E[#predations per sweep] = c * p3 * nnXY`` for a random placement.
+def predation_coefficient(p3: float) -> float:
+    """``c`` of ``E[#predations per sweep] = c p3 nnXY`` in the dilute limit.
 
-    ``1/2`` at first order (each X-Y bond tried once from each end with probability
-    1/4); ``(8 - p3) / 16`` for the two-attempt sweep expression
-    (:func:`predation_per_step`), exactly, whatever the densities.
+    An isolated X-Y bond reacts with ``p3 (5 - p3) / 16`` (first mover picks the
+    partner, or fails and the second one does); each of the ``3 (1 - rho)`` X-0-Y
+    paths per bond of a random placement adds ``p3 / 16`` (one hops in, the other
+    picks it), so ``c = (8 - p3) / 16`` as the density goes to 0. The exact sweep
+    (:func:`step_expectation`) gives c = 0.471 at the paper's density (formula
+    0.475). Used by the mean field's continuous-time limit (fixed point, period).
     """
-    _check_order(order)
-    return 0.5 if order == "first-order" else (8.0 - p3) / 16.0
-
-
-def _check_order(order: str) -> None:
-    if order not in ORDERS:
-        raise ValueError(
-            f"order = {order!r} is invalid: allowed {{{', '.join(ORDERS)}}}"
-        )
-
-
-def predation_per_step(
-    b: np.ndarray, t: np.ndarray | None, p3: float, order: str = "sweep"
-) -> np.ndarray:
-    """Expected number of predations (X -> Y conversions) in one hop sweep.
-
-    Parameters
-    ----------
-    b : ndarray, shape ``S + (3, 3)``
-        Ordered bond counts at the start of the sweep (:func:`bond_matrix`).
-    t : ndarray, shape ``S + (3, 3, 3)``, or None
-        Ordered triplet counts (measured, :func:`lattice_triplets`, or closed,
-        :func:`pair_closure_triplets`). Not used at ``order="first-order"``.
-    p3 : float
-        Predation probability per X-Y collision.
-    order : {"sweep", "first-order"}
-
-    Returns
-    -------
-    P : ndarray, shape ``S``
-
-    Notes
-    -----
-    docs/hierarchy.md section 3. ``"first-order"``: ``p3 nnXY / 2``. ``"sweep"``
-    (default) follows one X-Y bond through the sweep: the first of its two molecules
-    to move picks the partner (1/4, reacts with p3); otherwise the bond survives to
-    the partner's turn if the reaction failed or the hop was blocked, and breaks if
-    the mover hopped away; hops onto an empty site next to a not-yet-moved opposite
-    molecule create new contacts (the X-0-Y triplets)::
-
-        P = p3 [ (5 - p3)/16 nnXY
-                 + (1/32) (t[Y,X,X] + t[Y,X,Y] + t[X,Y,X] + t[X,Y,Y])
-                 + (1/16) t[X,E,Y] ]
-
-    Neglected (second order in p3 times a density, measured in docs/hierarchy.md):
-    X eaten through another bond first (competition), chains through freshly made
-    Y products, movers that lost their move as a converted partner, the non-uniform
-    molecule order of quirk Q3.
-    """
-    _check_order(order)
-    b = np.asarray(b, dtype=np.float64)
-    nn_xy = b[..., X, Y]
-    if order == "first-order":
-        return 0.5 * p3 * nn_xy
-    if t is None:
-        raise ValueError("predation_per_step(order='sweep') needs triplet counts t")
-    t = np.asarray(t, dtype=np.float64)
-    occ = t[..., Y, X, X] + t[..., Y, X, Y] + t[..., X, Y, X] + t[..., X, Y, Y]
-    return p3 * ((5.0 - p3) / 16.0 * nn_xy + occ / 32.0 + t[..., X, E, Y] / 16.0)
+    return (8.0 - p3) / 16.0
 
 
 def unimolecular_per_step(
-    n_x, n_y, birth: float, death: float, dt: float, n_sites: int
+    n_x, n_y, birth: float, death: float, dt: float, n_sites: int, floor="exact"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact expected births and deaths during the continuous-time part of one step.
+    """Expected births and deaths during the continuous-time part of one step.
 
     Births form a Yule process with propensity ``birth * max(n_X, 1)`` and deaths a
-    pure death process with ``death * n_Y`` (the two are independent: neither
-    propensity depends on the other count)::
+    pure death process with ``death * n_Y`` (independent: neither propensity depends
+    on the other count)::
 
         E[births] = X (exp(kr1 dt) - 1)        (X >= 1)
-                  = kr1 dt exp(kr1 dt)         (X = 0: rate kr1 until the first birth)
         E[deaths] = Y (1 - exp(-kr2 dt))
+
+    From ``X = 0`` the first birth comes at rate kr1 and
+    ``E[X(dt)] = sinh(kr1 dt)`` (``floor="exact"``: ``dE[X]/dt = kr1 (E[X] +
+    P(X = 0))``). The closures, whose X is a real number, use the deterministic
+    ``dX/dt = kr1 max(X, 1)`` instead (``floor="ode"``): ``kr1 t`` until X = 1.
+    Births are capped at the empty sites (a birth on a full lattice does nothing).
 
     Returns
     -------
     births, deaths : ndarray of float64
-
-    Notes
-    -----
-    ALGORITHM.md 1.3. Births are capped at the empty sites ``N - X - Y`` (a birth on
-    a full lattice does nothing; the cap is the exact limit only when the expected
-    births are far from it). The stale schedule of quirk Q2 is ignored: by
-    memorylessness it only mis-assigns the reaction type of one pending event per
-    step after the sweep changed the counts, an O(kr * P * dt) effect.
     """
     n_x = np.asarray(n_x, dtype=np.float64)
     n_y = np.asarray(n_y, dtype=np.float64)
-    g = math.exp(birth * dt)
-    births = np.where(n_x >= 1.0, n_x * (g - 1.0), birth * dt * g)
+    g = math.expm1(birth * dt)
+    if floor == "exact":
+        low = np.where(n_x > 0, n_x * g, math.sinh(birth * dt))
+    elif floor == "ode":
+        # time to reach X = 1 at rate kr1, then exponential growth from 1
+        tau = np.clip((1.0 - n_x) / max(birth, _TINY), 0.0, dt)
+        low = np.where(
+            tau >= dt, birth * dt, (1.0 - n_x) + np.expm1(birth * (dt - tau))
+        )
+    else:
+        raise ValueError(f"floor = {floor!r} is invalid: allowed 'exact', 'ode'")
+    births = np.where(n_x >= 1.0, n_x * g, low)
     births = np.minimum(births, np.maximum(n_sites - n_x - n_y, 0.0))
-    deaths = n_y * (1.0 - math.exp(-death * dt))
+    deaths = -n_y * math.expm1(-death * dt)
     return births, deaths
 
 
-def one_step_expectation(
+def event_matrix(n_e, n_y, births, deaths) -> np.ndarray:
+    """Site-wise transition matrix ``T[i, j]`` of the events of one step.
+
+    An empty site becomes X with probability ``births / n_e`` (the births land on
+    uniformly random empty sites), a Y site becomes empty with ``deaths / n_y``
+    (the Y die independently); X sites are untouched. Any pattern count transforms
+    as ``b'_kl = sum_ij T_ik T_jl b_ij`` (triplets likewise), exactly in expectation
+    up to two events in one pattern (order ``births^2 / N``).
+
+    Returns
+    -------
+    T : ndarray, shape ``S + (3, 3)``
+    """
+    beta = np.clip(_div(births, n_e), 0.0, 1.0)
+    q = np.clip(_div(deaths, n_y), 0.0, 1.0)
+    T = np.zeros(np.shape(beta) + (3, 3))
+    T[..., E, E] = 1.0 - beta
+    T[..., E, X] = beta
+    T[..., X, X] = 1.0
+    T[..., Y, E] = q
+    T[..., Y, Y] = 1.0 - q
+    return T
+
+
+def _physical(b: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Bonds with at most ``4 n_E`` bonds at empty sites (``b_EE >= 0``).
+
+    A closure's real-valued state can violate it by rounding as the lattice fills
+    (``n_E -> 0``); the excess X-0 and Y-0 bonds are turned into X-X and Y-Y bonds,
+    which keeps every row sum ``4 n_j``. A measured lattice is never changed.
+    """
+    b = np.array(b, dtype=np.float64)
+    s = b[..., E, X] + b[..., E, Y]
+    f = np.where(s > 4.0 * n[..., E], _div(4.0 * np.maximum(n[..., E], 0.0), s), 1.0)
+    for a in (X, Y):
+        d = b[..., E, a] * (1.0 - f)
+        b[..., E, a] -= d
+        b[..., a, E] -= d
+        b[..., a, a] += d
+    b[..., E, E] = 4.0 * n[..., E] - b[..., E, X] - b[..., E, Y]
+    return b
+
+
+def step_expectation(
     obs: np.ndarray,
     config: LatticeLV,
-    triplets: np.ndarray | None = None,
-    order: str = "sweep",
+    triplets=None,
+    floor: str = "exact",
 ) -> dict[str, np.ndarray]:
-    """The hierarchy's expected change of X and Y over one simulator step.
+    """Expected observables after one simulator step, given the lattice's statistics.
 
     Parameters
     ----------
     obs : ndarray, shape ``S + (k,)`` with ``k >= 5``
-        Observables in :data:`dbdviz.moments.OBSERVABLES` order (only X, Y, nnXX,
-        nnXY, nnYY are used), e.g. ``Ensemble.observables[:, :-1]``.
+        ``X, Y, nnXX, nnXY, nnYY`` first (:data:`dbdviz.moments.OBSERVABLES` order).
     config : LatticeLV
-    triplets : ndarray, shape ``S + (3, 3, 3)``, optional
-        Measured triplet counts (:func:`lattice_triplets` of the snapshots); closed
-        with :func:`pair_closure_triplets` from the pairs when omitted.
-    order : {"sweep", "first-order"}
+        Rates, ``dt``, size.
+    triplets : None, "pair", "random" or ndarray of shape ``S + (3, 3, 3)``
+        Measured triplet counts of the lattice (:func:`lattice_triplets`); None or
+        ``"pair"``: closed by the pairs (:func:`pair_closure_triplets`); ``"random"``:
+        the pairs *and* triplets of a random placement of the counts (mean field).
+    floor : {"exact", "ode"}
+        Births from ``X < 1`` (:func:`unimolecular_per_step`).
 
     Returns
     -------
-    dict with ``"births", "deaths", "predations", "dX", "dY"`` (ndarrays of shape S)
-        ``dX = births - predations``, ``dY = predations - deaths``.
+    dict of ndarray, shape ``S``
+        ``"X", "Y", "nnXX", "nnXY", "nnYY"`` after the step, ``"births", "deaths",
+        "predations"`` (expected numbers).
+
+    Notes
+    -----
+    docs/hierarchy.md. The events transform the statistics site by site
+    (:func:`event_matrix`); the sweep is integrated in sweep time with its exact
+    pair-level rates (:func:`._sweep.sweep_rates`), the triplets at intermediate
+    sweep times closed by the pairs. With measured triplets the closed ones are
+    multiplied by the measured / closed ratio at the start of the sweep (fixed
+    through the sweep), so the start is exact and only the change of the
+    correlations during the sweep is closed.
     """
     obs = np.asarray(obs, dtype=np.float64)
     if obs.shape[-1] < 5:
         raise ValueError(
             f"obs must have at least 5 observables on its last axis, got {obs.shape}"
         )
+    measured = not (triplets is None or isinstance(triplets, str))
+    if isinstance(triplets, str) and triplets not in TRIPLETS:
+        raise ValueError(
+            f"triplets = {triplets!r} is invalid: allowed None, 'pair', 'random' "
+            "or an array of shape (..., 3, 3, 3)"
+        )
     N = config.n_sites
+    lead = obs.shape[:-1]
     nx, ny, xx, xy, yy = (obs[..., k] for k in range(5))
-    b = bond_matrix(nx, ny, xx, xy, yy, N)
-    if triplets is None and order == "sweep":
-        triplets = pair_closure_triplets(b, _singlets(nx, ny, N))
-    births, deaths = unimolecular_per_step(
-        nx, ny, config.birth, config.death, config.dt, N
-    )
-    pred = predation_per_step(b, triplets, config.predation, order)
-    return {
-        "births": births,
-        "deaths": deaths,
-        "predations": pred,
-        "dX": births - pred,
-        "dY": pred - deaths,
-    }
-
-
-def pair_rates(
-    state: np.ndarray,
-    config: LatticeLV,
-    triplets: Any = "pair",
-    order: str = "sweep",
-    hops: bool = True,
-) -> np.ndarray:
-    """Right-hand side of the pair-level hierarchy, per unit time.
-
-    Parameters
-    ----------
-    state : ndarray, shape ``S + (5,)``
-        ``(X, Y, nnXX, nnXY, nnYY)``.
-    config : LatticeLV
-    triplets : "pair", "random" or ndarray of shape ``S + (3, 3, 3)``
-        Measured triplets, the pair closure, or (mean-field) the pair closure of the
-        random-placement pairs.
-    order : {"sweep", "first-order"}
-        Predation level (:func:`predation_per_step`).
-    hops : bool
-        Include the pair mixing of free hops (switch off to isolate reactions).
-
-    Returns
-    -------
-    rates : ndarray, shape ``S + (5,)``
-        ``d/dt`` of ``(X, Y, nnXX, nnXY, nnYY)``.
-
-    Notes
-    -----
-    docs/hierarchy.md sections 2-5. The unimolecular part runs in continuous time
-    (per unit time, exact in expectation given the pair counts: a birth lands on a
-    uniformly random empty site, a death removes a uniformly random Y). The hop sweep
-    happens once per step; its expected changes are spread over the step as a rate
-    (divided by ``dt``). Per sweep:
-
-    * predation ``P`` converts an X next to a Y: ``dnnXX = -t[Y,X,X]/nnXY``,
-      ``dnnYY = 1 + t[Y,X,Y]/nnXY``, ``dnnXY = -(dnnXX + dnnYY)`` per event;
-    * the ``b[A, E] / 4`` free hops of species A change ``nnAB`` by
-      ``(t[A,E,B] - t[E,A,B]) / 4``.
-
-    Births are ``birth * max(X, 1) * min(1, N - X - Y)`` per unit time: the cap
-    switches births off smoothly as the last empty site fills.
-    """
-    state = np.asarray(state, dtype=np.float64)
-    N = config.n_sites
-    nx, ny, xx, xy, yy = (state[..., k] for k in range(5))
-    n = _singlets(nx, ny, N)
     if isinstance(triplets, str) and triplets == "random":
         xx, xy, yy = random_pairs(nx, ny, N)
     b = bond_matrix(nx, ny, xx, xy, yy, N)
-    if isinstance(triplets, str):
-        if triplets not in ("pair", "random"):
-            raise ValueError(
-                f"triplets = {triplets!r} is invalid: allowed 'pair', "
-                "'random' or an array of shape (..., 3, 3, 3)"
-            )
-        t = pair_closure_triplets(b, n)
-    else:
+    n = _singlets(nx, ny, N)
+    births, deaths = unimolecular_per_step(
+        nx, ny, config.birth, config.death, config.dt, N, floor=floor
+    )
+    T = event_matrix(n[..., E], ny, births, deaths)
+    n1 = np.einsum("...ik,...i->...k", T, n)
+    b1 = _physical(np.einsum("...ik,...ij,...jl->...kl", T, b, T), n1)
+    if measured:
         t = np.asarray(triplets, dtype=np.float64)
-    dt = config.dt
-    n_e = n[..., E]
-    birth = config.birth * np.maximum(nx, 1.0) * np.clip(n_e, 0.0, 1.0)
-    death = config.death * ny
-    pred = predation_per_step(b, t, config.predation, order) / dt
+        if t.shape != lead + (3, 3, 3):
+            raise ValueError(
+                f"triplets must have shape {lead + (3, 3, 3)}, got {t.shape}"
+            )
+        t1 = np.einsum("...ia,...jb,...kc,...ijk->...abc", T, T, T, t)
+        ratio = np.where(
+            (k1 := pair_closure_triplets(b1, n1, N)) > _TINY,
+            _div(t1, k1),
+            1.0,
+        )
+    out = {k: np.empty(lead) for k in ("X", "Y", "nnXX", "nnXY", "nnYY")}
+    pred = np.empty(lead)
+    for idx in np.ndindex(*lead):
+        bb, nn, p = integrate_sweep(
+            b1[idx],
+            n1[idx],
+            config.predation,
+            N,
+            ratio[idx] if measured else None,
+        )
+        out["X"][idx] = nn[X]
+        out["Y"][idx] = nn[Y]
+        out["nnXX"][idx] = bb[X, X] / 2.0
+        out["nnXY"][idx] = bb[X, Y]
+        out["nnYY"][idx] = bb[Y, Y] / 2.0
+        pred[idx] = p
+    out.update(births=births, deaths=deaths, predations=pred)
+    return out
 
-    out = np.zeros(state.shape)
-    out[..., 0] = birth - pred
-    out[..., 1] = pred - death
-    # births: the new X meets the X and Y neighbours of a random empty site
-    out[..., 2] = birth * _div(b[..., E, X], n_e)
-    out[..., 3] = birth * _div(b[..., E, Y], n_e) - config.death * xy
-    out[..., 4] = -2.0 * config.death * yy
-    # predation: the eaten X (chosen per X-Y bond) turns its bonds into Y bonds
-    lose_xx = _div(t[..., Y, X, X], b[..., X, Y])
-    gain_yy = 1.0 + _div(t[..., Y, X, Y], b[..., X, Y])
-    out[..., 2] -= pred * lose_xx
-    out[..., 4] += pred * gain_yy
-    out[..., 3] += pred * (lose_xx - gain_yy)
-    if hops:
-        hop = (t[..., :, E, :] - t[..., E, :, :]) / (
-            4.0 * dt
-        )  # [A, B]: mover A, bond AB
-        out[..., 2] += hop[..., X, X]
-        out[..., 3] += hop[..., X, Y] + hop[..., Y, X]
-        out[..., 4] += hop[..., Y, Y]
+
+def one_step_expectation(
+    obs: np.ndarray, config: LatticeLV, triplets=None
+) -> dict[str, np.ndarray]:
+    """Expected *change* of the observables over one step (:func:`step_expectation`).
+
+    Returns
+    -------
+    dict of ndarray
+        ``"dX", "dY", "dnnXX", "dnnXY", "dnnYY"`` and ``"births", "deaths",
+        "predations"``.
+    """
+    obs = np.asarray(obs, dtype=np.float64)
+    e = step_expectation(obs, config, triplets)
+    out = {
+        "d" + o: e[o] - obs[..., k]
+        for k, o in enumerate(("X", "Y", "nnXX", "nnXY", "nnYY"))
+    }
+    out.update(births=e["births"], deaths=e["deaths"], predations=e["predations"])
     return out

@@ -1,0 +1,146 @@
+"""Mutation check: every listed single-token bug must fail at least one test.
+
+Usage (from the repository root, with ``PYTHONPATH=$PWD``)::
+
+    python scripts/mutate.py            # all mutants
+    python scripts/mutate.py -k sweep   # those whose name contains "sweep"
+
+Each mutant replaces one exact snippet (it must occur exactly once) in one file, runs
+the tests that cover that file (``pytest -x -q -p no:cacheprovider``), restores the
+file and records "killed" (a test failed) or "SURVIVED". The exit status is 1 if any
+mutant survived. The run takes several minutes (numba recompiles the mutated
+kernels), so it is not part of the default test run; docs/hierarchy.md section 8
+records the last run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CLOSURE_TESTS = ["tests/test_closures.py"]
+
+#: (name, file, snippet, replacement, tests)
+MUTANTS = [
+    # the sweep's pair equations (dbdviz/closures/_sweep.py)
+    ("sweep: hop weight 1/4 -> 1/2", "dbdviz/closures/_sweep.py",
+     "_outcome(b, t, m, q, 0, done, 0.25, db, dn)",
+     "_outcome(b, t, m, q, 0, done, 0.5, db, dn)", CLOSURE_TESTS),
+    ("sweep: predation partner not converted (YY gain dropped)",
+     "dbdviz/closures/_sweep.py",
+     "_outcome(b, t, m, q, 4, 4, 0.25 * p3, db, dn)",
+     "_outcome(b, t, m, q, 4, q, 0.25 * p3, db, dn)", CLOSURE_TESTS),
+    ("sweep: failed-reaction weight sign (1 - p3 -> 1 + p3)",
+     "dbdviz/closures/_sweep.py", "0.25 * (1.0 - p3), db, dn)",
+     "0.25 * (1.0 + p3), db, dn)", CLOSURE_TESTS),
+    ("sweep: mover's neighbours counted by the wrong triplet",
+     "dbdviz/closures/_sweep.py", "ta = w * t[q, m, k]", "ta = w * t[m, q, k]",
+     CLOSURE_TESTS),
+    ("sweep: partner's neighbour term dropped", "dbdviz/closures/_sweep.py",
+     "tb = w * t[m, q, k]", "tb = 0.0 * t[m, q, k]", CLOSURE_TESTS),
+    ("sweep: bond gain sign flipped", "dbdviz/closures/_sweep.py",
+     "    db[u2, v2] += w\n", "    db[u2, v2] -= w\n", CLOSURE_TESTS),
+    ("sweep: predation rate halved", "dbdviz/closures/_sweep.py",
+     "pred += _outcome(", "pred += 0.5 * _outcome(", CLOSURE_TESTS),
+    ("closure: finite-size term sign", "dbdviz/closures/_sweep.py",
+     "c -= 1.0", "c += 1.0", CLOSURE_TESTS),
+    ("closure: triplet factor 3 -> 2", "dbdviz/closures/_sweep.py",
+     "v = 3.0 * b[i, j] * c", "v = 2.0 * b[i, j] * c", CLOSURE_TESTS),
+    ("closure (numpy): finite-size term sign", "dbdviz/closures/hierarchy.py",
+     "cond[..., None, :, :] - np.eye(3)", "cond[..., None, :, :] + np.eye(3)",
+     CLOSURE_TESTS),
+    # events and singlets (dbdviz/closures/hierarchy.py)
+    ("events: births on empty sites doubled", "dbdviz/closures/hierarchy.py",
+     "T[..., E, X] = beta", "T[..., E, X] = 2.0 * beta", CLOSURE_TESTS),
+    ("events: Y survival sign", "dbdviz/closures/hierarchy.py",
+     "T[..., Y, Y] = 1.0 - q", "T[..., Y, Y] = 1.0 + q", CLOSURE_TESTS),
+    ("events: births halved", "dbdviz/closures/hierarchy.py",
+     "births = np.where(n_x >= 1.0, n_x * g, low)",
+     "births = np.where(n_x >= 1.0, 0.5 * n_x * g, low)", CLOSURE_TESTS),
+    ("events: deaths sign", "dbdviz/closures/hierarchy.py",
+     "deaths = -n_y * math.expm1(-death * dt)",
+     "deaths = n_y * math.expm1(-death * dt)", CLOSURE_TESTS),
+    ("events: X = 0 births sinh -> k dt e^(k dt)", "dbdviz/closures/hierarchy.py",
+     "math.sinh(birth * dt)", "birth * dt * math.exp(birth * dt)", CLOSURE_TESTS),
+    ("statistics: random nnXY factor 2 dropped", "dbdviz/closures/hierarchy.py",
+     "2.0 * f * n_x * n_y", "f * n_x * n_y", CLOSURE_TESTS),
+    ("statistics: diagonal XX estimate not halved", "dbdviz/closures/hierarchy.py",
+     "d[..., X, X] / 2.0", "d[..., X, X]", CLOSURE_TESTS),
+    # the closures
+    ("pair: nnn3 factor 1.5 -> 2", "dbdviz/closures/pair.py",
+     'mean["nnn3" + s] = 1.5 * nnn[:, k]', 'mean["nnn3" + s] = 2.0 * nnn[:, k]',
+     CLOSURE_TESTS),
+    ("pair: nested placement's vertical pairs dropped", "dbdviz/closures/pair.py",
+     "f = 1.0 / (L * (L - 1.0)) + 1.0 / L**2", "f = 1.0 / (L * (L - 1.0))",
+     CLOSURE_TESTS),
+    ("mean field: continuous-time k halved", "dbdviz/closures/mean_field.py",
+     "return 4.0 * c * config.predation", "return 2.0 * c * config.predation",
+     CLOSURE_TESTS),
+    ("mean field: closed by pairs instead of densities",
+     "dbdviz/closures/mean_field.py", 'triplets="random", floor="ode"',
+     'triplets="pair", floor="ode"', CLOSURE_TESTS),
+    # observables of lattices (dbdviz/moments.py)
+    ("moments: X-Y pairs counted one way only", "dbdviz/moments.py",
+     "xy += (x * ys + y * xs).sum(axis=ax)", "xy += (x * ys).sum(axis=ax)",
+     ["tests/test_moments.py"]),
+    # the refinement's acceptance (dbdviz/dbd/refine.py)
+    ("refine: accepts a 1.5x worse result", "dbdviz/dbd/refine.py",
+     "end_error <= self.start_error", "end_error <= 1.5 * self.start_error",
+     ["tests/test_refine.py"]),
+]  # fmt: skip
+
+
+def run(names: str | None, timeout: float) -> int:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    results = []
+    for name, rel, old, new, tests in MUTANTS:
+        if names and names not in name:
+            continue
+        path = ROOT / rel
+        src = path.read_text()
+        if src.count(old) != 1:
+            results.append((name, f"NOT APPLICABLE ({src.count(old)} matches)", 0.0))
+            print(results[-1], flush=True)
+            continue
+        t0 = time.perf_counter()
+        try:
+            path.write_text(src.replace(old, new))
+            try:
+                proc = subprocess.run(
+                    [sys.executable, "-m", "pytest", "-x", "-q", "-p",
+                     "no:cacheprovider", *tests],
+                    cwd=ROOT, env=env, capture_output=True, text=True,
+                    timeout=timeout,
+                )  # fmt: skip
+                status = "killed" if proc.returncode != 0 else "SURVIVED"
+            except subprocess.TimeoutExpired:
+                status = "killed (timeout)"
+        finally:
+            path.write_text(src)
+        results.append((name, status, time.perf_counter() - t0))
+        print(f"{status:16s} {results[-1][2]:6.0f} s  {name}", flush=True)
+    print()
+    print("| mutant | file | result |")
+    print("|---|---|---|")
+    files = {m[0]: m[1] for m in MUTANTS}
+    for name, status, _ in results:
+        print(f"| {name} | `{files[name]}` | {status} |")
+    return int(any(s == "SURVIVED" for _, s, _ in results))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-k", default=None, help="only mutants whose name contains K")
+    ap.add_argument("--timeout", type=float, default=900.0)
+    a = ap.parse_args()
+    return run(a.k, a.timeout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
