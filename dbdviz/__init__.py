@@ -7,4 +7,13 @@ with dynamic Boltzmann distributions. See ``README.md`` and ``docs/``.
 
 __version__ = "0.2.0"
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "sweep"]
+
+
+def __getattr__(name: str):
+    # dbdviz.sweep(...) without importing xarray with the package
+    if name == "sweep":
+        from .sweeps import sweep
+
+        return sweep
+    raise AttributeError(f"module 'dbdviz' has no attribute {name!r}")

@@ -239,6 +239,10 @@ def _memory_error(options: str, exc: Exception) -> UsageError:
 def _cmd_simulate(args: argparse.Namespace) -> int:
     cfg = _model_from_args(args)
     _check_paths({"--out": args.out})
+    if args.scheduler:  # chunks stream into the file: no in-memory ensemble
+        from ._cli_dask import simulate_distributed
+
+        return simulate_distributed(sys.modules[__name__], args, cfg)
     from ._memory import MemoryLimitError
     from .simulate import check_memory, simulate, warmup
 
@@ -681,8 +685,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads",
         type=_threads,
         default=None,
-        help="Threads for the replicates (default: all cores).",
+        help="Threads for the replicates (default: all cores; with --scheduler: "
+        "per task, default 1).",
     )
+    _add_scheduler_option(p, "the replicates")
     p.add_argument("--out", required=True, metavar="ENSEMBLE.npz", help="Output file.")
     _add_common(p)
     p.set_defaults(func=_cmd_simulate)
@@ -736,8 +742,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-#: Functions ``adder(subparsers)`` registering further subcommands (train, evaluate).
-_EXTRA_COMMANDS: list[Callable] = [_add_train_commands]
+def _add_scheduler_option(p: argparse.ArgumentParser, what: str) -> None:
+    from ._cli_dask import add_scheduler_option
+
+    add_scheduler_option(p, what)
+
+
+def _add_sweep_command(sub) -> None:
+    from ._cli_dask import add_sweep_command
+
+    add_sweep_command(sys.modules[__name__], sub)
+
+
+#: Functions ``adder(subparsers)`` registering further subcommands (train, evaluate,
+#: sweep).
+_EXTRA_COMMANDS: list[Callable] = [_add_train_commands, _add_sweep_command]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

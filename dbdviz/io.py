@@ -28,6 +28,7 @@ __all__ = [
     "atomic_write",
     "save_npz",
     "load_npz",
+    "npz_meta",
     "FileFormatError",
     "write_text_atomic",
     "declared_nbytes",
@@ -102,6 +103,19 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
+def npz_meta(kind: str, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``meta`` record of a file of ``kind``: kind, format and dbdviz version,
+    creation time, then ``meta``'s entries (made JSON-friendly)."""
+    m = {
+        "kind": kind,
+        "format_version": FORMAT_VERSION,
+        "dbdviz_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    m.update(_jsonable(meta or {}))
+    return m
+
+
 def save_npz(
     path: str | os.PathLike,
     arrays: dict[str, np.ndarray],
@@ -126,13 +140,7 @@ def save_npz(
     """
     if "meta" in arrays:
         raise ValueError("array name 'meta' is reserved")
-    m = {
-        "kind": kind,
-        "format_version": FORMAT_VERSION,
-        "dbdviz_version": __version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    }
-    m.update(_jsonable(meta or {}))
+    m = npz_meta(kind, meta)
     writer = np.savez_compressed if compress else np.savez
     with atomic_write(path, suffix=".npz") as tmp:
         with open(tmp, "wb") as fh:

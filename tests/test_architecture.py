@@ -21,6 +21,8 @@ CORE = [
     "dbdviz.dbm",
     "dbdviz.dbd",
     "dbdviz.dbd.procedure",
+    "dbdviz.distributed",
+    "dbdviz.sweeps",
 ]
 
 UI_STACK = ("panel", "holoviews", "bokeh")

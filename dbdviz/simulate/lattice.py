@@ -211,6 +211,62 @@ def _item_dtype(L: int, nested: bool) -> type:
     return np.uint8 if top <= 1 << 8 else np.uint16 if top <= 1 << 16 else np.uint32
 
 
+def _run_kernel(
+    cfg: LatticeLV, states: np.ndarray, obs: np.ndarray, snaps: np.ndarray
+) -> None:
+    """The kernel on the replicates of ``states`` (one stream each), writing ``obs``
+    and, when ``cfg.snapshots``, ``snaps`` (flat lattices); shared with the Dask
+    tasks of :mod:`dbdviz.distributed`."""
+    L = cfg.size
+    nested = cfg.pick_mode == "nested_permutation"
+    _simulate_batch(
+        states,
+        L,
+        _hop_table(L),
+        # member lists hold columns (nested) or sites (uniform): the smallest type
+        np.zeros(0, _item_dtype(L, nested)),
+        nested,
+        cfg.birth_mode == "local",
+        cfg.init_x,
+        cfg.init_y,
+        float(cfg.birth),
+        float(cfg.death),
+        float(cfg.predation),
+        float(cfg.dt),
+        cfg.steps,
+        obs,
+        snaps,
+        bool(cfg.snapshots),
+    )
+
+
+def simulate_chunk(
+    cfg_dict: dict, states: np.ndarray, threads: int | None = 1
+) -> tuple[np.ndarray, np.ndarray | None, float]:
+    """The replicates of ``states`` under ``cfg_dict``: one task of
+    :mod:`dbdviz.distributed` (and of the sweeps' chunks).
+
+    Returns
+    -------
+    observables : ndarray of int64, shape (len(states), steps + 1, len(OBSERVABLES))
+    snapshots : ndarray of uint8, shape (len(states), steps + 1, L, L), or None
+    elapsed : float
+        Seconds in the kernel.
+    """
+    cfg = LatticeLV.from_dict(cfg_dict)
+    n, T, L = len(states), cfg.steps + 1, cfg.size
+    obs = np.zeros((n, T, len(OBSERVABLES)), dtype=np.int64)
+    keep = bool(cfg.snapshots)
+    snaps = np.zeros((n, T, L * L) if keep else (1, 1, 1), dtype=np.uint8)
+    prev = set_threads(threads)
+    t0 = time.perf_counter()
+    try:
+        _run_kernel(cfg, np.ascontiguousarray(states), obs, snaps)
+    finally:
+        set_threads(prev)
+    return obs, (snaps.reshape(n, T, L, L) if keep else None), time.perf_counter() - t0
+
+
 def simulate(
     config: LatticeLV | None = None,
     *,
@@ -218,6 +274,7 @@ def simulate(
     cancel: threading.Event | None = None,
     threads: int | None = None,
     batch_size: int | None = None,
+    scheduler: Any = None,
     **overrides: Any,
 ) -> Ensemble:
     """Simulate ``config.replicates`` independent replicates of the lattice LV model.
@@ -235,6 +292,11 @@ def simulate(
     batch_size : int, optional
         Replicates per kernel call (default a few per thread). Results do not depend
         on it, nor on ``threads``.
+    scheduler : str or distributed.Client, optional
+        Run the replicates on Dask (:mod:`dbdviz.distributed`): ``"local"`` (a
+        LocalCluster on this machine), a scheduler address ``"tcp://host:port"`` or
+        a Client. Same seed, same ensemble as in-process; ``batch_size`` is then
+        the replicates per task and ``threads`` the numba threads per task (1).
     **overrides
         LatticeLV parameters replacing those of ``config`` (validated first).
 
@@ -268,11 +330,16 @@ def simulate(
 
     check_memory(cfg)
     seed = cfg.seed if cfg.seed is not None else secrets.randbits(63)
+    if scheduler is not None:
+        from ..distributed import gather_ensemble
+
+        cfg = cfg.copy(seed=seed)
+        obs, snaps, elapsed = gather_ensemble(
+            scheduler, cfg, simulate_chunk, progress, cancel, threads, batch_size
+        )
+        t = cfg.times.astype(np.float64)
+        return Ensemble(cfg, int(seed), t, obs, snaps, elapsed)
     L, n, T = cfg.size, cfg.replicates, cfg.steps + 1
-    nested = cfg.pick_mode == "nested_permutation"
-    hop = _hop_table(L)
-    # member lists hold columns (nested) or sites (uniform): the smallest type
-    item_proto = np.zeros(0, _item_dtype(L, nested))
     states = seed_states(seed, n)
     obs = np.zeros((n, T, len(OBSERVABLES)), dtype=np.int64)
     keep = bool(cfg.snapshots)
@@ -292,23 +359,11 @@ def simulate(
                 raise Cancelled(f"simulation cancelled after {done} of {n} replicates")
             stop = min(done + step, n)
             t0 = time.perf_counter()
-            _simulate_batch(
+            _run_kernel(
+                cfg,
                 states[done:stop],
-                L,
-                hop,
-                item_proto,
-                nested,
-                cfg.birth_mode == "local",
-                cfg.init_x,
-                cfg.init_y,
-                float(cfg.birth),
-                float(cfg.death),
-                float(cfg.predation),
-                float(cfg.dt),
-                cfg.steps,
                 obs[done:stop],
                 snaps[done:stop] if keep else snaps,
-                keep,
             )
             elapsed += time.perf_counter() - t0
             done = stop
