@@ -5,7 +5,7 @@ hierarchy classically (mean field, pair approximation) and learn a closure from 
 with dynamic Boltzmann distributions. See ``README.md`` and ``docs/``.
 """
 
-__version__ = "0.2.0"
+from ._version import __version__
 
 __all__ = ["__version__", "sweep"]
 

@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from functools import partial
 from types import ModuleType
 
-__all__ = ["add_scheduler_option", "add_sweep_command", "simulate_distributed"]
+__all__ = [
+    "add_dask_options",
+    "add_scheduler_option",
+    "add_sweep_command",
+    "simulate_distributed",
+]
 
 
 def _scheduler(text: str) -> str:
@@ -25,7 +31,7 @@ def _scheduler(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc).replace("scheduler = ", "")) from None
 
 
-def add_scheduler_option(p: argparse.ArgumentParser, what: str) -> None:
+def add_scheduler_option(p: argparse.ArgumentParser, what: str, note: str = "") -> None:
     p.add_argument(
         "--scheduler",
         type=_scheduler,
@@ -34,7 +40,7 @@ def add_scheduler_option(p: argparse.ArgumentParser, what: str) -> None:
         help=f"Run {what} on Dask: 'local' (a LocalCluster of one worker process "
         "per core on this machine) or a running scheduler's address "
         "(tcp://HOST:PORT, from 'dask scheduler'). Same seed, same results as "
-        "without. Needs the distributed extra.",
+        f"without.{note} Needs the distributed extra.",
     )
 
 
@@ -42,12 +48,19 @@ def _scheduler_error(cli: ModuleType, exc: Exception):
     return cli.UsageError("--" + str(exc))
 
 
-def simulate_distributed(cli: ModuleType, args: argparse.Namespace, cfg) -> int:
+def simulate_distributed(
+    cli: ModuleType, in_process: Callable, args: argparse.Namespace
+) -> int:
     """``dbdviz simulate --scheduler``: chunks go straight into the output file, so
     no process holds all replicates (with ``--no-snapshots`` 10^5 paper replicates
-    stay far below 2 GB)."""
+    stay far below 2 GB). Without ``--scheduler``: ``in_process(args)``."""
+    if not args.scheduler:
+        return in_process(args)
     from .distributed import SchedulerError, connect, simulate_to_file, total_threads
     from .simulate.lattice import simulate_chunk
+
+    cfg = cli._model_from_args(args)
+    cli._check_paths({"--out": args.out})
 
     prog = cli.Progress("simulate", args.quiet)
     t0 = time.perf_counter()
@@ -121,6 +134,18 @@ def _cmd_sweep(cli: ModuleType, args: argparse.Namespace) -> int:
     cells = int(ds["done"].size)
     prog.note(f"wrote {args.out} ({cells} cells, {time.perf_counter() - t0:.1f} s)")
     return cli.EXIT_OK
+
+
+def add_dask_options(cli: ModuleType, sub) -> None:
+    """``--scheduler`` for ``dbdviz simulate`` (registered before), and ``dbdviz
+    sweep``."""
+    p = sub.choices["simulate"]
+    add_scheduler_option(
+        p, "the replicates", " --threads is then numba threads per task (default 1)."
+    )
+    in_process = p.get_default("func")
+    p.set_defaults(func=partial(simulate_distributed, cli, in_process))
+    add_sweep_command(cli, sub)
 
 
 def add_sweep_command(cli: ModuleType, sub) -> None:

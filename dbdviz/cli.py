@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 
 import param
 
-from . import __version__
+from ._version import __version__
 from .config import PRESETS, LatticeLV, format_range
 
 __all__ = ["main", "build_parser"]
@@ -239,10 +239,6 @@ def _memory_error(options: str, exc: Exception) -> UsageError:
 def _cmd_simulate(args: argparse.Namespace) -> int:
     cfg = _model_from_args(args)
     _check_paths({"--out": args.out})
-    if args.scheduler:  # chunks stream into the file: no in-memory ensemble
-        from ._cli_dask import simulate_distributed
-
-        return simulate_distributed(sys.modules[__name__], args, cfg)
     from ._memory import MemoryLimitError
     from .simulate import check_memory, simulate, warmup
 
@@ -685,10 +681,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads",
         type=_threads,
         default=None,
-        help="Threads for the replicates (default: all cores; with --scheduler: "
-        "per task, default 1).",
+        help="Threads for the replicates (default: all cores).",
     )
-    _add_scheduler_option(p, "the replicates")
     p.add_argument("--out", required=True, metavar="ENSEMBLE.npz", help="Output file.")
     _add_common(p)
     p.set_defaults(func=_cmd_simulate)
@@ -742,21 +736,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_scheduler_option(p: argparse.ArgumentParser, what: str) -> None:
-    from ._cli_dask import add_scheduler_option
+def _add_dask_options(sub) -> None:  # simulate --scheduler, sweep (_cli_dask)
+    from ._cli_dask import add_dask_options
 
-    add_scheduler_option(p, what)
-
-
-def _add_sweep_command(sub) -> None:
-    from ._cli_dask import add_sweep_command
-
-    add_sweep_command(sys.modules[__name__], sub)
+    add_dask_options(sys.modules[__name__], sub)
 
 
-#: Functions ``adder(subparsers)`` registering further subcommands (train, evaluate,
-#: sweep).
-_EXTRA_COMMANDS: list[Callable] = [_add_train_commands, _add_sweep_command]
+#: Functions ``adder(subparsers)`` registering further subcommands and options.
+_EXTRA_COMMANDS: list[Callable] = [_add_train_commands, _add_dask_options]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
 from ._paths import file_mode
+from ._version import __version__
 
 __all__ = [
     "atomic_write",

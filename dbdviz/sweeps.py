@@ -46,8 +46,8 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
 from ._rng import seed_states
+from ._version import __version__
 from .config import LatticeLV, preset
 from .errors import Cancelled
 from .moments import MomentTable
