@@ -34,6 +34,16 @@ def _noop() -> int:
     return 0
 
 
+class _Calls:
+    """Counts progress calls (one per finished chunk)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        self.n += 1
+
+
 def speed(reps: int, repeat: int) -> list[str]:
     from dbdviz.config import preset
     from dbdviz.distributed import close_client, local_client, run_tasks
@@ -49,12 +59,12 @@ def speed(reps: int, repeat: int) -> list[str]:
             t = time.perf_counter()
             a = simulate(cfg, threads=2)
             inproc.append(time.perf_counter() - t)
-            calls = []
+            calls = _Calls()
             t = time.perf_counter()
-            b = simulate(cfg, scheduler=client, progress=lambda d, n: calls.append(d))
+            b = simulate(cfg, scheduler=client, progress=calls)
             dask.append(time.perf_counter() - t)
             kernel.append(b.elapsed)
-            chunks = len(calls)
+            chunks = calls.n
             assert (a.observables == b.observables).all()
         n_empty = 400
         t = time.perf_counter()

@@ -15,6 +15,7 @@ from functools import partial
 from types import ModuleType
 
 __all__ = [
+    "serve_with_scheduler",
     "add_dask_options",
     "add_scheduler_option",
     "add_sweep_command",
@@ -137,15 +138,41 @@ def _cmd_sweep(cli: ModuleType, args: argparse.Namespace) -> int:
 
 
 def add_dask_options(cli: ModuleType, sub) -> None:
-    """``--scheduler`` for ``dbdviz simulate`` (registered before), and ``dbdviz
-    sweep``."""
+    """``--scheduler`` for ``dbdviz simulate`` and ``dbdviz serve`` (registered
+    before), and ``dbdviz sweep``."""
     p = sub.choices["simulate"]
     add_scheduler_option(
         p, "the replicates", " --threads is then numba threads per task (default 1)."
     )
-    in_process = p.get_default("func")
-    p.set_defaults(func=partial(simulate_distributed, cli, in_process))
+    p.set_defaults(func=partial(simulate_distributed, cli, p.get_default("func")))
+    p = sub.choices["serve"]
+    add_scheduler_option(
+        p,
+        "the dashboard's regime maps",
+        " Default: a LocalCluster started with the server.",
+    )
+    p.set_defaults(func=partial(serve_with_scheduler, cli, p.get_default("func")))
     add_sweep_command(cli, sub)
+
+
+def serve_with_scheduler(
+    cli: ModuleType, serve: Callable, args: argparse.Namespace
+) -> int:
+    """``dbdviz serve --scheduler``: check that the scheduler answers, then hand
+    its address to the app (``$DBDVIZ_SCHEDULER``, read by dbdviz.ui.cluster)."""
+    import os
+
+    if args.scheduler and args.scheduler != "local":
+        from .distributed import SchedulerError, connect
+
+        try:
+            with connect(args.scheduler):
+                pass
+        except SchedulerError as exc:
+            raise _scheduler_error(cli, exc) from None
+    if args.scheduler:
+        os.environ["DBDVIZ_SCHEDULER"] = args.scheduler
+    return serve(args)
 
 
 def add_sweep_command(cli: ModuleType, sub) -> None:

@@ -708,9 +708,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.set_defaults(func=_cmd_closure)
 
-    for adder in _EXTRA_COMMANDS:
-        adder(sub)
-
     p = sub.add_parser(
         "serve",
         help="Serve the dashboard.",
@@ -733,10 +730,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_common(p)
     p.set_defaults(func=_cmd_serve)
+    for adder in _EXTRA_COMMANDS:
+        adder(sub)
     return parser
 
 
-def _add_dask_options(sub) -> None:  # simulate --scheduler, sweep (_cli_dask)
+def _add_dask_options(sub) -> None:  # sweep; simulate, serve --scheduler
     from ._cli_dask import add_dask_options
 
     add_dask_options(sys.modules[__name__], sub)

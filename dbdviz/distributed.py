@@ -41,6 +41,8 @@ __all__ = [
     "SchedulerError",
     "check_address",
     "connect",
+    "open_client",
+    "close_client",
     "local_client",
     "run_tasks",
     "gather_ensemble",
@@ -200,12 +202,21 @@ def connect(scheduler: Any, timeout: float = CONNECT_TIMEOUT) -> Iterator[Any]:
     if not isinstance(scheduler, str):
         yield scheduler
         return
-    address = check_address(scheduler)
-    client = local_client() if address == "local" else _remote_client(address, timeout)
+    client = open_client(scheduler, timeout)
     try:
         yield client
     finally:
         close_client(client)
+
+
+def open_client(scheduler: str, timeout: float = CONNECT_TIMEOUT):
+    """A new Client of ``"local"`` (a new LocalCluster) or of a scheduler's
+    address; close it with :func:`close_client`. Raises :class:`SchedulerError`
+    as :func:`connect` does."""
+    address = check_address(scheduler)
+    if address == "local":
+        return local_client()
+    return _remote_client(address, timeout)
 
 
 def total_threads(client) -> int:

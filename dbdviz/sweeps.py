@@ -61,6 +61,8 @@ __all__ = [
     "LAYERS",
     "cell_config",
     "load_sweep",
+    "check_grid",
+    "warmup_worker",
     "Cancelled",
 ]
 
@@ -188,6 +190,20 @@ def _validate(base: LatticeLV, grid: dict[str, np.ndarray], force: bool) -> int:
         except ValueError as exc:
             raise ValueError(f"vary: {str(exc).splitlines()[0]}") from None
     return cells
+
+
+def check_grid(config: LatticeLV, vary: Any, force: bool = False) -> int:
+    """Validate a sweep's grid against ``config`` before any work (as :func:`sweep`
+    does); returns the number of cells. Raises ValueError naming ``vary``."""
+    return _validate(config, _grid(vary), force)
+
+
+def warmup_worker() -> None:
+    """Compile (or load) the kernels and import the closures in this process: a
+    fresh Dask worker's first cell then costs what the others do."""
+    d = LatticeLV(size=4, init_x=2, init_y=2, steps=3, replicates=2, seed=0)
+    cell_chunk(d.to_dict(), 0, 2)
+    cell_closures(d.to_dict())
 
 
 def _py(v: Any) -> Any:

@@ -68,6 +68,10 @@ class _Cluster:
                 "--no-dashboard",
                 "--dashboard-address",
                 "127.0.0.1:0",
+                # should this test process die without its teardown, the cluster
+                # ends itself: the scheduler when idle, workers without it
+                "--idle-timeout",
+                "300",
                 env=self.env,
             )
         ]
@@ -82,6 +86,8 @@ class _Cluster:
             "--no-dashboard",
             "--host",
             "127.0.0.1",
+            "--death-timeout",
+            "30",
             *extra,
             env=self.env,
         )

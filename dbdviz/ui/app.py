@@ -19,6 +19,7 @@ from .components import (
     LatticeView,
     ModelPanel,
     MomentsView,
+    RegimeMap,
     TrainingPanel,
 )
 from .session import Session
@@ -38,8 +39,9 @@ INTRO_MD = """
    and read their error (NRMSE) under the plot.
 3. *Lattice* plays one run in time: prey in green, predators in orange.
 4. *Hierarchy* explains why averages need a closure at all; *Training* learns one
-   from the lattices (a dynamic Boltzmann distribution); *Export* downloads tables
-   and figures.
+   from the lattices (a dynamic Boltzmann distribution); *Regime map* shows over two
+   rates where predators die out, oscillate, and where each closure holds; *Export*
+   downloads tables and figures.
 """
 
 
@@ -54,15 +56,20 @@ class App:
         self.training = TrainingPanel(self.session)
         self.hierarchy = HierarchyView(self.session)
         self.export = ExportPanel(self.session, moments=self.moments)
+        self.regime_map = RegimeMap(self.session)
         self.tabs = pn.Tabs(
             ("Moments", self.moments),
             ("Lattice", self.lattice),
             ("Training", self.training),
             ("Hierarchy", self.hierarchy),
+            ("Regime map", self.regime_map),
             ("Export", self.export),
             dynamic=False,
             sizing_mode="stretch_width",
         )
+        # the server's Dask cluster starts when the map is first shown (it costs
+        # two worker processes), so it is ready when Run map is pressed
+        self.tabs.param.watch(self._on_tab, "active")
         # Bootstrap: every resource is bundled with Panel, so the page loads offline
         # (the Fast templates always fetch a Google font).
         self.template = pn.template.BootstrapTemplate(
@@ -72,6 +79,10 @@ class App:
             sidebar_width=360,
             header_background="#0072B2",
         )
+
+    def _on_tab(self, event) -> None:
+        if self.tabs[event.new] is self.regime_map:
+            self.regime_map.prepare()
 
     def shutdown(self) -> list[str]:
         """Stop this instance's jobs (called when the browser session ends)."""

@@ -29,6 +29,8 @@ __all__ = [
     "errors_overlay",
     "HIDDEN_COLORS",
     "channels_overlay",
+    "regime_heatmap",
+    "rate_marker",
 ]
 
 #: Line colours per curve kind (colour-blind friendly Okabe-Ito palette).
@@ -396,4 +398,71 @@ def channels_overlay(
         min_height=380,
         show_grid=True,
         legend_position="right",
+    )
+
+
+def _edges(centers: np.ndarray) -> np.ndarray:
+    """Cell edges around sorted centres (midpoints; half a step beyond the ends)."""
+    c = _f64(centers)
+    if c.size == 1:
+        half = 0.1 * abs(c[0]) or 0.5
+        return np.array([c[0] - half, c[0] + half])
+    mid = (c[1:] + c[:-1]) / 2
+    return np.concatenate([[2 * c[0] - mid[0]], mid, [2 * c[-1] - mid[-1]]])
+
+
+def regime_heatmap(
+    xs: np.ndarray,
+    ys: np.ndarray,
+    values: np.ndarray,
+    xname: str,
+    yname: str,
+    label: str,
+    clim: tuple[float, float] | None = None,
+) -> hv.QuadMesh:
+    """A map over two parameters: one cell per grid point, NaN cells left blank.
+
+    Parameters
+    ----------
+    xs, ys : ndarray of float64, shape (nx,), (ny,)
+        Cell centres (sorted).
+    values : ndarray of float64, shape (ny, nx)
+    xname, yname, label : str
+        Key dimensions and the value dimension.
+    clim : (float, float), optional
+        Colour range (default: the finite values').
+    """
+    z = _f64(values)
+    finite = z[np.isfinite(z)]
+    empty = finite.size == 0
+    if empty:  # the grid alone (an all-NaN mesh has no value range to draw)
+        z = np.zeros_like(z)
+    qm = hv.QuadMesh((_edges(xs), _edges(ys), z), kdims=[xname, yname], vdims=[label])
+    if empty:
+        clim = clim or (0.0, 1.0)
+    elif clim is None:
+        clim = (
+            (float(finite.min()), float(finite.max()))
+            if finite.size and finite.min() < finite.max()
+            else (np.nan, np.nan)
+        )
+    return qm.opts(
+        cmap="viridis",
+        colorbar=True,
+        clim=clim,
+        tools=["tap"] if empty else ["hover", "tap"],
+        responsive=True,
+        min_height=420,
+        line_color="#dddddd" if empty else "white",
+        line_width=0.5,
+        fill_alpha=0.0 if empty else 1.0,
+        title=label,
+        framewise=True,
+    )
+
+
+def rate_marker(x: float, y: float, xname: str, yname: str) -> hv.Points:
+    """The current model's rates on a :func:`regime_heatmap`."""
+    return hv.Points(([x], [y]), kdims=[xname, yname]).opts(
+        marker="x", size=16, color="#D55E00", line_width=3, tools=[]
     )

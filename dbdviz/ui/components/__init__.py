@@ -23,6 +23,8 @@ periodic callback drains it into widgets and ``hv.streams.Pipe``/``Buffer`` obje
 - :mod:`.training_panel`: :class:`TrainingPanel` (Train, Stop, Evaluate, live plots)
 - :mod:`.hierarchy_view`: :class:`HierarchyView` (equations, closure channels)
 - :mod:`.export_panel`: :class:`ExportPanel` (downloads)
+- :mod:`.regime_map`: :class:`RegimeMap` (a sweep over two rates on Dask, cell by
+  cell)
 """
 
 from .export_panel import ExportPanel
@@ -30,6 +32,7 @@ from .hierarchy_view import HierarchyView
 from .lattice_view import LatticeView
 from .model_panel import ModelPanel
 from .moments_view import MomentsView
+from .regime_map import RegimeMap
 from .training_panel import TrainingPanel
 
 __all__ = [
@@ -39,4 +42,5 @@ __all__ = [
     "TrainingPanel",
     "HierarchyView",
     "ExportPanel",
+    "RegimeMap",
 ]
