@@ -10,51 +10,31 @@ share one definition of every parameter.
 from __future__ import annotations
 
 import argparse
-import decimal
-import logging
 import os
-import re
 import sys
 import time
 from collections.abc import Callable, Sequence
 
-import param
-
+from ._cliopts import (  # noqa: F401 - UsageError and the codes are cli's API
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_USAGE,
+    UsageError,
+    _add_common,
+    _add_param_options,
+    _bounded_int,
+    _check_paths,
+    _cli_message,
+    _exact_int,
+    _memory_error,
+    _opt,
+    _Parser,
+    _sigint_cancels,
+)
 from ._version import __version__
-from .config import PRESETS, LatticeLV, format_range
+from .config import PRESETS, LatticeLV
 
 __all__ = ["main", "build_parser"]
-
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-
-
-class UsageError(Exception):
-    """Bad input: reported as one line, exit code 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (no usage dump) and exit code 2."""
-
-    def error(self, message: str) -> None:  # noqa: D401 - argparse API
-        raise UsageError(f"{self.prog}: {message}")
-
-
-def _opt(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def _cli_message(exc: Exception, names: Sequence[str]) -> str:
-    """Turn a config ValueError ("birth = -1 is ...") into "--birth = -1 is ..."."""
-    msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    head, sep, tail = msg.partition(" = ")
-    if not sep:
-        head, tail = msg, ""
-    for n in sorted(names, key=len, reverse=True):
-        head = re.sub(rf"(?<![\w-]){n}\b", _opt(n), head)
-    return head + sep + tail
-
 
 # ---------------------------------------------------------------------------------
 # Progress on stderr
@@ -130,80 +110,6 @@ MODEL_OPTIONS = (
 )
 
 
-def _add_param_options(
-    parser: argparse.ArgumentParser,
-    cls: type[param.Parameterized],
-    names: Sequence[str],
-) -> None:
-    """One ``--option`` per config parameter, typed, help from its doc and range."""
-    for n in names:
-        p = cls.param[n]
-        kw: dict = {"dest": n, "default": None, "metavar": n.upper().replace("_", "-")}
-        rng = format_range(p)
-        if isinstance(p, param.Selector):
-            kw["choices"] = list(p.objects)
-            kw["type"] = type(p.objects[0]) if p.objects else str
-            kw.pop("metavar")
-        elif isinstance(p, param.Boolean):
-            kw["type"] = _boolean(rng)
-            kw["metavar"] = "{true,false}"
-        elif isinstance(p, param.Integer):
-            kw["type"] = _typed(int, n, rng)
-        elif isinstance(p, param.Number):
-            kw["type"] = _typed(float, n, rng)
-        # None stands for a rule the doc states ("None: the model's ...")
-        dflt = "" if p.default is None else f"; default {p.default}"
-        kw["help"] = f"{p.doc} Allowed {rng}{dflt}."
-        parser.add_argument(_opt(n), **kw)
-
-
-def _boolean(rng: str) -> Callable:
-    def parse(text: str) -> bool:
-        t = text.strip().lower()
-        if t in ("1", "true", "yes", "on"):
-            return True
-        if t in ("0", "false", "no", "off"):
-            return False
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a boolean: allowed {{true, false}}"
-        )
-
-    parse.__name__ = "bool"
-    return parse
-
-
-def _exact_int(text: str) -> int:
-    """``text`` as an exact integer: ``12``, ``1_000``, also ``1e3`` (never through a
-    float: ``2**53 + 1`` stays itself); ValueError otherwise."""
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        d = decimal.Decimal(text.strip())
-    except decimal.InvalidOperation:
-        raise ValueError(text) from None
-    if not d.is_finite() or d != d.to_integral_value() or abs(d.adjusted()) > 100:
-        raise ValueError(text)
-    return int(d)
-
-
-def _typed(conv: Callable, name: str, rng: str) -> Callable:
-    def parse(text: str):
-        try:
-            if conv is int:
-                return _exact_int(text)
-            return conv(text)
-        except (TypeError, ValueError):
-            kind = "an integer" if conv is int else "a number"
-            raise argparse.ArgumentTypeError(
-                f"{text!r} is not {kind}: allowed {rng}"
-            ) from None
-
-    parse.__name__ = conv.__name__
-    return parse
-
-
 def _model_from_args(args: argparse.Namespace) -> LatticeLV:
     from .config import preset
 
@@ -214,26 +120,6 @@ def _model_from_args(args: argparse.Namespace) -> LatticeLV:
         return preset(args.preset, **overrides)
     except ValueError as exc:
         raise UsageError(_cli_message(exc, list(MODEL_OPTIONS) + ["preset"])) from None
-
-
-def _check_paths(outputs: dict, inputs: dict | None = None) -> None:
-    """All output paths of a subcommand, checked before any work (dbdviz._paths)."""
-    from ._paths import OutputPathError, check_outputs
-
-    try:
-        check_outputs(outputs, inputs)
-    except OutputPathError as exc:
-        raise UsageError(str(exc)) from None
-
-
-def _memory_error(options: str, exc: Exception) -> UsageError:
-    """A MemoryLimitError as a one-line usage error naming the options to change."""
-    return UsageError(f"{options}: {str(exc).splitlines()[0]}")
-
-
-# ---------------------------------------------------------------------------------
-# Subcommands
-# ---------------------------------------------------------------------------------
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -253,8 +139,14 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         f"{cfg.size}x{cfg.size} lattice, "
         f"{cfg.steps} steps (seed {cfg.seed})"
     )
+    from .errors import Cancelled
+
     warmup()
-    ens = simulate(cfg, progress=prog, threads=args.threads)
+    with _sigint_cancels() as cancel:
+        try:
+            ens = simulate(cfg, progress=prog, threads=args.threads, cancel=cancel)
+        except Cancelled:
+            raise KeyboardInterrupt from None
     ens.save(args.out)
     prog.note(f"wrote {args.out} ({ens.elapsed:.2f} s simulating)")
     return EXIT_OK
@@ -483,20 +375,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _bounded_int(name: str, lo: int, hi: int | None = None) -> Callable:
-    def parse(text: str) -> int:
-        try:
-            v = _exact_int(text)
-        except ValueError:
-            v = None
-        if v is None or v < lo or (hi is not None and v > hi):
-            rng = f"[{lo}, {hi if hi is not None else 'inf'}" + ("]" if hi else ")")
-            raise argparse.ArgumentTypeError(f"{text!r} is invalid: allowed {rng}")
-        return v
-
-    return parse
-
-
 def _add_train_commands(sub) -> None:
     from .config import DBMConfig, EvalConfig, TrainConfig
 
@@ -554,61 +432,6 @@ def _add_train_commands(sub) -> None:
     p.set_defaults(func=_cmd_evaluate)
 
 
-def _cmd_serve(args: argparse.Namespace) -> int:
-    try:
-        import panel as pn
-
-        from .ui.app import create_app
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        sys.stderr.write(
-            f"dbdviz serve needs the UI extra: pip install 'dbdviz[ui]' ({exc})\n"
-        )
-        return EXIT_ERROR
-    from ._warmup import warmup
-    from .ui import guard
-
-    origins = list(args.allow_websocket_origin or [])
-    pol = guard.Policy.build(args.address, origins)
-    try:
-        server = pn.serve(
-            {"dashboard": create_app},
-            port=args.port,
-            address=args.address,
-            show=False,
-            start=False,
-            title="dbdviz",
-            websocket_origin=[f"localhost:{args.port}", f"127.0.0.1:{args.port}"]
-            + origins,
-        )
-    except OSError as exc:  # port in use, an address not of this machine
-        raise UsageError(
-            f"--port/--address: cannot listen on {args.address}:{args.port} "
-            f"({exc.strerror or exc})"
-        ) from None
-    guard.install(pol)
-    # the app's session/job lines and the guard's refusals, as panel serve logs them
-    ui_log = logging.getLogger("dbdviz.ui")
-    if not ui_log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-        ui_log.addHandler(handler)
-        ui_log.setLevel(logging.INFO)
-        ui_log.propagate = False
-    warmup()  # every kernel: the dashboard simulates, trains and evaluates
-    if not args.quiet:
-        sys.stderr.write(
-            f"serving the dashboard at http://localhost:{args.port}/dashboard\n"
-        )
-    server.start()
-    if args.show:
-        server.io_loop.add_callback(server.show, "/dashboard")
-    try:
-        server.io_loop.start()
-    finally:
-        server.stop()
-    return EXIT_OK
-
-
 # ---------------------------------------------------------------------------------
 # Parser
 # ---------------------------------------------------------------------------------
@@ -622,22 +445,6 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
         help="Model preset; the options below override its values. Default paper.",
     )
     _add_param_options(p, LatticeLV, MODEL_OPTIONS)
-
-
-def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--quiet", action="store_true", help="No progress on stderr.")
-
-
-def _port(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        v = -1
-    if not 1 <= v <= 65535:
-        raise argparse.ArgumentTypeError(
-            f"--port = {text!r} is invalid: allowed [1, 65535]"
-        )
-    return v
 
 
 def _threads(text: str) -> int:
@@ -708,28 +515,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.set_defaults(func=_cmd_closure)
 
-    p = sub.add_parser(
-        "serve",
-        help="Serve the dashboard.",
-        description="Serve the Panel dashboard at /dashboard.",
-    )
-    p.add_argument("--port", type=_port, default=5006)
-    p.add_argument(
-        "--address",
-        default="127.0.0.1",
-        help="Address to listen on. Default 127.0.0.1: this machine only; another "
-        "address (e.g. 0.0.0.0) also accepts clients on other machines.",
-    )
-    p.add_argument("--show", action="store_true", help="Open a browser tab.")
-    p.add_argument(
-        "--allow-websocket-origin",
-        action="append",
-        metavar="HOST[:PORT]",
-        help="Also answer requests for this host name (Host and Origin headers); "
-        "'*' any. Without it only this machine's own names are answered.",
-    )
-    _add_common(p)
-    p.set_defaults(func=_cmd_serve)
+    from ._cliserve import add_serve_command
+
+    add_serve_command(sub)
     for adder in _EXTRA_COMMANDS:
         adder(sub)
     return parser

@@ -514,3 +514,121 @@ def test_guard_policy_and_origins():
     assert refusal(req("192.0.2.7", "192.0.2.2:5006"), pol) is None
     assert refusal(req("192.0.2.7", "evil.example"), pol) is not None
     assert not policy_from_command_line(["--address", "127.0.0.1"], {}).remote
+
+
+# --------------------------------------------------------------------------------
+# Served sessions: limits, exact seeds
+# --------------------------------------------------------------------------------
+
+
+def _waiting_job(name="wait"):
+    from dbdviz.ui.jobs import Job
+
+    def work(cancel, emit):
+        cancel.wait(30)
+
+    return Job(name, work, lambda recs: None, lambda state, err: None).start()
+
+
+def test_served_session_limits():
+    pytest.importorskip("panel")
+    from dbdviz.config import ServeLimits
+    from dbdviz.ui.app import App
+
+    app = App()
+    s = app.session
+    assert s.limits is None  # a notebook: no limits
+    s.limits = ServeLimits(max_replicates=5, max_size=10, max_jobs_session=1)
+    s.config.param.update(replicates=6)
+    msg = app.model.check()
+    assert "limit of 5" in msg and app.model.alert.visible
+    assert app.model.simulate() is None
+    s.config.param.update(replicates=5, size=12, init_x=10, init_y=10)
+    assert "Lattice size = 12 exceeds this server's limit of 10" in app.model.check()
+    s.config.param.update(size=10)
+    assert app.model.check() is None
+    # jobs: one per session here, then the server's limit over sessions
+    job = s.add_job(_waiting_job())
+    try:
+        assert app.model.simulate() is None
+        assert "at most 1 at once" in app.model.alert.object
+        other = App()
+        other.session.limits = ServeLimits(max_jobs_server=1)
+        assert "over all sessions" in other.session.job_refusal()
+    finally:
+        job.stop()
+        job._thread.join(10)
+    assert s.job_refusal() is None
+
+
+def test_serve_limits_from_the_environment():
+    from dbdviz.config import ServeLimits
+
+    lim = ServeLimits.from_environment({"DBDVIZ_MAX_REPLICATES": "50"})
+    assert lim.max_replicates == 50 and lim.max_size == ServeLimits().max_size
+    with pytest.raises(ValueError, match="DBDVIZ_MAX_SIZE = 'x' is not an integer"):
+        ServeLimits.from_environment({"DBDVIZ_MAX_SIZE": "x"})
+
+
+def test_dashboard_seed_is_exact():
+    pytest.importorskip("panel")
+    from dbdviz.ui.app import App
+
+    app = App()
+    w = app.model.settings._widgets["seed"]
+    w._process_events({"value": str(2**63 - 1)})  # as the browser sends it
+    assert app.session.config.seed == 2**63 - 1
+    w._process_events({"value": str(2**53 + 1)})
+    assert app.session.config.seed == 2**53 + 1
+    t = app.training.train_settings._widgets["seed"]
+    t._process_events({"value": str(2**62 + 3)})
+    assert app.session.train_config.seed == 2**62 + 3
+    t = (
+        app.training.settings._widgets["seed"]
+        if hasattr(app.training, "settings")
+        else None
+    )
+    if t is not None:
+        t._process_events({"value": str(2**62 + 3)})
+        assert app.session.train_config.seed == 2**62 + 3
+
+
+# --------------------------------------------------------------------------------
+# Ctrl-C
+# --------------------------------------------------------------------------------
+
+
+def _interrupt_after_progress(argv: list[str], marker: str, cwd: Path):
+    """Start the CLI, send SIGINT once ``marker`` is on stderr; (code, seconds
+    from the signal to the exit, stderr)."""
+    import signal
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dbdviz", *argv],
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+        env=os.environ | {"PYTHONPATH": str(REPO)},
+    )
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if marker in line:
+            break
+    time.sleep(0.5)
+    t0 = time.perf_counter()
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stderr.read()
+    code = proc.wait(timeout=120)
+    return code, time.perf_counter() - t0, "".join(seen) + rest
+
+
+def test_ctrl_c_stops_simulate_promptly(tmp_path):
+    out = tmp_path / "e.npz"
+    argv = ["simulate", "--size", "100", "--init-x", "600", "--init-y", "600"]
+    argv += ["--replicates", "5000", "--no-snapshots", "--out", str(out)]
+    code, seconds, err = _interrupt_after_progress(argv, "/5000", tmp_path)
+    assert code == 130, err
+    assert "Traceback" not in err and "interrupted" in err
+    assert seconds < 10, seconds  # generous; measured ~0.6 s (benchmarks/RESULTS.md)
+    assert list(tmp_path.iterdir()) == []

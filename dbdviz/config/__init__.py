@@ -16,6 +16,7 @@ any work starts::
 from .base import Config, format_range
 from .evaluation import EvalConfig
 from .lattice import PRESETS, LatticeLV, preset
+from .serve import ServeLimits
 from .training import (
     PROTOCOLS,
     REFERENCE_DBM,
@@ -33,6 +34,7 @@ __all__ = [
     "DBMConfig",
     "TrainConfig",
     "EvalConfig",
+    "ServeLimits",
     "PRESETS",
     "preset",
     "PROTOCOLS",

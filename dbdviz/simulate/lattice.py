@@ -33,9 +33,14 @@ __all__ = [
     "check_memory",
 ]
 
-#: Replicates per kernel call and thread: between batches progress is reported and
-#: cancellation checked (results do not depend on it: one stream per replicate).
+#: Most replicates per kernel call and thread: between batches progress is reported
+#: and cancellation checked (results do not depend on it: one stream per replicate).
 _REPS_PER_THREAD = 8
+
+#: Seconds one batch should take at most: the first batch holds one replicate per
+#: thread, later ones as many as fit in this time (at most ``_REPS_PER_THREAD`` per
+#: thread), so Stop and Ctrl-C act within about this long.
+_BATCH_SECONDS = 0.25
 
 
 @dataclass
@@ -290,8 +295,9 @@ def simulate(
     threads : int, optional
         numba threads for this call (None: all); the previous setting is restored.
     batch_size : int, optional
-        Replicates per kernel call (default a few per thread). Results do not depend
-        on it, nor on ``threads``.
+        Replicates per kernel call (default: one per thread, then as many as take
+        about 0.25 s, at most 8 per thread). Results do not depend on it, nor on
+        ``threads``.
     scheduler : str or distributed.Client, optional
         Run the replicates on Dask (:mod:`dbdviz.distributed`): ``"local"`` (a
         LocalCluster on this machine), a scheduler address ``"tcp://host:port"`` or
@@ -347,11 +353,8 @@ def simulate(
 
     prev = set_threads(threads)
     try:
-        step = (
-            int(batch_size)
-            if batch_size is not None
-            else _REPS_PER_THREAD * get_threads()
-        )
+        nthreads = get_threads()
+        step = int(batch_size) if batch_size is not None else nthreads
         elapsed = 0.0
         done = 0
         while done < n:
@@ -365,7 +368,12 @@ def simulate(
                 obs[done:stop],
                 snaps[done:stop] if keep else snaps,
             )
-            elapsed += time.perf_counter() - t0
+            took = time.perf_counter() - t0
+            elapsed += took
+            if batch_size is None:  # as many as fit in _BATCH_SECONDS
+                per_rep = took / (stop - done)
+                fit = int(_BATCH_SECONDS * nthreads / max(per_rep, 1e-9))
+                step = min(max(fit // nthreads, 1), _REPS_PER_THREAD) * nthreads
             done = stop
             if progress is not None:
                 progress(done, n)

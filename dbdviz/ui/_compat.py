@@ -6,10 +6,21 @@ from typing import Any
 
 import panel as pn
 
-__all__ = ["kw", "widget", "int_input", "SEED_WIDGET"]
+__all__ = ["kw", "widget", "int_input", "SEED_WIDGET", "SeedInput"]
 
-#: Seeds in the browser: JavaScript numbers are exact only below 2**53.
-SEED_WIDGET = {"type": pn.widgets.IntInput, "start": 0, "end": 2**53 - 1}
+
+class SeedInput(pn.widgets.LiteralInput):
+    """A seed typed as text: exact over the whole range up to 2**63 - 1 (JavaScript
+    numbers, hence ``IntInput``, are exact only below 2**53); empty: None (fresh
+    entropy)."""
+
+    def __init__(self, **params: Any) -> None:
+        params.setdefault("type", (int, type(None)))
+        super().__init__(**params)
+
+
+#: ``pn.Param`` widget spec of every seed.
+SEED_WIDGET = {"type": SeedInput}
 
 
 def kw(cls, **kwargs: Any) -> dict[str, Any]:

@@ -117,6 +117,25 @@ def serve_stylesheets_locally(doc) -> None:
     )
 
 
+_LIMITS: dict = {}
+
+
+def set_serve_limits(limits) -> None:
+    """The :class:`~dbdviz.config.ServeLimits` of this server's sessions (``dbdviz
+    serve`` sets them from its options)."""
+    _LIMITS["limits"] = limits
+
+
+def serve_limits():
+    """This server's :class:`~dbdviz.config.ServeLimits`: set by ``dbdviz serve``,
+    else from the environment (``DBDVIZ_MAX_REPLICATES`` ...)."""
+    from ..config import ServeLimits
+
+    if "limits" not in _LIMITS:
+        _LIMITS["limits"] = ServeLimits.from_environment()
+    return _LIMITS["limits"]
+
+
 def _guard_session(doc) -> str | None:
     """Install the request guard in this serving process (``dbdviz.ui.guard``) and
     check the request that created this session; the reason it is refused or None."""
@@ -151,6 +170,8 @@ def create_app(preset: str = "paper") -> pn.template.BootstrapTemplate:
         # before any model exists (see serve_stylesheets_locally)
         serve_stylesheets_locally(doc)
     app = App(preset)
+    if served:  # anyone reaching the server may open a page: ServeLimits apply
+        app.session.limits = serve_limits()
     if served:
         # Only inside a served session: elsewhere Panel would keep the callback in a
         # process-wide list.

@@ -14,9 +14,9 @@ from typing import Any
 
 import param
 
-from ..config import PRESETS, DBMConfig, LatticeLV, TrainConfig, preset
+from ..config import PRESETS, DBMConfig, LatticeLV, ServeLimits, TrainConfig, preset
 from ..moments import MomentTable, read_moment_table
-from .jobs import Job
+from .jobs import Job, active_jobs
 
 __all__ = [
     "Session",
@@ -132,6 +132,11 @@ class Session(param.Parameterized):
         allow_None=True,
         doc="C++ learned closure of the paper, if present.",
     )
+    limits = param.ClassSelector(
+        class_=ServeLimits,
+        allow_None=True,
+        doc="Resource limits of a served session (None: none, as in a notebook).",
+    )
 
     def __init__(self, preset_name: str = "paper", **params: Any) -> None:
         params.setdefault("config", preset(preset_name))
@@ -154,6 +159,50 @@ class Session(param.Parameterized):
 
     def running_jobs(self) -> list[Job]:
         return [j for j in self.jobs if j.running]
+
+    def config_refusal(self, config: LatticeLV) -> str | None:
+        """Why this session may not simulate ``config`` (its :attr:`limits`, the
+        memory available), or None."""
+        from .._memory import MemoryLimitError
+        from ..simulate import check_memory
+
+        lim = self.limits
+        if lim is not None:
+            if config.replicates > lim.max_replicates:
+                return (
+                    f"Replicates = {config.replicates} exceeds this server's limit "
+                    f"of {lim.max_replicates} per simulation."
+                )
+            if config.size > lim.max_size:
+                return (
+                    f"Lattice size = {config.size} exceeds this server's limit of "
+                    f"{lim.max_size}."
+                )
+        try:
+            check_memory(config)
+        except MemoryLimitError as exc:
+            return str(exc)
+        return None
+
+    def job_refusal(self) -> str | None:
+        """Why this session may not start another job now (:attr:`limits`), or
+        None."""
+        lim = self.limits
+        if lim is None:
+            return None
+        mine = sum(1 for j in self.jobs if j.alive)  # threads, polled or not
+        if mine >= lim.max_jobs_session:
+            return (
+                f"This session already runs {mine} job(s), at most "
+                f"{lim.max_jobs_session} at once: wait for one or press Stop."
+            )
+        everyone = len(active_jobs())
+        if everyone >= lim.max_jobs_server:
+            return (
+                f"The server already runs {everyone} job(s), at most "
+                f"{lim.max_jobs_server} at once over all sessions: try again later."
+            )
+        return None
 
     def shutdown(self) -> list[str]:
         """Stop every job of this session and wait briefly; return their names."""

@@ -138,6 +138,9 @@ class ModelPanel(Viewer):
         """Validate the current settings; show and return the message, or None."""
         try:
             self.session.config.validate()
+            refusal = self.session.config_refusal(self.session.config)
+            if refusal is not None:
+                raise ValueError(refusal)
         except ValueError as exc:
             self.alert.object = f"**Cannot simulate these settings.** {exc}"
             self.alert.alert_type = "danger"
@@ -175,6 +178,10 @@ class ModelPanel(Viewer):
         if self.running:
             return self.job
         if self.check() is not None:
+            return None
+        refusal = self.session.job_refusal()
+        if refusal is not None:
+            self._show_error(refusal)
             return None
         try:
             from ...simulate import simulate as _simulate

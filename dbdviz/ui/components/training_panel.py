@@ -377,7 +377,12 @@ class TrainingPanel(Viewer):
         job = Job("evaluate", work, self._on_records, self._on_done)
         return self._start(job)
 
-    def _start(self, job: Job) -> Job:
+    def _start(self, job: Job) -> Job | None:
+        refusal = self.session.job_refusal()
+        if refusal is not None:  # a served session's limits (ServeLimits)
+            self._warn(refusal, "danger")
+            self.status.object = "Not started."
+            return None
         self._t0 = self.t_started = time.perf_counter()
         self.t_first_step = None
         self._pending = []
