@@ -240,6 +240,31 @@ def _load_ensemble(path: str, option: str, snapshots: bool = True):
         raise UsageError(f"{option}: {exc}") from None
 
 
+def _check_resume(args: argparse.Namespace) -> None:
+    """``--resume``: an existing checkpoint, and no option given that differs from
+    its settings (they would be ignored)."""
+    from .dbd.checkpoint import conflicts
+    from .io import FileFormatError
+
+    if not os.path.isfile(args.resume):
+        raise UsageError(f"--resume: no such file: {args.resume}")
+    given = {
+        n: getattr(args, n)
+        for n in list(DBM_OPTIONS) + _train_option_names() + ["seed"]
+        if getattr(args, n, None) is not None
+    }
+    try:
+        bad = conflicts(args.resume, **given)
+    except (FileNotFoundError, FileFormatError) as exc:
+        raise UsageError(f"--resume: {exc}") from None
+    if bad:
+        listed = "; ".join(f"{_opt(n)} = {v} (checkpoint: {c})" for n, v, c in bad)
+        raise UsageError(
+            f"--resume: {listed}: a resumed run keeps the checkpoint's settings; "
+            "leave these options out or give its values"
+        )
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     dbm_cfg, tr_cfg = _configs_from_args(args)
     if not args.resume:  # --refine against --depth, before the data are read
@@ -253,8 +278,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         {"--data": args.data},
     )
     _check_paths({"--out": args.out}, {"--resume": args.resume})
-    if args.resume and not os.path.isfile(args.resume):
-        raise UsageError(f"--resume: no such file: {args.resume}")
+    if args.resume:
+        _check_resume(args)
     data = _load_ensemble(args.data, "--data")
     if data.snapshots is None:
         raise UsageError(
@@ -268,10 +293,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
             trainer = Trainer.resume(args.resume, data, refine=_refine_setting(args))
         else:
             trainer = Trainer(data, dbm_config=dbm_cfg, train_config=tr_cfg)
-    except ValueError as exc:  # with --resume also --refine against its depth
-        raise UsageError(
-            _cli_message(exc, list(DBM_OPTIONS) + _train_option_names() + ["refine"])
-        ) from None
+    except ValueError as exc:  # with --resume: other data, --refine against it
+        msg = _cli_message(exc, list(DBM_OPTIONS) + _train_option_names() + ["refine"])
+        raise UsageError(("--resume: " if args.resume else "") + msg) from None
     prog = Progress("train", args.quiet)
     rprog: list[Progress] = []  # its clock starts with the refinement
     refining = f" + {trainer.refine_steps} refinement steps" if trainer.refining else ""
@@ -293,17 +317,28 @@ def _cmd_train(args: argparse.Namespace) -> int:
             trainer.save_checkpoint(args.checkpoint)
 
     try:
-        model = trainer.run(callback=callback)
+        # Ctrl-C stops at the end of the current step: the checkpoint taken then
+        # resumes bit for bit (a second Ctrl-C stops at once, without one)
+        with _sigint_cancels() as cancel:
+            model = trainer.run(callback=callback, cancel=cancel)
     except TrainingDiverged as exc:
         sys.stderr.write(f"dbdviz train: training diverged: {exc}\n")
         if args.checkpoint:
             sys.stderr.write(f"last checkpoint: {args.checkpoint}\n")
         return EXIT_ERROR
-    except KeyboardInterrupt:
+    if model.meta.get("cancelled"):
+        where = f"after step {trainer.step_index} of {trainer.total_steps}"
         if args.checkpoint:
             trainer.save_checkpoint(args.checkpoint)
-            sys.stderr.write(f"\ninterrupted; checkpoint saved to {args.checkpoint}\n")
-        raise
+            sys.stderr.write(
+                f"\ninterrupted {where}; checkpoint saved to {args.checkpoint} "
+                "(--resume it)\n"
+            )
+        else:
+            sys.stderr.write(
+                f"\ninterrupted {where}; nothing saved (no --checkpoint)\n"
+            )
+        raise KeyboardInterrupt
     if "refine" in model.meta:
         rm = model.meta["refine"]
         err = (
@@ -321,9 +356,27 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 f"refinement rejected after {rm['seconds']:.0f} s: its closure is "
                 f"further from the data ({err}); the adjoint-trained closure is kept"
             )
+    _report_fit(model.meta.get("fit"), prog)
     model.save(args.out)
     prog.note(f"wrote {args.out}")
     return EXIT_OK
+
+
+def _report_fit(fit: dict | None, prog: Progress) -> None:
+    """The fit check's line (dbd.fit); a poor fit is a warning even with --quiet."""
+    if not fit:
+        return
+    per = ", ".join(f"{k} {100 * v:.0f} %" for k, v in fit["per_observable"].items())
+    line = f"fit to the data: {100 * fit['error']:.1f} % ({per})"
+    if fit["poor"]:
+        sys.stderr.write(
+            f"dbdviz train: warning: poor fit: the learned closure is "
+            f"{100 * fit['error']:.0f} % from the data on average, above "
+            f"--fit-warning {fit['threshold']:g} ({per}); check the data (does a "
+            "species die out?) and --lr / --opt-steps\n"
+        )
+    else:
+        prog.note(line)
 
 
 #: Evaluation options, generated from :class:`~dbdviz.config.EvalConfig`.
@@ -363,9 +416,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         model = DBDModel.load(args.model)
     except (FileNotFoundError, FileFormatError, MemoryLimitError) as exc:
         raise UsageError(f"MODEL: {exc}") from None
+    from .errors import Cancelled
+
     prog = Progress("evaluate", args.quiet)
     try:
-        ev = evaluate(model, **cfg.to_dict(), progress=prog)
+        with _sigint_cancels() as cancel:
+            ev = evaluate(model, **cfg.to_dict(), progress=prog, cancel=cancel)
+    except Cancelled:
+        raise KeyboardInterrupt from None
     except MemoryLimitError as exc:
         raise _memory_error("--t-max/--chains", exc) from None
     except ValueError as exc:

@@ -32,6 +32,7 @@ __all__ = [
     "FileFormatError",
     "write_text_atomic",
     "declared_nbytes",
+    "load_meta",
 ]
 
 FORMAT_VERSION = 1
@@ -182,6 +183,26 @@ def declared_nbytes(shape: tuple[int, ...], dtype: np.dtype) -> int:
     for d in shape:
         n *= int(d)
     return n
+
+
+def load_meta(path: str | os.PathLike, kind: str | None = None) -> dict:
+    """Only the ``meta`` of a file written by :func:`save_npz` (no array is read);
+    the errors of :func:`load_npz`."""
+    found: dict = {}
+
+    def keep(meta: dict, declared: dict) -> None:
+        found.update(meta)
+        raise _MetaOnly
+
+    try:
+        load_npz(path, kind, check=keep)
+    except _MetaOnly:
+        return found
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class _MetaOnly(Exception):
+    """Stops :func:`load_npz` once its meta is read (:func:`load_meta`)."""
 
 
 def load_npz(

@@ -131,6 +131,7 @@ MATRIX = [
     (["moments", "{model}", "--out", "{tmp}/m.csv"], "ENSEMBLE"),
     (["moments", "{tmp}/crafted.npz", "--out", "{tmp}/m.csv"], "ENSEMBLE"),
     (["moments", "{tmp}/folder.npz", "--out", "{tmp}/m.csv"], "ENSEMBLE"),
+    (["moments", "{tmp}/truncated.npz", "--out", "{tmp}/m.csv"], "ENSEMBLE"),
     # closure
     (["closure", "--method", "pair", "--out", ""], "--out"),
     (["closure", "--method", "pair", "--out", "/sys/c.csv"], "--out"),
@@ -161,6 +162,25 @@ MATRIX = [
         "--resume",
     ),
     (["train", "--data", "{tmp}/missing.npz", "--out", "{tmp}/m.npz"], "--data"),
+    (["train", "--data", "{tmp}/truncated.npz", "--out", "{tmp}/m.npz"], "--data"),
+    (
+        ["train", "--data", "{ens}", "--resume", "{model}", "--out", "{tmp}/m.npz"],
+        "--resume",
+    ),
+    (
+        [
+            "train",
+            "--data",
+            "{ens}",
+            "--resume",
+            "{ck}",
+            "--lr",
+            "9",
+            "--out",
+            "{tmp}/m.npz",
+        ],
+        "--lr",
+    ),
     (["train", "--data", "{ens}", "--seed", BIG, "--out", "{tmp}/m.npz"], "--seed"),
     (["train", "--data", "{ens}", "--seed", "0.5", "--out", "{tmp}/m.npz"], "--seed"),
     (["train", "--data", "{ens}", "--lr", "-1", "--out", "{tmp}/m.npz"], "--lr"),
@@ -198,6 +218,7 @@ def test_bad_input_matrix(case, files, tmp_path, capsys):
     argv, option = case
     (tmp_path / "folder.npz").mkdir()
     _crafted_ensemble(tmp_path / "crafted.npz", 10**12)
+    (tmp_path / "truncated.npz").write_bytes(files["ens"].read_bytes()[:300])
     link = tmp_path / "link"
     target = files["model"] if argv[0] == "evaluate" else files["ens"]
     link.symlink_to(target)
@@ -632,3 +653,151 @@ def test_ctrl_c_stops_simulate_promptly(tmp_path):
     assert "Traceback" not in err and "interrupted" in err
     assert seconds < 10, seconds  # generous; measured ~0.6 s (benchmarks/RESULTS.md)
     assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------------
+# Resume: the same data, the same settings, bit for bit after Ctrl-C
+# --------------------------------------------------------------------------------
+
+TRAIN_DATA = ["--size", "10", "--init-x", "8", "--init-y", "8", "--steps", "12"]
+TRAIN_DATA += ["--replicates", "6", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def train_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("train")
+    for name, seed in (("d.npz", "2"), ("other.npz", "5")):
+        assert (
+            main(["simulate", *TRAIN_DATA, "--seed", seed, "--out", str(d / name)]) == 0
+        )
+    return d
+
+
+def _npz_arrays(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files if k != "meta"}
+
+
+def test_resume_refuses_other_data_and_conflicting_options(
+    train_files, tmp_path, capsys
+):
+    d = train_files
+    ck = tmp_path / "ck.npz"
+    base = ["train", "--opt-steps", "3", "--no-refine", "--quiet", "--lr", "1e-05"]
+    code = main(
+        [*base, "--data", str(d / "d.npz"), "--checkpoint", str(ck)]
+        + ["--checkpoint-every", "1", "--out", str(tmp_path / "m.npz")]
+    )
+    assert code == 0, capsys.readouterr().err
+    capsys.readouterr()
+    before = ck.read_bytes()
+    resume = ["train", "--resume", str(ck), "--out", str(tmp_path / "m2.npz")]
+    code = main([*resume, "--data", str(d / "other.npz")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert "--resume" in err and "trained on other data" in err and "seed 2" in err
+    for opt, value in (
+        ("--lr", "0.001"),
+        ("--depth", "1"),
+        ("--opt-steps", "9"),
+        ("--seed", "4"),
+    ):
+        code = main([*resume, "--data", str(d / "d.npz"), opt, value])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1, err
+        assert f"{opt} = " in err and "checkpoint:" in err, err
+    assert ck.read_bytes() == before
+    assert not (tmp_path / "m2.npz").exists()
+    # the checkpoint's own values are fine
+    code = main([*resume, "--data", str(d / "d.npz"), "--lr", "1e-05", "--quiet"])
+    assert code == 0, capsys.readouterr().err
+
+
+def test_ctrl_c_checkpoint_resumes_bit_for_bit(train_files, tmp_path):
+    data = str(train_files / "d.npz")
+    args = ["--data", data, "--opt-steps", "60", "--no-refine", "--seed", "7"]
+    full = tmp_path / "full.npz"
+    assert main(["train", *args, "--quiet", "--out", str(full)]) == 0
+    ck, out = tmp_path / "ck.npz", tmp_path / "m.npz"
+    code, seconds, err = _interrupt_after_progress(
+        ["train", *args, "--checkpoint", str(ck), "--checkpoint-every", "1000"]
+        + ["--out", str(out)],
+        "train: ",
+        tmp_path,
+    )
+    assert code == 130 and "checkpoint saved" in err and "Traceback" not in err, err
+    assert seconds < 10, seconds  # generous; one step here is milliseconds
+    assert not out.exists()
+    step = int(err.split("interrupted after step ")[1].split()[0])
+    assert 0 < step < 60, err
+    assert (
+        main(
+            ["train", "--data", data, "--resume", str(ck), "--quiet"]
+            + ["--out", str(out)]
+        )
+        == 0
+    )
+    a, b = _npz_arrays(full), _npz_arrays(out)
+    assert a.keys() == b.keys()
+    for k in a:
+        if k != "history_elapsed":  # wall-clock seconds
+            np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+# --------------------------------------------------------------------------------
+# A poor fit is never silent
+# --------------------------------------------------------------------------------
+
+
+def test_poor_fit_warns_even_when_quiet(train_files, tmp_path, capsys):
+    from dbdviz.dbd import DBDModel
+
+    dying = tmp_path / "dying.npz"  # the predators die out within a few steps
+    sim = ["simulate", *TRAIN_DATA, "--death", "2", "--seed", "3"]
+    assert main([*sim, "--out", str(dying)]) == 0
+    out = tmp_path / "m.npz"
+    train = ["train", "--data", str(dying), "--opt-steps", "5", "--no-refine"]
+    code = main([*train, "--quiet", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "warning: poor fit" in lines[0], err
+    fit = DBDModel.load(out).meta["fit"]
+    assert fit["poor"] and fit["error"] > fit["threshold"] == 0.2
+    assert set(fit["per_observable"]) == {"X", "Y", "nnXX", "nnXY", "nnYY"}
+    # the threshold is an option; below it --quiet is silent
+    code = main([*train, "--quiet", "--fit-warning", "1e5", "--out", str(out)])
+    assert code == 0 and capsys.readouterr().err == ""
+    assert DBDModel.load(out).meta["fit"]["poor"] is False
+
+
+def test_dashboard_shows_a_poor_fit():
+    pytest.importorskip("panel")
+    import copy
+    from types import SimpleNamespace
+
+    from dbdviz.config import LatticeLV
+    from dbdviz.simulate import simulate
+    from dbdviz.ui.app import App
+
+    app = App()
+    ens = simulate(LatticeLV(size=8, init_x=6, init_y=6, steps=6, replicates=4))
+    app.session.simulation = ens.moments()
+    good = SimpleNamespace(table=ens.moments())
+    model = SimpleNamespace(meta={})
+    fit = app.training._check_fit(good, model)
+    assert fit["error"] == 0.0 and not fit["poor"] and model.meta["fit"] is fit
+    assert not app.training.alert.visible
+    bad_table = copy.deepcopy(ens.moments())
+    for k in bad_table.mean:
+        bad_table.mean[k] = bad_table.mean[k] * 2.0
+    fit = app.training._check_fit(SimpleNamespace(table=bad_table), model)
+    # by hand: model - data = data, so per observable RMS(data) / mean |data|
+    want = np.mean(
+        [
+            np.sqrt(np.mean(m**2)) / np.mean(np.abs(m))
+            for m in (ens.moments().mean[o] for o in ("X", "Y", "nnXX", "nnXY", "nnYY"))
+        ]
+    )
+    assert fit["poor"] and abs(fit["error"] - want) < 1e-12
+    assert app.training.alert.visible and "Poor fit" in app.training.alert.object

@@ -287,6 +287,15 @@ class TrainConfig(Config):
         label="Divergence bound",
         doc="Training stops with TrainingDiverged when |theta| exceeds this bound.",
     )
+    fit_warning = param.Number(
+        0.2,
+        bounds=(0.0, 1e6),
+        label="Poor-fit warning above",
+        doc="After training, the learned closure is sampled once and compared with "
+        "the data (mean over X, Y, nnXX, nnXY, nnYY of the RMS error relative to "
+        "the data's mean); above this the fit is reported as poor (a warning, also "
+        "with --quiet, and in the dashboard).",
+    )
     refine = param.Selector(
         default="auto",
         objects=["auto", "on", "off"],

@@ -59,6 +59,7 @@ import numpy as np
 from .._rng import seed_states
 from ..config import DBMConfig, TrainConfig, default_configs, reference_configs
 from ..dbm import snapshot_statistics
+from ..errors import Cancelled
 from . import checkpoint
 from .adjoint import WeightStructure, coefficient_gradient
 from .basis import FiniteElements
@@ -646,6 +647,9 @@ class Trainer(WindowSampling):
             Checked between steps: when set, stop and return the current model
             (``model.meta["cancelled"] = True``; during the refinement the
             adjoint-trained model); :meth:`run` may be called again.
+
+        After the last step the model is sampled once and compared with the data:
+        ``model.meta["fit"]`` (:func:`dbdviz.dbd.fit.check_fit`).
         """
         cancelled = False
         while not self.done:
@@ -657,6 +661,20 @@ class Trainer(WindowSampling):
                 callback(rec)
         m = self.model()
         m.meta["cancelled"] = cancelled
+        if not cancelled:  # a poor fit is never silent (dbd.fit)
+            from .fit import check_fit
+
+            seed = None if self.seed is None else (int(self.seed) + 1) % 2**63
+            try:
+                m.meta["fit"] = check_fit(
+                    m,
+                    self.data,
+                    self.train_config.fit_warning,
+                    seed=seed,
+                    cancel=cancel,
+                )
+            except Cancelled:  # every step is done; run() again repeats the check
+                m.meta["cancelled"] = True
         return m
 
     @property

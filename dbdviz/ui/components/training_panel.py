@@ -64,6 +64,7 @@ TRAIN_ADVANCED = [
     "spacing",
     "substeps",
     "max_abs_theta",
+    "fit_warning",
     "refine_iterations",
     "refine_chains",
     "refine_stride",
@@ -525,6 +526,21 @@ class TrainingPanel(Viewer):
         took = time.perf_counter() - t0
         self._next_plot = time.perf_counter() + max(self.plot_period, 2.0 * took)
 
+    def _check_fit(self, ev, model) -> dict | None:
+        """The fit of the finished evaluation to the simulation (dbd.fit.compare),
+        kept in ``model.meta["fit"]``; a poor one is a warning alert."""
+        sim = self.session.simulation
+        if ev is None or sim is None:
+            return None
+        from ...dbd.fit import compare
+
+        fit = compare(ev.table, sim, self.session.train_config.fit_warning)
+        if model is not None:
+            model.meta["fit"] = fit
+        if fit["poor"]:
+            self._warn(_poor_fit_markdown(fit), "warning")
+        return fit
+
     def _on_done(self, state: str, error: str | None) -> None:
         self._flush_steps()
         self.train_button.disabled = False
@@ -540,6 +556,7 @@ class TrainingPanel(Viewer):
             self.progress.value = self.progress.max
             ev = self.session.evaluation
             m = self.session.model
+            fit = self._check_fit(ev, m)
             rejected = (
                 what == "Training"
                 and m is not None
@@ -557,6 +574,11 @@ class TrainingPanel(Viewer):
                     f" Learned curve: {ev.table.n} chains per time, low-pass "
                     f"{ev.meta.get('lowpass_taps')} taps."
                     if ev is not None
+                    else ""
+                )
+                + (
+                    f" Fit to the data: {100 * fit['error']:.1f} %."
+                    if fit is not None
                     else ""
                 )
             )
@@ -578,6 +600,16 @@ class TrainingPanel(Viewer):
         else:
             self.status.object = f"{what} failed."
             self._warn(_job_error_markdown(what, error), "danger")
+
+
+def _poor_fit_markdown(fit: dict) -> str:
+    per = ", ".join(f"{k} {100 * v:.0f} %" for k, v in fit["per_observable"].items())
+    return (
+        f"**Poor fit.** The learned closure is {100 * fit['error']:.0f} % from the "
+        f"simulated moments on average ({per}), above the warning level "
+        f"{100 * fit['threshold']:.0f} %. Check the data (does a species die out?) "
+        "and the learning rate or the number of steps."
+    )
 
 
 def _job_error_markdown(what: str, error: str | None) -> str:
