@@ -1,4 +1,4 @@
-"""Does the learned closure predict? Held-out initial counts (issue 18), research script.
+"""Does the learned closure predict? Held-out initial counts (issue 18).
 
     NUMBA_NUM_THREADS=1 python benchmarks/predict_heldout.py data
     python benchmarks/predict_heldout.py ...
@@ -15,8 +15,6 @@ import argparse
 import os
 import sys
 import time
-
-import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -58,7 +56,11 @@ def reference(x0: int, y0: int, cache: str, reps: int = BIG):
     if os.path.exists(p):
         return read_moment_table(p)
     cfg = preset(
-        "paper", seed=5000 + 7 * x0 + y0, init_x=x0, init_y=y0, replicates=reps,
+        "paper",
+        seed=5000 + 7 * x0 + y0,
+        init_x=x0,
+        init_y=y0,
+        replicates=reps,
         snapshots=False,
     )
     m = simulate(cfg, threads=1).moments()

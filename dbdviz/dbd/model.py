@@ -64,6 +64,10 @@ class DBDModel:
         (``(T + 1, P)`` arrays, NaN where never reaped).
     meta : dict
         Seed, data file, timings, schedule ...
+    rhs : KernelRHS or None
+        A right-hand side learned from several ensembles
+        (:func:`dbdviz.dbd.predict.train_multi`); when set it is ``F`` and ``fe`` is
+        empty.
     """
 
     dbm_config: DBMConfig
@@ -80,6 +84,7 @@ class DBDModel:
     param_names: list[str] = field(default_factory=list)
     history: dict[str, np.ndarray] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    rhs: Any = None
 
     def __post_init__(self) -> None:
         self.domain = np.ascontiguousarray(self.domain, dtype=np.int64)
@@ -141,6 +146,16 @@ class DBDModel:
         -------
         theta : ndarray of float64, shape (n_steps + 1, P)
         """
+        if self.rhs is not None:
+            from .predict import _rate_values
+
+            # the fitted path up to the horizon, then F from where it ends
+            n, T = int(n_steps), self.horizon
+            if n <= T:
+                return self.theta[: n + 1].copy()
+            rates = _rate_values(self.data_config, self.rhs.rates)
+            ext = self.rhs.integrate(self.theta[T], n - T, self.dt, rates)
+            return np.concatenate([self.theta, ext[1:]])
         if extrapolation is None:
             extrapolation = getattr(self.train_config, "extrapolation", "zero")
         return integrate_extrapolated(
@@ -167,6 +182,9 @@ class DBDModel:
             arrays["fe_" + k] = v
         for k, v in self.history.items():
             arrays["history_" + k] = np.asarray(v)
+        if self.rhs is not None:
+            for k, v in self.rhs.to_arrays().items():
+                arrays["rhs_" + k] = v
         meta = {
             "dbm_config": self.dbm_config.to_dict(),
             "train_config": self.train_config.to_dict(),
@@ -179,6 +197,7 @@ class DBDModel:
             "param_names": self.param_names,
             "history_keys": sorted(self.history),
             "meta": self.meta,
+            "rhs_inputs": None if self.rhs is None else self.rhs.inputs,
         }
         save_npz(path, arrays, kind="model", meta=meta)
 
@@ -196,6 +215,14 @@ class DBDModel:
                 {k[3:]: arrays[k] for k in arrays if k.startswith("fe_")}
             )
             dc = meta.get("data_config")
+            rhs = None
+            if meta.get("rhs_inputs") is not None:
+                from .predict import KernelRHS
+
+                rhs = KernelRHS.from_arrays(
+                    {k[4:]: arrays[k] for k in arrays if k.startswith("rhs_")},
+                    meta["rhs_inputs"],
+                )
             return cls(
                 dbm_config=DBMConfig.from_dict(meta["dbm_config"]),
                 size=meta["size"],
@@ -215,6 +242,7 @@ class DBDModel:
                     if "history_" + k in arrays
                 },
                 meta=meta.get("meta", {}),
+                rhs=rhs,
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise FileFormatError(f"{path} is not a valid model file ({exc})") from None

@@ -8,17 +8,19 @@ ensembles at once, marching forward in time:
 
 * ``theta(0)`` is the random placement's (visible biases from the densities, couplings
   0: :meth:`dbdviz.dbm.DBM.initial_theta`), as a prediction starts;
-* every later time point starts from the linear extrapolation of the two before and
-  takes ``iterations`` damped Newton steps ``theta += (C + lam diag C)^-1 (M_data -
-  <M>_model)``, where ``C`` is the covariance of the statistics across chains (the
-  Jacobian ``d<M>/dtheta`` of an exponential family; checked against finite
+* every later time point starts where the previous one ended (plus ``momentum``
+  times its last change; 0 by default: carrying the noisy velocity along ran the
+  paths away along directions the moments hardly see) and takes ``iterations``
+  damped Newton steps ``theta += (C + lam diag C)^-1 (M_data - <M>_model)``, where
+  ``C`` is the covariance of the statistics across chains (the Jacobian
+  ``d<M>/dtheta`` of an exponential family; checked against finite
   differences with common random numbers to a few per cent), averaged over the
   recent samplings (``cov_memory``) because 40 chains estimate a 5 x 5 covariance
   poorly; every step is clipped to ``+-clip`` per parameter;
 * all ensembles' current time points are sampled in one sampler call.
 
 Cost: ``iterations x n_times x n_ensembles x chains`` chain samplings (9 ensembles,
-76 time points, 3 iterations, 40 chains: about 20 s on one core).
+110 time points, 3 iterations, 40 chains: 66-95 s on one core of a loaded machine).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ DAMPING = 0.2
 CLIP = 0.2
 COV_MEMORY = 0.2
 #: Fraction of the last velocity carried into the next time point's start.
-MOMENTUM = 0.5
+MOMENTUM = 0.0
 
 
 def fit_times(n_steps: int, dense: int = 30, dense_stride: int = 2, stride: int = 5):

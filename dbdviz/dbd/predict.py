@@ -1,0 +1,661 @@
+"""The learned closure as a dynamical law: one model from many ensembles, predictions
+for initial counts it never saw (issue 18, docs/predict.md).
+
+Training (:func:`train_multi`), for a fully visible DBD (depth 0, visible couplings):
+
+1. every ensemble's ``theta(t)`` is fitted to its mean statistics at the times of
+   :func:`~dbdviz.dbd.multi.fit_times` (:func:`~dbdviz.dbd.multi.fit_paths`), then
+   interpolated to every step and low-passed (``taps``);
+2. one right-hand side ``F`` is fitted to the Euler velocities of all paths together:
+   :class:`KernelRHS`, Gaussian-kernel ridge regression on the standardised inputs
+   (``theta``, and the rates when the ensembles differ in them) plus a weak pull toward
+   the visited region.
+
+Why not the finite elements of the paper: they are supported only on cells a training
+path crossed, and a held-out initial count runs between the training paths, where
+``F = 0``. Measured on a 3 x 3 grid of initial counts (benchmarks/predict_heldout.py,
+docs/predict.md): Q3 C1 elements fit the training paths (X 7 %) but predict held-out
+counts at X 61-101 %; coarse elements (spacing 0.5), polynomials of degree 2-3 and
+narrow kernels either drift or run away (Y up to 600 %); wide kernels (length 2 in
+standard deviations of the training inputs) with the pull are bounded everywhere.
+
+Prediction (:func:`predict`): ``theta(0)`` of the random placement of the given counts
+(visible biases from the densities, couplings 0), forward Euler with ``F`` to the
+config's ``steps``, sampled like ``evaluate`` (``sweeps`` sweeps from a random start at
+every time point). The distance of the path from the training paths (standardised
+units) is reported; beyond :attr:`KernelRHS.radius` the prediction extrapolates and
+says so (:class:`Prediction`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..moments import MomentTable
+from .evaluate import _check_int, lowpass, sample_trajectory
+from .multi import fit_paths, fit_times
+
+__all__ = [
+    "KernelRHS",
+    "fit_kernel_rhs",
+    "train_multi",
+    "predict",
+    "Prediction",
+    "ExtrapolationWarning",
+    "RATES",
+    "check_ensembles",
+]
+
+#: The rates a model may take as inputs (LatticeLV fields).
+RATES = ("birth", "death", "predation")
+#: LatticeLV fields that must agree between training ensembles (rates and initial
+#: counts may differ; replicates and seed do not matter).
+SAME_FIELDS = ("size", "dt", "steps", "pick_mode", "birth_mode")
+
+LENGTH = 2.0
+RIDGE = 1e-3
+PULL = 0.01
+BANDWIDTH = 0.3
+SUBSAMPLE = 3
+TAPS = 31
+#: Distance (standardised units) from the training paths beyond which a prediction
+#: is an extrapolation.
+RADIUS = 1.0
+
+
+class ExtrapolationWarning(UserWarning):
+    """A prediction left the region of parameter space the training visited."""
+
+
+# ------------------------------------------------------------------------------------
+# The right-hand side
+# ------------------------------------------------------------------------------------
+
+
+class KernelRHS:
+    """``dtheta/dt = F(z)``, ``z = (theta, rates...)``: Gaussian-kernel ridge regression
+    plus a pull toward the training inputs.
+
+    ``F(z) = mean + sum_i alpha_i exp(-|z - c_i|^2 / (2 length^2))
+    + pull (m(z) - theta)``, distances in units of ``scale``; ``m(z)`` is the
+    Gaussian-weighted mean (``bandwidth``) of the anchors (all training inputs)
+    around ``z``, restricted to the theta coordinates.
+
+    Attributes
+    ----------
+    centers : ndarray (n, D)
+    alpha : ndarray (n, P)
+    mean : ndarray (P,)
+    scale : ndarray (D,)
+    anchors : ndarray (m, D)
+    length, pull, bandwidth, radius : float
+    inputs : list of str
+        Names of the D input coordinates (parameter names, then rates).
+    """
+
+    def __init__(
+        self,
+        centers,
+        alpha,
+        mean,
+        scale,
+        anchors,
+        *,
+        length: float,
+        pull: float,
+        bandwidth: float,
+        radius: float,
+        inputs: Sequence[str],
+    ):
+        self.centers = np.ascontiguousarray(centers, dtype=np.float64)
+        self.alpha = np.ascontiguousarray(alpha, dtype=np.float64)
+        self.mean = np.asarray(mean, dtype=np.float64)
+        self.scale = np.asarray(scale, dtype=np.float64)
+        self.anchors = np.ascontiguousarray(anchors, dtype=np.float64)
+        self.length = float(length)
+        self.pull = float(pull)
+        self.bandwidth = float(bandwidth)
+        self.radius = float(radius)
+        self.inputs = list(inputs)
+        self.n_funcs = int(self.alpha.shape[1])
+        self.dim = int(self.centers.shape[1])
+        if self.scale.shape != (self.dim,) or self.mean.shape != (self.n_funcs,):
+            raise ValueError("KernelRHS: inconsistent shapes")
+
+    @property
+    def rates(self) -> list[str]:
+        """The rates among the inputs (empty: one rate setting)."""
+        return [n for n in self.inputs if n in RATES]
+
+    def _z(self, z: np.ndarray) -> np.ndarray:
+        return np.asarray(z, dtype=np.float64) / self.scale
+
+    def evaluate(self, z) -> np.ndarray:
+        """``F`` at inputs ``z`` (n, D) -> (n, P)."""
+        z = np.atleast_2d(np.asarray(z, dtype=np.float64))
+        zs = self._z(z)
+        cs = self._z(self.centers)
+        d2 = ((zs[:, None, :] - cs[None]) ** 2).sum(-1)
+        f = np.exp(-0.5 * d2 / self.length**2) @ self.alpha + self.mean
+        if self.pull > 0:
+            a = self._z(self.anchors)
+            d2a = ((zs[:, None, :] - a[None]) ** 2).sum(-1)
+            w = np.exp(
+                -0.5 * (d2a - d2a.min(axis=1, keepdims=True)) / self.bandwidth**2
+            )
+            m = (w @ self.anchors) / w.sum(axis=1, keepdims=True)
+            f = f + self.pull * (m[:, : self.n_funcs] - z[:, : self.n_funcs])
+        return f
+
+    def distance(self, z) -> np.ndarray:
+        """Standardised distance of every input row (n, D) to the nearest anchor."""
+        zs = self._z(np.atleast_2d(z))
+        a = self._z(self.anchors)
+        return np.sqrt(((zs[:, None, :] - a[None]) ** 2).sum(-1).min(axis=1))
+
+    def integrate(self, theta0, n_steps: int, dt: float, rates=()) -> np.ndarray:
+        """Forward Euler from ``theta0`` (P,) over ``n_steps`` steps; ``rates`` are
+        the values of :attr:`rates` (constant inputs). Returns (n_steps + 1, P)."""
+        th = np.empty((int(n_steps) + 1, self.n_funcs))
+        th[0] = theta0
+        r = np.asarray(rates, dtype=np.float64)
+        for t in range(int(n_steps)):
+            z = np.concatenate([th[t], r])
+            th[t + 1] = th[t] + dt * self.evaluate(z[None])[0]
+            if not np.all(np.isfinite(th[t + 1])):
+                raise FloatingPointError("theta(t) diverged (non-finite values)")
+        return th
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "centers": self.centers,
+            "alpha": self.alpha,
+            "mean": self.mean,
+            "scale": self.scale,
+            "anchors": self.anchors,
+            "settings": np.array(
+                [self.length, self.pull, self.bandwidth, self.radius], np.float64
+            ),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], inputs) -> KernelRHS:
+        s = np.asarray(arrays["settings"], dtype=np.float64)
+        return cls(
+            arrays["centers"],
+            arrays["alpha"],
+            arrays["mean"],
+            arrays["scale"],
+            arrays["anchors"],
+            length=s[0],
+            pull=s[1],
+            bandwidth=s[2],
+            radius=s[3],
+            inputs=inputs,
+        )
+
+
+def fit_kernel_rhs(
+    inputs: Sequence[np.ndarray],
+    paths: Sequence[np.ndarray],
+    dt: float,
+    *,
+    names: Sequence[str],
+    length: float = LENGTH,
+    ridge: float = RIDGE,
+    pull: float = PULL,
+    bandwidth: float = BANDWIDTH,
+    subsample: int = SUBSAMPLE,
+    radius: float = RADIUS,
+) -> KernelRHS:
+    """Fit :class:`KernelRHS` to the Euler velocities of smooth paths.
+
+    Parameters
+    ----------
+    inputs : sequence of ndarray (T_e + 1, D)
+        Inputs along every path (theta, then constant rates).
+    paths : sequence of ndarray (T_e + 1, P)
+        The parameter paths (every step, smooth).
+    dt : float
+    names : sequence of str
+        Input names (length D).
+    length, ridge, pull, bandwidth, subsample, radius
+        Kernel length and ridge (in standardised units), pull rate per unit time and
+        its bandwidth, every ``subsample``-th point as a kernel center, the
+        extrapolation radius.
+    """
+    Z = np.concatenate([np.asarray(z, dtype=np.float64)[:-1] for z in inputs])
+    V = np.concatenate(
+        [(np.asarray(p)[1:] - np.asarray(p)[:-1]) / float(dt) for p in paths]
+    )
+    scale = Z.std(axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    C = Z[:: int(subsample)]
+    Vs = V[:: int(subsample)]
+    mean = Vs.mean(axis=0)
+    cs = C / scale
+    K = np.exp(-0.5 * ((cs[:, None, :] - cs[None]) ** 2).sum(-1) / length**2)
+    alpha = np.linalg.solve(K + ridge * np.eye(K.shape[0]), Vs - mean)
+    return KernelRHS(
+        C,
+        alpha,
+        mean,
+        scale,
+        Z[:: max(1, int(subsample) // 2)],
+        length=length,
+        pull=pull,
+        bandwidth=bandwidth,
+        radius=radius,
+        inputs=names,
+    )
+
+
+# ------------------------------------------------------------------------------------
+# Training on several ensembles
+# ------------------------------------------------------------------------------------
+
+
+def check_ensembles(ensembles: Sequence[Any]) -> list[Any]:
+    """Validate a list of training ensembles: at least one, every one with
+    observables, and the same :data:`SAME_FIELDS` (rates and initial counts may
+    differ). Raises ValueError naming the first field that differs."""
+    ens = list(ensembles)
+    if not ens:
+        raise ValueError("data: at least one ensemble is needed")
+    for i, e in enumerate(ens):
+        if (
+            getattr(e, "observables", None) is None
+            or getattr(e, "config", None) is None
+        ):
+            raise ValueError(f"data[{i}] is not an ensemble (dbdviz.simulate.Ensemble)")
+    c0 = ens[0].config
+    for i, e in enumerate(ens[1:], start=1):
+        for f in SAME_FIELDS:
+            a, b = getattr(c0, f), getattr(e.config, f)
+            if a != b:
+                raise ValueError(
+                    f"data: the ensembles differ in {f} ({a} in the first, {b} in "
+                    f"ensemble {i + 1}): allowed only the same {f} (ensembles may "
+                    "differ in initial counts and rates)"
+                )
+    return ens
+
+
+def _rate_values(config, names: Sequence[str]) -> np.ndarray:
+    return np.array([math.log(float(getattr(config, n))) for n in names])
+
+
+def train_multi(
+    ensembles: Sequence[Any],
+    dbm_config=None,
+    *,
+    seed: int = 0,
+    chains: int | None = None,
+    iterations: int | None = None,
+    stride: int = 5,
+    taps: int = TAPS,
+    length: float = LENGTH,
+    ridge: float = RIDGE,
+    pull: float = PULL,
+    bandwidth: float = BANDWIDTH,
+    threads: int | None = None,
+    progress: Callable[[int, int], Any] | None = None,
+):
+    """One fully visible DBD learned from several ensembles (module notes).
+
+    Parameters
+    ----------
+    ensembles : sequence of Ensemble
+        Same size, dt, steps and simulator modes; initial counts and rates may differ
+        (differing rates become inputs of ``F``). Snapshots are not needed: the
+        statistics of a depth-0 machine are the contract's X, Y, nnXX, nnXY, nnYY.
+    dbm_config : DBMConfig, optional
+        Depth 0 with visible couplings (the default's architecture).
+    seed : int
+        Sampler seeds of the path fit.
+    chains, iterations, stride
+        Path fit (:func:`~dbdviz.dbd.multi.fit_paths`, :func:`fit_times`).
+    taps : int
+        Low-pass of the fitted paths (odd; 0 or 1 = none).
+    length, ridge, pull, bandwidth
+        :func:`fit_kernel_rhs`.
+    threads, progress
+        Sampler threads; ``progress(done, total)`` over the fitted time points.
+
+    Returns
+    -------
+    DBDModel
+        ``rhs`` is the learned :class:`KernelRHS`; ``theta``, ``theta0``,
+        ``data_config`` are those of the first ensemble (``evaluate`` replays its
+        fitted path, low-passed); ``meta["ensembles"]`` lists every ensemble's
+        config, ``meta["paths"]`` nothing large (the paths are the anchors).
+    """
+    from ..config import DBMConfig
+    from ..dbm import DBM
+    from .basis import FiniteElements
+    from .model import DBDModel
+    from .multi import CHAINS, ITERATIONS
+
+    t_start = time.perf_counter()
+    ens = check_ensembles(ensembles)
+    if dbm_config is None:
+        dbm_config = DBMConfig(depth=0, visible_couplings=True, chains=10)
+    if dbm_config.depth != 0 or not dbm_config.visible_couplings:
+        raise ValueError(
+            "dbm_config: training on several ensembles needs depth = 0 with "
+            "visible_couplings = True"
+        )
+    c0 = ens[0].config
+    dbm = DBM(dbm_config, size=int(c0.size))
+    P = dbm.n_params
+    steps = int(ens[0].observables.shape[1]) - 1
+    if steps < 2:
+        raise ValueError("data: the ensembles need at least 3 time points")
+    dt = float(c0.dt)
+    idx = fit_times(steps, stride=_check_int("stride", stride, 1))
+    targets = [
+        np.asarray(e.observables[:, :, :P], dtype=np.float64).mean(axis=0)[idx]
+        for e in ens
+    ]
+    fr = fit_paths(
+        dbm,
+        targets,
+        idx,
+        chains=CHAINS if chains is None else chains,
+        iterations=ITERATIONS if iterations is None else iterations,
+        seed=int(seed),
+        threads=threads,
+        progress=progress,
+    )
+    every = np.arange(steps + 1)
+    paths = []
+    for e in range(len(ens)):
+        full = np.column_stack(
+            [np.interp(every, idx, fr.theta[e, :, k]) for k in range(P)]
+        )
+        paths.append(lowpass(full, taps) if taps > 1 else full)
+    varying = [r for r in RATES if len({float(getattr(e.config, r)) for e in ens}) > 1]
+    inputs = [
+        np.column_stack([p, np.tile(_rate_values(e.config, varying), (len(p), 1))])
+        for p, e in zip(paths, ens, strict=True)
+    ]
+    rhs = fit_kernel_rhs(
+        inputs,
+        paths,
+        dt,
+        names=list(dbm.param_names) + varying,
+        length=length,
+        ridge=ridge,
+        pull=pull,
+        bandwidth=bandwidth,
+    )
+    theta0 = paths[0][0].copy()
+    fe = FiniteElements(P, 0.1, theta0 - 0.05, dim=P)  # empty: F is rhs
+    seconds = time.perf_counter() - t_start
+    meta = {
+        "method": "multi",
+        "seed": int(seed),
+        "ensembles": [{**e.config.to_dict(), "replicates": int(e.n_reps)} for e in ens],
+        "evaluate": {"sweeps": 9, "init": "random", "lowpass_taps": 0},
+        "multi": {
+            "chains": CHAINS if chains is None else int(chains),
+            "iterations": ITERATIONS if iterations is None else int(iterations),
+            "stride": int(stride),
+            "taps": int(taps),
+            "fit_residual": fr.relative_residual().mean(axis=0).tolist(),
+            "seconds": seconds,
+        },
+    }
+    _, tc = _train_config()
+    return DBDModel(
+        dbm_config=dbm_config,
+        size=int(c0.size),
+        fe=fe,
+        domain=dbm.domain_indices.copy(),
+        theta0=theta0,
+        dt=dt,
+        horizon=steps,
+        theta=paths[0],
+        mu=np.tile(dbm.initial_centers(), (steps + 1, 1, 1)),
+        train_config=tc,
+        data_config=c0,
+        param_names=list(dbm.param_names),
+        meta=meta,
+        rhs=rhs,
+    )
+
+
+def _train_config():
+    from .train import default_configs
+
+    return default_configs(refine="off")
+
+
+# ------------------------------------------------------------------------------------
+# Prediction
+# ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Prediction(MomentTable):
+    """The moment table of a prediction (a :class:`~dbdviz.moments.MomentTable`, ``n``
+    = chains) with what the prediction did.
+
+    Attributes
+    ----------
+    theta : ndarray of float64, shape (n_times, P)
+        The integrated parameters that were sampled.
+    distance : ndarray of float64, shape (n_times,)
+        Distance of ``theta`` from the training paths (standardised units for a
+        multi-ensemble model, grid cells for finite elements).
+    radius : float
+        Distance beyond which the prediction extrapolates.
+    left_at : float or None
+        First time with ``distance > radius`` (None: never left).
+    warning : str or None
+        The extrapolation warning (None when the path stayed inside).
+    """
+
+    theta: np.ndarray | None = None
+    distance: np.ndarray | None = None
+    radius: float = RADIUS
+    left_at: float | None = None
+    warning: str | None = None
+
+    @property
+    def extrapolated(self) -> bool:
+        return self.left_at is not None
+
+
+def known_rates(model) -> list[tuple[float, float, float]]:
+    """The (birth, death, predation) settings the model was trained on."""
+    confs = (model.meta or {}).get("ensembles")
+    if confs:
+        rates = [tuple(float(c[r]) for r in RATES) for c in confs]
+    elif model.data_config is not None:
+        rates = [tuple(float(getattr(model.data_config, r)) for r in RATES)]
+    else:
+        rates = []
+    return sorted(set(rates))
+
+
+def _format_rates(rates) -> str:
+    return "; ".join(
+        ", ".join(f"{n} {v:g}" for n, v in zip(RATES, r, strict=True)) for r in rates
+    )
+
+
+def has_learned_rhs(model) -> bool:
+    """True when the model has a learned ``F`` (kernel or finite elements)."""
+    return getattr(model, "rhs", None) is not None or model.fe.n_vertices > 0
+
+
+def check_prediction(model, config) -> None:
+    """Raise ValueError naming the option when ``config`` cannot be predicted by
+    ``model`` (before any work)."""
+    if not has_learned_rhs(model):
+        raise ValueError(
+            "model: it has no learned right-hand side F (trained for 0 steps?): "
+            "allowed a model from dbdviz train"
+        )
+    if int(config.size) != int(model.size):
+        raise ValueError(
+            f"size = {config.size}: the model was trained on a {model.size} x "
+            f"{model.size} lattice; allowed size = {model.size}"
+        )
+    if not math.isclose(float(config.dt), float(model.dt)):
+        raise ValueError(
+            f"dt = {config.dt:g}: the model was trained with dt = {model.dt:g}; "
+            f"allowed dt = {model.dt:g}"
+        )
+    rhs = getattr(model, "rhs", None)
+    if rhs is not None and rhs.rates:
+        return  # rates are inputs: any rates (the distance says when it extrapolates)
+    rates = tuple(float(getattr(config, r)) for r in RATES)
+    known = known_rates(model)
+    if known and not any(
+        all(math.isclose(a, b, rel_tol=1e-9) for a, b in zip(rates, k, strict=True))
+        for k in known
+    ):
+        raise ValueError(
+            f"rates {_format_rates([rates])}: the model knows only "
+            f"{_format_rates(known)} (it was not trained across rates)"
+        )
+
+
+def _fe_distance(fe, x: np.ndarray) -> np.ndarray:
+    if fe.n_vertices == 0:
+        return np.full(x.shape[0], np.inf)
+    pos = fe.vertex_positions()
+    out = np.empty(x.shape[0])
+    for i in range(x.shape[0]):
+        out[i] = np.sqrt((((pos - x[i]) * fe.inv_spacing) ** 2).sum(axis=1).min())
+    return out
+
+
+def predict(
+    model,
+    config=None,
+    *,
+    chains: int = 100,
+    seed: int | None = 0,
+    sweeps: int | None = None,
+    threads: int | None = None,
+    warn: bool = True,
+    progress: Callable[[int, int], Any] | None = None,
+    cancel=None,
+) -> Prediction:
+    """Predict the moments of a lattice configuration with the learned closure.
+
+    Parameters
+    ----------
+    model : DBDModel
+        From :func:`train_multi` (kernel ``F``) or the single-ensemble trainer
+        (finite elements, supported only along its one training path).
+    config : LatticeLV, optional
+        Size, rates, initial counts, dt and steps of the prediction; default the
+        model's first training ensemble. Same size and dt as the model; rates the
+        model knows (or any, for a model trained across rates).
+    chains, seed, sweeps, threads, progress, cancel
+        Sampling (:func:`~dbdviz.dbd.evaluate.sample_trajectory`); ``sweeps``
+        default: the model's training procedure.
+    warn : bool
+        Emit :class:`ExtrapolationWarning` when the path leaves the visited region
+        (the result carries the same message in ``warning`` either way).
+
+    Returns
+    -------
+    Prediction
+        A MomentTable (``n`` = chains, label ``"DBD prediction"``) with the
+        integrated ``theta``, its distance from the training and the warning.
+
+    Raises
+    ------
+    ValueError
+        Not a model, a model without learned ``F``, another size or dt, unknown
+        rates, out-of-range chains (before any work).
+    """
+    from .dynamics import integrate
+    from .model import DBDModel
+
+    if not isinstance(model, DBDModel):
+        raise ValueError("model must be a DBDModel (dbdviz.dbd.DBDModel.load)")
+    if config is None:
+        if model.data_config is None:
+            raise ValueError("config: the model records no training configuration")
+        config = model.data_config
+    chains = _check_int("chains", chains, 1)
+    check_prediction(model, config)
+    if model.dbm_config.depth != 0 and getattr(model, "rhs", None) is not None:
+        raise ValueError("model: a kernel right-hand side needs depth 0")
+    dbm = model.dbm()
+    N = float(dbm.n_sites)
+    dx = max(int(config.init_x) / N, 0.5 / N)
+    dy = max(int(config.init_y) / N, 0.5 / N)
+    theta0 = dbm.initial_theta(dx, dy)
+    if model.dbm_config.depth != 0:
+        theta0 = model.theta0.copy()  # hidden layers: no density-only theta(0)
+    steps, dt = int(config.steps), float(model.dt)
+    rhs = getattr(model, "rhs", None)
+    if rhs is not None:
+        rates = _rate_values(config, rhs.rates)
+        theta = rhs.integrate(theta0, steps, dt, rates)
+        z = np.column_stack([theta, np.tile(rates, (theta.shape[0], 1))])
+        dist, radius, unit = rhs.distance(z), rhs.radius, "standard deviations"
+    else:
+        theta = integrate(
+            model.fe,
+            theta0,
+            steps,
+            domain=model.domain,
+            dt=dt,
+            substeps=int(model.train_config.substeps),
+        ).theta
+        dist = _fe_distance(model.fe, theta[:, model.domain])
+        radius, unit = 1.0, "grid cells"
+    t = np.arange(steps + 1) * dt
+    out_idx = np.flatnonzero(dist > radius)
+    left_at = float(t[out_idx[0]]) if out_idx.size else None
+    msg = None
+    if left_at is not None:
+        msg = (
+            f"the prediction left the region the training visited at t = "
+            f"{left_at:g} and went up to {float(dist.max()):.2f} {unit} from it "
+            f"(inside: <= {radius:g}): from there on it extrapolates"
+        )
+        if warn:
+            warnings.warn(msg, ExtrapolationWarning, stacklevel=2)
+    sw = int((model.meta or {}).get("evaluate", {}).get("sweeps", 9))
+    ev = sample_trajectory(
+        dbm,
+        theta,
+        t,
+        chains=chains,
+        sweeps=sw if sweeps is None else sweeps,
+        seed=seed,
+        label="DBD prediction",
+        threads=threads,
+        progress=progress,
+        cancel=cancel,
+    )
+    tab = ev.table
+    return Prediction(
+        t=tab.t,
+        n=tab.n,
+        mean=tab.mean,
+        sd=tab.sd,
+        extra=tab.extra,
+        label="DBD prediction",
+        theta=theta,
+        distance=dist,
+        radius=float(radius),
+        left_at=left_at,
+        warning=msg,
+    )

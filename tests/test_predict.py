@@ -1,0 +1,281 @@
+"""Multi-ensemble training and prediction (issue 18): exact small cases of the
+plumbing, one statistical path fit, and (slow) one held-out initial count against a
+large ensemble."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from dbdviz.compare import nrmse
+from dbdviz.config import DBMConfig, preset
+from dbdviz.dbd import DBDModel
+from dbdviz.dbd.evaluate import sample_trajectory
+from dbdviz.dbd.multi import fit_paths, fit_times
+from dbdviz.dbd.predict import (
+    ExtrapolationWarning,
+    KernelRHS,
+    Prediction,
+    check_ensembles,
+    fit_kernel_rhs,
+    predict,
+    train_multi,
+)
+from dbdviz.dbm import DBM
+from dbdviz.simulate import simulate
+
+COUPLED = DBMConfig(depth=0, visible_couplings=True, chains=10)
+
+
+def tiny(x0=10, y0=8, **kw):
+    cfg = dict(size=8, init_x=x0, init_y=y0, steps=6, replicates=6, seed=3)
+    cfg.update(kw)
+    return simulate(preset("paper", **cfg), threads=1)
+
+
+@pytest.fixture(scope="module")
+def two():
+    return [tiny(10, 8), tiny(14, 6, seed=4)]
+
+
+@pytest.fixture(scope="module")
+def model(two):
+    return train_multi(two, chains=4, iterations=1, threads=1, taps=0)
+
+
+# -- the kernel right-hand side -------------------------------------------------------
+
+
+def test_kernel_rhs_by_hand():
+    c = np.array([[0.5, -1.0]])
+    rhs = KernelRHS(
+        c,
+        np.array([[2.0, -3.0]]),
+        np.array([0.1, 0.2]),
+        np.array([2.0, 1.0]),
+        c,
+        length=1.5,
+        pull=0.0,
+        bandwidth=0.3,
+        radius=1.0,
+        inputs=["a", "b"],
+    )
+    z = np.array([[1.5, 0.0]])
+    d2 = (1.0 / 2.0) ** 2 + 1.0**2
+    k = np.exp(-0.5 * d2 / 1.5**2)
+    np.testing.assert_allclose(rhs.evaluate(z)[0], [0.1 + 2 * k, 0.2 - 3 * k])
+    np.testing.assert_allclose(rhs.distance(z), [np.sqrt(d2)])
+    # the pull moves theta toward the anchors' weighted mean (one anchor: it)
+    pulled = KernelRHS(**{**_kw(rhs), "pull": 0.1})
+    np.testing.assert_allclose(
+        pulled.evaluate(z)[0], rhs.evaluate(z)[0] + 0.1 * (c[0] - z[0])
+    )
+    th = rhs.integrate(np.array([1.5, 0.0]), 2, 0.5)
+    np.testing.assert_allclose(th[1], th[0] + 0.5 * rhs.evaluate(th[:1])[0])
+    np.testing.assert_allclose(th[2], th[1] + 0.5 * rhs.evaluate(th[1:2])[0])
+
+
+def _kw(rhs):
+    return dict(
+        centers=rhs.centers,
+        alpha=rhs.alpha,
+        mean=rhs.mean,
+        scale=rhs.scale,
+        anchors=rhs.anchors,
+        length=rhs.length,
+        pull=rhs.pull,
+        bandwidth=rhs.bandwidth,
+        radius=rhs.radius,
+        inputs=rhs.inputs,
+    )
+
+
+def test_fit_kernel_rhs_interpolates_velocities():
+    rng = np.random.default_rng(0)
+    paths = [np.cumsum(rng.normal(size=(12, 3)), axis=0) for _ in range(2)]
+    rhs = fit_kernel_rhs(
+        paths,
+        paths,
+        2.0,
+        names=["a", "b", "c"],
+        ridge=1e-10,
+        pull=0.0,
+        subsample=1,
+        length=0.5,
+    )
+    z = np.concatenate([p[:-1] for p in paths])
+    v = np.concatenate([(p[1:] - p[:-1]) / 2.0 for p in paths])
+    np.testing.assert_allclose(rhs.evaluate(z), v, atol=1e-6)
+
+
+# -- ensembles ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "field, value", [("size", 10), ("dt", 0.5), ("steps", 7), ("pick_mode", "uniform")]
+)
+def test_mixed_ensembles_refused_naming_the_field(two, field, value):
+    other = tiny(**{field: value, "init_x": 12 if field == "size" else 10})
+    with pytest.raises(ValueError, match=f"differ in {field}"):
+        check_ensembles([two[0], other])
+    with pytest.raises(ValueError, match=f"differ in {field}"):
+        train_multi([two[0], other], chains=4, iterations=1)
+
+
+def test_no_ensemble_refused():
+    with pytest.raises(ValueError, match="at least one ensemble"):
+        train_multi([])
+
+
+# -- training --------------------------------------------------------------------
+
+
+def test_train_multi_model(two, model):
+    assert model.rhs is not None and model.fe.n_vertices == 0
+    assert model.horizon == 6 and model.theta.shape == (7, 5)
+    assert [e["init_x"] for e in model.meta["ensembles"]] == [10, 14]
+    # theta(0) of the first ensemble: the random placement's
+    dbm = DBM(COUPLED, 8)
+    np.testing.assert_allclose(model.theta0, dbm.initial_theta(10 / 64, 8 / 64))
+    # anchors: every other Euler point of both paths, no rates as inputs
+    assert model.rhs.inputs == list(dbm.param_names)
+    assert model.rhs.anchors.shape[1] == 5
+    # one rate setting: the rates are no input
+    assert model.rhs.rates == []
+
+
+def test_save_load_round_trip(model, tmp_path):
+    p = tmp_path / "m.npz"
+    model.save(p)
+    back = DBDModel.load(p)
+    for k, v in model.rhs.to_arrays().items():
+        np.testing.assert_array_equal(back.rhs.to_arrays()[k], v)
+    assert back.rhs.inputs == model.rhs.inputs
+    cfg = preset("paper", size=8, init_x=12, init_y=7, steps=6)
+    a = predict(model, cfg, chains=3, seed=5, warn=False)
+    b = predict(back, cfg, chains=3, seed=5, warn=False)
+    np.testing.assert_array_equal(a.theta, b.theta)
+    np.testing.assert_array_equal(a.mean["X"], b.mean["X"])
+
+
+def test_integrate_beyond_horizon_continues_the_path(model):
+    th = model.integrate(9)
+    np.testing.assert_array_equal(th[:7], model.theta)
+    step = model.rhs.evaluate(model.theta[6:7])[0]
+    np.testing.assert_allclose(th[7], model.theta[6] + model.dt * step)
+
+
+# -- prediction --------------------------------------------------------------------
+
+
+def test_predict_plumbing(model):
+    cfg = preset("paper", size=8, init_x=12, init_y=7, steps=6)
+    p = predict(model, cfg, chains=4, seed=1, warn=False)
+    assert isinstance(p, Prediction) and p.n == 4 and p.label == "DBD prediction"
+    np.testing.assert_array_equal(p.t, np.arange(7.0))
+    dbm = DBM(COUPLED, 8)
+    th0 = dbm.initial_theta(12 / 64, 7 / 64)
+    np.testing.assert_allclose(p.theta[0], th0)
+    np.testing.assert_allclose(
+        p.theta, model.rhs.integrate(th0, 6, 1.0), rtol=0, atol=0
+    )
+    ev = sample_trajectory(dbm, p.theta, p.t, chains=4, sweeps=9, seed=1)
+    np.testing.assert_array_equal(p.mean["nnXY"], ev.table.mean["nnXY"])
+    np.testing.assert_allclose(p.distance, model.rhs.distance(p.theta))
+    # default: the first training ensemble
+    q = predict(model, chains=2, seed=1, warn=False)
+    np.testing.assert_allclose(q.theta[0], model.theta0)
+
+
+def test_predict_refuses_bad_input(model):
+    with pytest.raises(ValueError, match="size = 10.*allowed size = 8"):
+        predict(model, preset("paper", size=10, init_x=10, init_y=8, steps=6))
+    with pytest.raises(ValueError, match="knows only birth 0.025, death 0.06"):
+        predict(model, preset("paper", size=8, init_x=9, init_y=8, birth=0.03, steps=6))
+    with pytest.raises(ValueError, match="dt = 0.5"):
+        predict(model, preset("paper", size=8, init_x=9, init_y=8, dt=0.5, steps=6))
+    with pytest.raises(ValueError, match="chains"):
+        predict(model, chains=0)
+    untrained = DBDModel(**{**vars(model), "rhs": None})
+    with pytest.raises(ValueError, match="no learned right-hand side"):
+        predict(untrained)
+    with pytest.raises(ValueError, match="must be a DBDModel"):
+        predict("model.npz")
+
+
+def test_extrapolation_warning(model):
+    # a right-hand side that runs away from its single anchor at 1 unit per step
+    P = 5
+    rhs = KernelRHS(
+        np.zeros((1, P)),
+        np.zeros((1, P)),
+        np.r_[1.0, np.zeros(P - 1)],
+        np.ones(P),
+        model.theta0[None],
+        length=1.0,
+        pull=0.0,
+        bandwidth=0.3,
+        radius=2.5,
+        inputs=list(model.param_names),
+    )
+    m = DBDModel(**{**vars(model), "rhs": rhs})
+    cfg = preset("paper", size=8, init_x=10, init_y=8, steps=6)
+    with pytest.warns(ExtrapolationWarning, match="at t = 3 and went up to 6.00"):
+        p = predict(m, cfg, chains=2)
+    assert p.left_at == 3.0 and p.extrapolated and "t = 3" in p.warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        quiet = predict(m, cfg, chains=2, warn=False)
+    assert quiet.warning == p.warning
+
+
+# -- the path fit ------------------------------------------------------------------
+
+
+def test_fit_times():
+    np.testing.assert_array_equal(fit_times(10, dense=4, stride=3), [0, 2, 4, 7, 10])
+    assert fit_times(500)[-1] == 500
+
+
+def test_fit_paths_recovers_the_statistics():
+    """Targets sampled from a known constant theta (with couplings): after a few
+    Newton steps the fitted path's statistics match them within sampling noise."""
+    dbm = DBM(COUPLED, 16)
+    truth = np.array([-1.6, -2.0, 0.5, -0.3, 0.8])
+    ev = sample_trajectory(dbm, truth[None], chains=2000, sweeps=9, seed=2)
+    n = 6
+    target = np.tile(ev.stats, (n, 1))
+    # theta(0) is the placement's (couplings 0); the later points are fitted
+    fr = fit_paths(dbm, [target], np.arange(n), iterations=4, chains=200, seed=4)
+    check = sample_trajectory(dbm, fr.theta[0, -1:], chains=2000, sweeps=9, seed=9)
+    se = ev.stats_sd[0] / np.sqrt(2000)
+    assert np.all(
+        np.abs(check.stats[0] - ev.stats[0]) < 5 * np.sqrt(2) * se + 0.02 * ev.stats[0]
+    )
+    assert np.abs(fr.theta[0, 0, 2:]).max() == 0.0
+
+
+# -- slow: one held-out initial count against a large ensemble ----------------------
+
+
+@pytest.mark.slow
+def test_heldout_initial_count_against_large_ensemble():
+    grid = [(x, y) for x in (50, 150, 250) for y in (50, 150, 250)]
+    ens = [
+        simulate(preset("paper", seed=100 + i, init_x=x, init_y=y), threads=2)
+        for i, (x, y) in enumerate(grid)
+    ]
+    model = train_multi(ens, seed=0)
+    cfg = preset("paper", init_x=160, init_y=160)
+    big = simulate(
+        preset(
+            "paper", init_x=160, init_y=160, seed=777, replicates=2000, snapshots=False
+        )
+    ).moments()
+    p = predict(model, cfg, chains=100, seed=0)
+    err = nrmse(p, big, ["X", "Y", "nnXX", "nnXY", "nnYY"], 0, 500)
+    assert p.left_at is None
+    assert err["X"] <= 0.20 and err["Y"] <= 0.20
+    assert max(err["nnXY"], err["nnYY"]) <= 0.25 and err["nnXX"] <= 0.35
