@@ -4,7 +4,8 @@ Finite elements (``basis``), theta(t) (``dynamics``), adjoint gradients (``adjoi
 optimisers (``optim``), the learned model (``model``); training: the loop
 (``train``), one window's awake/asleep phases and adjoint (``window``), the
 refinement phase (``refine``), what a step reports (``records``), checkpoints
-(``checkpoint``); evaluation (``evaluate``); the 1-D sanity model (``onedim``).
+(``checkpoint``); evaluation (``evaluate``); one model from several ensembles and its
+predictions (``multi``, ``kernel``, ``predict``); the 1-D sanity model (``onedim``).
 """
 
 from functools import partial
@@ -29,8 +30,10 @@ from .evaluate import (
     moment_derivative,
     sample_trajectory,
 )
+from .kernel import KernelRHS
 from .model import DBDModel
 from .optim import SGD, Adam, make_optimizer
+from .predict import ExtrapolationWarning, Prediction, predict, train_multi
 from .records import ProgressRecord, TrainingDiverged, WindowResult
 from .refine import StaticRefiner, refine_static
 from .train import (
@@ -50,6 +53,11 @@ train_warmup = partial(_warmup, "dbm", "basis", "train")
 
 
 __all__ = [
+    "train_multi",
+    "predict",
+    "Prediction",
+    "ExtrapolationWarning",
+    "KernelRHS",
     "FiniteElements",
     "SparseGradient",
     "Trajectory",

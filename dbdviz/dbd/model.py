@@ -20,6 +20,7 @@ from ..io import FileFormatError, load_npz, save_npz
 from ._basis_kernels import _integrate_euler
 from .basis import FiniteElements, _corner_offsets
 from .dynamics import integrate
+from .kernel import KernelRHS, rate_values
 
 __all__ = ["DBDModel", "EXTRAPOLATIONS", "integrate_extrapolated"]
 
@@ -147,13 +148,11 @@ class DBDModel:
         theta : ndarray of float64, shape (n_steps + 1, P)
         """
         if self.rhs is not None:
-            from .predict import _rate_values
-
             # the fitted path up to the horizon, then F from where it ends
             n, T = int(n_steps), self.horizon
             if n <= T:
                 return self.theta[: n + 1].copy()
-            rates = _rate_values(self.data_config, self.rhs.rates)
+            rates = rate_values(self.data_config, self.rhs.rates)
             ext = self.rhs.integrate(self.theta[T], n - T, self.dt, rates)
             return np.concatenate([self.theta, ext[1:]])
         if extrapolation is None:
@@ -217,8 +216,6 @@ class DBDModel:
             dc = meta.get("data_config")
             rhs = None
             if meta.get("rhs_inputs") is not None:
-                from .predict import KernelRHS
-
                 rhs = KernelRHS.from_arrays(
                     {k[4:]: arrays[k] for k in arrays if k.startswith("rhs_")},
                     meta["rhs_inputs"],
