@@ -266,6 +266,9 @@ def _check_resume(args: argparse.Namespace) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    if len(args.data) > 1:  # one model from several ensembles
+        return _cli_predict("cmd_train_multi")(args, sys.modules[__name__])
+    args.data = args.data[0]
     dbm_cfg, tr_cfg = _configs_from_args(args)
     if not args.resume:  # --refine against --depth, before the data are read
         try:
@@ -442,7 +445,14 @@ def _add_train_commands(sub) -> None:
         description="Learn a dynamic Boltzmann distribution from simulated lattices. "
         "With only --data and --out the defaults give the project's best closure.",
     )
-    p.add_argument("--data", required=True, metavar="ENSEMBLE.npz")
+    p.add_argument(
+        "--data",
+        required=True,
+        action="append",
+        metavar="ENSEMBLE.npz",
+        help="Training ensemble; repeat it for one depth-0 model from several (same "
+        "size, dt, steps; no other training options): see dbdviz predict.",
+    )
     _add_param_options(p, DBMConfig, DBM_OPTIONS)
     _add_param_options(
         p, TrainConfig, [n for n in TrainConfig.public_names() if n != "refine"]
@@ -581,6 +591,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _cli_predict(name: str) -> Callable:  # it gets this module: no import circle
+    from . import cli_predict
+
+    return getattr(cli_predict, name)
+
+
 def _add_dask_options(sub) -> None:  # sweep; simulate, serve --scheduler
     from ._cli_dask import add_dask_options
 
@@ -588,7 +604,11 @@ def _add_dask_options(sub) -> None:  # sweep; simulate, serve --scheduler
 
 
 #: Functions ``adder(subparsers)`` registering further subcommands and options.
-_EXTRA_COMMANDS: list[Callable] = [_add_train_commands, _add_dask_options]
+_EXTRA_COMMANDS: list[Callable] = [
+    _add_train_commands,
+    _add_dask_options,
+    lambda sub: _cli_predict("add_predict_command")(sub, sys.modules[__name__]),
+]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -32,7 +32,17 @@ def _run(capsys, argv):
 
 
 @pytest.mark.parametrize(
-    "cmd", ["simulate", "moments", "closure", "train", "evaluate", "sweep", "serve"]
+    "cmd",
+    [
+        "simulate",
+        "moments",
+        "closure",
+        "train",
+        "evaluate",
+        "predict",
+        "sweep",
+        "serve",
+    ],
 )
 def test_every_subcommand_has_help(capsys, cmd):
     code, out, _ = _run(capsys, [cmd, "--help"])

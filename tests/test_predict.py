@@ -279,3 +279,99 @@ def test_heldout_initial_count_against_large_ensemble():
     assert p.left_at is None
     assert err["X"] <= 0.20 and err["Y"] <= 0.20
     assert max(err["nnXY"], err["nnYY"]) <= 0.25 and err["nnXX"] <= 0.35
+
+
+# -- command line ------------------------------------------------------------------
+
+
+def _cli(capsys, argv):
+    from dbdviz.cli import main
+
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+TINY = ["--size", "8", "--steps", "6", "--replicates", "6", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def cli_files(tmp_path_factory):
+    from dbdviz.cli import main
+
+    d = tmp_path_factory.mktemp("cli")
+    files = {}
+    for name, x, y, extra in (
+        ("a", 10, 8, []),
+        ("b", 14, 6, ["--no-snapshots"]),
+        ("big", 10, 8, ["--size", "10"]),
+    ):
+        files[name] = str(d / f"{name}.npz")
+        argv = ["simulate", *TINY, "--init-x", str(x), "--init-y", str(y), *extra]
+        assert main([*argv, "--seed", "3", "--out", files[name]]) == 0
+    files["model"] = str(d / "m.npz")
+    argv = ["train", "--data", files["a"], "--data", files["b"], "--quiet"]
+    assert main([*argv, "--out", files["model"]]) == 0
+    return files
+
+
+def test_cli_train_several_data_and_predict(cli_files, tmp_path, capsys):
+    model = DBDModel.load(cli_files["model"])
+    assert model.rhs is not None and len(model.meta["ensembles"]) == 2
+    out = tmp_path / "p.csv"
+    argv = ["predict", cli_files["model"], "--init-x", "12", "--init-y", "7"]
+    code, _, err = _cli(capsys, [*argv, "--chains", "3", "--out", str(out), "--quiet"])
+    assert code == 0, err
+    t = read_table(out)
+    assert t.n == 3 and t.t.shape == (7,)
+    cfg = preset("paper", size=8, init_x=12, init_y=7, steps=6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        p = predict(model, cfg, chains=3, seed=0)
+    np.testing.assert_allclose(t.mean["X"], p.mean["X"], rtol=1e-9)
+
+
+def read_table(path):
+    from dbdviz.moments import read_moment_table
+
+    return read_moment_table(path)
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["--size", "10"], "--size = 10: the model was trained on a 8 x 8 lattice"),
+        (["--birth", "0.03"], "--birth/--death/--predation: rates birth 0.03"),
+        (["--chains", "0"], "--chains"),
+    ],
+)
+def test_cli_predict_bad_options(cli_files, tmp_path, capsys, argv, needle):
+    out = tmp_path / "p.csv"
+    code, _, err = _cli(
+        capsys, ["predict", cli_files["model"], *argv, "--out", str(out)]
+    )
+    assert code == 2 and needle in err, err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_cli_predict_bad_models(cli_files, tmp_path, capsys):
+    out = str(tmp_path / "p.csv")
+    code, _, err = _cli(capsys, ["predict", cli_files["a"], "--out", out])
+    assert code == 2 and err.startswith("dbdviz predict: MODEL:"), err
+    m = DBDModel.load(cli_files["model"])
+    empty = tmp_path / "empty.npz"
+    DBDModel(**{**vars(m), "rhs": None}).save(empty)
+    code, _, err = _cli(capsys, ["predict", str(empty), "--out", out])
+    assert code == 2 and "MODEL: it has no learned right-hand side F" in err, err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_cli_train_several_data_bad_input(cli_files, tmp_path, capsys):
+    out = str(tmp_path / "m.npz")
+    argv = ["train", "--data", cli_files["a"], "--data", cli_files["big"]]
+    code, _, err = _cli(capsys, [*argv, "--out", out])
+    assert code == 2 and "--data: the ensembles differ in size (8 in the first" in err
+    argv = ["train", "--data", cli_files["a"], "--data", cli_files["b"]]
+    code, _, err = _cli(capsys, [*argv, "--window", "4", "--out", out])
+    assert code == 2 and "--window: does not apply to training on several" in err
+    assert len(err.strip().splitlines()) == 1
