@@ -375,3 +375,21 @@ def test_cli_train_several_data_bad_input(cli_files, tmp_path, capsys):
     code, _, err = _cli(capsys, [*argv, "--window", "4", "--out", out])
     assert code == 2 and "--window: does not apply to training on several" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_rates_become_inputs_when_the_ensembles_differ_in_them():
+    ens = [tiny(10, 8, birth=0.02), tiny(10, 8, birth=0.03, seed=4)]
+    m = train_multi(ens, chains=4, iterations=1, threads=1, taps=0)
+    assert m.rhs.rates == ["birth"] and m.rhs.inputs[-1] == "birth"
+    np.testing.assert_allclose(
+        np.exp(np.unique(m.rhs.anchors[:, -1])), [0.02, 0.03], rtol=1e-12
+    )
+    inside = preset("paper", size=8, init_x=10, init_y=8, steps=6, birth=0.025)
+    p = predict(m, inside, chains=2, warn=False)
+    assert p.warning is None or "rates" not in p.warning
+    # the rate enters F: another birth rate, another path
+    q = predict(m, inside.copy(birth=0.021), chains=2, warn=False)
+    assert not np.array_equal(p.theta[1:], q.theta[1:])
+    with pytest.warns(ExtrapolationWarning, match="rates birth are outside"):
+        r = predict(m, inside.copy(birth=0.05), chains=2)
+    assert r.left_at == 0.0

@@ -120,10 +120,26 @@ class KernelRHS:
         return f
 
     def distance(self, z) -> np.ndarray:
-        """Standardised distance of every input row (n, D) to the nearest anchor."""
-        zs = self._z(np.atleast_2d(z))
-        a = self._z(self.anchors)
+        """Standardised distance of every input row (n, D) to the nearest anchor,
+        over the parameter coordinates (rates between the training's are judged by
+        :meth:`rates_outside`)."""
+        P = self.n_funcs
+        zs = self._z(np.atleast_2d(z))[:, :P]
+        a = self._z(self.anchors)[:, :P]
         return np.sqrt(((zs[:, None, :] - a[None]) ** 2).sum(-1).min(axis=1))
+
+    def rates_outside(self, rates) -> list[str]:
+        """Names of the rate inputs (log values ``rates``) outside the training's
+        range."""
+        r = np.asarray(rates, dtype=np.float64)
+        lo = self.anchors[:, self.n_funcs :].min(axis=0)
+        hi = self.anchors[:, self.n_funcs :].max(axis=0)
+        tol = 1e-9
+        return [
+            n
+            for n, v, a, b in zip(self.rates, r, lo, hi, strict=True)
+            if v < a - tol or v > b + tol
+        ]
 
     def integrate(self, theta0, n_steps: int, dt: float, rates=()) -> np.ndarray:
         """Forward Euler from ``theta0`` (P,) over ``n_steps`` steps; ``rates`` are

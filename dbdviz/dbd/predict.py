@@ -438,14 +438,21 @@ def predict(
     out_idx = np.flatnonzero(dist > radius)
     left_at = float(t[out_idx[0]]) if out_idx.size else None
     msg = None
-    if left_at is not None:
+    outside = [] if rhs is None else rhs.rates_outside(rates)
+    if outside:
+        left_at = 0.0
+        msg = (
+            f"the rates {', '.join(outside)} are outside the range the training "
+            "covered: the whole prediction extrapolates"
+        )
+    elif left_at is not None:
         msg = (
             f"the prediction left the region the training visited at t = "
             f"{left_at:g} and went up to {float(dist.max()):.2f} {unit} from it "
             f"(inside: <= {radius:g}): from there on it extrapolates"
         )
-        if warn:
-            warnings.warn(msg, ExtrapolationWarning, stacklevel=2)
+    if msg is not None and warn:
+        warnings.warn(msg, ExtrapolationWarning, stacklevel=2)
     sw = int((model.meta or {}).get("evaluate", {}).get("sweeps", 9))
     ev = sample_trajectory(
         dbm,
