@@ -19,6 +19,7 @@ from .components import (
     LatticeView,
     ModelPanel,
     MomentsView,
+    PredictPanel,
     RegimeMap,
     TrainingPanel,
 )
@@ -54,6 +55,7 @@ class App:
         self.moments = MomentsView(self.session)
         self.lattice = LatticeView(self.session)
         self.training = TrainingPanel(self.session)
+        self.predict = PredictPanel(self.session)
         self.hierarchy = HierarchyView(self.session)
         self.export = ExportPanel(self.session, moments=self.moments)
         self.regime_map = RegimeMap(self.session)
@@ -74,7 +76,12 @@ class App:
         # (the Fast templates always fetch a Google font).
         self.template = pn.template.BootstrapTemplate(
             title="dbdviz",
-            sidebar=[pn.pane.Markdown("### Model"), self.model],
+            sidebar=[
+                pn.pane.Markdown("### Model"),
+                self.model,
+                pn.pane.Markdown("### Predict (trained model)"),
+                self.predict,
+            ],
             main=[pn.pane.Markdown(INTRO_MD, sizing_mode="stretch_width"), self.tabs],
             sidebar_width=360,
             header_background="#0072B2",

@@ -26,6 +26,7 @@ __all__ = [
     "trainer_class",
     "training_defaults",
     "PROTOCOLS",
+    "same_state",
 ]
 
 log = logging.getLogger("dbdviz.ui")
@@ -137,6 +138,18 @@ class Session(param.Parameterized):
         allow_None=True,
         doc="Resource limits of a served session (None: none, as in a notebook).",
     )
+    prediction = param.ClassSelector(
+        class_=MomentTable,
+        allow_None=True,
+        doc="The model's prediction (dbdviz.dbd.predict.Prediction) of "
+        "`prediction_config`, or None.",
+    )
+    prediction_config = param.ClassSelector(
+        class_=LatticeLV, allow_None=True, doc="Copy of the config predicted."
+    )
+    prediction_closures = param.Dict(
+        default={}, doc="Closure key -> MomentTable of `prediction_config`."
+    )
 
     def __init__(self, preset_name: str = "paper", **params: Any) -> None:
         params.setdefault("config", preset(preset_name))
@@ -210,6 +223,18 @@ class Session(param.Parameterized):
         for j in self.jobs:
             j.shutdown()
         return names
+
+
+#: Settings that define a state (initial counts, rates, lattice): a prediction and a
+#: simulation of the same state are compared.
+STATE_KEYS = ("init_x", "init_y", "birth", "death", "predation", "size", "dt")
+
+
+def same_state(a: LatticeLV | None, b: LatticeLV | None) -> bool:
+    """Whether two configs start from the same state with the same rates."""
+    if a is None or b is None:
+        return False
+    return all(getattr(a, k) == getattr(b, k) for k in STATE_KEYS)
 
 
 def session_or_new(session: Session | None) -> Session:

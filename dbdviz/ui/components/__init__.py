@@ -25,6 +25,7 @@ periodic callback drains it into widgets and ``hv.streams.Pipe``/``Buffer`` obje
 - :mod:`.export_panel`: :class:`ExportPanel` (downloads)
 - :mod:`.regime_map`: :class:`RegimeMap` (a sweep over two rates on Dask, cell by
   cell)
+- :mod:`.predict_panel`: :class:`PredictPanel` (Predict, re-predict on changes)
 """
 
 from .export_panel import ExportPanel
@@ -32,6 +33,7 @@ from .hierarchy_view import HierarchyView
 from .lattice_view import LatticeView
 from .model_panel import ModelPanel
 from .moments_view import MomentsView
+from .predict_panel import PredictPanel
 from .regime_map import RegimeMap
 from .training_panel import TrainingPanel
 
@@ -43,4 +45,5 @@ __all__ = [
     "HierarchyView",
     "ExportPanel",
     "RegimeMap",
+    "PredictPanel",
 ]

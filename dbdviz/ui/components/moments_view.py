@@ -15,7 +15,7 @@ from panel.viewable import Viewer
 from ...moments import CONTRACT_OBSERVABLES, OBSERVABLES, MomentTable
 from .. import plots
 from .._compat import kw
-from ..session import Session, is_paper_config, session_or_new
+from ..session import Session, is_paper_config, same_state, session_or_new
 from ..workers import LIVE_LABEL
 
 __all__ = ["MomentsView", "CURVE_OPTIONS", "CURVE_LABELS", "CLOSURE_KEYS"]
@@ -31,6 +31,7 @@ CURVE_OPTIONS = {
     "Mean field": "mean-field",
     "Pair approx.": "pair",
     "DBD learned": "dbd",
+    "DBD predicted": "dbd-predict",
     "C++ reference": "cpp-reference",
 }
 CURVE_LABELS = {
@@ -38,10 +39,11 @@ CURVE_LABELS = {
     "mean-field": "mean field",
     "pair": "pair approximation",
     "dbd": "DBD learned",
+    "dbd-predict": "DBD prediction (from the initial counts)",
     "cpp-reference": "C++ DBD (paper, low-pass)",
 }
 #: Keys that are model curves compared with the simulation (NRMSE readout).
-CLOSURE_KEYS = ("mean-field", "pair", "dbd", "cpp-reference")
+CLOSURE_KEYS = ("mean-field", "pair", "dbd", "dbd-predict", "cpp-reference")
 
 
 class MomentsView(Viewer):
@@ -56,7 +58,15 @@ class MomentsView(Viewer):
         default="X", objects=list(OBSERVABLES), label="Observable"
     )
     curves = param.ListSelector(
-        default=["simulation", "band", "mean-field", "pair", "dbd", "cpp-reference"],
+        default=[
+            "simulation",
+            "band",
+            "mean-field",
+            "pair",
+            "dbd",
+            "dbd-predict",
+            "cpp-reference",
+        ],
         objects=list(CURVE_OPTIONS.values()),
         label="Curves",
     )
@@ -89,7 +99,15 @@ class MomentsView(Viewer):
             self.nrmse_markdown(), sizing_mode="stretch_width"
         )
         self.session.param.watch(
-            self._refresh, ["simulation", "closures", "ensemble", "reference"]
+            self._refresh,
+            [
+                "simulation",
+                "closures",
+                "ensemble",
+                "reference",
+                "prediction",
+                "prediction_closures",
+            ],
         )
         self.session.param.watch(self._on_learned, "learned")
         self.param.watch(self._refresh, ["observable", "curves"])
@@ -122,10 +140,23 @@ class MomentsView(Viewer):
             self._refresh()
 
     # -- data behind the plot ------------------------------------------------------
+    @property
+    def predicting_other_state(self) -> bool:
+        """A prediction of a state other than the simulation's is shown (then the
+        simulation is not, and the closures are those of the predicted state)."""
+        s = self.session
+        return s.prediction is not None and not same_state(
+            s.prediction_config, s.sim_config
+        )
+
     def model_tables(self) -> dict[str, MomentTable]:
         """Closure key -> table for every model curve available now."""
         s = self.session
+        if self.predicting_other_state:
+            return {**s.prediction_closures, "dbd-predict": s.prediction}
         out = dict(s.closures)
+        if s.prediction is not None:
+            out["dbd-predict"] = s.prediction
         if s.learned is not None:
             out["dbd"] = s.learned
         if s.reference is not None and is_paper_config(s.sim_config):
@@ -163,7 +194,7 @@ class MomentsView(Viewer):
         dynamic = []
         if live:
             self.learned_pipe = None
-        sim = self.session.simulation
+        sim = None if self.predicting_other_state else self.session.simulation
         bands, curves = [], []
         if sim is not None and obs in sim.mean:
             if "spread" in show:
@@ -185,7 +216,13 @@ class MomentsView(Viewer):
                     continue
                 curves.append((key, CURVE_LABELS[key], table.t, table.mean[obs]))
         title = plots._OBS_LABELS.get(obs, obs)
-        if sim is None:
+        if self.predicting_other_state:
+            c = self.session.prediction_config
+            title += (
+                f" (prediction from {c.init_x} X + {c.init_y} Y: simulate these "
+                "settings to compare)"
+            )
+        elif sim is None:
             title += " (press Simulate)"
         return plots.moments_overlay(obs, curves, bands, title=title, dynamic=dynamic)
 
@@ -200,7 +237,7 @@ class MomentsView(Viewer):
     def nrmse(self) -> dict[str, dict[str, float]]:
         """Closure key -> {observable: NRMSE against the simulation mean}."""
         sim = self.session.simulation
-        if sim is None:
+        if sim is None or self.predicting_other_state:
             return {}
         try:
             from ...compare import nrmse
@@ -217,6 +254,11 @@ class MomentsView(Viewer):
     def nrmse_markdown(self) -> str:
         res = self.nrmse()
         if not res:
+            if self.predicting_other_state:
+                return (
+                    "_No NRMSE: the prediction is of another state than the "
+                    "simulation's._"
+                )
             if self.session.simulation is None:
                 return ""
             return "_NRMSE readout appears when a closure is available._"
@@ -232,7 +274,9 @@ class MomentsView(Viewer):
             ]
             name = CURVE_LABELS.get(key, key)
             if key == "dbd":
-                name += _learned_note(tables[key])
+                name += _learned_note(tables[key]) + ", fit to its training data"
+            elif key == "dbd-predict":
+                name += f" ({tables[key].n} chains), a prediction"
             rows.append(f"| {name} | " + " | ".join(cells) + " |")
         return "\n".join([head, sep, *rows])
 

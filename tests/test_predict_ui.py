@@ -1,0 +1,90 @@
+"""The dashboard's Predict action (issue 18), driven through its params."""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import pytest
+
+pn = pytest.importorskip("panel")
+
+from dbdviz.config import preset  # noqa: E402
+from dbdviz.dbd import train_multi  # noqa: E402
+from dbdviz.simulate import simulate  # noqa: E402
+from dbdviz.ui.app import App  # noqa: E402
+from dbdviz.ui.jobs import JobState  # noqa: E402
+
+STATE = dict(size=8, steps=6, dt=1.0)
+
+
+@pytest.fixture(scope="module")
+def model():
+    ens = [
+        simulate(preset("paper", init_x=x, init_y=y, replicates=6, seed=3, **STATE))
+        for x, y in ((10, 8), (14, 6))
+    ]
+    return train_multi(ens, chains=4, iterations=1, threads=1, taps=0)
+
+
+def app_with(model, **cfg) -> App:
+    app = App("demo")
+    app.session.config.param.update(
+        **{**STATE, "init_x": 12, "init_y": 7, "replicates": 6, "seed": 3, **cfg}
+    )
+    app.session.model = model
+    return app
+
+
+def test_predict_needs_a_model():
+    app = App("demo")
+    assert app.predict.predict() is None
+    assert app.predict.alert.visible and "No model yet" in app.predict.alert.object
+
+
+def test_predict_draws_prediction_and_closures_of_the_state(model):
+    app = app_with(model)
+    job = app.predict.predict()
+    assert job.wait(120) == JobState.FINISHED, job.error
+    s = app.session
+    assert s.prediction is not None and s.prediction.n == app.predict.chains
+    assert (s.prediction_config.init_x, s.prediction_config.init_y) == (12, 7)
+    assert set(s.prediction_closures) == {"mean-field", "pair"}
+    # no simulation of this state: the view shows the prediction and its closures
+    view = app.moments
+    assert view.predicting_other_state
+    assert set(view.model_tables()) == {"mean-field", "pair", "dbd-predict"}
+    assert "prediction from 12 X + 7 Y" in str(view.figure().opts.get().kwargs)
+    assert "another state" in view.nrmse_markdown()
+    # simulate the same state: the prediction is scored against it
+    assert app.model.simulate().wait(120) == JobState.FINISHED
+    assert not view.predicting_other_state
+    md = view.nrmse_markdown()
+    assert "DBD prediction (from the initial counts) (100 chains), a prediction" in md
+    # the simulation cleared session.model; the panel predicts with the last one
+    assert s.model is None and app.predict.model is model
+    assert app.predict.predict(chains=3).wait(120) == JobState.FINISHED
+    # a newly trained model replaces it and clears its prediction
+    other = copy.copy(model)
+    s.model = other
+    assert s.prediction is None and s.prediction_closures == {}
+    assert app.predict.model is other
+
+
+def test_predict_refuses_other_size_with_an_alert(model):
+    app = app_with(model, size=10)
+    assert app.predict.predict() is None
+    assert "size = 10" in app.predict.alert.object
+
+
+def test_live_repredicts_on_changes(model):
+    app = app_with(model)
+    app.predict.live = True
+    app.session.config.init_x = 11
+    job = app.predict.job
+    assert job is not None
+    t0 = time.perf_counter()
+    assert job.wait(120) == JobState.FINISHED
+    assert app.session.prediction.n == app.predict.live_chains
+    assert app.session.prediction_config.init_x == 11
+    assert time.perf_counter() - t0 < 120
