@@ -68,12 +68,198 @@ def reference(x0: int, y0: int, cache: str, reps: int = BIG):
     return m
 
 
+def floor_ensemble(x0: int, y0: int, cache: str):
+    """An independent 100-replicate ensemble of a held-out count (seed 9000 + ...):
+    its distance from the reference is the noise floor of a 100-replicate training
+    set there."""
+    from dbdviz.config import preset
+    from dbdviz.moments import read_moment_table
+    from dbdviz.simulate import simulate
+
+    p = os.path.join(cache, f"floor_{x0}_{y0}.csv")
+    if os.path.exists(p):
+        return read_moment_table(p)
+    cfg = preset(
+        "paper", seed=9000 + 7 * x0 + y0, init_x=x0, init_y=y0, snapshots=False
+    )
+    m = simulate(cfg, threads=1).moments()
+    m.to_csv(p)
+    return m
+
+
+def truncated(e, steps: int):
+    """The ensemble's first ``steps`` steps (a training set that ends earlier)."""
+    import dataclasses
+
+    cfg = e.config.copy() if hasattr(e.config, "copy") else e.config
+    cfg = type(e.config)(**{**e.config.to_dict(), "steps": steps})
+    return dataclasses.replace(
+        e,
+        config=cfg,
+        t=e.t[: steps + 1],
+        observables=e.observables[:, : steps + 1],
+        snapshots=None,
+    )
+
+
+def pct(d: dict) -> list[float]:
+    return [round(100 * d[o], 1) for o in OBS]
+
+
+def run(cache: str, chains: int, out: str | None, horizon: int) -> dict:
+    """Train on the grid (to ``horizon``), predict every held-out count to t = 500,
+    score learned / mean-field / pair / floor against the references."""
+    import json
+    import warnings
+
+    from dbdviz.closures import mean_field, pair_approximation
+    from dbdviz.compare import nrmse
+    from dbdviz.config import preset
+    from dbdviz.dbd import evaluate, predict, train_multi
+
+    ens = [train_ensemble(x, y, cache) for x, y in GRID]
+    if horizon < 500:
+        ens = [truncated(e, horizon) for e in ens]
+    t0 = time.perf_counter()
+    model = train_multi(ens, seed=0)
+    secs = time.perf_counter() - t0
+    model.save(os.path.join(cache, f"multi_{horizon}.npz"))
+    t_lo = 0 if horizon == 500 else horizon
+    res = {"train_seconds": secs, "horizon": horizon, "heldout": {}, "training": {}}
+    print(f"train_multi: {secs:.1f} s, window t = {t_lo}..500", flush=True)
+    hdr = "case        what     " + " ".join(f"{o:>6}" for o in OBS)
+    print(hdr)
+    for x0, y0 in HELDOUT:
+        ref = reference(x0, y0, cache)
+        cfg = preset("paper", init_x=x0, init_y=y0)
+        t1 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            p = predict(model, cfg, chains=chains, seed=0)
+        ps = time.perf_counter() - t1
+        row = {
+            "learned": pct(nrmse(p, ref, OBS, t_lo, 500)),
+            "mean-field": pct(
+                nrmse(mean_field(cfg), ref, OBS[:2], t_lo, 500)
+                | {o: float("nan") for o in OBS[2:]}
+            ),
+            "pair": pct(nrmse(pair_approximation(cfg), ref, OBS, t_lo, 500)),
+            "floor": pct(nrmse(floor_ensemble(x0, y0, cache), ref, OBS, t_lo, 500)),
+            "left_at": p.left_at,
+            "max_distance": float(p.distance.max()),
+            "predict_seconds": ps,
+        }
+        res["heldout"][f"{x0},{y0}"] = row
+        for k in ("learned", "mean-field", "pair", "floor"):
+            print(f"{x0:3d},{y0:3d}    {k:10s}" + " ".join(f"{v:6.1f}" for v in row[k]))
+        print(
+            f"            left at {p.left_at}, max distance {row['max_distance']:.2f}"
+            f", predict {ps:.1f} s",
+            flush=True,
+        )
+    if horizon == 500:
+        for x0, y0 in (GRID[4], GRID[0], GRID[8]):
+            ref = reference(x0, y0, cache, BIG_TRAIN)
+            cfg = preset("paper", init_x=x0, init_y=y0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                p = predict(model, cfg, chains=chains, seed=0)
+            e = ens[GRID.index((x0, y0))]
+            row = {
+                "predicted": pct(nrmse(p, ref, OBS, 0, 500)),
+                "floor": pct(nrmse(e.moments(), ref, OBS, 0, 500)),
+            }
+            if (x0, y0) == GRID[0]:
+                row["replay"] = pct(nrmse(evaluate(model).table, ref, OBS, 0, 500))
+            res["training"][f"{x0},{y0}"] = row
+            for k, v in row.items():
+                print(f"{x0:3d},{y0:3d}*   {k:10s}" + " ".join(f"{x:6.1f}" for x in v))
+    if out:
+        with open(out, "w") as f:
+            json.dump(res, f, indent=1)
+    return res
+
+
+RATE_BOX = {"birth": 0.025, "death": 0.06, "predation": 0.4}
+RATE_HELDOUT = [
+    {"birth": 0.025, "death": 0.06, "predation": 0.4},
+    {"birth": 0.03, "death": 0.05, "predation": 0.35},
+]
+
+
+def rates(cache: str, chains: int, out: str | None) -> dict:
+    """The rates tier: 8 ensembles at the corners of a +-30 % box of rates around
+    the paper's (100 X + 100 Y, 100 replicates each), held-out rates inside."""
+    import itertools
+    import json
+    import warnings
+
+    from dbdviz.closures import pair_approximation
+    from dbdviz.compare import nrmse
+    from dbdviz.config import preset
+    from dbdviz.dbd import predict, train_multi
+    from dbdviz.moments import read_moment_table
+    from dbdviz.simulate import Ensemble, simulate
+
+    ens = []
+    for i, f in enumerate(itertools.product((0.7, 1.3), repeat=3)):
+        r = {k: round(v * g, 6) for (k, v), g in zip(RATE_BOX.items(), f, strict=True)}
+        p = os.path.join(cache, f"rates_{i}.npz")
+        if os.path.exists(p):
+            ens.append(Ensemble.load(p))
+        else:
+            e = simulate(preset("paper", seed=300 + i, snapshots=False, **r), threads=1)
+            e.save(p)
+            ens.append(e)
+    t0 = time.perf_counter()
+    model = train_multi(ens, seed=0)
+    res = {"train_seconds": time.perf_counter() - t0, "heldout": {}}
+    print(f"train_multi (8 rate corners): {res['train_seconds']:.1f} s", flush=True)
+    for j, r in enumerate(RATE_HELDOUT):
+        cfg = preset("paper", **r)
+        p = os.path.join(cache, f"rates_ref_{j}.csv")
+        if os.path.exists(p):
+            ref = read_moment_table(p)
+        else:
+            ref = simulate(
+                cfg.copy(replicates=BIG, seed=7000 + j, snapshots=False), threads=1
+            ).moments()
+            ref.to_csv(p)
+        floor = simulate(cfg.copy(seed=7100 + j, snapshots=False), threads=1).moments()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pr = predict(model, cfg, chains=chains, seed=0)
+        row = {
+            "learned": pct(nrmse(pr, ref, OBS, 0, 500)),
+            "pair": pct(nrmse(pair_approximation(cfg), ref, OBS, 0, 500)),
+            "floor": pct(nrmse(floor, ref, OBS, 0, 500)),
+            "warning": pr.warning,
+        }
+        res["heldout"][json.dumps(r)] = row
+        for k in ("learned", "pair", "floor"):
+            print(f"{r}  {k:8s}" + " ".join(f"{v:6.1f}" for v in row[k]), flush=True)
+        print("   ", pr.warning, flush=True)
+    if out:
+        with open(out, "w") as f:
+            json.dump(res, f, indent=1)
+    return res
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["data"])
+    ap.add_argument("what", choices=["data", "run", "rates"])
     ap.add_argument("--cache", default="/tmp/dbdviz_predict")
+    ap.add_argument("--chains", type=int, default=100)
+    ap.add_argument("--horizon", type=int, default=500)
+    ap.add_argument("--json")
     a = ap.parse_args(argv)
     cache = cache_dir(a.cache)
+    if a.what == "run":
+        run(cache, a.chains, a.json, a.horizon)
+        return
+    if a.what == "rates":
+        rates(cache, a.chains, a.json)
+        return
     if a.what == "data":
         t0 = time.perf_counter()
         for x0, y0 in GRID:

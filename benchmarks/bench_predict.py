@@ -1,0 +1,71 @@
+"""Timings of multi-ensemble training and prediction (issue 18).
+
+    python benchmarks/bench_predict.py [--threads 1] [--cache /tmp/dbdviz_predict]
+
+``train_multi`` on the 9 cached grid ensembles of ``predict_heldout.py`` (100
+replicates each) and one ``predict`` (500 steps x 100 chains), wall and CPU seconds
+(CPU of this process: with ``--threads 1`` the single-thread cost, comparable on a
+loaded machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import warnings
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+
+def main(argv=None) -> None:
+    from predict_heldout import GRID, cache_dir, train_ensemble
+
+    from dbdviz._numba import set_threads
+    from dbdviz.config import preset
+    from dbdviz.dbd import predict, train_multi
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--cache", default="/tmp/dbdviz_predict")
+    a = ap.parse_args(argv)
+    if a.threads:
+        set_threads(a.threads)
+    cache = cache_dir(a.cache)
+    ens = [train_ensemble(x, y, cache) for x, y in GRID]
+    # compile outside the timing
+    train_multi(
+        [e for e in ens[:2]], chains=2, iterations=1, stride=250, taps=0, seed=0
+    )
+    w, c = time.perf_counter(), time.process_time()
+    model = train_multi(ens, seed=0)
+    print(
+        f"train_multi 9 x 100 replicates: wall {time.perf_counter() - w:.1f} s, "
+        f"CPU {time.process_time() - c:.1f} s",
+        flush=True,
+    )
+    cfg = preset("paper", init_x=160, init_y=160)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        predict(model, preset("paper", steps=5), chains=2)
+        w, c = time.perf_counter(), time.process_time()
+        predict(model, cfg, chains=100, seed=0)
+    print(
+        f"predict 500 steps x 100 chains: wall {time.perf_counter() - w:.1f} s, "
+        f"CPU {time.process_time() - c:.1f} s",
+        flush=True,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        w, c = time.perf_counter(), time.process_time()
+        predict(model, cfg, chains=10, seed=0)
+    print(
+        f"predict 500 steps x 10 chains (the dashboard's re-prediction): wall "
+        f"{time.perf_counter() - w:.2f} s, CPU {time.process_time() - c:.2f} s",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    main()
