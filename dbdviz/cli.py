@@ -155,7 +155,12 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 def _cmd_moments(args: argparse.Namespace) -> int:
     _check_paths({"--out": args.out}, {"ENSEMBLE": args.ensemble})
     ens = _load_ensemble(args.ensemble, "ENSEMBLE", snapshots=False)
-    table = ens.moments()
+    from ._memory import MemoryLimitError
+
+    try:
+        table = ens.moments()
+    except MemoryLimitError as exc:
+        raise UsageError(f"ENSEMBLE: {exc}") from None
     table.to_csv(args.out)
     if not args.quiet:
         sys.stderr.write(f"wrote {args.out} ({len(table.t)} rows, n = {table.n})\n")

@@ -200,6 +200,34 @@ MATRIX = [
     ),
     (["evaluate", "{tmp}/missing.npz", "--out", "{tmp}/l.csv"], "MODEL"),
     (["evaluate", "{ens}", "--out", "{tmp}/l.csv"], "MODEL"),
+    # sweep (issue 15's subcommand: the same checks before any cell runs)
+    (["sweep", "--vary", "birth=0.01:0.02:2", "--out", ""], "--out"),
+    (["sweep", "--vary", "birth=0.01:0.02:2", "--out", "{tmp}"], "--out"),
+    (["sweep", "--vary", "birth=0.01:0.02:2", "--out", "{ens}"], "--out"),
+    (
+        [
+            "sweep",
+            "--vary",
+            "birth=0.01:0.02:2",
+            "--seed",
+            "1.5",
+            "--out",
+            "{tmp}/s.nc",
+        ],
+        "--seed",
+    ),
+    (
+        [
+            "sweep",
+            "--vary",
+            "birth=0.01:0.02:2",
+            "--threads",
+            "0",
+            "--out",
+            "{tmp}/s.nc",
+        ],
+        "--threads",
+    ),
     # serve (nothing started)
     (["serve", "--port", "0"], "--port"),
     (["serve", "--port", "70000"], "--port"),
@@ -651,7 +679,9 @@ def test_ctrl_c_stops_simulate_promptly(tmp_path):
     code, seconds, err = _interrupt_after_progress(argv, "/5000", tmp_path)
     assert code == 130, err
     assert "Traceback" not in err and "interrupted" in err
-    assert seconds < 10, seconds  # generous; measured 0.04-0.45 s (benchmarks/RESULTS.md)
+    assert seconds < 10, (
+        seconds
+    )  # generous; measured 0.04-0.45 s (benchmarks/RESULTS.md)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -801,3 +831,16 @@ def test_dashboard_shows_a_poor_fit():
     )
     assert fit["poor"] and abs(fit["error"] - want) < 1e-12
     assert app.training.alert.visible and "Poor fit" in app.training.alert.object
+
+
+def test_moment_table_refused_before_copying():
+    """A huge ensemble (here a zero-copy broadcast view) is refused before the
+    float64 copy moment_table would make."""
+    from dbdviz.config import LatticeLV
+    from dbdviz.simulate import Ensemble
+
+    obs = np.broadcast_to(np.int64(0), (10**9, 7, len(OBSERVABLES)))
+    cfg = LatticeLV(size=8, init_x=6, init_y=6, steps=6, replicates=4)
+    ens = Ensemble(cfg, 0, np.arange(7.0), obs, None)
+    with pytest.raises(MemoryLimitError, match="moment table of 1000000000 replicates"):
+        ens.moments()

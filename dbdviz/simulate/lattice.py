@@ -77,7 +77,18 @@ class Ensemble:
         return int(self.observables.shape[0])
 
     def moments(self) -> MomentTable:
-        """Ensemble mean and SD of every observable (``moments.moment_table``)."""
+        """Ensemble mean and SD of every observable (``moments.moment_table``).
+
+        Refused (:class:`~dbdviz._memory.MemoryLimitError`) when its float64 copy
+        of the observables and the deviations would not fit in memory.
+        """
+        from .._memory import require
+
+        require(
+            2 * self.observables.size * 8,
+            f"the moment table of {self.n_reps} replicates (two float64 copies of "
+            "the observables)",
+        )
         return moment_table(self.observables, self.t)
 
     def counts(self) -> np.ndarray:
