@@ -200,6 +200,11 @@ MATRIX = [
     ),
     (["evaluate", "{tmp}/missing.npz", "--out", "{tmp}/l.csv"], "MODEL"),
     (["evaluate", "{ens}", "--out", "{tmp}/l.csv"], "MODEL"),
+    # predict, and train from several ensembles (the same checks)
+    (["predict", "{model}", "--out", "{model}"], "--out"),
+    (["predict", "{model}", "--out", ""], "--out"),
+    (["predict", "{model}", "--seed", BIG, "--out", "{tmp}/p.csv"], "--seed"),
+    (["train", "--data", "{ens}", "--data", "{ens}", "--out", "{ens}"], "--out"),
     # sweep (issue 15's subcommand: the same checks before any cell runs)
     (["sweep", "--vary", "birth=0.01:0.02:2", "--out", ""], "--out"),
     (["sweep", "--vary", "birth=0.01:0.02:2", "--out", "{tmp}"], "--out"),
