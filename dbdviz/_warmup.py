@@ -67,6 +67,12 @@ def _dbm() -> None:
     p = dbm.final_probabilities(theta, s)
     dbm.param_statistics(s)
     dbm.param_statistics(p)
+    from .dbm import tempering
+
+    states, ladder = tempering.init_tempered(dbm, theta, 1, 2, seed=2)
+    tempering.sample_tempered(
+        dbm, theta, states, ladder, 2, strength=tempering.strengths(2), seed=3
+    )
 
 
 def _basis() -> None:
