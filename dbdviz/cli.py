@@ -204,8 +204,10 @@ def _train_option_names() -> list[str]:
 
 
 def _configs_from_args(args: argparse.Namespace):
-    """The measured training defaults (``default_configs``) with the options given."""
-    from .dbd.train import default_configs
+    """The measured training defaults for the depth (``depth_configs``: the param
+    defaults, then ``DEPTH_DEFAULTS``) with the options given, checked for
+    combinations that cannot train (``training_error``), before any work."""
+    from .config import default_configs, depth_configs
 
     dbm_kw = {
         n: getattr(args, n) for n in DBM_OPTIONS if getattr(args, n, None) is not None
@@ -222,7 +224,8 @@ def _configs_from_args(args: argparse.Namespace):
     names = list(DBM_OPTIONS) + _train_option_names() + ["seed"]
     try:
         dbm_default, train_default = default_configs()
-        return dbm_default.copy(**dbm_kw), train_default.copy(**tr_kw)
+        dbm_kw = {**dbm_default.to_dict(), **dbm_kw}  # until the param defaults are
+        return depth_configs(None, dbm_kw, tr_kw, name=_opt)
     except ValueError as exc:
         raise UsageError(_cli_message(exc, names)) from None
 

@@ -370,15 +370,18 @@ def test_incompatible_settings_are_alerts(tiny):
     s.ensemble = simulate(LatticeLV(size=5, init_x=3, init_y=3, steps=3, replicates=2))
     assert panel.alert.visible and "size = 5" in panel.alert.object
     assert panel.train() is None and panel.job is None
-    # only the trainer knows this one (13-dimensional Q3 C1 domain): it fails in the
-    # worker and is shown as an alert, not a traceback
+    # a 13-dimensional Q3 C1 domain: refused in the panel before any work, with
+    # the widget labels (the depth's own default basis, Q1, trains)
     s, panel = tiny_session(tiny)
     s.dbm_config.param.update(depth=2, cross_channel=True, visible_couplings=True)
-    job = panel.train()
-    assert job.wait(60) == JobState.FAILED
+    assert s.train_config.basis == "q1" and not panel.alert.visible
+    s.train_config.basis = "q3c1"
     assert panel.alert.visible and panel.alert.alert_type == "danger"
     assert panel.alert.object.startswith("**Cannot train with these settings.**")
-    assert "q3c1" in panel.alert.object and "Traceback" not in panel.alert.object
+    assert "Basis = 'q3c1'" in panel.alert.object and "13-dimensional" in (
+        panel.alert.object
+    )
+    assert panel.train() is None and panel.job is None
     assert not panel.train_button.disabled and panel.stop_button.disabled
 
 
@@ -597,7 +600,7 @@ def test_refine_on_with_hidden_layers_is_an_alert(tiny):
     s, panel = tiny_session(tiny, refine="on")
     assert not panel.alert.visible
     s.dbm_config.depth = 1
-    assert panel.alert.visible and "refine = 'on'" in panel.alert.object
+    assert panel.alert.visible and "Refine the closure = 'on'" in panel.alert.object
     assert panel.train() is None and panel.job is None
     s.train_config.refine = "auto"
     assert not panel.alert.visible

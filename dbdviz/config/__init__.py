@@ -18,14 +18,20 @@ from .evaluation import EvalConfig
 from .lattice import PRESETS, LatticeLV, preset
 from .serve import ServeLimits
 from .training import (
+    DEPTH_DEFAULTS,
     PROTOCOLS,
     REFERENCE_DBM,
     REFERENCE_TRAIN,
     DBMConfig,
     TrainConfig,
+    check_training,
     default_configs,
+    depth_configs,
+    depth_defaults,
+    depth_parameters,
     protocol,
     reference_configs,
+    training_error,
 )
 
 __all__ = [
@@ -35,6 +41,12 @@ __all__ = [
     "TrainConfig",
     "EvalConfig",
     "ServeLimits",
+    "DEPTH_DEFAULTS",
+    "depth_parameters",
+    "depth_defaults",
+    "depth_configs",
+    "training_error",
+    "check_training",
     "PRESETS",
     "preset",
     "PROTOCOLS",

@@ -10,6 +10,12 @@ from .base import Config, format_range
 __all__ = [
     "DBMConfig",
     "TrainConfig",
+    "DEPTH_DEFAULTS",
+    "depth_parameters",
+    "depth_defaults",
+    "depth_configs",
+    "training_error",
+    "check_training",
     "PROTOCOLS",
     "protocol",
     "default_configs",
@@ -91,6 +97,13 @@ class DBMConfig(Config):
 
     def _check_combination(self) -> None:
         pass
+
+    def domain_size(self) -> int:
+        """Dimension of the finite-element domain of F: the 2 visible biases, every
+        inter-layer weight (2 per layer pair, 4 with ``cross_channel``) and the 3
+        visible couplings (``DBM.domain_indices``)."""
+        per_pair = 4 if self.cross_channel else 2
+        return 2 + int(self.depth) * per_pair + (3 if self.visible_couplings else 0)
 
     def check_lattice(self, size: int) -> None:
         """Raise if the lattice is too small for the connectivity patch."""
@@ -342,12 +355,9 @@ class TrainConfig(Config):
         """Whether training a DBM of this ``depth`` ends with the static-path
         refinement (``refine``); ``ValueError`` for ``refine = 'on'`` with depth > 0.
         """
-        if self.refine == "on" and int(depth) != 0:
-            raise ValueError(
-                f"refine = 'on' needs a fully visible machine (depth 0), got "
-                f"depth = {int(depth)}: allowed {format_range(self.param['refine'])} "
-                "('auto' refines depth 0 only)"
-            )
+        error = _refine_error(self.refine, int(depth), str)
+        if error:
+            raise ValueError(error)
         return self.refine == "on" or (self.refine == "auto" and int(depth) == 0)
 
 
@@ -419,3 +429,115 @@ def reference_configs(**train_overrides) -> tuple[DBMConfig, TrainConfig]:
 def default_configs(**train_overrides) -> tuple[DBMConfig, TrainConfig]:
     """The measured defaults (docs/training.md) as ``(DBMConfig, TrainConfig)``."""
     return protocol("default", **train_overrides)
+
+
+# ------------------------------------------------------------------------------------
+# Settings that follow the DBM depth, and the combinations that cannot train
+# ------------------------------------------------------------------------------------
+
+#: Q3 C1 needs 4**D terms per evaluation of F on a D-dimensional domain: at most this.
+Q3C1_MAX_DIMENSIONS = 8
+
+#: The settings that follow the DBM depth: ``depth -> (DBMConfig, TrainConfig)``
+#: overrides of the param defaults (which are depth 0's), measured side by side on
+#: the same data and seeds (docs/training.md, "Depth"). ``dbdviz train --depth d``
+#: and the dashboard's depth widget apply them, except the settings the user gave.
+DEPTH_DEFAULTS: dict[int, tuple[dict, dict]] = {
+    0: ({}, {}),
+    1: ({}, {}),
+    2: ({}, {"basis": "q1"}),
+    3: ({}, {"basis": "q1"}),
+}
+
+
+def depth_parameters() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Names of the DBMConfig and TrainConfig parameters that follow the depth
+    (every name :data:`DEPTH_DEFAULTS` sets for some depth)."""
+    dbm = {n for d, _ in DEPTH_DEFAULTS.values() for n in d}
+    train = {n for _, t in DEPTH_DEFAULTS.values() for n in t}
+    order = DBMConfig.public_names(), TrainConfig.public_names()
+    return tuple(n for n in order[0] if n in dbm), tuple(
+        n for n in order[1] if n in train
+    )
+
+
+def depth_defaults(depth: int) -> tuple[dict, dict]:
+    """Values of every depth-following parameter (:func:`depth_parameters`) for
+    ``depth``: the table's, else the param default."""
+    if isinstance(depth, bool) or depth not in DEPTH_DEFAULTS:
+        raise ValueError(
+            f"depth = {depth!r} is out of range: allowed "
+            f"{format_range(DBMConfig.param['depth'])}"
+        )
+    dbm_over, train_over = DEPTH_DEFAULTS[int(depth)]
+    dbm_names, train_names = depth_parameters()
+    dbm = {n: dbm_over.get(n, DBMConfig.param[n].default) for n in dbm_names}
+    train = {n: train_over.get(n, TrainConfig.param[n].default) for n in train_names}
+    return dbm, train
+
+
+def depth_configs(
+    depth: int | None = None,
+    dbm_overrides: dict | None = None,
+    train_overrides: dict | None = None,
+    name=str,
+) -> tuple[DBMConfig, TrainConfig]:
+    """The defaults for a DBM of ``depth`` hidden layers (param defaults, then
+    :data:`DEPTH_DEFAULTS`), then the settings given explicitly; checked with
+    :func:`check_training` before it returns.
+
+    ``depth`` None: ``dbm_overrides["depth"]`` if given, else the param default.
+    ``name`` names the settings in the combination error (:func:`training_error`).
+    """
+    dbm_over = dict(dbm_overrides or {})
+    if depth is None:
+        depth = dbm_over.get("depth", DBMConfig.param["depth"].default)
+    dbm_over["depth"] = depth
+    dbm_d, train_d = depth_defaults(depth)
+    dbm = DBMConfig(**{**dbm_d, **dbm_over})
+    train = TrainConfig(**{**train_d, **(train_overrides or {})})
+    check_training(dbm, train, name)
+    return dbm, train
+
+
+def _refine_error(refine: str, depth: int, name) -> str | None:
+    if refine == "on" and depth != 0:
+        return (
+            f"{name('refine')} = 'on' needs a fully visible machine ({name('depth')} "
+            f"= 0), got {name('depth')} = {depth}: allowed "
+            f"{format_range(TrainConfig.param['refine'])} ('auto' refines depth 0 "
+            "only)"
+        )
+    return None
+
+
+def training_error(dbm: DBMConfig, train: TrainConfig, name=str) -> str | None:
+    """The first combination of settings that cannot train, as one plain-text line
+    naming the settings through ``name(parameter)`` (the CLI's options, the
+    dashboard's widget labels), or None.
+
+    Checked: the Q3 C1 basis on a domain of more than
+    :data:`Q3C1_MAX_DIMENSIONS` dimensions, ``refine = 'on'`` with hidden layers.
+    """
+    D = dbm.domain_size()
+    if train.basis == "q3c1" and D > Q3C1_MAX_DIMENSIONS:
+        parts = [f"{name('depth')} = {dbm.depth}"]
+        if dbm.visible_couplings:
+            parts.append(f"{name('visible_couplings')} = True")
+        if dbm.cross_channel:
+            parts.append(f"{name('cross_channel')} = True")
+        return (
+            f"{name('basis')} = 'q3c1' cannot be used with {' and '.join(parts)}: "
+            f"F then has a {D}-dimensional domain and Q3 C1 needs 4^{D} = "
+            f"{4**D} terms per evaluation (allowed at most "
+            f"{Q3C1_MAX_DIMENSIONS} dimensions); use {name('basis')} = 'q1' "
+            f"(2^{D} = {2**D} terms) or fewer hidden layers"
+        )
+    return _refine_error(train.refine, int(dbm.depth), name)
+
+
+def check_training(dbm: DBMConfig, train: TrainConfig, name=str) -> None:
+    """``ValueError`` with :func:`training_error`'s message, if any."""
+    error = training_error(dbm, train, name)
+    if error:
+        raise ValueError(error)

@@ -57,7 +57,14 @@ from collections.abc import Callable
 import numpy as np
 
 from .._rng import seed_states
-from ..config import DBMConfig, TrainConfig, default_configs, reference_configs
+from ..config import (
+    DBMConfig,
+    TrainConfig,
+    check_training,
+    default_configs,
+    depth_configs,
+    reference_configs,
+)
 from ..dbm import snapshot_statistics
 from ..errors import Cancelled
 from . import checkpoint
@@ -142,7 +149,8 @@ class Trainer(WindowSampling):
     dbm_config : DBMConfig, optional
         Architecture and sampling; default :func:`default_configs`.
     train_config : TrainConfig, optional
-        Schedule and optimiser; default :func:`default_configs`.
+        Schedule and optimiser; default: the defaults of ``dbm_config.depth``
+        (:func:`dbdviz.config.depth_configs`).
     seed : int, optional
         Overrides ``train_config.seed``. Same seed, same result.
 
@@ -173,16 +181,18 @@ class Trainer(WindowSampling):
     def __init__(self, data, dbm_config=None, train_config=None, *, seed=None):
         from ..dbm import DBM
 
-        d_dbm, d_train = default_configs()
-        self.dbm_config = d_dbm if dbm_config is None else dbm_config
-        self.train_config = d_train if train_config is None else train_config
+        self.dbm_config = default_configs()[0] if dbm_config is None else dbm_config
         if not isinstance(self.dbm_config, DBMConfig):
             raise ValueError("dbm_config must be a DBMConfig")
+        if train_config is None:  # the defaults of this depth (DEPTH_DEFAULTS)
+            train_config = depth_configs(self.dbm_config.depth)[1]
+        self.train_config = train_config
         if not isinstance(self.train_config, TrainConfig):
             raise ValueError("train_config must be a TrainConfig")
         self.dbm_config.validate()
         self.train_config.validate()
         tc = self.train_config
+        check_training(self.dbm_config, tc)  # combinations that cannot train
         self.refining = tc.refines(self.dbm_config.depth)
         if seed is None:
             seed = tc.seed
@@ -251,13 +261,6 @@ class Trainer(WindowSampling):
         self.mu[:] = mu0
 
         # right-hand sides, integrator, optimiser
-        if tc.basis == "q3c1" and self.domain.size > 8:
-            raise ValueError(
-                f"basis = 'q3c1' on a {self.domain.size}-dimensional domain "
-                f"({', '.join(self.param_names[k] for k in self.domain)}) needs "
-                f"4**{self.domain.size} terms per evaluation: allowed at most 8 "
-                f"dimensions; use basis = 'q1' (2**D terms) or a smaller architecture"
-            )
         sp = float(tc.spacing)
         self.fe = FiniteElements(
             self.P,

@@ -12,6 +12,7 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
+from ...config import DBMConfig, TrainConfig, depth_defaults, training_error
 from .._compat import SEED_WIDGET, int_input, widget
 from ..jobs import Job, JobState
 from ..live import LiveLines
@@ -230,6 +231,10 @@ class TrainingPanel(Viewer):
         self.train_button.on_click(self.train)
         self.stop_button.on_click(self.stop)
         self.evaluate_button.on_click(self.evaluate)
+        #: Settings the user changed since the protocol was loaded: a new depth
+        #: keeps them and sets the others to that depth's defaults.
+        self.user_set: set[str] = set()
+        self._applying = False  # the panel itself is changing settings
         for cfg in (s.dbm_config, s.train_config):
             cfg.param.watch(self._on_settings, cfg.public_names())
         s.param.watch(self._on_ensemble, "ensemble")
@@ -278,14 +283,42 @@ class TrainingPanel(Viewer):
         dbm_config, train_config = training_defaults(name)
         s = self.session
         keep_seed = s.train_config.seed
-        for cfg, new in ((s.dbm_config, dbm_config), (s.train_config, train_config)):
-            with param.parameterized.batch_call_watchers(cfg):
-                cfg.param.update(**new.to_dict())
+        self._update(dbm_config.to_dict(), train_config.to_dict())
         s.train_config.seed = keep_seed
+        self.user_set.clear()
         if self.protocol.value != name:
             self.protocol.value = name
 
-    def _on_settings(self, *_events) -> None:
+    def _update(self, dbm: dict, train: dict) -> None:
+        """Set settings as the panel (not the user) does."""
+        s = self.session
+        self._applying = True
+        try:
+            for cfg, new in ((s.dbm_config, dbm), (s.train_config, train)):
+                with param.parameterized.batch_call_watchers(cfg):
+                    cfg.param.update(**new)
+        finally:
+            self._applying = False
+
+    def apply_depth(self, depth: int) -> None:
+        """The defaults of ``depth`` (:data:`dbdviz.config.DEPTH_DEFAULTS`) for every
+        depth-following setting the user has not changed, with the measured
+        protocol loaded (the paper's protocol keeps its own settings)."""
+        if self.protocol.value != list(PROTOCOLS)[0]:
+            return
+        dbm, train = depth_defaults(depth)
+        self._update(
+            {n: v for n, v in dbm.items() if n not in self.user_set},
+            {n: v for n, v in train.items() if n not in self.user_set},
+        )
+
+    def _on_settings(self, *events) -> None:
+        if not self._applying:
+            for ev in events:
+                if ev.name == "depth":
+                    self.apply_depth(ev.new)
+                elif ev.name != "seed":
+                    self.user_set.add(ev.name)
         self.check()
 
     def check(self) -> str | None:
@@ -298,9 +331,13 @@ class TrainingPanel(Viewer):
             snaps = getattr(s.ensemble, "snapshots", None)
             size = snaps.shape[-1] if snaps is not None else s.config.size
             s.dbm_config.check_lattice(size)
-            s.train_config.refines(s.dbm_config.depth)
+            error = training_error(s.dbm_config, s.train_config, _label)
+            if error:
+                raise ValueError(error)
         except ValueError as exc:
-            self._warn(f"**Cannot train with these settings.** {exc}", "danger")
+            self._warn(
+                f"**Cannot train with these settings.** {_plain(str(exc))}", "danger"
+            )
             return str(exc)
         if self.alert.visible and self.alert.object.startswith("**Cannot train"):
             self.alert.visible = False
@@ -610,6 +647,19 @@ def _poor_fit_markdown(fit: dict) -> str:
         f"{100 * fit['threshold']:.0f} %. Check the data (does a species die out?) "
         "and the learning rate or the number of steps."
     )
+
+
+def _label(name: str) -> str:
+    """The widget label of a DBMConfig / TrainConfig parameter."""
+    cls = DBMConfig if name in DBMConfig.param else TrainConfig
+    return cls.param[name].label or name
+
+
+def _plain(text: str) -> str:
+    """``text`` shown as written in a Markdown pane (``4**9``, ``a_b_c`` escaped)."""
+    for ch in "\\`*_[]#<>^~|":
+        text = text.replace(ch, "\\" + ch)
+    return text
 
 
 def _job_error_markdown(what: str, error: str | None) -> str:
