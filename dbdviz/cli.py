@@ -192,6 +192,7 @@ DBM_OPTIONS = (
     "sweeps_awake",
     "sweeps_asleep",
     "persistent_asleep",
+    "rungs",
     "sliding_factor",
 )
 

@@ -87,6 +87,18 @@ class DBMConfig(Config):
         label="Persistent asleep chains",
         doc="Keep asleep chains between steps instead of restarting them at random.",
     )
+    rungs = param.Integer(
+        1,
+        bounds=(1, 64),
+        softbounds=(1, 16),
+        label="Tempering rungs",
+        doc="Sampler of the free chains (asleep phase, refinement, evaluation): 1 = "
+        "plain Gibbs sweeps; K >= 2 = parallel tempering over the interaction "
+        "strength with K rungs (dbdviz.dbm.tempering): every chain starts from "
+        "exact samples without interactions, each sweep is a Gibbs sweep of K "
+        "replicas plus exchanges, so the chains equilibrate near the critical "
+        "couplings where plain sweeps do not; about K + 1 times the cost.",
+    )
     sliding_factor = param.Number(
         0.5,
         bounds=(0.0, 1.0),

@@ -7,8 +7,38 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._numba import pjit, prange
-from .._rng import uniform
+from .._numba import jit, pjit, prange
+from .._rng import next_u64, uniform
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+@jit
+def _splitmix64(x):
+    """``(output, next x)`` of SplitMix64, the generator Vigna recommends for
+    seeding xoshiro256** from a 64-bit value."""
+    x = x + _GOLDEN
+    z = x
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31)), x
+
+
+@jit
+def _replica_streams(rng, K, out):
+    """Streams of the ``K`` replicas of every chain: chain ``c`` draws one word
+    ``w`` from its stream ``rng[c]``; replica ``j`` takes the outputs ``4 j .. 4 j
+    + 3`` of SplitMix64 started at ``w`` times the golden ratio constant.
+
+    rng : uint64 (C, 4), in/out; out : uint64 (C * K, 4), out.
+    """
+    C = rng.shape[0]
+    for c in range(C):
+        x = next_u64(rng[c]) * _GOLDEN
+        for j in range(K):
+            for i in range(4):
+                v, x = _splitmix64(x)
+                out[c * K + j, i] = v
 
 
 @pjit

@@ -106,6 +106,7 @@ class DBM:
         else:
             config.check_lattice(size)
         self.depth = int(config.depth)
+        self.rungs = int(config.rungs)
         self.n_layers = self.depth + 1
         self.cross = bool(config.cross_channel)
         self.coupled = bool(config.visible_couplings)
@@ -373,6 +374,11 @@ class DBM:
         the visible layer is two colour passes (see ``_gibbs`` for the exact draw
         order, and why odd L is still exact). The result does not depend on the
         number of threads: every chain has its own stream.
+
+        Free chains of a DBM with ``config.rungs`` = K > 1 are sampled by parallel
+        tempering instead (:func:`dbdviz.dbm.tempering.sample_fresh`): each chain
+        is replaced by the top rung after ``sweeps`` tempered sweeps from exact
+        samples without interactions (its current state is not used).
         """
         t = self.check_theta(theta)
         states = self.check_states(states)
@@ -397,6 +403,11 @@ class DBM:
         else:
             order = self._order_asleep
         if sweeps == 0 or order.size == 0:
+            return states
+        if clamp is None and self.rungs > 1:  # parallel tempering (config.rungs)
+            from .tempering import sample_fresh
+
+            sample_fresh(self, t, states, int(sweeps), rng, r, self.rungs)
             return states
         thr, _ = self.tables(t)
         _gibbs._sweep_chains(

@@ -29,9 +29,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import _gibbs, _tempering
-from .model import DBM
 
-__all__ = ["strengths", "init_tempered", "sample_tempered", "top_rung"]
+__all__ = ["strengths", "init_tempered", "sample_tempered", "top_rung", "sample_fresh"]
 
 
 def strengths(rungs: int) -> np.ndarray:
@@ -66,7 +65,7 @@ def _check_strength(strength) -> np.ndarray:
 
 
 def init_tempered(
-    dbm: DBM,
+    dbm,
     theta: np.ndarray,
     n_chains: int,
     rungs: int,
@@ -99,19 +98,22 @@ def init_tempered(
     states = dbm.init_chains(n, rng)
     free = t.copy()
     free[:, _interaction_mask(dbm)] = 0.0
-    dbm.sample(free, states, 1, seed=rng, rows=np.repeat(r, k))
+    thr, _ = dbm.tables(free)
+    _gibbs._sweep_chains(
+        states, thr, np.repeat(r, k), rng, dbm._order_asleep, 1, dbm.side, dbm.coupled
+    )
     ladder = np.tile(np.arange(k, dtype=np.int64), int(n_chains))
     return states, ladder
 
 
-def _interaction_mask(dbm: DBM) -> np.ndarray:
+def _interaction_mask(dbm) -> np.ndarray:
     mask = np.ones(dbm.n_params, bool)
     mask[dbm.bias_index.ravel()] = False
     return mask
 
 
 def sample_tempered(
-    dbm: DBM,
+    dbm,
     theta: np.ndarray,
     states: np.ndarray,
     ladder: np.ndarray,
@@ -204,3 +206,31 @@ def top_rung(states: np.ndarray, ladder: np.ndarray, rungs: int) -> np.ndarray:
     if idx.size * k != states.shape[0]:
         raise ValueError("ladder must hold the top rung once per chain")
     return states[idx]
+
+
+def sample_fresh(
+    dbm,
+    theta: np.ndarray,
+    states: np.ndarray,
+    sweeps: int,
+    rng: np.ndarray,
+    rows: np.ndarray,
+    rungs: int,
+) -> None:
+    """Replace every chain of ``states`` by the top rung of a tempered chain after
+    ``sweeps`` tempered sweeps from exact samples at strength 0 (what
+    :meth:`DBM.sample` does for free chains when ``DBMConfig.rungs`` > 1).
+
+    ``rng`` (C, 4): one word drawn from chain ``c``'s stream seeds its replicas'
+    streams (:func:`dbdviz.dbm._tempering._replica_streams`), so a chain's result
+    depends on its own stream only, not on the batch it is sampled in. ``theta``
+    (R, P) and ``rows`` (C,) are checked by the caller.
+    """
+    C, K = states.shape[0], int(rungs)
+    rep = np.empty((C * K, 4), np.uint64)
+    _tempering._replica_streams(rng, K, rep)
+    reps, ladder = init_tempered(dbm, theta, C, K, rep, rows=rows)
+    sample_tempered(
+        dbm, theta, reps, ladder, sweeps, strength=strengths(K), seed=rep, rows=rows
+    )
+    states[:] = top_rung(reps, ladder, K)

@@ -54,7 +54,7 @@ TRAIN_MAIN = [
     "seed",
 ]
 
-DBM_ADVANCED = ["persistent_asleep", "sliding_factor"]
+DBM_ADVANCED = ["persistent_asleep", "rungs", "sliding_factor"]
 TRAIN_ADVANCED = [
     "extra_end_steps",
     "asleep_init",
