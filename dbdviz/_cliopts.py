@@ -52,7 +52,15 @@ def _add_param_options(
     cls: type[param.Parameterized],
     names: Sequence[str],
 ) -> None:
-    """One ``--option`` per config parameter, typed, help from its doc and range."""
+    """One ``--option`` per config parameter, typed, help from its doc and range
+    (and, for the settings that follow the depth, the default per depth)."""
+    from .config import DEPTH_DEFAULTS, depth_defaults
+
+    by_depth: dict[str, dict] = {}
+    for d in DEPTH_DEFAULTS:
+        dbm, train = depth_defaults(d)
+        for name, v in {**dbm, **train}.items():
+            by_depth.setdefault(name, {}).setdefault(v, []).append(d)
     for n in names:
         p = cls.param[n]
         kw: dict = {"dest": n, "default": None, "metavar": n.upper().replace("_", "-")}
@@ -70,6 +78,11 @@ def _add_param_options(
             kw["type"] = _typed(float, n, rng)
         # None stands for a rule the doc states ("None: the model's ...")
         dflt = "" if p.default is None else f"; default {p.default}"
+        if n in by_depth:  # the settings that follow --depth (DEPTH_DEFAULTS)
+            dflt = "; default by depth: " + ", ".join(
+                f"{v} (depth {', '.join(map(str, ds))})"
+                for v, ds in by_depth[n].items()
+            )
         kw["help"] = f"{p.doc} Allowed {rng}{dflt}."
         parser.add_argument(_opt(n), **kw)
 

@@ -208,7 +208,7 @@ def _configs_from_args(args: argparse.Namespace):
     """The measured training defaults for the depth (``depth_configs``: the param
     defaults, then ``DEPTH_DEFAULTS``) with the options given, checked for
     combinations that cannot train (``training_error``), before any work."""
-    from .config import default_configs, depth_configs
+    from .config import depth_configs
 
     dbm_kw = {
         n: getattr(args, n) for n in DBM_OPTIONS if getattr(args, n, None) is not None
@@ -224,8 +224,6 @@ def _configs_from_args(args: argparse.Namespace):
         tr_kw["refine"] = _refine_setting(args)
     names = list(DBM_OPTIONS) + _train_option_names() + ["seed"]
     try:
-        dbm_default, train_default = default_configs()
-        dbm_kw = {**dbm_default.to_dict(), **dbm_kw}  # until the param defaults are
         return depth_configs(None, dbm_kw, tr_kw, name=_opt)
     except ValueError as exc:
         raise UsageError(_cli_message(exc, names)) from None

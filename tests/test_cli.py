@@ -397,8 +397,18 @@ def test_train_help_states_the_defaults_data_out_uses(capsys):
         len(names)
         == len(DBMConfig.public_names()) + len(TrainConfig.public_names()) - 1
     )
+    from dbdviz.config import depth_defaults
+
+    following = set(depth_defaults(0)[0]) | set(depth_defaults(0)[1])
     for n in names:
-        stated = re.search(r"default (\S+)\.$", entries[n.replace("_", "-")])
+        entry = entries[n.replace("_", "-")]
+        if n in following:  # "default by depth: q3c1 (depth 0, 1), q1 (depth 2, 3)."
+            for d in range(4):
+                v = {**depth_defaults(d)[0], **depth_defaults(d)[1]}[n]
+                stated = re.search(rf"(\S+) \(depth [0-9, ]*\b{d}\b[0-9, ]*\)", entry)
+                assert stated is not None and stated.group(1) == str(v), (n, d)
+            continue
+        stated = re.search(r"default (\S+)\.$", entry)
         assert stated is not None, n
         assert stated.group(1) == str(used[n]), n
     # the --refine switch: "on for fully visible machines (depth 0)", which it is

@@ -54,6 +54,9 @@ TRAIN_MAIN = [
     "seed",
 ]
 
+#: Settings that never count as the user's (the depth itself, the seed).
+NOT_FOLLOWED = ("depth", "seed")
+
 DBM_ADVANCED = ["persistent_asleep", "rungs", "sliding_factor"]
 TRAIN_ADVANCED = [
     "extra_end_steps",
@@ -314,11 +317,11 @@ class TrainingPanel(Viewer):
 
     def _on_settings(self, *events) -> None:
         if not self._applying:
+            # the user's own changes first: a depth moved with them keeps them
+            self.user_set.update(e.name for e in events if e.name not in NOT_FOLLOWED)
             for ev in events:
                 if ev.name == "depth":
                     self.apply_depth(ev.new)
-                elif ev.name != "seed":
-                    self.user_set.add(ev.name)
         self.check()
 
     def check(self) -> str | None:
