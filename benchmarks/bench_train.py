@@ -6,6 +6,7 @@ the default settings and the reference protocol (ALGORITHM.md 5.8; the
 C++ reference needs 0.5 - 2 s per step, 21 min in total on this machine class).
 
     python benchmarks/bench_train.py [--data paper.npz] [--threads N] [--quick]
+        [--protocols default,reference,depth1,depth2,depth3]
 
 Without ``--data`` the paper ensemble (100 replicates, seed 1) is simulated first.
 Prints a Markdown table.
@@ -21,7 +22,7 @@ import numpy as np
 
 from dbdviz._numba import set_threads
 from dbdviz._warmup import warmup
-from dbdviz.config import preset
+from dbdviz.config import depth_configs, preset
 from dbdviz.dbd.train import Trainer, default_configs, reference_configs
 from dbdviz.simulate import Ensemble, simulate
 
@@ -64,6 +65,12 @@ def main() -> None:
     ap.add_argument("--data", help="paper ensemble .npz (default: simulate it)")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--quick", action="store_true", help="fewer timed steps")
+    ap.add_argument(
+        "--protocols",
+        default="default,reference",
+        help="comma-separated: default, reference, depth1, depth2, depth3 (the "
+        "defaults of that depth, DEPTH_DEFAULTS; default: default,reference)",
+    )
     args = ap.parse_args()
     if args.threads:
         set_threads(args.threads)
@@ -77,10 +84,19 @@ def main() -> None:
         "| adjoint (s) | refinement (s) | total (s) | CPU (s) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    rows += bench("default", data, *default_configs(), args.quick)
-    rows += bench(
-        "reference (depth 2, SGD, 980 steps)", data, *reference_configs(), args.quick
-    )
+    chosen = args.protocols.split(",")
+    if "default" in chosen:
+        rows += bench("default", data, *default_configs(), args.quick)
+    if "reference" in chosen:
+        rows += bench(
+            "reference (depth 2, SGD, 980 steps)",
+            data,
+            *reference_configs(),
+            args.quick,
+        )
+    for d in (1, 2, 3):
+        if f"depth{d}" in chosen:
+            rows += bench(f"--depth {d} defaults", data, *depth_configs(d), args.quick)
     print("\n".join(rows))
     print(f"\nthreads: {args.threads or 'all'}; numpy {np.__version__}")
 

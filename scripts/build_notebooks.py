@@ -244,6 +244,28 @@ def nb03():
             "each parameter $\\theta_k$ carries a share (a *channel*) of the change of a moment $Q$."
         ),
         new_code_cell("ch = ev.channels()\nch.keys()"),
+        new_markdown_cell(
+            "## What depth adds\n\n"
+            "The fully visible machine above holds X, Y and the nearest-neighbour pairs; "
+            "the diagonal (NNN) pairs it only predicts. A hidden layer of L x L units, "
+            "each connected to a 2 x 2 patch of the lattice, can hold them: with "
+            "cross-channel weights a hidden unit correlates X and Y of its patch at the "
+            "diagonal too. `depth_configs(d)` gives the measured settings of depth d "
+            "(what `dbdviz train --depth d` and the dashboard's depth widget use; "
+            'docs/training.md, "Depth").'
+        ),
+        new_code_cell(
+            "from dbdviz.config import depth_configs\n\n"
+            "deep = Trainer(data, *depth_configs(1), seed=0).run()\n"
+            "ev1 = evaluate(deep, chains=20 if SMALL else 100, seed=1)\n"
+            "nnn = ['nnnXX', 'nnnXY', 'nnnYY']\n"
+            "for name, e in (('depth 0', ev), ('depth 1', ev1)):\n"
+            "    err = nrmse(e.table, truth, observables=obs + nnn)\n"
+            "    print(f'{name}: ' + ', '.join(f'{o} {100 * err[o]:.1f}%' for o in obs + nnn))\n"
+            "hv.Curve((truth.t, truth.mean['nnnXY']), 't', 'nnnXY', label='simulation') * "
+            "hv.Curve((ev.table.t, ev.table.mean['nnnXY']), 't', 'nnnXY', label='depth 0') * "
+            "hv.Curve((ev1.table.t, ev1.table.mean['nnnXY']), 't', 'nnnXY', label='depth 1')"
+        ),
     ]
 
 
