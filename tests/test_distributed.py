@@ -213,6 +213,32 @@ def test_cli_simulate_scheduler_streams_to_file(cluster, tmp_path, capsys, snaps
     assert sorted(p.name for p in tmp_path.iterdir()) == ["e.npz"]  # no leftovers
 
 
+def test_ctrl_c_cancels_the_futures(cluster, tmp_path):
+    """SIGINT to ``dbdviz simulate --scheduler``: exit 130, no output file, and the
+    cluster has nothing left to do."""
+    out = tmp_path / "e.npz"
+    cmd = [sys.executable, "-m", "dbdviz", "simulate", *TINY_CLI, "--steps", "400"]
+    cmd += ["--replicates", "4000", "--no-snapshots", "--scheduler", cluster]
+    cmd += ["--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in proc.stderr:  # progress lines (stderr is not a terminal)
+        lines.append(line)
+        if "simulate: " in line and "/4000" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    _, rest = proc.communicate(timeout=60)
+    assert proc.returncode == 130, "".join(lines) + rest
+    assert "interrupted" in rest and not out.exists()
+    assert not [p for p in tmp_path.iterdir()]  # no temporary files left
+    with connect(cluster) as client:
+        deadline = time.monotonic() + 20
+        while any(client.processing().values()):
+            assert time.monotonic() < deadline, client.processing()
+            time.sleep(0.2)
+
+
 def test_lost_worker_chunk_is_retried():
     """A worker killed mid-run: Dask reruns its chunks elsewhere, nothing lost."""
     c = _Cluster()
