@@ -245,3 +245,116 @@ def wait_idle(page, timeout_ms: float = 30000) -> None:
         "Bokeh.index && Object.keys(Bokeh.index).length > 0",
         timeout=timeout_ms,
     )
+
+
+# Layout of the page as a user sees it (shadow roots included):
+# - controls: every visible button, input, select, textarea and tab with its box and
+#   the box of the nearest ancestor that clips it (overflow other than visible), so
+#   a control cut off by the sidebar or a scrolling panel shows as outside that box;
+# - scrollers: elements that scroll sideways (scrollWidth > clientWidth with
+#   overflow-x auto/scroll), the document included;
+# - fonts: the computed font size of every visible text, with a sample;
+# - texts: the box of every visible text and of the element that clips it.
+JS_LAYOUT = """
+() => {
+  const W = window.innerWidth, H = window.innerHeight;
+  const parentOf = (el) => el.parentElement ||
+    (el.getRootNode() instanceof ShadowRoot ? el.getRootNode().host : null);
+  const visible = (el) => {
+    const r = el.getBoundingClientRect();
+    if (r.width < 1 || r.height < 1) return false;
+    for (let e = el; e; e = parentOf(e)) {
+      const cs = getComputedStyle(e);
+      if (cs.display === 'none' || cs.visibility === 'hidden') return false;
+    }
+    return true;
+  };
+  const clipper = (el) => {
+    for (let e = parentOf(el); e; e = parentOf(e)) {
+      const ox = getComputedStyle(e).overflowX;
+      if (ox !== 'visible' && e !== document.documentElement && e !== document.body)
+        return e;
+    }
+    return null;
+  };
+  const label = (el) => (el.getAttribute('aria-label') || el.title ||
+    el.textContent || el.value || el.tagName).trim().slice(0, 40);
+  const box = (r) => ({left: r.left, right: r.right, top: r.top, bottom: r.bottom});
+  const controls = [], scrollers = [], fonts = [], texts = [];
+  const visit = (root) => {
+    for (const el of root.querySelectorAll('*')) {
+      if (el.shadowRoot) visit(el.shadowRoot);
+      const tag = el.tagName;
+      if (['BUTTON', 'INPUT', 'SELECT', 'TEXTAREA'].includes(tag) ||
+          el.getAttribute('role') === 'tab') {
+        if (visible(el)) {
+          const c = clipper(el);
+          controls.push({label: label(el), tag, box: box(el.getBoundingClientRect()),
+                         clip: c ? box(c.getBoundingClientRect()) : null});
+        }
+      }
+      const ox = getComputedStyle(el).overflowX;
+      if ((ox === 'auto' || ox === 'scroll') && el.scrollWidth > el.clientWidth + 1 &&
+          visible(el))
+        scrollers.push({tag, cls: String(el.className).slice(0, 60),
+                        scroll: el.scrollWidth, client: el.clientWidth});
+      for (const n of el.childNodes)
+        if (n.nodeType === 3 && n.textContent.trim() && visible(el)) {
+          const r = el.getBoundingClientRect();
+          if (r.bottom > 0 && r.top < H && r.right > 0 && r.left < W) {
+            fonts.push({size: parseFloat(getComputedStyle(el).fontSize),
+                        text: n.textContent.trim().slice(0, 30)});
+            const c = clipper(el);
+            texts.push({label: n.textContent.trim().slice(0, 40), tag, box: box(r),
+                        clip: c ? box(c.getBoundingClientRect()) : null});
+          }
+          break;
+        }
+    }
+  };
+  visit(document);
+  const de = document.documentElement;
+  return {W, H, controls, scrollers, fonts, texts,
+          doc: {scroll: de.scrollWidth, client: de.clientWidth}};
+}
+"""
+
+
+def layout(page) -> dict:
+    """The page's layout report (:data:`JS_LAYOUT`)."""
+    return page.evaluate(JS_LAYOUT)
+
+
+def cut_off(report: dict) -> list[str]:
+    """Controls and texts that leave the viewport or the element that clips them."""
+    bad = []
+    for c in report["controls"] + report["texts"]:
+        b, k = c["box"], c["clip"]
+        if b["left"] < -1 or b["right"] > report["W"] + 1:
+            bad.append(f"{c['tag']} {c['label']!r} outside the viewport: {b}")
+        elif k is not None and (
+            b["left"] < k["left"] - 1 or b["right"] > k["right"] + 1
+        ):
+            bad.append(f"{c['tag']} {c['label']!r} cut off: {b} in {k}")
+    return bad
+
+
+def element_box(page, selector: str) -> dict | None:
+    """Bounding box of the first visible element matching ``selector`` (any shadow
+    root), or None."""
+    return page.evaluate(
+        """(sel) => {
+          const find = (root) => {
+            for (const el of root.querySelectorAll(sel)) {
+              const r = el.getBoundingClientRect();
+              if (r.width > 0 && r.height > 0)
+                return {left: r.left, right: r.right, top: r.top, bottom: r.bottom};
+            }
+            for (const el of root.querySelectorAll('*'))
+              if (el.shadowRoot) { const b = find(el.shadowRoot); if (b) return b; }
+            return null;
+          };
+          return find(document);
+        }""",
+        selector,
+    )

@@ -399,3 +399,60 @@ def test_closing_the_tab_stops_its_training(server, chromium):
     assert server.wait_for_log(
         "dbdviz job train cancelled", timeout=10, count=n_cancelled + 1
     )
+
+
+def open_at(ctx, server, width: int, height: int):
+    page = ctx.new_page()
+    page.set_viewport_size({"width": width, "height": height})
+    errors = browser.watch_console(page)
+    page.goto(server.url)
+    browser.wait_idle(page)
+    browser.button(page, "Simulate").wait_for(timeout=30000)
+    page.wait_for_timeout(500)
+    return page, errors
+
+
+def assert_fits(page, min_font: float) -> dict:
+    """Nothing cut off, no sideways scrolling, no text below ``min_font`` px."""
+    rep = browser.layout(page)
+    assert browser.cut_off(rep) == []
+    assert rep["scrollers"] == []
+    assert rep["doc"]["scroll"] <= rep["doc"]["client"]
+    small = [f for f in rep["fonts"] if f["size"] < min_font]
+    assert small == [], small
+    return rep
+
+
+@pytest.mark.parametrize("width,height", [(1280, 720), (1920, 1080)])
+def test_the_layout_fits_a_projector(server, chromium, width, height):
+    """Controls first: Simulate on screen without scrolling, nothing cut off, no
+    sideways scroll, type >= 14 px; after Simulate the plot and its error table fit
+    the width; the Presentation switch enlarges the type and still fits."""
+    page, errors = open_at(chromium, server, width, height)
+    assert_fits(page, 14)
+    sim = browser.button(page, "Simulate").bounding_box()
+    assert sim["y"] >= 0 and sim["y"] + sim["height"] <= height
+    assert sim["x"] >= 0 and sim["x"] + sim["width"] <= width
+    simulate_small(page, replicates=10, steps=50)
+    wait_for_legend(page, "pair approximation")
+    page.wait_for_timeout(1000)
+    assert_fits(page, 14)
+    plot = browser.element_box(page, "canvas")
+    table = browser.element_box(page, "table")
+    assert plot is not None and table is not None
+    assert 0 <= plot["left"] and plot["right"] <= width
+    assert 0 <= table["left"] and table["right"] <= width
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"layout_{width}x{height}.png"))
+    browser.button(page, "Presentation").click()
+    page.wait_for_function(
+        "() => document.documentElement.classList.contains('dbd-presentation')"
+    )
+    page.wait_for_timeout(1000)
+    rep = assert_fits(page, 18)
+    assert min(f["size"] for f in rep["fonts"]) >= 18
+    plot = browser.element_box(page, "canvas")
+    assert plot["right"] <= width
+    page.screenshot(path=str(ARTIFACTS / f"layout_{width}x{height}_presentation.png"))
+    assert errors == []
+    page.close()

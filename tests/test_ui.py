@@ -556,7 +556,11 @@ def test_training_shows_the_refinement_live(tiny, stop):
     assert adv["refine_iterations"].end == 100_000  # the hard bound, not the soft
     job, gate = _gated_training(panel, s, gate_step=8)  # refinement step 2 of 5
     poll_until(job, lambda: "Refining the closure" in panel.status.object)
-    poll_until(job, lambda: s.learned is not None and "refinement" in s.learned.label)
+    # the gated step's live curve (refinement step 1 has one too: wait for step 2)
+    poll_until(
+        job,
+        lambda: s.learned is not None and s.learned.label.endswith("refinement 2 / 5"),
+    )
     assert panel.status.object.startswith("Refining the closure: 2 / 5")
     assert (panel.progress.value, panel.progress.max) == (8, 11)
     rec = panel._last_step

@@ -13,6 +13,7 @@ import logging
 
 import panel as pn
 
+from ._compat import widget
 from .components import (
     ExportPanel,
     HierarchyView,
@@ -31,18 +32,15 @@ log = logging.getLogger("dbdviz.ui")
 
 INTRO_MD = """
 **Predators and prey on a lattice, and how to predict their averages.**
+Pick a preset on the left and press **Simulate**.
+"""
 
-1. Pick a preset (the `paper` model is loaded) or change rates, lattice size and
-   initial counts on the left, then press **Simulate**: many independent stochastic
-   runs are simulated, and their average with a 95 % band appears under *Moments*.
-2. Compare with the classical closures (*mean field*, *pair approximation*): toggle
-   curves with one click, choose an observable (counts `X`, `Y` or neighbour pairs),
-   and read their error (NRMSE) under the plot.
-3. *Lattice* plays one run in time: prey in green, predators in orange.
-4. *Hierarchy* explains why averages need a closure at all; *Training* learns one
-   from the lattices (a dynamic Boltzmann distribution); *Regime map* shows over two
-   rates where predators die out, oscillate, and where each closure holds; *Export*
-   downloads tables and figures.
+#: The page's own stylesheet: readable type (15-16 px) and, on the ``<html>`` element's
+#: class ``dbd-presentation`` (the Presentation switch), larger type for a projector.
+#: Custom properties and ``font-size`` inherit into the components' shadow roots.
+PAGE_CSS = """
+:root { --bokeh-font-size: 15px; font-size: 18px; }
+html.dbd-presentation { --bokeh-font-size: 19px; font-size: 23px; }
 """
 
 
@@ -72,20 +70,36 @@ class App:
         # the server's Dask cluster starts when the map is first shown (it costs
         # two worker processes), so it is ready when Run map is pressed
         self.tabs.param.watch(self._on_tab, "active")
+        #: Larger type and thicker lines for a projector (the page's class
+        #: ``dbd-presentation`` in the browser, ``session.presentation`` for plots).
+        self.presentation = widget(
+            pn.widgets.Toggle,
+            label="Presentation",
+            value=False,
+            color="light",
+            width=130,
+            margin=(8, 10),
+        )
+        self.presentation.jscallback(
+            value="document.documentElement.classList.toggle("
+            "'dbd-presentation', cb_obj.active)"
+        )
+        self.presentation.link(self.session, value="presentation")
         # Bootstrap: every resource is bundled with Panel, so the page loads offline
         # (the Fast templates always fetch a Google font).
         self.template = pn.template.BootstrapTemplate(
             title="dbdviz",
+            header=[self.presentation],
             sidebar=[
-                pn.pane.Markdown("### Model"),
                 self.model,
                 pn.pane.Markdown("### Predict (trained model)"),
                 self.predict,
             ],
             main=[pn.pane.Markdown(INTRO_MD, sizing_mode="stretch_width"), self.tabs],
-            sidebar_width=360,
+            sidebar_width=350,
             header_background="#0072B2",
         )
+        self.template.config.raw_css.append(PAGE_CSS)
 
     def _on_tab(self, event) -> None:
         if self.tabs[event.new] is self.regime_map:

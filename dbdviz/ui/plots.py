@@ -16,6 +16,8 @@ import numpy as np
 
 __all__ = [
     "CURVE_COLORS",
+    "CURVE_DASHES",
+    "plot_style",
     "SPECIES_COLORS",
     "TIME",
     "observable_dim",
@@ -41,6 +43,29 @@ CURVE_COLORS: dict[str, str] = {
     "dbd": "#D55E00",
     "cpp-reference": "#CC79A7",
 }
+#: Dash pattern per curve kind: the curves differ without colour too (projectors,
+#: colour-blind readers, black-and-white prints).
+CURVE_DASHES: dict[str, str] = {
+    "simulation": "solid",
+    "mean-field": "dashed",
+    "pair": "dotdash",
+    "dbd": "solid",
+    "cpp-reference": "dotted",
+}
+_CURVE_WIDTHS: dict[str, float] = {"simulation": 2.5, "dbd": 3.0}
+
+
+def plot_style(presentation: bool = False) -> dict[str, float]:
+    """Font and line scales of the plots: ``{"fontscale": f, "line_scale": s}``.
+
+    Normal: ticks and labels at about 14-16 px; presentation (a projector): larger
+    type and thicker lines.
+    """
+    if presentation:
+        return {"fontscale": 1.7, "line_scale": 1.8}
+    return {"fontscale": 1.3, "line_scale": 1.0}
+
+
 #: Site colours of the lattice image: empty, X (prey), Y (predator).
 SPECIES_COLORS: dict[str, tuple[int, int, int]] = {
     "empty": (245, 245, 245),
@@ -147,6 +172,7 @@ def moment_curve(
     obs: str,
     label: str,
     kind: str = "simulation",
+    line_scale: float = 1.0,
 ) -> hv.Curve:
     """One moment trajectory.
 
@@ -159,10 +185,13 @@ def moment_curve(
         Legend label.
     kind : str
         Key of :data:`CURVE_COLORS` (``"simulation"``, ``"mean-field"``, ``"pair"``,
-        ``"dbd"``, ``"cpp-reference"``); fixes the colour and dash.
+        ``"dbd"``, ``"cpp-reference"``); fixes the colour (:data:`CURVE_COLORS`) and
+        the dash (:data:`CURVE_DASHES`).
+    line_scale : float
+        Line width multiplier (:func:`plot_style`).
     """
-    dash = "dashed" if kind == "cpp-reference" else "solid"
-    width = 2.5 if kind == "simulation" else 2.0
+    dash = CURVE_DASHES.get(kind, "solid")
+    width = _CURVE_WIDTHS.get(kind, 2.0) * line_scale
     return hv.Curve(
         (_f64(t), _f64(mean)), kdims=[TIME], vdims=[observable_dim(obs)], label=label
     ).opts(color=CURVE_COLORS.get(kind, "#444444"), line_dash=dash, line_width=width)
@@ -174,6 +203,7 @@ def moments_overlay(
     bands: Sequence[hv.Area] = (),
     title: str = "",
     dynamic: Sequence[hv.DynamicMap] = (),
+    presentation: bool = False,
 ) -> hv.Overlay | hv.DynamicMap:
     """Bands underneath, then curves, as one overlay with a legend.
 
@@ -188,9 +218,15 @@ def moments_overlay(
     dynamic : sequence of hv.DynamicMap
         Curves streamed from a ``Pipe`` (the learned curve while it trains), drawn on
         top; the result is then a ``DynamicMap`` of overlays.
+    presentation : bool
+        Larger type and thicker lines (:func:`plot_style`).
     """
+    st = plot_style(presentation)
     items: list[hv.Element] = list(bands)
-    items += [moment_curve(t, m, obs, label, kind) for kind, label, t, m in curves]
+    items += [
+        moment_curve(t, m, obs, label, kind, st["line_scale"])
+        for kind, label, t, m in curves
+    ]
     if not items and not dynamic:  # a well-formed plot before the first simulation
         items = [hv.Curve(([], []), kdims=[TIME], vdims=[observable_dim(obs)])]
     out = hv.Overlay(items)
@@ -202,6 +238,7 @@ def moments_overlay(
         responsive=True,
         min_height=380,
         show_grid=True,
+        fontscale=st["fontscale"],
     )
 
 
@@ -254,6 +291,8 @@ def lattice_rgb(
         title=title,
         toolbar=None,
         default_tools=[],
+        # a new lattice size (another preset) resizes the axes to the new image
+        framewise=True,
     )
 
 

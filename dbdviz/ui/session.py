@@ -128,6 +128,10 @@ class Session(param.Parameterized):
     evaluation = param.Parameter(
         default=None, doc="Full Evaluation of `model` (channels), or None."
     )
+    presentation = param.Boolean(
+        default=False,
+        doc="Presentation mode: larger type and thicker lines in every plot.",
+    )
     reference = param.ClassSelector(
         class_=MomentTable,
         allow_None=True,

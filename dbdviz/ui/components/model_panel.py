@@ -16,7 +16,15 @@ from ..session import Session, session_or_new
 from ..workers import SITE_STEPS_PER_BATCH, simulation_work
 from .moments_view import CURVE_LABELS
 
-__all__ = ["ModelPanel", "MODEL_MAIN", "MODEL_ADVANCED"]
+__all__ = ["ModelPanel", "MODEL_MAIN", "MODEL_ADVANCED", "CUSTOM", "STALE_HINT"]
+
+#: A slider's title wraps in a narrow sidebar or in large type (Bokeh: nowrap).
+WRAP_TITLE = ".bk-slider-title { white-space: normal; }"
+
+#: The Preset box's entry once a setting differs from the chosen preset.
+CUSTOM = "custom"
+#: Hint shown while the settings differ from those of the results on screen.
+STALE_HINT = "Settings changed: press Simulate to see results for them."
 
 
 #: Model parameters shown first; the rest of LatticeLV goes into an "Advanced" card.
@@ -54,10 +62,11 @@ class ModelPanel(Viewer):
         self.session = session_or_new(session)
         cfg = self.session.config
         self.job: Job | None = None
+        self._applying = False
         self.preset = widget(
             pn.widgets.Select,
             label="Preset",
-            options=list(PRESETS),
+            options=[*PRESETS, CUSTOM],
             value=self.session.preset_name,
             sizing_mode="stretch_width",
         )
@@ -75,11 +84,21 @@ class ModelPanel(Viewer):
                     "type": pn.widgets.FloatSlider,
                     "step": 0.001,
                     "format": "0.000",
+                    "stylesheets": [WRAP_TITLE],
                 },
                 "death": {
                     "type": pn.widgets.FloatSlider,
                     "step": 0.001,
                     "format": "0.000",
+                    "stylesheets": [WRAP_TITLE],
+                },
+                "predation": {
+                    "type": pn.widgets.FloatSlider,
+                    "stylesheets": [WRAP_TITLE],
+                },
+                **{
+                    n: {"type": pn.widgets.IntSlider, "stylesheets": [WRAP_TITLE]}
+                    for n in ("size", "init_x", "init_y")
                 },
             },
         )
@@ -116,17 +135,24 @@ class ModelPanel(Viewer):
         self.status = pn.pane.Markdown(
             "Ready: press **Simulate**.", sizing_mode="stretch_width"
         )
+        #: Shown while the settings differ from those of the results on screen.
+        self.stale = pn.pane.Alert(
+            STALE_HINT, alert_type="info", visible=False, sizing_mode="stretch_width"
+        )
         self.simulate_button.on_click(self.simulate)
         self.stop_button.on_click(self.stop)
         cfg.param.watch(self._on_config, cfg.public_names())
+        self.session.param.watch(self._on_results, "sim_config")
+        # controls first: Simulate is on screen on load, the settings follow
         self._layout = pn.Column(
             self.preset,
-            self.settings,
-            self.advanced,
-            self.alert,
             pn.Row(self.simulate_button, self.stop_button, sizing_mode="stretch_width"),
             self.progress,
             self.status,
+            self.stale,
+            self.alert,
+            self.settings,
+            self.advanced,
             sizing_mode="stretch_width",
         )
 
@@ -152,21 +178,53 @@ class ModelPanel(Viewer):
 
     def _on_config(self, *_events) -> None:
         self.check()
+        if not self._applying:
+            name = self.session.preset_name
+            if self.preset.value != CUSTOM and not self.matches_preset(name):
+                self.preset.value = CUSTOM
+        self._show_stale()
+
+    def _on_results(self, *_events) -> None:
+        self._show_stale()
+
+    def matches_preset(self, name: str) -> bool:
+        """Whether the settings hold preset ``name``'s values (seed excluded)."""
+        cfg = self.session.config
+        return name in PRESETS and all(
+            getattr(cfg, k) == v for k, v in PRESETS[name].items()
+        )
+
+    def settings_changed(self) -> bool:
+        """Whether the settings differ from those that made the results shown."""
+        made = self.session.sim_config
+        if made is None:
+            return False
+        return made.to_dict() != self.session.config.to_dict()
+
+    def _show_stale(self) -> None:
+        self.stale.visible = self.settings_changed() and not self.running
 
     def _on_preset(self, event) -> None:
-        self.apply_preset(event.new)
+        if event.new != CUSTOM:
+            self.apply_preset(event.new)
 
     def apply_preset(self, name: str) -> None:
         """Load a preset's values into the (same) config object."""
         values = dict(PRESETS[name])
         cfg = self.session.config
-        # Batch the change so the combination is checked once, on the final values.
-        with param.parameterized.batch_call_watchers(cfg):
-            cfg.param.update(**values)
+        self._applying = True
+        try:
+            # Batch the change so the combination is checked once, on the final
+            # values.
+            with param.parameterized.batch_call_watchers(cfg):
+                cfg.param.update(**values)
+        finally:
+            self._applying = False
         self.session.preset_name = name
         if self.preset.value != name:
             self.preset.value = name
         self.check()
+        self._show_stale()
 
     # -- the job --------------------------------------------------------------------
     @property
@@ -193,6 +251,7 @@ class ModelPanel(Viewer):
             (cfg.replicates * (cfg.steps + 1) * cfg.n_sites) if cfg.snapshots else 0
         )
         self.alert.visible = False
+        self.stale.visible = False
         self.progress.value = 0
         self.progress.max = 100
         self.status.object = (
@@ -259,6 +318,7 @@ class ModelPanel(Viewer):
     def _on_done(self, state: str, error: str | None) -> None:
         self.simulate_button.disabled = False
         self.stop_button.disabled = True
+        self._show_stale()
         dt = time.perf_counter() - self._t0
         if state == JobState.FINISHED:
             self.progress.value = self.progress.max

@@ -76,7 +76,7 @@ class MomentsView(Viewer):
         self.session = session_or_new(session)
         self.observable_select = pn.widgets.Select.from_param(
             self.param.observable,
-            **kw(pn.widgets.Select, label="Observable", width=200),
+            **kw(pn.widgets.Select, label="Observable", width=180),
         )
         self.curve_buttons = pn.widgets.CheckButtonGroup.from_param(
             self.param.curves,
@@ -86,6 +86,11 @@ class MomentsView(Viewer):
                 color="primary",
                 variant="outline",
                 label="",
+                sizing_mode="stretch_width",
+                # the buttons wrap to a second line on a narrow screen or in large type
+                stylesheets=[
+                    ".bk-btn-group { flex-wrap: wrap; height: auto; row-gap: 4px; }"
+                ],
             ),
         )
         self._spread_cache: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
@@ -107,6 +112,7 @@ class MomentsView(Viewer):
                 "reference",
                 "prediction",
                 "prediction_closures",
+                "presentation",
             ],
         )
         self.session.param.watch(self._on_learned, "learned")
@@ -224,13 +230,21 @@ class MomentsView(Viewer):
             )
         elif sim is None:
             title += " (press Simulate)"
-        return plots.moments_overlay(obs, curves, bands, title=title, dynamic=dynamic)
+        return plots.moments_overlay(
+            obs,
+            curves,
+            bands,
+            title=title,
+            dynamic=dynamic,
+            presentation=self.session.presentation,
+        )
 
     def _learned_dmap(self, table: MomentTable, obs: str) -> hv.DynamicMap:
         label = CURVE_LABELS["dbd"]
         self.learned_pipe = hv.streams.Pipe(data=(table.t, table.mean[obs]))
+        scale = plots.plot_style(self.session.presentation)["line_scale"]
         return hv.DynamicMap(
-            lambda data: plots.moment_curve(data[0], data[1], obs, label, "dbd"),
+            lambda data: plots.moment_curve(data[0], data[1], obs, label, "dbd", scale),
             streams=[self.learned_pipe],
         )
 
