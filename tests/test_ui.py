@@ -258,6 +258,43 @@ def test_preset_selector_loads_values():
     assert not app.model.alert.visible
 
 
+def test_preset_box_says_custom_once_edited():
+    app = App("demo")
+    assert app.model.preset.value == "demo"
+    app.session.config.birth = 0.03
+    assert app.model.preset.value == "custom"
+    app.model.preset.value = "paper"  # a preset again: its values, its name
+    assert app.session.config.birth == 0.025 and app.model.preset.value == "paper"
+    app.session.config.seed = 7  # the seed is not part of a preset
+    assert app.model.preset.value == "paper"
+
+
+def test_changed_settings_ask_for_a_new_simulation():
+    app = small_app(**TINY)
+    hint = app.model.stale
+    assert not hint.visible  # nothing simulated yet: nothing to be stale
+    assert app.model.simulate().wait(60) == JobState.FINISHED
+    assert not hint.visible
+    app.session.config.birth = 0.05
+    assert hint.visible and "press Simulate" in hint.object
+    app.session.config.birth = TINY.get("birth", 0.025)
+    assert not hint.visible  # back to the settings of the results shown
+    app.session.config.steps += 1
+    assert hint.visible
+    assert app.model.simulate().wait(60) == JobState.FINISHED
+    assert not hint.visible
+
+
+def test_lattice_image_follows_the_lattice_size():
+    """Switching to a preset with another L: the image's axes are the new lattice's
+    (the view drew a 20 x 20 lattice in a corner of a 40 x 40 frame)."""
+    view = LatticeView(Session("paper"))
+    plot = hv.renderer("bokeh").get_plot(view.image)
+    assert plot.state.x_range.end == 40
+    view.pipe.send((np.zeros((20, 20), np.uint8), "replicate 0, t = 0"))
+    assert (plot.state.x_range.end, plot.state.y_range.end) == (20, 20)
+
+
 def test_stop_cancels_a_long_simulation():
     app = small_app(
         size=40, init_x=100, init_y=100, steps=2000, replicates=5000, snapshots=False
@@ -630,6 +667,26 @@ def test_new_simulation_stops_training(tiny):
     s.ensemble = copy.copy(tiny.session.ensemble)  # what a new Simulate does
     assert job.wait(10) == JobState.CANCELLED
     assert "new ensemble" in panel.alert.object
+    # the old run's plots, progress and model do not carry over to the new data
+    assert panel.theta_lines.names == []
+    assert panel.theta_lines.source.data["x"].size == 0
+    assert panel.errors_lines.names == [] and panel.errors_lines.n_rows == 0
+    assert panel.progress.value == 0 and s.model is None and s.learned is None
+    assert panel.status.object.startswith("New ensemble: press **Train**")
+
+
+def test_new_simulation_clears_a_finished_evaluation(tiny):
+    s, panel = tiny_session(tiny, opt_steps=100_000)
+    job = panel.train()
+    poll_until(job, lambda: s.learned is not None)
+    panel.stop()
+    assert job.wait(10) == JobState.CANCELLED
+    assert panel.evaluate().wait(60) == JobState.FINISHED
+    assert "Evaluation finished" in panel.status.object
+    assert panel.errors_lines.n_rows > 0
+    s.ensemble = copy.copy(tiny.session.ensemble)
+    assert "finished" not in panel.status.object
+    assert panel.errors_lines.n_rows == 0 and panel.progress.value == 0
 
 
 def test_session_shutdown_stops_training(tiny):

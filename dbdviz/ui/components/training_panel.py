@@ -75,6 +75,10 @@ TRAIN_ADVANCED = [
 ]
 
 
+#: The status before any ensemble.
+READY_TEXT = "Simulate an ensemble (with snapshots), then press **Train**."
+
+
 class TrainingPanel(Viewer):
     """DBM and training settings; ``Train`` runs the DBD trainer in a background thread.
 
@@ -141,6 +145,7 @@ class TrainingPanel(Viewer):
         self.session = session_or_new(session)
         s = self.session
         self.job: Job | None = None
+        self._job_ensemble = None
         self.opt_steps = 0
         self.total_steps = 0
         self.protocol = widget(
@@ -210,9 +215,7 @@ class TrainingPanel(Viewer):
         self.alert = pn.pane.Alert(
             "", alert_type="warning", visible=False, sizing_mode="stretch_width"
         )
-        self.status = pn.pane.Markdown(
-            "Simulate an ensemble (with snapshots), then press **Train**."
-        )
+        self.status = pn.pane.Markdown(READY_TEXT)
         self.theta_pipe: hv.streams.Pipe | None = None
         self.errors_buffer: hv.streams.Buffer | None = None
         self.theta_lines = LiveLines("theta(t)", "time t", "theta", name="theta")
@@ -347,10 +350,34 @@ class TrainingPanel(Viewer):
         return None
 
     def _on_ensemble(self, event) -> None:
-        if self.running and self.job.name == "train":
+        stopped = self.running and self.job.name in ("train", "evaluate")
+        if stopped:
             self.job.stop()
-            self._warn("Training stopped: a new ensemble was simulated.", "warning")
+        self.clear()
+        if stopped:
+            self._warn(
+                f"{self.job.name.capitalize()} stopped: a new ensemble was simulated.",
+                "warning",
+            )
         self.check()
+
+    def clear(self) -> None:
+        """Forget the shown run: empty theta(t) and error plots, progress 0, the
+        status back to its first words (a new ensemble: the old run's plots and
+        "finished" no longer belong to the data on screen)."""
+        self._pending = []
+        self._last_step = None
+        self.theta_pipe = None
+        self.errors_buffer = None
+        self.theta_lines.reset([])
+        self.errors_lines.reset([])
+        self.progress.param.update(value=0, max=100)
+        self.alert.visible = False
+        self.status.object = (
+            READY_TEXT
+            if self.session.ensemble is None
+            else "New ensemble: press **Train** to learn a closure for it."
+        )
 
     def _on_model(self, event) -> None:
         self.evaluate_button.disabled = event.new is None or self.running
@@ -424,6 +451,9 @@ class TrainingPanel(Viewer):
             self._warn(refusal, "danger")
             self.status.object = "Not started."
             return None
+        #: The ensemble this job belongs to: its records are dropped once another
+        #: ensemble replaced it.
+        self._job_ensemble = self.session.ensemble
         self._t0 = self.t_started = time.perf_counter()
         self.t_first_step = None
         self._pending = []
@@ -452,7 +482,13 @@ class TrainingPanel(Viewer):
             self.progress.max = total
         self.progress.value = value
 
+    def _outdated(self) -> bool:
+        """Whether the current job belongs to an ensemble no longer shown."""
+        return self.session.ensemble is not self._job_ensemble
+
     def _on_records(self, batch: list) -> None:
+        if self._outdated():
+            return
         for rec in batch:
             kind = rec[0]
             if kind == "step":
@@ -582,10 +618,12 @@ class TrainingPanel(Viewer):
         return fit
 
     def _on_done(self, state: str, error: str | None) -> None:
-        self._flush_steps()
         self.train_button.disabled = False
         self.stop_button.disabled = True
         self.evaluate_button.disabled = self.session.model is None
+        if self._outdated():  # cleared by the new ensemble (_on_ensemble)
+            return
+        self._flush_steps()
         dt = time.perf_counter() - self._t0
         what = (
             "Training"
