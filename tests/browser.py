@@ -271,8 +271,12 @@ JS_LAYOUT = """
   };
   const clipper = (el) => {
     for (let e = parentOf(el); e; e = parentOf(e)) {
-      const ox = getComputedStyle(e).overflowX;
-      if (ox !== 'visible' && e !== document.documentElement && e !== document.body)
+      const cs = getComputedStyle(e);
+      const r = e.getBoundingClientRect();
+      // display: contents boxes (0 x 0) clip nothing
+      if (cs.display === 'contents' || (r.width === 0 && r.height === 0)) continue;
+      if (cs.overflowX !== 'visible' && e !== document.documentElement &&
+          e !== document.body)
         return e;
     }
     return null;

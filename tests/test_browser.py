@@ -456,3 +456,35 @@ def test_the_layout_fits_a_projector(server, chromium, width, height):
     page.screenshot(path=str(ARTIFACTS / f"layout_{width}x{height}_presentation.png"))
     assert errors == []
     page.close()
+
+
+def spinner_value(page, label: str) -> str:
+    group = page.locator(".bk-input-group", has=page.get_by_text(label, exact=True))
+    return group.locator("input").first.input_value()
+
+
+def test_a_rejected_value_is_reported_in_the_widgets_words(server, chromium):
+    """Steps takes values beyond the old 2000 cap; -5 is rejected with the label
+    and the allowed range, the box shows the value in use, as plain text."""
+    page, errors = open_dashboard(chromium, server)
+    set_spinner(page, "Steps", 5000)
+    page.wait_for_timeout(500)
+    assert spinner_value(page, "Steps") == "5000"
+    page.get_by_text("Settings changed").wait_for(state="hidden", timeout=1000)
+    set_spinner(page, "Steps", -5)
+    page.get_by_text(
+        "Steps: -5 rejected, allowed [1, 1000000]; 5000 is kept."
+    ).wait_for(timeout=10000)
+    page.wait_for_function(
+        "() => { const f = (r) => { for (const e of r.querySelectorAll('input'))"
+        " if (e.value === '-5') return true; for (const e of r.querySelectorAll('*'))"
+        " if (e.shadowRoot && f(e.shadowRoot)) return true; return false; };"
+        " return !f(document); }",
+        timeout=10000,
+    )
+    assert spinner_value(page, "Steps") == "5000"
+    set_spinner(page, "Replicates", 30000)  # 30000 x 5001 x 1600 B > 8 GiB
+    page.get_by_text("Cannot simulate these settings.").wait_for(timeout=10000)
+    assert page.get_by_text("Keep snapshots=False").count() == 1
+    assert errors == []
+    page.close()

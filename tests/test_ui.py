@@ -240,7 +240,12 @@ def test_bad_combination_gives_an_alert_not_an_exception():
     app = small_app()
     app.session.config.param.update(size=4)  # 12 + 8 > 16 sites
     assert app.model.alert.visible
-    assert "init_x + init_y" in app.model.alert.object
+    # the widgets' labels, not the code names; plain text
+    assert (
+        "Initial X + Initial Y = 20 exceeds the number of sites "
+        "Lattice side L squared = 16" in app.model.alert.object
+    )
+    assert "init_x" not in app.model.alert.object
     assert app.model.simulate() is None
     assert app.session.ensemble is None
     app.session.config.init_x = 2
@@ -256,6 +261,53 @@ def test_preset_selector_loads_values():
     cfg = app.session.config
     assert (cfg.size, cfg.init_x, cfg.steps, cfg.replicates) == (40, 100, 500, 100)
     assert not app.model.alert.visible
+
+
+def test_inputs_take_the_full_range_and_report_rejected_values():
+    """Steps and Replicates up to the parameter's bounds (10**6), not the soft 2000;
+    a value out of range is reported with the widget's label and the allowed range,
+    the box shows the value in use again; text is plain (no Markdown)."""
+    app = small_app()
+    w = app.model.settings._widgets
+    cfg = app.session.config
+    for name in ("steps", "replicates"):
+        assert (w[name].start, w[name].end) == (None, None)  # no silent clamping
+        w[name].value = 1_000_000
+        assert getattr(cfg, name) == 1_000_000
+    assert w["size"].fixed_end == 1000 and w["init_x"].fixed_end is None
+    w["size"].value = 500  # beyond the slider's soft end, within the bounds
+    assert cfg.size == 500
+    w["size"].value, w["replicates"].value = 10, 6  # snapshots within 8 GiB again
+    assert not app.model.alert.visible
+    w["steps"].value = -5
+    assert cfg.steps == 1_000_000 and w["steps"].value == 1_000_000
+    alert = app.model.alert
+    assert alert.visible and alert.alert_type == "warning"
+    assert alert.object == (
+        "Steps: -5 rejected, allowed \\[1, 1000000\\]; 1000000 is kept."
+    )
+    w["seed"].value = -1
+    assert "Seed: -1 rejected" in alert.object and cfg.seed == 3
+    w["steps"].value = 40  # a valid value clears the report
+    assert not alert.visible
+    # training settings too
+    panel = app.training
+    panel.train_settings._widgets["opt_steps"].value = -1
+    assert panel.alert.visible and panel.alert.object.startswith(
+        "Optimisation steps: -1 rejected"
+    )
+
+
+def test_messages_are_plain_text():
+    from dbdviz.ui.messages import in_labels, plain
+
+    assert plain("4**9 = 262144 _x_") == "4\\*\\*9 = 262144 \\_x\\_"
+    md = pn.pane.Markdown(plain("4**9 and [a](b)"))
+    assert "<strong>" not in md._transform_object(md.object)["object"]
+    cfg = Session().config
+    assert in_labels("size = 5 is too small; lattice size", cfg) == (
+        "Lattice side L = 5 is too small; lattice size"
+    )
 
 
 def test_preset_box_says_custom_once_edited():
@@ -405,7 +457,7 @@ def test_incompatible_settings_are_alerts(tiny):
     # a 3 x 3 patch needs L >= 6: the alert appears as soon as the ensemble is there
     s.dbm_config.conn = 9
     s.ensemble = simulate(LatticeLV(size=5, init_x=3, init_y=3, steps=3, replicates=2))
-    assert panel.alert.visible and "size = 5" in panel.alert.object
+    assert panel.alert.visible and "Lattice side L = 5" in panel.alert.object
     assert panel.train() is None and panel.job is None
     # a 13-dimensional Q3 C1 domain: refused in the panel before any work, with
     # the widget labels (the depth's own default basis, Q1, trains)
@@ -664,7 +716,13 @@ def test_new_simulation_stops_training(tiny):
     s, panel = tiny_session(tiny, opt_steps=100_000)
     job = panel.train()
     poll_until(job, lambda: panel.errors_buffer is not None)
-    s.ensemble = copy.copy(tiny.session.ensemble)  # what a new Simulate does
+    # what a new Simulate does (ModelPanel)
+    s.param.update(
+        ensemble=copy.copy(tiny.session.ensemble),
+        learned=None,
+        model=None,
+        evaluation=None,
+    )
     assert job.wait(10) == JobState.CANCELLED
     assert "new ensemble" in panel.alert.object
     # the old run's plots, progress and model do not carry over to the new data

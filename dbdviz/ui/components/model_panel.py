@@ -12,14 +12,12 @@ from panel.viewable import Viewer
 from ...config import PRESETS
 from .._compat import SEED_WIDGET, widget
 from ..jobs import Job, JobState
+from ..messages import CheckedParam, free_input, in_labels, plain
 from ..session import Session, session_or_new
 from ..workers import SITE_STEPS_PER_BATCH, simulation_work
 from .moments_view import CURVE_LABELS
 
 __all__ = ["ModelPanel", "MODEL_MAIN", "MODEL_ADVANCED", "CUSTOM", "STALE_HINT"]
-
-#: A slider's title wraps in a narrow sidebar or in large type (Bokeh: nowrap).
-WRAP_TITLE = ".bk-slider-title { white-space: normal; }"
 
 #: The Preset box's entry once a setting differs from the chosen preset.
 CUSTOM = "custom"
@@ -40,6 +38,28 @@ MODEL_MAIN = [
     "seed",
 ]
 MODEL_ADVANCED = ["dt", "pick_mode", "birth_mode", "snapshots"]
+#: Settings shown as sliders (over the soft bounds) with a box for the full range.
+SLIDERS = ["size", "birth", "death", "init_x", "init_y"]
+#: A slider's title wraps in a narrow sidebar or in large type (Bokeh: nowrap).
+WRAP_TITLE = ".bk-slider-title { white-space: normal; }"
+
+
+def editable_slider(config, name: str) -> dict[str, Any]:
+    """``pn.Param`` spec: a slider over the soft bounds with a box beside it that
+    takes any value within the parameter's hard bounds."""
+    p = config.param[name]
+    integer = isinstance(p, param.Integer)
+    lo, hi = p.bounds
+    spec: dict[str, Any] = {
+        "type": pn.widgets.EditableIntSlider
+        if integer
+        else pn.widgets.EditableFloatSlider,
+        "fixed_start": lo,
+        "fixed_end": hi,
+    }
+    if not integer:
+        spec.update(step=0.001, format="0.000")
+    return spec
 
 
 class ModelPanel(Viewer):
@@ -71,39 +91,27 @@ class ModelPanel(Viewer):
             sizing_mode="stretch_width",
         )
         self.preset.param.watch(self._on_preset, "value")
-        self.settings = pn.Param(
+        self.settings = CheckedParam(
             cfg,
             parameters=MODEL_MAIN,
             show_name=False,
             sizing_mode="stretch_width",
             widgets={
                 "seed": SEED_WIDGET,
-                "steps": {"type": pn.widgets.IntInput},
-                "replicates": {"type": pn.widgets.IntInput},
-                "birth": {
-                    "type": pn.widgets.FloatSlider,
-                    "step": 0.001,
-                    "format": "0.000",
-                    "stylesheets": [WRAP_TITLE],
-                },
-                "death": {
-                    "type": pn.widgets.FloatSlider,
-                    "step": 0.001,
-                    "format": "0.000",
-                    "stylesheets": [WRAP_TITLE],
-                },
+                "steps": free_input(pn.widgets.IntInput),
+                "replicates": free_input(pn.widgets.IntInput),
+                # sliders over the soft bounds; the box beside them takes any value
+                # up to the hard bounds
+                **{n: editable_slider(cfg, n) for n in SLIDERS},
+                # its slider spans the whole range [0, 1]
                 "predation": {
                     "type": pn.widgets.FloatSlider,
                     "stylesheets": [WRAP_TITLE],
                 },
-                **{
-                    n: {"type": pn.widgets.IntSlider, "stylesheets": [WRAP_TITLE]}
-                    for n in ("size", "init_x", "init_y")
-                },
             },
         )
         self.advanced = pn.Card(
-            pn.Param(
+            CheckedParam(
                 cfg,
                 parameters=MODEL_ADVANCED,
                 show_name=False,
@@ -113,6 +121,8 @@ class ModelPanel(Viewer):
             collapsed=True,
             sizing_mode="stretch_width",
         )
+        for box in (self.settings, self.advanced[0]):
+            box.param.watch(self._on_rejected, "rejected")
         self.simulate_button = widget(
             pn.widgets.Button,
             label="Simulate",
@@ -160,6 +170,14 @@ class ModelPanel(Viewer):
         return self._layout
 
     # -- validation -----------------------------------------------------------------
+    def _on_rejected(self, event) -> None:
+        if event.new:
+            self.alert.object = plain(event.new)
+            self.alert.alert_type = "warning"
+            self.alert.visible = True
+        elif self.alert.alert_type == "warning":
+            self.alert.visible = False
+
     def check(self) -> str | None:
         """Validate the current settings; show and return the message, or None."""
         try:
@@ -168,7 +186,8 @@ class ModelPanel(Viewer):
             if refusal is not None:
                 raise ValueError(refusal)
         except ValueError as exc:
-            self.alert.object = f"**Cannot simulate these settings.** {exc}"
+            words = plain(in_labels(str(exc), self.session.config))
+            self.alert.object = f"**Cannot simulate these settings.** {words}"
             self.alert.alert_type = "danger"
             self.alert.visible = True
             return str(exc)
@@ -324,13 +343,15 @@ class ModelPanel(Viewer):
             self.progress.value = self.progress.max
             msgs = [f"Done in {dt:.1f} s."]
             for key, msg in self.session.closure_errors.items():
-                msgs.append(f"{CURVE_LABELS.get(key, key)} unavailable: {msg}")
+                msgs.append(f"{CURVE_LABELS.get(key, key)} unavailable: {plain(msg)}")
             self.status.object = " ".join(msgs)
         elif state == JobState.CANCELLED:
             self.status.object = f"Stopped after {dt:.1f} s."
         else:
             self.status.object = "Simulation failed."
-            self._show_error(f"Simulation failed: {error}")
+            self._show_error(
+                "Simulation failed: " + plain(in_labels(error, self.session.config))
+            )
 
     def _show_error(self, text: str) -> None:
         self.alert.object = text

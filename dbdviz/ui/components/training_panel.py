@@ -16,6 +16,7 @@ from ...config import DBMConfig, TrainConfig, depth_defaults, training_error
 from .._compat import SEED_WIDGET, int_input, widget
 from ..jobs import Job, JobState
 from ..live import LiveLines
+from ..messages import CheckedParam, free_input, in_labels, plain
 from ..session import (
     PROTOCOLS,
     Session,
@@ -156,32 +157,32 @@ class TrainingPanel(Viewer):
             sizing_mode="stretch_width",
         )
         self.protocol.param.watch(self._on_protocol, "value")
-        self.dbm_settings = pn.Param(
+        self.dbm_settings = CheckedParam(
             s.dbm_config,
             parameters=DBM_MAIN,
             show_name=False,
             sizing_mode="stretch_width",
-            widgets={"chains": {"type": pn.widgets.IntInput}},
+            widgets={"chains": free_input(pn.widgets.IntInput)},
         )
-        self.train_settings = pn.Param(
+        self.train_settings = CheckedParam(
             s.train_config,
             parameters=TRAIN_MAIN,
             show_name=False,
             sizing_mode="stretch_width",
             widgets={
                 "seed": SEED_WIDGET,
-                "opt_steps": {"type": pn.widgets.IntInput},
-                "lr": {"type": pn.widgets.FloatInput, "format": "0.[0000000000]"},
+                "opt_steps": free_input(pn.widgets.IntInput),
+                "lr": free_input(pn.widgets.FloatInput, format="0.[0000000000]"),
             },
         )
         self.advanced = pn.Card(
-            pn.Param(
+            CheckedParam(
                 s.dbm_config,
                 parameters=DBM_ADVANCED,
                 show_name=False,
                 sizing_mode="stretch_width",
             ),
-            pn.Param(
+            CheckedParam(
                 s.train_config,
                 parameters=TRAIN_ADVANCED,
                 show_name=False,
@@ -243,6 +244,13 @@ class TrainingPanel(Viewer):
         self._applying = False  # the panel itself is changing settings
         for cfg in (s.dbm_config, s.train_config):
             cfg.param.watch(self._on_settings, cfg.public_names())
+        for box in (
+            self.dbm_settings,
+            self.train_settings,
+            self.advanced[0],
+            self.advanced[1],
+        ):
+            box.param.watch(self._on_rejected, "rejected")
         s.param.watch(self._on_ensemble, "ensemble")
         s.param.watch(self._on_model, "model")
         # settings on the left, the run and its live plots on the right
@@ -327,6 +335,12 @@ class TrainingPanel(Viewer):
                     self.apply_depth(ev.new)
         self.check()
 
+    def _on_rejected(self, event) -> None:
+        if event.new:
+            self._warn(plain(event.new), "warning")
+        elif self.alert.visible and self.alert.alert_type == "warning":
+            self.alert.visible = False
+
     def check(self) -> str | None:
         """Validate the settings against the session's data; alert and return the
         message, or None."""
@@ -341,9 +355,8 @@ class TrainingPanel(Viewer):
             if error:
                 raise ValueError(error)
         except ValueError as exc:
-            self._warn(
-                f"**Cannot train with these settings.** {_plain(str(exc))}", "danger"
-            )
+            words = plain(in_labels(str(exc), s.dbm_config, s.train_config, s.config))
+            self._warn(f"**Cannot train with these settings.** {words}", "danger")
             return str(exc)
         if self.alert.visible and self.alert.object.startswith("**Cannot train"):
             self.alert.visible = False
@@ -677,7 +690,9 @@ class TrainingPanel(Viewer):
             )
         else:
             self.status.object = f"{what} failed."
-            self._warn(_job_error_markdown(what, error), "danger")
+            s = self.session
+            words = in_labels(error or "", s.dbm_config, s.train_config, s.config)
+            self._warn(_job_error_markdown(what, words), "danger")
 
 
 def _poor_fit_markdown(fit: dict) -> str:
@@ -696,16 +711,9 @@ def _label(name: str) -> str:
     return cls.param[name].label or name
 
 
-def _plain(text: str) -> str:
-    """``text`` shown as written in a Markdown pane (``4**9``, ``a_b_c`` escaped)."""
-    for ch in "\\`*_[]#<>^~|":
-        text = text.replace(ch, "\\" + ch)
-    return text
-
-
 def _job_error_markdown(what: str, error: str | None) -> str:
     """The alert text for a failed job: the message, never a traceback."""
-    error = error or "unknown error"
+    error = plain(error or "unknown error")
     name, _, msg = error.partition(": ")
     if name == "ValueError":
         verb = "train" if what == "Training" else "evaluate"
