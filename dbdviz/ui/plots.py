@@ -61,9 +61,10 @@ def plot_style(presentation: bool = False) -> dict[str, float]:
     Normal: ticks and labels at about 14-16 px; presentation (a projector): larger
     type and thicker lines.
     """
+    # Bokeh's smallest plot text (legend labels) is about 10 px at fontscale 1
     if presentation:
-        return {"fontscale": 1.7, "line_scale": 1.8}
-    return {"fontscale": 1.3, "line_scale": 1.0}
+        return {"fontscale": 1.9, "line_scale": 1.8}
+    return {"fontscale": 1.45, "line_scale": 1.0}
 
 
 #: Site colours of the lattice image: empty, X (prey), Y (predator).
