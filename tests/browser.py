@@ -136,7 +136,9 @@ def serve(
                     f"panel serve exited ({proc.returncode}):\n{server.log()}"
                 )
             try:
-                with urllib.request.urlopen(server.url, timeout=5) as r:
+                # one request at a time: each builds a session (seconds on a
+                # loaded machine); a short timeout would pile up retries
+                with urllib.request.urlopen(server.url, timeout=60) as r:
                     if r.status == 200:
                         break
             except OSError:

@@ -488,3 +488,40 @@ def test_a_rejected_value_is_reported_in_the_widgets_words(server, chromium):
     assert page.get_by_text("Keep snapshots=False").count() == 1
     assert errors == []
     page.close()
+
+
+def test_the_exported_figure_opens_offline(server, chromium, tmp_path):
+    """The exported HTML figure draws with every request off the machine refused,
+    with no console error; its title names the parameters."""
+    page, errors = open_dashboard(chromium, server)
+    simulate_small(page, replicates=10, steps=40)
+    page.locator(".bk-tab", has_text="Export").click()
+    with page.expect_download() as download:
+        page.get_by_text("Download figure (HTML)").click()
+    path = tmp_path / "figure.html"
+    path.write_bytes(Path(download.value.path()).read_bytes())
+    page.close()
+    offline = chromium.new_page()
+    requests: list[str] = []
+    offline.on("request", lambda r: requests.append(r.url))
+    offline.route(
+        "**/*",
+        lambda route: (
+            route.continue_()
+            if route.request.url.startswith("file:")
+            else route.abort()
+        ),
+    )
+    errors_offline = browser.watch_console(offline)
+    offline.goto(path.as_uri())
+    offline.wait_for_function(
+        "() => window.Bokeh && Bokeh.documents.length > 0", timeout=30000
+    )
+    offline.wait_for_timeout(1000)
+    assert browser.element_box(offline, "canvas") is not None
+    title = offline.title()
+    assert title.startswith("prey count X: L = 40, birth 0.025, death 0.06")
+    assert "10 replicates" in title
+    assert [u for u in requests if not u.startswith("file:")] == []
+    assert errors_offline == [] and errors == []
+    offline.close()

@@ -310,6 +310,82 @@ def test_messages_are_plain_text():
     )
 
 
+def test_every_preset_has_a_description_shown_under_the_box():
+    from dbdviz.config import PRESET_NOTES, PRESETS
+
+    app = App("demo")
+    assert (
+        set(PRESET_NOTES)
+        == set(PRESETS)
+        >= {
+            "paper",
+            "fast-oscillations",
+            "predator-extinction",
+            "weak-coupling",
+        }
+    )
+    for name in PRESETS:
+        app.model.preset.value = name
+        assert app.model.preset_note.object == PRESET_NOTES[name].replace("_", "\\_")
+    app.session.config.birth = 0.5
+    assert app.model.preset_note.object.startswith("Your own settings")
+
+
+def _regime(name: str, **changes):
+    from dbdviz.closures import solve
+    from dbdviz.compare import nrmse
+    from dbdviz.config import preset
+    from dbdviz.moments import moment_table
+    from dbdviz.simulate import simulate
+
+    cfg = preset(name, replicates=12, seed=1, snapshots=False, **changes)
+    ens = simulate(cfg)
+    sim = moment_table(ens.observables, ens.t)
+    return ens, sim, nrmse(solve("mean-field", cfg), sim)
+
+
+def test_teaching_presets_show_their_regimes():
+    """What the descriptions promise, on 12 replicates (fixed seed): the predators
+    die out; three prey peaks in 300 steps where the paper has at most two; mean
+    field within 40 % where it is off by more than 70 % on the paper's case."""
+    ens, _, _ = _regime("predator-extinction")
+    assert np.all(ens.observables[:, -1, 1] == 0)
+    _, sim, _ = _regime("fast-oscillations")
+    x = sim.mean["X"]
+    peaks = np.flatnonzero((x[1:-1] > x[:-2]) & (x[1:-1] >= x[2:]) & (x[1:-1] > 300))
+    # distinct maxima more than 40 steps apart
+    assert np.count_nonzero(np.diff(peaks) > 40) + 1 >= 3
+    _, _, weak = _regime("weak-coupling")
+    _, _, paper = _regime("paper", steps=300)
+    assert weak["X"] < 0.4 and weak["Y"] < 0.4
+    assert paper["X"] > 0.7 and paper["Y"] > 0.7
+
+
+def test_lesson_and_glossary_are_in_the_sidebar():
+    from dbdviz.ui.components.lesson import GLOSSARY_MD, LESSON_MD
+
+    app = App("demo")
+    assert any(o is app.lesson.__panel__() for o in app.template.sidebar.objects)
+    assert app.lesson.lesson.title == "Lesson: why averages need a closure"
+    assert app.lesson.glossary.title == "Glossary of symbols"
+    for word in ("Simulate", "closures fail", "pairs", "Learn a closure"):
+        assert word in LESSON_MD
+    for sym in ("hX", "JXY", "awake / asleep", "channels A/B", "nnn3XX", "NRMSE"):
+        assert sym in GLOSSARY_MD
+
+
+def test_phase_plane_draws_y_against_x(simulated):
+    from dbdviz.ui.components import PhaseView
+
+    view = PhaseView(simulated.session)
+    kinds = [c[0] for c in view.curves()]
+    assert kinds[0] == "simulation" and {"mean-field", "pair"} <= set(kinds)
+    sim = simulated.session.simulation
+    first = [c for c in view.figure() if isinstance(c, hv.Curve)][0]
+    np.testing.assert_array_equal(first.dimension_values("X"), sim.mean["X"])
+    np.testing.assert_array_equal(first.dimension_values("Y"), sim.mean["Y"])
+
+
 def test_preset_box_says_custom_once_edited():
     app = App("demo")
     assert app.model.preset.value == "demo"
@@ -768,8 +844,15 @@ def test_export_downloads(simulated):
     np.testing.assert_allclose(
         table.mean["nnXX"], simulated.session.simulation.mean["nnXX"]
     )
-    html = ex.figure_html().getvalue()
-    assert b"<html" in html[:2000].lower() and b"Bokeh" in html
+    html = ex.figure_html().getvalue().decode()
+    assert "<html" in html[:2000].lower() and "Bokeh" in html
+    # self-contained: no linked script or stylesheet; the parameters in the title
+    import re
+
+    assert re.findall(r"<script[^>]*\bsrc=|<link\b", html) == []
+    cfg = simulated.session.sim_config
+    assert f"<title>prey count X: L = {cfg.size}, birth {cfg.birth:g}" in html
+    assert f"{cfg.replicates} replicates, seed {cfg.seed}</title>" in html
     from dbdviz.simulate import Ensemble
 
     buf = ex.ensemble_npz()

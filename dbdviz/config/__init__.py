@@ -15,7 +15,7 @@ any work starts::
 
 from .base import Config, format_range
 from .evaluation import EvalConfig
-from .lattice import PRESETS, LatticeLV, preset
+from .lattice import PRESET_NOTES, PRESETS, LatticeLV, preset
 from .serve import ServeLimits
 from .training import (
     DEPTH_DEFAULTS,
@@ -48,6 +48,7 @@ __all__ = [
     "training_error",
     "check_training",
     "PRESETS",
+    "PRESET_NOTES",
     "preset",
     "PROTOCOLS",
     "protocol",

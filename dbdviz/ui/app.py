@@ -18,8 +18,10 @@ from .components import (
     ExportPanel,
     HierarchyView,
     LatticeView,
+    LessonPanel,
     ModelPanel,
     MomentsView,
+    PhaseView,
     PredictPanel,
     RegimeMap,
     TrainingPanel,
@@ -32,7 +34,8 @@ log = logging.getLogger("dbdviz.ui")
 
 INTRO_MD = """
 **Predators and prey on a lattice, and how to predict their averages.**
-Pick a preset on the left and press **Simulate**.
+Pick a preset on the left and press **Simulate**; the lesson under the settings walks
+through it, the glossary explains the symbols.
 """
 
 #: The page's own stylesheet: readable type (15-16 px) and, on the ``<html>`` element's
@@ -57,8 +60,11 @@ class App:
         self.hierarchy = HierarchyView(self.session)
         self.export = ExportPanel(self.session, moments=self.moments)
         self.regime_map = RegimeMap(self.session)
+        self.phase = PhaseView(self.session)
+        self.lesson = LessonPanel()
         self.tabs = pn.Tabs(
             ("Moments", self.moments),
+            ("Phase plane", self.phase),
             ("Lattice", self.lattice),
             ("Training", self.training),
             ("Hierarchy", self.hierarchy),
@@ -94,6 +100,7 @@ class App:
                 self.model,
                 pn.pane.Markdown("### Predict (trained model)"),
                 self.predict,
+                self.lesson,
             ],
             main=[pn.pane.Markdown(INTRO_MD, sizing_mode="stretch_width"), self.tabs],
             sidebar_width=350,

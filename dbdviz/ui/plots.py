@@ -33,6 +33,7 @@ __all__ = [
     "channels_overlay",
     "regime_heatmap",
     "rate_marker",
+    "phase_plane",
 ]
 
 #: Line colours per curve kind (colour-blind friendly Okabe-Ito palette).
@@ -505,4 +506,55 @@ def rate_marker(x: float, y: float, xname: str, yname: str) -> hv.Points:
     """The current model's rates on a :func:`regime_heatmap`."""
     return hv.Points(([x], [y]), kdims=[xname, yname]).opts(
         marker="x", size=16, color="#D55E00", line_width=3, tools=[]
+    )
+
+
+def phase_plane(
+    curves: Sequence[tuple[str, str, np.ndarray, np.ndarray]],
+    title: str = "phase plane: predators Y against prey X",
+    presentation: bool = False,
+) -> hv.Overlay:
+    """Trajectories in the (X, Y) plane, one per curve kind, each with a start dot.
+
+    Parameters
+    ----------
+    curves : sequence of (kind, label, x, y)
+        ``kind`` as in :func:`moment_curve` (colour and dash); ``x``, ``y`` float64
+        arrays of equal length (the means of X and Y over time).
+    presentation : bool
+        Larger type and thicker lines (:func:`plot_style`).
+
+    Returns
+    -------
+    hv.Overlay
+        Curves with kdims ``[X]``, vdims ``[Y]``.
+    """
+    st = plot_style(presentation)
+    xd, yd = observable_dim("X"), observable_dim("Y")
+    items: list[hv.Element] = []
+    for kind, label, x, y in curves:
+        x, y = _f64(x), _f64(y)
+        items.append(
+            hv.Curve((x, y), kdims=[xd], vdims=[yd], label=label).opts(
+                color=CURVE_COLORS.get(kind, "#444444"),
+                line_dash=CURVE_DASHES.get(kind, "solid"),
+                line_width=_CURVE_WIDTHS.get(kind, 2.0) * st["line_scale"],
+            )
+        )
+    starts = [(float(c[2][0]), float(c[3][0])) for c in curves if len(c[2])]
+    if starts:
+        items.append(
+            hv.Points(starts[:1], kdims=[xd, yd], label="start").opts(
+                color="#000000", size=8 * st["line_scale"]
+            )
+        )
+    if not items:
+        items = [hv.Curve(([], []), kdims=[xd], vdims=[yd])]
+    return hv.Overlay(items).opts(
+        title=title,
+        responsive=True,
+        min_height=380,
+        show_grid=True,
+        legend_position="top_right",
+        fontscale=st["fontscale"],
     )

@@ -26,13 +26,17 @@ periodic callback drains it into widgets and ``hv.streams.Pipe``/``Buffer`` obje
 - :mod:`.regime_map`: :class:`RegimeMap` (a sweep over two rates on Dask, cell by
   cell)
 - :mod:`.predict_panel`: :class:`PredictPanel` (Predict, re-predict on changes)
+- :mod:`.phase_view`: :class:`PhaseView` (Y against X)
+- :mod:`.lesson`: :class:`LessonPanel` (the lesson and the glossary; text only)
 """
 
 from .export_panel import ExportPanel
 from .hierarchy_view import HierarchyView
 from .lattice_view import LatticeView
+from .lesson import LessonPanel
 from .model_panel import ModelPanel
 from .moments_view import MomentsView
+from .phase_view import PhaseView
 from .predict_panel import PredictPanel
 from .regime_map import RegimeMap
 from .training_panel import TrainingPanel
@@ -46,4 +50,6 @@ __all__ = [
     "ExportPanel",
     "RegimeMap",
     "PredictPanel",
+    "PhaseView",
+    "LessonPanel",
 ]

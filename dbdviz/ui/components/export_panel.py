@@ -13,6 +13,7 @@ import panel as pn
 from panel.viewable import Viewer
 
 from ...moments import MomentTable
+from .. import plots
 from .._compat import widget
 from ..session import Session, session_or_new
 from .moments_view import MomentsView
@@ -33,12 +34,53 @@ def _download(callback, filename: str, label: str, **kwargs: Any):
     )
 
 
+def parameters_text(config) -> str:
+    """The model's parameters in one line (figure titles), or a note without data."""
+    if config is None:
+        return "no simulation yet"
+    c = config
+    return (
+        f"L = {c.size}, birth {c.birth:g}, death {c.death:g}, predation "
+        f"{c.predation:g}, X0 = {c.init_x}, Y0 = {c.init_y}, {c.replicates} "
+        f"replicates, seed {c.seed}"
+    )
+
+
+def standalone_html(model, title: str) -> str:
+    """An HTML page holding BokehJS inline and ``model`` (a Bokeh figure): it opens
+    with no network access.
+
+    Parameters
+    ----------
+    model : bokeh.model.Model
+        Not attached to any other document.
+    title : str
+        The page's title (HTML-escaped here).
+    """
+    import html
+    import json
+
+    from bokeh.embed import json_item
+    from bokeh.util.paths import bokehjs_path
+
+    js = (Path(bokehjs_path()) / "js" / "bokeh.min.js").read_text(encoding="utf-8")
+    item = json.dumps(json_item(model, "figure")).replace("</", "<\\/")
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(title)}</title>\n"
+        "<style>body { margin: 0; padding: 12px; font-family: sans-serif; }"
+        " #figure { width: 100%; height: 90vh; }</style>\n"
+        f'<script>{js}</script>\n</head>\n<body>\n<div id="figure"></div>\n'
+        f"<script>Bokeh.embed.embed_item({item});</script>\n</body>\n</html>\n"
+    )
+
+
 class ExportPanel(Viewer):
     """Downloads: moment tables (CSV), the moments figure (HTML), the ensemble and
     the trained model (.npz, loadable with ``Ensemble.load`` / ``DBDModel.load``).
 
-    PNG is not offered: bokeh's PNG export needs selenium and a web driver, and the
-    matplotlib backend is not a dependency; the HTML figure is self-contained.
+    PNG comes from the plots' own save tools (the browser draws it); a server-side
+    PNG would need selenium and a web driver, or matplotlib, neither a dependency.
     """
 
     def __init__(
@@ -82,10 +124,11 @@ class ExportPanel(Viewer):
             self.npz_download,
             self.model_download,
             pn.pane.Markdown(
-                "CSV columns follow the dbdviz moment-table layout (`t, n, mean_X, "
-                "sd_X, ...`). The figure is a standalone HTML file (interactive "
-                "Bokeh). PNG export is not offered: it would need selenium and a "
-                "browser driver."
+                "CSV columns follow the dbdviz moment-table layout (t, n, mean\\_X, "
+                "sd\\_X, ...). The figure is one HTML file that opens without a "
+                "network (interactive Bokeh, the parameters in its title). For a PNG "
+                "of any plot, press the save icon of its toolbar.",
+                sizing_mode="stretch_width",
             ),
         )
 
@@ -114,8 +157,17 @@ class ExportPanel(Viewer):
         text = t.to_csv() if t is not None else "t,n\n"
         return io.BytesIO(text.encode("utf-8"))
 
+    def figure_title(self) -> str:
+        """The exported figure's title: the observable and the model's parameters."""
+        obs = plots._OBS_LABELS.get(self.moments.observable, self.moments.observable)
+        return f"{obs}: {parameters_text(self.session.sim_config)}"
+
     def figure_html(self) -> io.BytesIO:
-        """The moments figure as a standalone HTML file.
+        """The moments figure as a self-contained HTML file that works offline.
+
+        Only BokehJS, inline, and the figure's JSON: no Panel, no MathJax, no CSS
+        from a CDN (``hv.save`` with inline resources still linked Panel's
+        stylesheets and MathJax on CDNs). The title names the parameters.
 
         Rendered with a throwaway document as Panel's current document: Panel takes
         the stylesheet models of new components from the cache of the *current*
@@ -126,17 +178,12 @@ class ExportPanel(Viewer):
         from bokeh.document import Document
         from panel.io.state import set_curdoc
 
-        buf = io.BytesIO()
+        title = self.figure_title()
         with set_curdoc(Document()):
-            hv.save(
-                self.moments.figure(),
-                buf,
-                fmt="html",
-                backend="bokeh",
-                resources="inline",
-            )
-        buf.seek(0)
-        return buf
+            fig = self.moments.figure().opts(title=title, fontscale=1.2)
+            model = hv.render(fig, backend="bokeh")
+            html = standalone_html(model, title)
+        return io.BytesIO(html.encode("utf-8"))
 
     def _on_model(self, event) -> None:
         self.model_download.disabled = event.new is None

@@ -9,7 +9,7 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
-from ...config import PRESETS
+from ...config import PRESET_NOTES, PRESETS
 from .._compat import SEED_WIDGET, widget
 from ..jobs import Job, JobState
 from ..messages import CheckedParam, free_input, in_labels, plain
@@ -42,6 +42,13 @@ MODEL_ADVANCED = ["dt", "pick_mode", "birth_mode", "snapshots"]
 SLIDERS = ["size", "birth", "death", "init_x", "init_y"]
 #: A slider's title wraps in a narrow sidebar or in large type (Bokeh: nowrap).
 WRAP_TITLE = ".bk-slider-title { white-space: normal; }"
+
+
+def preset_note(name: str) -> str:
+    """The preset box's one-line description (plain text)."""
+    if name == CUSTOM:
+        return "Your own settings (no preset)."
+    return plain(PRESET_NOTES.get(name, ""))
 
 
 def editable_slider(config, name: str) -> dict[str, Any]:
@@ -91,6 +98,12 @@ class ModelPanel(Viewer):
             sizing_mode="stretch_width",
         )
         self.preset.param.watch(self._on_preset, "value")
+        #: What the chosen preset shows (one line), or that the settings are custom.
+        self.preset_note = pn.pane.Markdown(
+            preset_note(self.preset.value),
+            sizing_mode="stretch_width",
+            margin=(0, 10),
+        )
         self.settings = CheckedParam(
             cfg,
             parameters=MODEL_MAIN,
@@ -156,6 +169,7 @@ class ModelPanel(Viewer):
         # controls first: Simulate is on screen on load, the settings follow
         self._layout = pn.Column(
             self.preset,
+            self.preset_note,
             pn.Row(self.simulate_button, self.stop_button, sizing_mode="stretch_width"),
             self.progress,
             self.status,
@@ -224,6 +238,7 @@ class ModelPanel(Viewer):
         self.stale.visible = self.settings_changed() and not self.running
 
     def _on_preset(self, event) -> None:
+        self.preset_note.object = preset_note(event.new)
         if event.new != CUSTOM:
             self.apply_preset(event.new)
 
