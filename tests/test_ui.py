@@ -851,8 +851,10 @@ def test_export_downloads(simulated):
 
     assert re.findall(r"<script[^>]*\bsrc=|<link\b", html) == []
     cfg = simulated.session.sim_config
-    assert f"<title>prey count X: L = {cfg.size}, birth {cfg.birth:g}" in html
-    assert f"{cfg.replicates} replicates, seed {cfg.seed}</title>" in html
+    title = ex.figure_title()
+    assert f"<title>{title}</title>" in html
+    assert f": L = {cfg.size}, birth {cfg.birth:g}" in title
+    assert title.endswith(f"{cfg.replicates} replicates, seed {cfg.seed}")
     from dbdviz.simulate import Ensemble
 
     buf = ex.ensemble_npz()
