@@ -474,7 +474,7 @@ def test_a_rejected_value_is_reported_in_the_widgets_words(server, chromium):
     set_spinner(page, "Steps", -5)
     page.get_by_text(
         "Steps: -5 rejected, allowed [1, 1000000]; 5000 is kept."
-    ).wait_for(timeout=10000)
+    ).wait_for(timeout=30000)
     page.wait_for_function(
         "() => { const f = (r) => { for (const e of r.querySelectorAll('input'))"
         " if (e.value === '-5') return true; for (const e of r.querySelectorAll('*'))"

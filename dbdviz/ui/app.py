@@ -46,6 +46,9 @@ PAGE_CSS = """
 html.dbd-presentation { --bokeh-font-size: 19px; font-size: 23px; }
 """
 
+#: Tab headers wrap (Bokeh: one row that scrolls sideways).
+TABS_CSS = ".bk-headers-wrapper { flex-wrap: wrap; overflow-x: visible; }"
+
 
 class App:
     """One dashboard instance: a session, its components and the template."""
@@ -72,6 +75,9 @@ class App:
             ("Export", self.export),
             dynamic=False,
             sizing_mode="stretch_width",
+            # more tabs than one line holds (large type, a narrow screen) wrap to a
+            # second line instead of scrolling sideways
+            stylesheets=[TABS_CSS],
         )
         # the server's Dask cluster starts when the map is first shown (it costs
         # two worker processes), so it is ready when Run map is pressed
