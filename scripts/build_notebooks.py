@@ -67,10 +67,13 @@ def nb01():
             "replicates dephase, so single runs wander far from the mean."
         ),
         new_code_cell(
+            "from dbdviz.moments import OBSERVABLES\n"
             "from dbdviz.ui.plots import confidence_band, spread_band, moments_overlay\n"
             "m = ens.moments()\n"
             "def panel(obs):\n"
-            "    bands = [spread_band(m.t, m.mean[obs], m.sd[obs], obs),\n"
+            "    # single replicates: 5 % and 95 % quantiles across replicates at each time\n"
+            "    lo, hi = np.quantile(ens.observables[:, :, OBSERVABLES.index(obs)], [0.05, 0.95], axis=0)\n"
+            "    bands = [spread_band(m.t, lo, hi, obs),\n"
             "             confidence_band(m.t, m.mean[obs], m.sd[obs] / np.sqrt(m.n), obs)]\n"
             "    return moments_overlay(obs, [('simulation', 'simulation', m.t, m.mean[obs])], bands).opts(min_height=250)\n"
             "hv.Layout([panel(o) for o in ['X', 'Y', 'nnXY', 'nnYY']]).cols(2)"

@@ -46,3 +46,15 @@ def test_notebook_executes(path, tmp_path, monkeypatch):
         if o.get("output_type") == "error"
     ]
     assert not errors
+
+
+def test_notebook01_spread_band_is_quantiles():
+    """The 'replicates 5-95%' band of notebook 01 comes from quantiles of the
+    replicates (it was drawn between the mean and the SD)."""
+    import nbformat
+
+    nb = nbformat.read(NB_DIR / "01_lattice_lv_and_moments.ipynb", as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "np.quantile(ens.observables" in code and "[0.05, 0.95]" in code
+    assert "spread_band(m.t, lo, hi, obs)" in code
+    assert "spread_band(m.t, m.mean" not in code

@@ -83,7 +83,7 @@ p(s;\theta(t)) \propto e^{-E(s;\theta(t))},
 $$
 
 The right-hand side F is fitted to the simulated lattices with an adjoint method
-(`ALGORITHM.md` sections 3-5). Any moment, including the pairs and triplets the
+(`docs/training.md` in the repository). Any moment, including the pairs and triplets the
 hierarchy needs, is then an expectation under p(s; θ(t)).
 
 *The exact per-step rates the dbdviz closures integrate (births in continuous time,
