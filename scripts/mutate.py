@@ -91,7 +91,7 @@ MUTANTS = [
      ["tests/test_moments.py"]),
     # the refinement's acceptance (dbdviz/dbd/refine.py)
     ("refine: accepts a 1.5x worse result", "dbdviz/dbd/refine.py",
-     "end_error <= self.start_error", "end_error <= 1.5 * self.start_error",
+     "error_after <= error_before", "error_after <= 1.5 * error_before",
      ["tests/test_refine.py"]),
 ]  # fmt: skip
 

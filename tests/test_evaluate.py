@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass
 
 import naive_dbm as nv
 import numpy as np
@@ -546,41 +545,33 @@ def test_channels_shapes_and_filter():
 # ------------------------------------------------------------------------------------
 
 
-@dataclass
-class _FakeModel:
-    """The parts of DBDModel that evaluate() uses (tests do not depend on training)."""
+@pytest.fixture(scope="module")
+def short_model():
+    """A real DBDModel from a short adjoint training on a small ensemble (dt = 0.5):
+    its F is what training learned, not a stand-in."""
+    from dbdviz.config import preset
+    from dbdviz.dbd import Trainer
+    from dbdviz.dbd.train import default_configs
+    from dbdviz.simulate import simulate
 
-    dbm_config: DBMConfig
-    size: int
-    theta: np.ndarray
-    dt: float
-    horizon: int
-
-    def dbm(self):
-        return DBM(self.dbm_config, self.size, tiny_ok=True)
-
-    def integrate(self, n_steps):
-        # continue the last increment linearly (stands in for the learned F)
-        extra = np.arange(1, n_steps - self.horizon + 1)[:, None]
-        step = self.theta[-1] - self.theta[-2]
-        return np.vstack([self.theta, self.theta[-1] + extra * step])
+    data = simulate(
+        preset("paper", size=8, init_x=8, init_y=8, steps=20, dt=0.5, replicates=8),
+        seed=4,
+    )
+    dc, tc = default_configs(opt_steps=4, refine="off")
+    return Trainer(data, dc, tc, seed=1).run()
 
 
-def _fake_model():
-    dbm = make(4, depth=1)
-    T = 20
-    theta = smooth_theta(dbm, T + 1, [-1.5, -1.5, 0, 0, 0.5, 0.5], [0.3] * 6)
-    return _FakeModel(DBMConfig(depth=1, visible_couplings=False), 4, theta, 0.5, T)
-
-
-def test_evaluate_model_filters_and_extrapolates():
-    m = _fake_model()
-    ev = evaluate(m, chains=20, seed=2)
-    assert ev.table.t.shape == (21,) and ev.table.t[-1] == 10.0
+def test_evaluate_model_filters_and_extrapolates(short_model):
+    m = short_model
+    H = m.horizon  # the adjoint steps trained t = 0 .. H of the data's 20 steps
+    assert 8 < H < 20 and m.dt == 0.5
+    ev = evaluate(m, chains=20, seed=2, lowpass_taps=63)
+    assert ev.table.t.shape == (H + 1,) and ev.table.t[-1] == 0.5 * H
     np.testing.assert_allclose(ev.theta, lowpass(m.theta, 63, 0.1))
     assert ev.meta["lowpass_taps"] == 63 and not ev.meta["extrapolated"]
     assert ev.meta["lowpass_padding"] == "odd"
-    edge = evaluate(m, chains=20, seed=2, lowpass_padding="edge")
+    edge = evaluate(m, chains=20, seed=2, lowpass_taps=63, lowpass_padding="edge")
     np.testing.assert_allclose(edge.theta, lowpass(m.theta, 63, 0.1, "edge"))
     assert edge.meta["lowpass_padding"] == "edge"
     assert not np.allclose(edge.theta[0], ev.theta[0])
@@ -588,13 +579,18 @@ def test_evaluate_model_filters_and_extrapolates():
         evaluate(m, chains=2, lowpass_padding="mirror")
     raw = evaluate(m, chains=20, seed=2, lowpass_taps=0)
     assert np.array_equal(raw.theta, m.theta)
-    direct = sample_trajectory(m.dbm(), m.theta, np.arange(21) * 0.5, chains=20, seed=2)
+    direct = sample_trajectory(
+        m.dbm(), m.theta, np.arange(H + 1) * 0.5, chains=20, seed=2
+    )
     assert np.array_equal(raw.table.mean["X"], direct.table.mean["X"])
     short = evaluate(m, chains=20, seed=2, lowpass_taps=0, t_max=4.0)
     assert short.table.t[-1] == 4.0 and short.theta.shape[0] == 9
     long = evaluate(m, chains=20, seed=2, lowpass_taps=0, t_max=13.0)
     assert long.meta["extrapolated"] and long.theta.shape[0] == 27
     np.testing.assert_allclose(long.theta, m.integrate(26))
+    # the trained path up to the horizon, the learned F beyond it (it moves theta)
+    np.testing.assert_array_equal(long.theta[: H + 1], m.theta)
+    assert not np.allclose(long.theta[26], long.theta[H])
     with pytest.raises(ValueError, match="t_max"):
         evaluate(m, t_max=-1.0)
     with pytest.raises(ValueError, match="DBDModel"):

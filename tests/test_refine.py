@@ -9,7 +9,7 @@ from dbdviz.compare import nrmse
 from dbdviz.config import DBMConfig, TrainConfig, preset
 from dbdviz.dbd import DBDModel, Trainer, evaluate, integrate, refine_static
 from dbdviz.dbd.basis import FiniteElements
-from dbdviz.dbd.refine import StaticRefiner, fit_rhs
+from dbdviz.dbd.refine import StaticRefiner, accepts, fit_rhs
 from dbdviz.dbd.train import default_configs
 from dbdviz.simulate import simulate
 
@@ -168,3 +168,14 @@ def test_refiner_steps_state_and_finish(data, model):
         np.testing.assert_array_equal(r.fe.coef, whole.fe.coef)
     with pytest.raises(ValueError, match="shape"):
         StaticRefiner(model, data, **{**kw, "stride": 1}).restore(*a.state())
+
+
+def test_acceptance_boundary():
+    """Equal error is accepted, any worse is not (a loosened check, e.g. 1.5x, fails
+    here); no start error recorded: accepted."""
+    assert accepts(0.2, 0.2)
+    assert accepts(0.2, 0.1999999)
+    assert not accepts(0.2, 0.2000001)
+    assert not accepts(0.2, 0.25)  # 1.25x worse
+    assert not accepts(1e-12, 1.4e-12)
+    assert accepts(None, 5.0)

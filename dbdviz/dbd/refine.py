@@ -49,7 +49,14 @@ from .evaluate import Evaluation, _check_int, lowpass, sample_trajectory
 from .model import DBDModel
 from .optim import Adam
 
-__all__ = ["refine_static", "StaticRefiner", "fit_rhs", "fit_error", "relative_errors"]
+__all__ = [
+    "refine_static",
+    "StaticRefiner",
+    "fit_rhs",
+    "fit_error",
+    "relative_errors",
+    "accepts",
+]
 
 # The settings TrainConfig exposes have their defaults there (one definition); the
 # rest are defined here.
@@ -78,6 +85,13 @@ def fit_error(stats: np.ndarray, target: np.ndarray) -> float:
     """The mean of :func:`relative_errors`: how far a sampled path is from the data,
     the measure the refinement's acceptance compares."""
     return float(np.mean(relative_errors(stats, target)))
+
+
+def accepts(error_before: float | None, error_after: float) -> bool:
+    """The refinement's acceptance rule: keep the refined model unless its sampled
+    path is further from the data than the path it started from
+    (``error_after <= error_before``; no start error recorded: accepted)."""
+    return error_before is None or error_after <= error_before
 
 
 def _check_pos(name: str, v) -> float:
@@ -355,7 +369,7 @@ threads
             cancel=cancel,
         )
         end_error = fit_error(check.stats, self.data_stats)
-        accepted = self.start_error is None or end_error <= self.start_error
+        accepted = accepts(self.start_error, end_error)
         self.seconds += time.perf_counter() - t_start
         meta = dict(model.meta)
         if accepted:
