@@ -57,6 +57,7 @@ __all__ = [
     "event_matrix",
     "step_expectation",
     "one_step_expectation",
+    "measured_step_table",
 ]
 
 #: Species indices of the bond / triplet arrays.
@@ -444,3 +445,53 @@ def one_step_expectation(
     }
     out.update(births=e["births"], deaths=e["deaths"], predations=e["predations"])
     return out
+
+
+def measured_step_table(ensemble, max_replicates: int = 20):
+    """One step of the exact equations from the *measured* statistics at every time.
+
+    At each time t the step's equations (:func:`step_expectation`) are applied to the
+    ensemble-mean counts, pairs and triplets measured on the simulated lattices; the
+    result is the prediction for t + 1. This is the hierarchy without a closure at
+    the start of each step (only the sweep's internal correlations are closed): it
+    tracks the simulation, while the pair approximation, which closes the triplets
+    by the pairs, drifts away as predators and prey segregate.
+
+    Parameters
+    ----------
+    ensemble : dbdviz.simulate.Ensemble
+        With snapshots.
+    max_replicates : int
+        Replicates whose lattices are measured (the first ones; triplets cost about
+        one pass over every lattice).
+
+    Returns
+    -------
+    MomentTable
+        ``label="measured triplets"``; X, Y, nnXX, nnXY, nnYY at the ensemble's times
+        (t = 0: the measured means).
+
+    Raises
+    ------
+    ValueError
+        The ensemble has no snapshots.
+    """
+    from ..moments import MomentTable
+
+    if ensemble.snapshots is None:
+        raise ValueError(
+            "the equations with measured triplets need the ensemble's lattices "
+            "(simulate with snapshots on)"
+        )
+    n = max(1, min(int(max_replicates), ensemble.n_reps))
+    obs = ensemble.observables[:n, :, :5].astype(np.float64).mean(axis=0)
+    trip = lattice_triplets(ensemble.snapshots[:n]).mean(axis=0)
+    e = step_expectation(obs[:-1], ensemble.config, triplets=trip[:-1])
+    names = ("X", "Y", "nnXX", "nnXY", "nnYY")
+    mean = {o: np.concatenate([obs[:1, k], e[o]]) for k, o in enumerate(names)}
+    return MomentTable(
+        t=np.asarray(ensemble.t, dtype=np.float64),
+        n=None,
+        mean=mean,
+        label="measured triplets",
+    )

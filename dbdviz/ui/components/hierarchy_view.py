@@ -13,7 +13,13 @@ from .. import plots
 from .._compat import kw
 from ..session import Session, session_or_new
 
-__all__ = ["HierarchyView", "HIERARCHY_MD", "CHANNELS_MD", "CHANNEL_OBSERVABLES"]
+__all__ = [
+    "HierarchyView",
+    "HIERARCHY_MD",
+    "LESSON_MD",
+    "CHANNELS_MD",
+    "CHANNEL_OBSERVABLES",
+]
 
 
 # Markdown eats a backslash before punctuation, so display math avoids thin spaces and
@@ -86,8 +92,23 @@ The right-hand side F is fitted to the simulated lattices with an adjoint method
 (`docs/training.md` in the repository). Any moment, including the pairs and triplets the
 hierarchy needs, is then an expectation under p(s; θ(t)).
 
-*The exact per-step rates the dbdviz closures integrate (births in continuous time,
-predation during the hop sweep) are derived in `docs/hierarchy.md`.*
+*The exact equations of the simulator's step the dbdviz closures iterate (births in
+continuous time, then the hop sweep with predation) are derived in
+`docs/hierarchy.md`.*
+"""
+
+
+LESSON_MD = r"""
+### The equations are exact; closing them is the approximation
+
+Two curves from the same equations of one simulator step. **Exact equations with the
+measured triplets**: at every time, the counts, pairs and triplets measured on the
+simulated lattices are plugged in and one step is predicted; they track the
+simulation. **Closed by pairs** (the pair approximation): the triplets are computed
+from the pairs, as if the neighbours of a site were independent. From a random
+placement that is exact (the first step agrees); then predators and prey
+**segregate** into patches, X-Y contacts become rarer than any pair closure allows,
+and the closed curve drifts away.
 """
 
 
@@ -143,10 +164,38 @@ class HierarchyView(Viewer):
             sizing_mode="stretch_width",
             visible=False,
         )
+        self.lesson_button = pn.widgets.Button(
+            **kw(
+                pn.widgets.Button,
+                label="Compare with the simulated lattices",
+                color="primary",
+            )
+        )
+        self.lesson_button.on_click(self._lesson)
+        self.lesson_info = pn.pane.Markdown(
+            "_Simulate first (Simulation tab), then compare._",
+            sizing_mode="stretch_width",
+        )
+        self.lesson_pane = pn.pane.HoloViews(
+            None, sizing_mode="stretch_width", min_height=380
+        )
+        self._lesson_cache: dict[str, Any] | None = None
         self.session.param.watch(self._refresh, ["evaluation", "simulation"])
+        self.session.param.watch(self._forget_lesson, ["ensemble"])
+        self.param.watch(self._draw_lesson, "observable")
         self.param.watch(self._refresh, "observable")
         self._layout = pn.Column(
             self._pane,
+            pn.pane.Markdown(LESSON_MD, sizing_mode="stretch_width", max_width=860),
+            pn.Row(
+                self.lesson_button,
+                pn.widgets.Select.from_param(
+                    self.param.observable,
+                    **kw(pn.widgets.Select, label="Observable Q", width=200),
+                ),
+            ),
+            self.lesson_info,
+            self.lesson_pane,
             self.channels_info,
             self.channels_box,
             sizing_mode="stretch_width",
@@ -154,6 +203,74 @@ class HierarchyView(Viewer):
 
     def __panel__(self):
         return self._layout
+
+    def lesson_data(self, max_replicates: int = 20) -> dict[str, Any]:
+        """The simulation, the exact equations with its measured triplets, and the
+        pair approximation, for the last ensemble.
+
+        Returns
+        -------
+        dict
+            ``t`` and, per observable of :data:`CHANNEL_OBSERVABLES`, arrays under
+            ``"simulation"``, ``"measured"``, ``"pair"`` (each a dict obs -> array);
+            ``n``: replicates measured (the simulation curve is their mean).
+
+        Raises
+        ------
+        ValueError
+            No ensemble, or one without lattices.
+        """
+        from ...closures import solve
+        from ...closures.hierarchy import measured_step_table
+
+        ens = self.session.ensemble
+        if ens is None:
+            raise ValueError("simulate first (Simulation tab)")
+        n = min(int(max_replicates), ens.n_reps)
+        measured = measured_step_table(ens, max_replicates=n)
+        pair = self.session.closures.get("pair") or solve("pair", ens.config)
+        sim = ens.observables[:n, :, :5].astype(float).mean(axis=0)
+        names = CHANNEL_OBSERVABLES
+        return {
+            "t": measured.t,
+            "n": n,
+            "simulation": {o: sim[:, k] for k, o in enumerate(names)},
+            "measured": {o: measured.mean[o] for o in names},
+            "pair": {o: pair.mean[o] for o in names},
+        }
+
+    def _forget_lesson(self, *_events) -> None:
+        self._lesson_cache = None
+        self.lesson_pane.object = None
+        self.lesson_info.object = "_Simulate first (Simulation tab), then compare._"
+
+    def _lesson(self, *_events) -> None:
+        try:
+            self._lesson_cache = self.lesson_data()
+        except ValueError as exc:
+            self.lesson_info.object = f"_{exc}._"
+            return
+        self._draw_lesson()
+
+    def _draw_lesson(self, *_events) -> None:
+        d = self._lesson_cache
+        if d is None:
+            return
+        obs = self.observable
+        t = d["t"]
+        self.lesson_pane.object = plots.moments_overlay(
+            obs,
+            [
+                ("simulation", "simulation", t, d["simulation"][obs]),
+                ("dbd", "exact equations, measured triplets", t, d["measured"][obs]),
+                ("pair", "closed by pairs", t, d["pair"][obs]),
+            ],
+        )
+        self.lesson_info.object = (
+            f"_Simulation: mean of the first {d['n']} replicates; the equations "
+            "with their measured counts, pairs and triplets predict each next "
+            "step._"
+        )
 
     def channel_data(self) -> dict[str, Any] | None:
         """Data of the channels plot for the current observable, or None.
