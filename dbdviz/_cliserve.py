@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 
 from ._cliopts import (
     EXIT_ERROR,
@@ -56,7 +57,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             f"dbdviz serve needs the UI extra: pip install 'dbdviz[ui]' ({exc})\n"
         )
         return EXIT_ERROR
-    from ._warmup import warmup
+    from ._warmup import PARTS, warmup
     from .ui import guard
 
     origins = list(args.allow_websocket_origin or [])
@@ -89,10 +90,18 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         ui_log.addHandler(handler)
         ui_log.setLevel(logging.INFO)
         ui_log.propagate = False
-    warmup()  # every kernel: the dashboard simulates, trains and evaluates
+    # every kernel before the server answers: the dashboard simulates, trains and
+    # evaluates, and a first Train must not wait for a compilation
+    t0 = time.perf_counter()
+    for k, part in enumerate(PARTS, start=1):
+        if not args.quiet:
+            sys.stderr.write(f"preparing kernels: {part} ({k}/{len(PARTS)}) ...\n")
+            sys.stderr.flush()
+        warmup(part)
     if not args.quiet:
         sys.stderr.write(
-            f"serving the dashboard at http://localhost:{args.port}/dashboard\n"
+            f"kernels ready in {time.perf_counter() - t0:.1f} s; serving the "
+            f"dashboard at http://localhost:{args.port}/dashboard\n"
         )
     server.start()
     if args.show:

@@ -83,17 +83,33 @@ class Server:
 
 @contextlib.contextmanager
 def serve(
-    timeout: float = 120.0, warmup: bool = True, extra_args: tuple[str, ...] = ()
+    timeout: float = 120.0,
+    warmup: bool = True,
+    extra_args: tuple[str, ...] = (),
+    cli: bool = False,
 ) -> Iterator[Server]:
     """Serve the dashboard; yield a :class:`Server` once /dashboard answers 200.
 
     Sessions are destroyed 1 s after their tab closes (``--unused-session-lifetime``)
-    so tests can observe it.
+    so tests can observe it. ``cli=True``: served by ``dbdviz serve`` instead (as
+    users start it; it compiles every kernel before it answers).
     """
     port = free_port()
     tmp = Path(tempfile.mkdtemp(prefix="dbdviz-serve-"))
     log_path = tmp / "server.log"
-    cmd = [
+    if cli:
+        cmd = [sys.executable, "-m", "dbdviz", "serve", "--port", str(port)]
+        cmd += ["--address", "127.0.0.1", *extra_args]
+        warmup = False
+    else:
+        cmd = _panel_serve_cmd(port, extra_args)
+    if warmup:
+        cmd += ["--setup", str(ROOT / "apps" / "warmup.py")]
+    yield from _serve(cmd, port, tmp, log_path, timeout)
+
+
+def _panel_serve_cmd(port: int, extra_args: tuple[str, ...]) -> list[str]:
+    return [
         sys.executable,
         "-m",
         "panel",
@@ -115,8 +131,9 @@ def serve(
         "info",
         *extra_args,
     ]
-    if warmup:
-        cmd += ["--setup", str(ROOT / "apps" / "warmup.py")]
+
+
+def _serve(cmd, port, tmp, log_path, timeout) -> Iterator[Server]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         [str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])

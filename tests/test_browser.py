@@ -287,7 +287,7 @@ def test_training_updates_the_learned_curves_live(server, chromium):
     other.close()
     # Stop stops it and keeps the model
     page.locator(".bk-tab", has_text="Training").click()
-    page.locator("button", has_text="Stop").last.click()
+    page.locator("button:enabled", has_text="Stop").last.click()
     page.get_by_text("Training stopped").wait_for(timeout=10000)
     assert server.wait_for_log(
         "dbdviz job train cancelled", timeout=10, count=n_cancelled + 1
@@ -325,7 +325,7 @@ def test_training_refines_live_and_stop_keeps_the_adjoint_model(server, chromium
     assert learned[-1]["t"] == learned[-2]["t"] == [0, 5, 10, 14]
     assert learned[-1]["y"] != learned[-2]["y"]
     page.locator(".bk-tab", has_text="Training").click()
-    page.locator("button", has_text="Stop").last.click()
+    page.locator("button:enabled", has_text="Stop").last.click()
     page.get_by_text("the refinement was stopped").wait_for(timeout=10000)
     assert errors == []
     page.close()
@@ -525,3 +525,29 @@ def test_the_exported_figure_opens_offline(server, chromium, tmp_path):
     assert [u for u in requests if not u.startswith("file:")] == []
     assert errors_offline == [] and errors == []
     offline.close()
+
+
+def test_dbdviz_serve_prepares_every_kernel_before_it_is_ready(chromium):
+    """``dbdviz serve`` says which kernels it prepares (5 parts, with progress)
+    before it says it serves; the first Train then streams theta(t) and the learned
+    curve."""
+    with browser.serve(cli=True) as srv:
+        log = srv.log()
+        marks = [
+            log.find(f"preparing kernels: {p} ({k}/5)")
+            for k, p in enumerate(("simulate", "dbm", "basis", "train", "evaluate"), 1)
+        ]
+        ready = log.find("kernels ready in")
+        assert -1 not in marks and marks == sorted(marks) and ready > marks[-1]
+        assert log.find("serving the dashboard", ready) > ready
+        page, errors = open_dashboard(chromium, srv)
+        simulate_small(page, replicates=10, steps=30)
+        start_training(page, opt_steps=5000, wait=False)
+        wait_for_change(page, JS_THETA, None, timeout=60)
+        page.locator(".bk-tab", has_text="Moments").click()
+        wait_for_change(page, JS_LEARNED, None, timeout=60)
+        page.locator(".bk-tab", has_text="Training").click()
+        page.locator("button:enabled", has_text="Stop").last.click()
+        page.get_by_text("Training stopped").wait_for(timeout=30000)
+        assert errors == []
+        page.close()
