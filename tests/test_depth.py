@@ -182,7 +182,7 @@ def test_depth_widget_refuses_impossible_combinations_with_labels():
     body = text.removeprefix("**Cannot train with these settings.**")
     assert "Basis = 'q3c1' cannot be used with DBM depth (hidden layers) = 2" in body
     assert "Visible NN couplings = True" in body
-    assert "4\\^9 = 262144" in body and "**" not in body
+    assert "4^9 = 262144" in body.replace("\\", "") and "**" not in body
     assert panel.train() is None and panel.job is None
     # kept when the depth moves (the user set it); fine again at depth 0
     panel.dbm_settings._widgets["depth"].value = 3
