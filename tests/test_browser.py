@@ -551,3 +551,28 @@ def test_dbdviz_serve_prepares_every_kernel_before_it_is_ready(chromium):
         page.get_by_text("Training stopped").wait_for(timeout=30000)
         assert errors == []
         page.close()
+
+
+def test_tabs_are_tabs_and_player_buttons_have_titles(server, chromium):
+    page, errors = open_dashboard(chromium, server)
+    tab = page.get_by_role("tab", name="Lattice")
+    tab.wait_for(timeout=10000)
+    assert (
+        page.get_by_role("tab", name="Moments").get_attribute("aria-selected") == "true"
+    )
+    tab.click()
+    page.wait_for_function(
+        "() => { const f = (r) => { for (const e of r.querySelectorAll('*')) {"
+        " if (e.shadowRoot && f(e.shadowRoot)) return true;"
+        " if (e.tagName === 'BUTTON' && e.title === 'Play') return true; }"
+        " return false; }; return f(document); }",
+        timeout=10000,
+    )
+    from playwright.sync_api import expect
+
+    expect(tab).to_have_attribute("aria-selected", "true", timeout=5000)
+    expect(page.get_by_role("tab", name="Moments")).to_have_attribute(
+        "aria-selected", "false", timeout=5000
+    )
+    assert errors == []
+    page.close()

@@ -46,6 +46,34 @@ PAGE_CSS = """
 html.dbd-presentation { --bokeh-font-size: 19px; font-size: 23px; }
 """
 
+#: Accessibility the Bokeh/Panel widgets lack, added in the browser (served pages):
+#: tabs announced as tabs (role tab/tablist, aria-selected, keyboard focus) and a
+#: title on every player button (icons only). Re-applied every second: tabs and
+#: players are created when their views render.
+A11Y_JS = """
+const TITLES = {slower: 'Slower', first: 'First time step',
+  previous: 'Previous time step', reverse: 'Play backwards', pause: 'Pause',
+  play: 'Play', next: 'Next time step', last: 'Last time step', faster: 'Faster'};
+const fix = (root) => {
+  for (const el of root.querySelectorAll('*')) {
+    if (el.shadowRoot) fix(el.shadowRoot);
+    const cl = el.classList;
+    if (el.tagName === 'BUTTON' && !el.title)
+      for (const [c, t] of Object.entries(TITLES))
+        if (cl.contains(c)) { el.title = t; el.setAttribute('aria-label', t); }
+    if (cl.contains('bk-headers-wrapper')) el.setAttribute('role', 'tablist');
+    if (cl.contains('bk-tab')) {
+      el.setAttribute('role', 'tab');
+      el.setAttribute('aria-selected', cl.contains('bk-active') ? 'true' : 'false');
+      if (!el.hasAttribute('tabindex')) el.tabIndex = 0;
+    }
+  }
+};
+fix(document);
+setInterval(() => fix(document), 1000);
+document.addEventListener('click', () => setTimeout(() => fix(document), 50), true);
+"""
+
 #: Tab headers wrap (Bokeh: one row that scrolls sideways).
 TABS_CSS = ".bk-headers-wrapper { flex-wrap: wrap; overflow-x: visible; }"
 
@@ -203,6 +231,9 @@ def create_app(preset: str = "paper") -> pn.template.BootstrapTemplate:
             return pn.pane.Markdown(f"dbdviz: refused: {reason}")
         # before any model exists (see serve_stylesheets_locally)
         serve_stylesheets_locally(doc)
+        from bokeh.models import CustomJS
+
+        doc.js_on_event("document_ready", CustomJS(code=A11Y_JS))
     app = App(preset)
     if served:  # anyone reaching the server may open a page: ServeLimits apply
         app.session.limits = serve_limits()
