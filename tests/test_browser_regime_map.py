@@ -91,8 +91,8 @@ def test_regime_map_draws_loads_and_cancels(page):
     m = page.evaluate(JS_MAP, [0.03, 0.12])
     page.mouse.click(m["sx"], m["sy"])
     page.get_by_text("Loaded birth = 0.03, death = 0.12").wait_for(timeout=20000)
-    page.get_by_text("Birth rate (0 -> X): 0.030").wait_for(timeout=10000)
-    page.get_by_text("Death rate (Y -> 0): 0.120").wait_for(timeout=10000)
+    _wait_for_slider(page, "Birth rate (0 -> X):", 0.03)
+    _wait_for_slider(page, "Death rate (Y -> 0):", 0.12)
     page.wait_for_timeout(500)
     marker = dict(page.evaluate(JS_MAP, None)["marker"])
     assert marker["birth"] == [0.03] and marker["death"] == [0.12]
@@ -118,3 +118,26 @@ def test_regime_map_draws_loads_and_cancels(page):
     page.get_by_text("Cancelled after").wait_for(timeout=30000)
     assert page.errors == []
     assert browser.external_urls(page) == []
+
+
+def _slider_value(page, label: str) -> float:
+    """The number box of the editable slider labelled ``label``: the innermost
+    element holding both the label and an input (ancestors come first)."""
+    row = (
+        page.locator("div", has=page.get_by_text(label, exact=True))
+        .filter(has=page.locator("input"))
+        .last
+    )
+    return float(row.locator("input").first.input_value())
+
+
+def _wait_for_slider(page, label: str, value: float, timeout: float = 10.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        got = _slider_value(page, label)
+        if abs(got - value) < 1e-12:
+            return
+        assert time.monotonic() < deadline, f"{label} shows {got}, expected {value}"
+        page.wait_for_timeout(100)
