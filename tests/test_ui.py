@@ -218,7 +218,8 @@ def test_hierarchy_lesson_exact_equations_track_closure_drifts(simulated):
     obs = ["X", "Y", "nnXY"]
     e_meas, e_pair = nrmse(meas, sim, obs), nrmse(pair, sim, obs)
     # (6 replicates on 10 x 10 here; on the paper preset with 100 replicates the
-    # measured-triplet curve is within 0.3-5 % NRMSE, the pair closure 78-127 % over 500 steps)
+    # measured-triplet curve is within 0.3-5 % NRMSE, the pair closure 78-127 % over
+    # 500 steps)
     for o in obs:
         assert e_meas[o] < (0.5 if o in ("X", "Y") else 0.8) * e_pair[o], o
     np.testing.assert_allclose(d["measured"]["X"][0], d["simulation"]["X"][0])
