@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import time
 
 import pytest
 
@@ -83,8 +82,6 @@ def test_live_repredicts_on_changes(model):
     app.session.config.init_x = 11
     job = app.predict.job
     assert job is not None
-    t0 = time.perf_counter()
     assert job.wait(120) == JobState.FINISHED
     assert app.session.prediction.n == app.predict.live_chains
     assert app.session.prediction_config.init_x == 11
-    assert time.perf_counter() - t0 < 120
