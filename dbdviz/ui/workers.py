@@ -56,6 +56,20 @@ def batch_size(cfg: LatticeLV, site_steps: float = SITE_STEPS_PER_BATCH) -> int:
     return int(max(get_threads(), min(256, site_steps // max(per_rep, 1))))
 
 
+def throttled_progress(emit, kind: str):
+    """A ``progress(done, total)`` callback that emits ``(kind, done, total)`` at most
+    every 50 ms, and always the last one (the drain shows ~6 updates/s anyway)."""
+    last = [0.0]
+
+    def progress(done, total):
+        now = time.perf_counter()
+        if done >= total or now - last[0] > 0.05:
+            last[0] = now
+            emit((kind, int(done), int(total)))
+
+    return progress
+
+
 def simulation_work(
     simulate_fn, cfg: LatticeLV, *, site_steps_per_batch: float = SITE_STEPS_PER_BATCH
 ):
@@ -67,15 +81,7 @@ def simulation_work(
     """
 
     def work(cancel, emit):
-        last = [0.0]
-
-        def progress(done, total):
-            # Throttle: the drain shows at most ~6 updates/s anyway.
-            now = time.perf_counter()
-            if done >= total or now - last[0] > 0.05:
-                last[0] = now
-                emit(("progress", int(done), int(total)))
-
+        progress = throttled_progress(emit, "progress")
         n_batch = batch_size(cfg, site_steps_per_batch)
         ens = simulate_fn(cfg, progress=progress, cancel=cancel, batch_size=n_batch)
         if cancel.is_set():
@@ -207,14 +213,7 @@ def evaluation_work(model, chains: int | None = None):
     def work(cancel, emit):
         from ..dbd.procedure import full_evaluation
 
-        last = [0.0]
-
-        def progress(done, total):
-            now = time.perf_counter()
-            if done >= total or now - last[0] > 0.05:
-                last[0] = now
-                emit(("eval-progress", int(done), int(total)))
-
+        progress = throttled_progress(emit, "eval-progress")
         emit(("eval-progress", 0, int(model.horizon) + 1))
         ev = full_evaluation(model, progress=progress, cancel=cancel, **kw)
         emit(("evaluation", ev))
