@@ -27,7 +27,8 @@ import browser  # noqa: E402
 
 JS_HAS_LEGEND = (
     "(t) => { for (const d of Bokeh.documents) for (const m of d._all_models.values())"
-    " if (m.type === 'Legend') for (const it of m.items) { const l = it.label;"
+    " if (m.type === 'Legend') for (const it of m.items) { if (it.visible === false)"
+    " continue; const l = it.label;"
     " const s = l && typeof l === 'object' && 'value' in l ? l.value : String(l);"
     " if (s.includes(t)) return true; } return false; }"
 )
@@ -49,9 +50,10 @@ JS_LEARNED = (
     "() => { for (const d of Bokeh.documents) for (const m of d._all_models.values())"
     " if (m.type === 'Legend') for (const it of m.items) { const l = it.label;"
     " const s = l && typeof l === 'object' && 'value' in l ? l.value : String(l);"
-    " if (s === 'DBD learned' && it.renderers.length) { const dd ="
-    " it.renderers[0].data_source.data; const k = Object.keys(dd).find("
-    " (k) => k !== 't'); return Array.from(dd[k]).join(','); } } return null; }"
+    " if (s === 'DBD learned' && it.renderers.length && it.visible !== false) {"
+    " const dd = it.renderers[0].data_source.data; const k = Object.keys(dd).find("
+    " (k) => k !== 't'); if (dd[k] && dd[k].length) return Array.from(dd[k]).join(',');"
+    " } } return null; }"
 )
 
 

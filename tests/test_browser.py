@@ -41,9 +41,12 @@ JS_LEARNED = """
         for (const it of m.items) {
           const l = it.label;
           const s = l && typeof l === 'object' && 'value' in l ? l.value : String(l);
-          if (s !== 'DBD learned' || !it.renderers.length) continue;
+          // the figure holds an empty, hidden learned curve until there is one
+          if (s !== 'DBD learned' || !it.renderers.length || it.visible === false)
+            continue;
           const d = it.renderers[0].data_source.data;
           const y = Object.keys(d).find((k) => k !== 't');
+          if (!d['t'] || !d['t'].length) continue;
           return {t: Array.from(d['t']), y: Array.from(d[y])};
         }
   return null;
@@ -73,6 +76,7 @@ JS_LEGENDS = """
     for (const m of doc._all_models.values())
       if (m.type === 'Legend')
         for (const it of m.items) {
+          if (it.visible === false) continue;  // hidden entries are not shown
           const l = it.label;
           out.push(l && typeof l === 'object' && 'value' in l ? l.value : String(l));
         }

@@ -418,6 +418,23 @@ def test_phase_plane_draws_y_against_x(simulated):
     first = [c for c in view.figure() if isinstance(c, hv.Curve)][0]
     np.testing.assert_array_equal(first.dimension_values("X"), sim.mean["X"])
     np.testing.assert_array_equal(first.dimension_values("Y"), sim.mean["Y"])
+    # rendered: an empty learned curve (legend entry hidden) that a learned table
+    # fills in place, with no new figure
+    view.pane.get_root()
+    figure, slot = view.pane.object, view.learned_slot
+    assert len(slot.items) == 1 and slot.data()[0].size == 0
+    assert not slot.items[0][1].visible
+    s = simulated.session
+    learned = sim.slice(t_max=20.0)
+    try:
+        s.learned = learned
+        assert view.pane.object is figure and slot.items[0][1].visible
+        x, y = slot.data()
+        np.testing.assert_array_equal(x, learned.mean["X"])
+        np.testing.assert_array_equal(y, learned.mean["Y"])
+    finally:
+        s.learned = None
+    assert view.pane.object is not figure and slot.data()[0].size == 0
 
 
 def test_preset_box_says_custom_once_edited():
@@ -510,6 +527,20 @@ def tiny() -> App:
     return app
 
 
+def test_simulation_leaves_the_digest_for_training(tiny):
+    """The simulation job computes the ensemble's digest (which every trained
+    model records) so that the first learned curve of a Train does not wait for
+    it."""
+    from dbdviz.dbd.checkpoint import data_digest
+
+    ens = tiny.session.ensemble
+    digest = ens.__dict__.get("_dbdviz_digest")
+    assert isinstance(digest, str) and len(digest) == 64
+    fresh = copy.copy(ens)
+    del fresh._dbdviz_digest
+    assert data_digest(fresh) == digest
+
+
 def tiny_session(
     tiny, panel_params: dict | None = None, **train
 ) -> tuple[Session, TrainingPanel]:
@@ -598,13 +629,25 @@ def test_training_streams_live_plots_and_stop_stops_it(tiny):
     trains; Stop ends it and keeps the model trained so far."""
     s, panel = tiny_session(tiny, {"live_period": 0.2}, opt_steps=100_000)
     view = MomentsView(s, curves=["simulation", "dbd"])
+    view.plot_pane.get_root()  # rendered, as in the browser: a learned-curve slot
+    slot = view.learned_slot
+    assert len(slot.items) == 1
+    assert slot.data()[0].size == 0 and not slot.items[0][1].visible
     job = panel.train()
     assert job is not None and panel.stop_button.disabled is False
+    # the live figures are built at the click, with the parameters of the DBM to
+    # train; the first steps only send data into them
+    figures = (panel.theta_lines.pane.object, panel.errors_lines.pane.object)
+    assert panel.theta_lines.names == ["hX", "hY", "JXX", "JXY", "JYY"]
+    assert panel.errors_lines.names == panel.theta_lines.names
     poll_until(job, lambda: panel.errors_buffer is not None and s.learned is not None)
+    assert panel.theta_lines.pane.object is figures[0]
+    assert panel.errors_lines.pane.object is figures[1]
     theta1 = panel.theta_pipe.data["theta"].copy()
     n_err1 = len(panel.errors_buffer.data["step"])
     learned1 = s.learned
-    curve1 = view.learned_pipe.data[1].copy()
+    curve1 = slot.data()[1].copy()
+    assert curve1.size and slot.items[0][1].visible
     poll_until(
         job,
         lambda: (
@@ -625,9 +668,14 @@ def test_training_streams_live_plots_and_stop_stops_it(tiny):
     np.testing.assert_array_equal(
         panel.errors_lines.source.data["JXX"], np.where(err > 0, err, np.nan)
     )
-    # the moments view patched its learned curve through the pipe (same figure)
+    # the moments view replaced its learned curve's data (same figure, same
+    # renderer: no new plot for the browser to build)
     assert s.learned.label.startswith("DBD live step")
-    assert not np.array_equal(view.learned_pipe.data[1], curve1)
+    assert len(slot.items) == 1
+    t, curve = slot.data()
+    assert not np.array_equal(curve, curve1)
+    np.testing.assert_array_equal(curve, s.learned.mean["X"])
+    np.testing.assert_array_equal(t, s.learned.t)
     assert "DBD learned (live, step" in view.nrmse_pane.object
     # the bar spans both phases: 100000 adjoint steps + the refinement's iterations
     # and its final fit
@@ -836,9 +884,11 @@ def test_new_simulation_stops_training(tiny):
     assert job.wait(10) == JobState.CANCELLED
     assert "new ensemble" in panel.alert.object
     # the old run's plots, progress and model do not carry over to the new data
-    assert panel.theta_lines.names == []
-    assert panel.theta_lines.source.data["x"].size == 0
-    assert panel.errors_lines.names == [] and panel.errors_lines.n_rows == 0
+    # (empty plots, ready for the parameters of the next Train)
+    assert panel.theta_lines.names == ["hX", "hY", "JXX", "JXY", "JYY"]
+    assert all(v.size == 0 for v in panel.theta_lines.source.data.values())
+    assert all(v.size == 0 for v in panel.errors_lines.source.data.values())
+    assert panel.errors_lines.n_rows == 0
     assert panel.progress.value == 0 and s.model is None and s.learned is None
     assert panel.status.object.startswith("New ensemble: press **Train**")
 

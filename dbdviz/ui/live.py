@@ -7,6 +7,10 @@ times that while a training thread competes for the interpreter: too slow for
 (STYLE.md "Live plots") and subscribes to them a plain Bokeh figure whose single
 ``ColumnDataSource`` is replaced (a ``Pipe`` frame) or extended with the new rows only
 (a ``Buffer``): one small message per update. Axes follow the data (data ranges).
+
+:class:`CurveSlot` does the same for one labelled curve of a HoloViews overlay (the
+learned curve of the moments and phase views): the figure is drawn once with the
+curve, possibly empty, and new data replace that curve's data source only.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from bokeh.models import ColumnDataSource, Legend, LegendItem
 from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
 
-__all__ = ["LiveLines"]
+__all__ = ["LiveLines", "CurveSlot"]
 
 
 class LiveLines:
@@ -93,9 +97,18 @@ class LiveLines:
         return fig
 
     def reset(self, names: Sequence[str]) -> None:
-        """A new, empty figure with these series (e.g. a new training run)."""
-        self.names = [str(n) for n in names]
+        """No rows, these series (e.g. a new training run).
+
+        The same series as now: the figure stays and only its data is emptied (one
+        small message, no new plot for the browser to build); other series: a new
+        figure.
+        """
+        names = [str(n) for n in names]
         self.n_rows = 0
+        if names == self.names and self.source is not None:
+            self.source.data = {"x": np.zeros(0), **{n: np.zeros(0) for n in names}}
+            return
+        self.names = names
         self.pane.object = self._figure(self.names)
 
     def _columns(self, x, columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -123,3 +136,65 @@ class LiveLines:
         if new["x"].size:
             self.source.stream(new)
             self.n_rows += int(new["x"].size)
+
+
+class CurveSlot:
+    """One labelled curve of a rendered HoloViews overlay, updated in place.
+
+    Give :meth:`hook` to the overlay (``overlay.opts(hooks=[slot.hook])``): each
+    time the overlay is rendered (once per browser root) it finds the legend item
+    labelled :attr:`label` and remembers its renderer; an empty curve has its legend
+    entry hidden. :meth:`set` then replaces that renderer's data (and shows the
+    entry): milliseconds, where a HoloViews update of the overlay costs hundreds of
+    milliseconds on a loaded machine and the browser builds a new plot.
+
+    Parameters
+    ----------
+    label : str
+        Legend label of the curve.
+    """
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        #: (glyph renderer, legend item) of every rendered copy of the overlay.
+        self.items: list[tuple[object, object]] = []
+
+    def clear(self) -> None:
+        """Forget the renderers (a new overlay is about to be shown)."""
+        self.items = []
+
+    def hook(self, plot, element) -> None:
+        """HoloViews plot hook of the overlay (see the class doc)."""
+        for legend in plot.state.legend:
+            for item in legend.items:
+                text = item.label
+                text = text.get("value") if isinstance(text, dict) else text
+                if getattr(text, "value", text) == self.label and item.renderers:
+                    r = item.renderers[0]
+                    item.visible = bool(len(r.data_source.data.get(r.glyph.x, ())))
+                    self.items.append((r, item))
+
+    def set(self, x, y, pane=None) -> bool:
+        """Show ``(x, y)`` in every rendered copy; False when none is rendered.
+
+        ``pane``: the Panel pane showing the overlay, pushed to a notebook front end
+        (in a server the document sends the change itself).
+        """
+        if not self.items:
+            return False
+        x = np.asarray(x, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        for r, item in self.items:
+            r.data_source.data = {r.glyph.x: x, r.glyph.y: y}
+            item.visible = True
+        if pane is not None:
+            pn.io.push_notebook(pane)  # a notebook; nothing in a server
+        return True
+
+    def data(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(x, y)`` as the first rendered copy holds it, or None."""
+        if not self.items:
+            return None
+        r = self.items[0][0]
+        d = r.data_source.data
+        return np.asarray(d[r.glyph.x]), np.asarray(d[r.glyph.y])

@@ -15,6 +15,7 @@ from panel.viewable import Viewer
 from ...moments import CONTRACT_OBSERVABLES, OBSERVABLES, MomentTable
 from .. import plots
 from .._compat import kw
+from ..live import CurveSlot
 from ..session import Session, is_paper_config, same_state, session_or_new
 from ..workers import LIVE_LABEL
 
@@ -94,9 +95,10 @@ class MomentsView(Viewer):
             ),
         )
         self._spread_cache: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
-        #: Pipe of the learned curve in the shown figure (None when it has none): live
-        #: updates of the learned moments only patch that curve's data.
-        self.learned_pipe: hv.streams.Pipe | None = None
+        #: The learned curve of the shown figure: new learned moments (a live
+        #: estimate while training, then the evaluation) replace its data only (no
+        #: HoloViews update, no new plot in the browser).
+        self.learned_slot = CurveSlot(CURVE_LABELS["dbd"])
         self.plot_pane = pn.pane.HoloViews(
             self.figure(live=True), sizing_mode="stretch_width", min_height=400
         )
@@ -134,16 +136,21 @@ class MomentsView(Viewer):
     def _on_learned(self, event) -> None:
         new, obs = event.new, self.observable
         if (
-            self.learned_pipe is not None
-            and new is not None
+            new is not None
             and obs in new.mean
-            and "dbd" in self.curves
+            and self.learned_slot.set(new.t, new.mean[obs], self.plot_pane)
         ):
-            # Same figure, new data for one curve: no re-render in the browser.
-            self.learned_pipe.send((new.t, new.mean[obs]))
             self.nrmse_pane.object = self.nrmse_markdown()
         else:
             self._refresh()
+
+    def _has_learned_slot(self) -> bool:
+        """Whether the live figure has a learned curve (possibly empty)."""
+        return (
+            "dbd" in self.curves
+            and self.session.simulation is not None
+            and not self.predicting_other_state
+        )
 
     # -- data behind the plot ------------------------------------------------------
     @property
@@ -189,17 +196,19 @@ class MomentsView(Viewer):
             self._spread_cache = {key: (q[0], q[1])}  # keep only the newest
         return self._spread_cache[key]
 
-    def figure(self, live: bool = False) -> hv.Overlay | hv.DynamicMap:
+    def figure(self, live: bool = False) -> hv.Overlay:
         """The overlay shown for the current observable and curve selection.
 
-        ``live=True`` (the dashboard's plot) draws the learned curve from a new
-        :attr:`learned_pipe`, so the overlay becomes a ``DynamicMap``; the default
-        is a static ``hv.Overlay`` (exports, tests).
+        ``live=True`` (the dashboard's plot): with a simulation and "DBD learned"
+        selected, the figure always has the learned curve, empty (legend entry
+        hidden) until there is one, so that new learned moments only replace its
+        data (:attr:`learned_slot`); the default (exports, tests) draws only the
+        curves there are.
         """
         obs, show = self.observable, set(self.curves)
-        dynamic = []
+        slot = live and self._has_learned_slot()
         if live:
-            self.learned_pipe = None
+            self.learned_slot.clear()
         sim = None if self.predicting_other_state else self.session.simulation
         bands, curves = [], []
         if sim is not None and obs in sim.mean:
@@ -215,12 +224,18 @@ class MomentsView(Viewer):
                 curves.append(
                     ("simulation", f"simulation mean (n={sim.n})", sim.t, sim.mean[obs])
                 )
-        for key, table in self.model_tables().items():
-            if key in show and obs in table.mean:
-                if live and key == "dbd":
-                    dynamic.append(self._learned_dmap(table, obs))
-                    continue
+        tables = self.model_tables()
+        for key, table in tables.items():
+            if key in show and obs in table.mean and not (slot and key == "dbd"):
                 curves.append((key, CURVE_LABELS[key], table.t, table.mean[obs]))
+        if slot:
+            learned = tables.get("dbd")
+            t, m = (
+                (learned.t, learned.mean[obs])
+                if learned is not None and obs in learned.mean
+                else (np.zeros(0), np.zeros(0))
+            )
+            curves.append(("dbd", CURVE_LABELS["dbd"], t, m))
         title = plots._OBS_LABELS.get(obs, obs)
         if self.predicting_other_state:
             c = self.session.prediction_config
@@ -230,23 +245,10 @@ class MomentsView(Viewer):
             )
         elif sim is None:
             title += " (press Simulate)"
-        return plots.moments_overlay(
-            obs,
-            curves,
-            bands,
-            title=title,
-            dynamic=dynamic,
-            presentation=self.session.presentation,
+        out = plots.moments_overlay(
+            obs, curves, bands, title=title, presentation=self.session.presentation
         )
-
-    def _learned_dmap(self, table: MomentTable, obs: str) -> hv.DynamicMap:
-        label = CURVE_LABELS["dbd"]
-        self.learned_pipe = hv.streams.Pipe(data=(table.t, table.mean[obs]))
-        scale = plots.plot_style(self.session.presentation)["line_scale"]
-        return hv.DynamicMap(
-            lambda data: plots.moment_curve(data[0], data[1], obs, label, "dbd", scale),
-            streams=[self.learned_pipe],
-        )
+        return out.opts(hooks=[self.learned_slot.hook]) if slot else out
 
     def nrmse(self) -> dict[str, dict[str, float]]:
         """Closure key -> {observable: NRMSE against the simulation mean}."""

@@ -227,6 +227,7 @@ class TrainingPanel(Viewer):
             log_y=True,
             name="errors",
         )
+        self._prepare_live_plots()
         self.theta_pane = self.theta_lines.pane
         self.errors_pane = self.errors_lines.pane
         #: Timing of the current job (benchmarks, tests): start, first plot update.
@@ -382,8 +383,7 @@ class TrainingPanel(Viewer):
         self._last_step = None
         self.theta_pipe = None
         self.errors_buffer = None
-        self.theta_lines.reset([])
-        self.errors_lines.reset([])
+        self._prepare_live_plots()
         self.progress.param.update(value=0, max=100)
         self.alert.visible = False
         self.status.object = (
@@ -441,7 +441,28 @@ class TrainingPanel(Viewer):
         self._last_step = None
         s.param.update(learned=None, model=None, evaluation=None)
         self.status.object = "Preparing the trainer ..."
-        return self._start(Job("train", work, self._on_records, self._on_done))
+        job = self._start(Job("train", work, self._on_records, self._on_done))
+        if job is not None:  # while the trainer prepares in its thread
+            self._prepare_live_plots()
+        return job
+
+    def _prepare_live_plots(self) -> None:
+        """Empty theta(t) and error plots with the parameters of the DBM that
+        Train would train (none without data). Built ahead (the panel's start, a new
+        ensemble, new settings at Train while the trainer prepares in its thread),
+        so that a first step only sends data: a new figure costs the session
+        thread and the browser up to a second on a loaded machine."""
+        s = self.session
+        names: list[str] = []
+        if s.ensemble is not None:
+            try:
+                from ...dbm.model import DBM
+
+                names = list(DBM(s.dbm_config, s.ensemble.config.size).param_names)
+            except Exception:  # settings the DBM refuses (the panel says why)
+                names = []
+        self.theta_lines.reset(names)
+        self.errors_lines.reset(names)
 
     def evaluate(self, event=None) -> Job | None:
         """Evaluate the session's model fully (the ``Evaluate`` button's handler)."""
