@@ -42,6 +42,7 @@ import numpy as np
 
 from ..config import LatticeLV
 from ._sweep import integrate_sweep
+from ._sweep3 import integrate_sweep3
 
 __all__ = [
     "E",
@@ -338,6 +339,7 @@ def step_expectation(
     config: LatticeLV,
     triplets=None,
     floor: str = "exact",
+    quads=None,
 ) -> dict[str, np.ndarray]:
     """Expected observables after one simulator step, given the lattice's statistics.
 
@@ -353,6 +355,11 @@ def step_expectation(
         the pairs *and* triplets of a random placement of the counts (mean field).
     floor : {"exact", "ode"}
         Births from ``X < 1`` (:func:`unimolecular_per_step`).
+    quads : tuple of two ndarrays of shape ``S + (3, 3, 3, 3)``, optional
+        Measured four-site patterns ``(path, star)`` of the lattice
+        (:func:`._sweep3.lattice_quads`), with measured ``triplets``: the sweep then
+        evolves the triplets too (:func:`._sweep3.integrate_sweep3`), their
+        four-site patterns closed only for the change within the sweep.
 
     Returns
     -------
@@ -406,16 +413,26 @@ def step_expectation(
             _div(t1, k1),
             1.0,
         )
+    if quads is not None:
+        if not measured:
+            raise ValueError("quads need measured triplets (an array)")
+        sub = "...wx,...ia,...jb,...kc,...wijk->...xabc"
+        path, star = (np.einsum(sub, T, T, T, T, np.asarray(q)) for q in quads)
     out = {k: np.empty(lead) for k in ("X", "Y", "nnXX", "nnXY", "nnYY")}
     pred = np.empty(lead)
     for idx in np.ndindex(*lead):
-        bb, nn, p = integrate_sweep(
-            b1[idx],
-            n1[idx],
-            config.predation,
-            N,
-            ratio[idx] if measured else None,
-        )
+        if quads is not None:
+            bb, nn, p = integrate_sweep3(
+                b1[idx], n1[idx], t1[idx], config.predation, N, path[idx], star[idx]
+            )
+        else:
+            bb, nn, p = integrate_sweep(
+                b1[idx],
+                n1[idx],
+                config.predation,
+                N,
+                ratio[idx] if measured else None,
+            )
         out["X"][idx] = nn[X]
         out["Y"][idx] = nn[Y]
         out["nnXX"][idx] = bb[X, X] / 2.0
