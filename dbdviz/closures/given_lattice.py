@@ -1,0 +1,151 @@
+"""The step's expectation given a whole lattice (docs/hierarchy.md section 4).
+
+:func:`.hierarchy.step_expectation` takes a lattice's statistics (counts, pairs,
+triplets) and applies the events to them as if every empty site received a birth and
+every Y died with the same probability. That is the uniform pick mode. With the
+paper's nested picks (quirk Q3) a birth goes to a row chosen uniformly among the
+rows with an empty site, then to a uniform empty site of it, and a death to a
+uniform Y of a uniform row with a Y: the sites of sparse rows are hit more often.
+Given the lattice, each site's probabilities are known, so the expected statistics
+after the events are computed site by site on the *expected* lattice (each site a
+distribution over empty / X / Y, sites treated as independent: exact in expectation
+up to two events in one pattern, as for the uniform event matrix). Then the sweep
+is integrated with its triplets evolved (:func:`._sweep3.integrate_sweep3`), the
+four-site patterns measured on the same expected lattice.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..config import LatticeLV
+from ._sweep3 import _DIRS, _shift, integrate_sweep3
+from .hierarchy import E, X, Y, unimolecular_per_step
+
+__all__ = ["site_event_probabilities", "soft_statistics", "lattice_step_expectation"]
+
+
+def site_event_probabilities(lattice: np.ndarray, config: LatticeLV):
+    """Probability of a birth at each empty site and of a death of each Y in a step.
+
+    Parameters
+    ----------
+    lattice : ndarray of uint8, shape (L, L)
+    config : LatticeLV
+
+    Returns
+    -------
+    birth, death : ndarray, shape (L, L)
+        ``E[births] / n_empty`` and ``E[deaths] / n_Y`` on every empty / Y site in the
+        uniform pick mode; in the nested mode ``E[births] / (R_E e_r)`` with ``e_r``
+        the empty sites of the site's row and ``R_E`` the rows with one (likewise for
+        the Y). Zero elsewhere; at most 1.
+    """
+    g = np.asarray(lattice)
+    N = g.size
+    empty, ys = g == E, g == Y
+    births, deaths = unimolecular_per_step(
+        (g == X).sum(), ys.sum(), config.birth, config.death, config.dt, N
+    )
+    out = []
+    for mask, total in ((empty, births), (ys, deaths)):
+        if config.pick_mode == "nested_permutation":
+            per_row = mask.sum(axis=1, keepdims=True)
+            rows = np.count_nonzero(per_row)
+            den = rows * np.where(per_row > 0, per_row, 1)
+        else:
+            den = np.full((g.shape[0], 1), mask.sum())
+        p = np.where(mask, float(total) / np.maximum(den, 1), 0.0)
+        out.append(np.clip(p, 0.0, 1.0))
+    return out[0], out[1]
+
+
+def soft_statistics(one: np.ndarray):
+    """Counts, ordered bonds, triplets and four-site patterns of an expected lattice.
+
+    Parameters
+    ----------
+    one : ndarray, shape (3, L, L)
+        ``one[k]`` = probability that the site holds species k (a one-hot lattice
+        gives the exact counts of :func:`.hierarchy.lattice_triplets` and
+        :func:`._sweep3.lattice_quads`).
+
+    Returns
+    -------
+    n : (3,), b : (3, 3), t : (3, 3, 3), path : (3, 3, 3, 3), star : (3, 3, 3, 3)
+        Sums over sites of products of independent site distributions (distinct
+        sites of each pattern).
+    """
+    one = np.asarray(one, dtype=np.float64)
+    n = one.sum(axis=(1, 2))
+    nb = {d: _shift(one, d) for d in _DIRS}
+    b = sum(np.einsum("auv,buv->ab", one, nb[d]) for d in _DIRS)
+    t = np.zeros((3, 3, 3))
+    star = np.zeros((3,) * 4)
+    for da in _DIRS:
+        for dc in _DIRS:
+            if dc == da:
+                continue
+            jac = np.einsum("juv,auv,cuv->jacuv", one, nb[da], nb[dc])
+            t += np.einsum("jacuv->ajc", jac)
+            for dx in _DIRS:
+                if dx not in (da, dc):
+                    star += np.einsum("jacuv,xuv->jacx", jac, nb[dx])
+    path = np.zeros((3,) * 4)
+    for d1 in _DIRS:
+        for d2 in _DIRS:
+            if d2 == (-d1[0], -d1[1]):
+                continue
+            c_ = _shift(one, (d1[0] + d2[0], d1[1] + d2[1]))
+            abc = np.einsum("auv,buv,cuv->abcuv", one, nb[d1], c_)
+            for d3 in _DIRS:
+                if d3 != d1:
+                    path += np.einsum("xuv,abcuv->xabc", nb[d3], abc)
+    return n, b, t, path, star
+
+
+def lattice_step_expectation(lattices: np.ndarray, config: LatticeLV) -> np.ndarray:
+    """Expected ``X, Y, nnXX, nnXY, nnYY`` after one simulator step from each lattice.
+
+    The events site by site on the expected lattice (:func:`site_event_probabilities`,
+    both pick modes), then the sweep with evolved triplets and measured four-site
+    patterns (:func:`._sweep3.integrate_sweep3`). The sweep's own order is taken as
+    uniform (quirk Q3 in the sweep order is neglected: measured below 3 SE on the
+    paper's lattices, docs/hierarchy.md section 4).
+
+    Parameters
+    ----------
+    lattices : ndarray of uint8, shape ``S + (L, L)``
+    config : LatticeLV
+        Rates, ``dt``, pick mode; ``birth_mode`` must be ``"global"``.
+
+    Returns
+    -------
+    ndarray, shape ``S + (5,)``
+    """
+    if config.birth_mode != "global":
+        raise ValueError(
+            f"birth_mode = {config.birth_mode!r} is not supported by the step's "
+            "equations: allowed 'global'"
+        )
+    lat = np.asarray(lattices)
+    L = config.size
+    if lat.shape[-2:] != (L, L):
+        raise ValueError(f"lattices must have shape (..., {L}, {L}), got {lat.shape}")
+    lead = lat.shape[:-2]
+    flat = lat.reshape((-1, L, L))
+    out = np.empty((flat.shape[0], 5))
+    for i, g in enumerate(flat):
+        pb, pd = site_event_probabilities(g, config)
+        one = np.stack([g == E, g == X, g == Y]).astype(np.float64)
+        soft = one.copy()
+        soft[E] -= pb
+        soft[X] += pb
+        soft[Y] -= pd
+        soft[E] += pd
+        n, b, t, path, star = soft_statistics(soft)
+        bb, nn, _ = integrate_sweep3(
+            b, n, t, config.predation, config.n_sites, path, star
+        )
+        out[i] = nn[X], nn[Y], bb[X, X] / 2.0, bb[X, Y], bb[Y, Y] / 2.0
+    return out.reshape(lead + (5,))
