@@ -6,7 +6,7 @@
 Training set: a 3 x 3 grid of initial counts X0, Y0 in {50, 150, 250} (paper rates,
 40 x 40, 500 steps, 100 replicates each, data seeds 100 + i); held-out initial counts
 inside the grid, each with a reference ensemble of 2000 replicates (no snapshots).
-Cached under --cache (default /tmp/dbdviz_predict/<simulator commit>).
+Cached under --cache (default /work/notes/i18data/<simulator commit>).
 """
 
 from __future__ import annotations
@@ -248,7 +248,7 @@ def rates(cache: str, chains: int, out: str | None) -> dict:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("what", choices=["data", "run", "rates"])
-    ap.add_argument("--cache", default="/tmp/dbdviz_predict")
+    ap.add_argument("--cache", default="/work/notes/i18data")
     ap.add_argument("--chains", type=int, default=100)
     ap.add_argument("--horizon", type=int, default=500)
     ap.add_argument("--json")

@@ -77,6 +77,72 @@ def test_kernel_rhs_by_hand():
     np.testing.assert_allclose(th[2], th[1] + 0.5 * rhs.evaluate(th[1:2])[0])
 
 
+def test_reactions_form_by_hand():
+    """F = sum_r k_r [poly_r + sum_i alpha_i k_r(c_i) K(theta, c_i)], k = rate /
+    rate_ref: one center, two parameters, rates (birth, death)."""
+    c = np.array([[0.5, -1.0, np.log(0.02), np.log(0.06)]])
+    ref = np.array([0.025, 0.06])
+    poly = np.arange(12.0).reshape(6, 2) / 10  # 2 reactions x (1 + 2 parameters)
+    rhs = KernelRHS(
+        c,
+        np.array([[2.0, -3.0]]),
+        np.zeros(2),
+        np.array([2.0, 1.0, 0.5, 0.5]),
+        c,
+        length=1.5,
+        pull=0.0,
+        bandwidth=0.3,
+        radius=1.0,
+        inputs=["a", "b", "birth", "death"],
+        form="reactions",
+        rate_ref=ref,
+        poly=poly,
+    )
+    assert rhs.rates == ["birth", "death"] and rhs.degree == 1
+    z = np.array([[1.5, 0.0, np.log(0.03), np.log(0.09)]])
+    k, kc = np.array([0.03, 0.09]) / ref, np.array([0.02, 0.06]) / ref
+    K = np.exp(-0.5 * ((1.0 / 2.0) ** 2 + 1.0**2) / 1.5**2) * (k @ kc)
+    th = np.array([1.5 / 2.0, 0.0 / 1.0])
+    f = K * np.array([2.0, -3.0])
+    for r in range(2):
+        f = f + k[r] * (poly[3 * r] + th[0] * poly[3 * r + 1] + th[1] * poly[3 * r + 2])
+    np.testing.assert_allclose(rhs.evaluate(z)[0], f)
+    # doubling every rate doubles F (time runs twice as fast)
+    z2 = z.copy()
+    z2[0, 2:] += np.log(2.0)
+    np.testing.assert_allclose(rhs.evaluate(z2)[0], 2 * f)
+    back = KernelRHS.from_arrays(rhs.to_arrays(), rhs.inputs)
+    np.testing.assert_array_equal(back.evaluate(z), rhs.evaluate(z))
+    assert back.form == "reactions"
+
+
+def test_reactions_fit_recovers_rate_linear_velocities():
+    """Velocities that are exactly linear in the rates (v = k_b a + k_d b theta)
+    are fitted exactly by the degree-1 per-reaction polynomial."""
+    rng = np.random.default_rng(1)
+    paths, inputs = [], []
+    for kb, kd in ((0.02, 0.05), (0.03, 0.05), (0.02, 0.07), (0.03, 0.07)):
+        th = [rng.normal(size=2)]
+        for _ in range(10):
+            th.append(th[-1] + 0.1 * (kb * np.array([1.0, -2.0]) + kd * 3 * th[-1]))
+        th = np.array(th)
+        paths.append(th)
+        inputs.append(np.column_stack([th, np.tile(np.log([kb, kd]), (11, 1))]))
+    rhs = fit_kernel_rhs(
+        inputs,
+        paths,
+        0.1,
+        names=["a", "b", "birth", "death"],
+        pull=0.0,
+        subsample=1,
+        degree=1,
+        ridge=1e-8,
+    )
+    z = np.concatenate([np.asarray(i)[:-1] for i in inputs])
+    v = np.concatenate([np.diff(p, axis=0) / 0.1 for p in paths])
+    np.testing.assert_allclose(rhs.evaluate(z), v, atol=1e-5)
+
+
 def _kw(rhs):
     return dict(
         centers=rhs.centers,
@@ -277,8 +343,11 @@ def test_heldout_initial_count_against_large_ensemble():
     p = predict(model, cfg, chains=100, seed=0)
     err = nrmse(p, big, ["X", "Y", "nnXX", "nnXY", "nnYY"], 0, 500)
     assert p.left_at is None
-    assert err["X"] <= 0.20 and err["Y"] <= 0.20
-    assert max(err["nnXY"], err["nnYY"]) <= 0.25 and err["nnXX"] <= 0.35
+    # measured (benchmarks/predict_heldout.py, another 2000-replicate reference):
+    # 12.4 / 10.6 / 33.7 / 11.7 / 15.9 %; bounds about 3 standard errors above
+    # (100 chains and the reference: about 1 % each)
+    assert err["X"] <= 0.16 and err["Y"] <= 0.14
+    assert err["nnXY"] <= 0.15 and err["nnYY"] <= 0.20 and err["nnXX"] <= 0.35
 
 
 # -- command line ------------------------------------------------------------------
@@ -380,9 +449,10 @@ def test_cli_train_several_data_bad_input(cli_files, tmp_path, capsys):
 def test_rates_become_inputs_when_the_ensembles_differ_in_them():
     ens = [tiny(10, 8, birth=0.02), tiny(10, 8, birth=0.03, seed=4)]
     m = train_multi(ens, chains=4, iterations=1, threads=1, taps=0)
-    assert m.rhs.rates == ["birth"] and m.rhs.inputs[-1] == "birth"
+    # all three reactions' terms, each scaled by its rate (the physics-based form)
+    assert m.rhs.rates == ["birth", "death", "predation"] and m.rhs.form == "reactions"
     np.testing.assert_allclose(
-        np.exp(np.unique(m.rhs.anchors[:, -1])), [0.02, 0.03], rtol=1e-12
+        np.exp(np.unique(m.rhs.anchors[:, -3])), [0.02, 0.03], rtol=1e-12
     )
     inside = preset("paper", size=8, init_x=10, init_y=8, steps=6, birth=0.025)
     p = predict(m, inside, chains=2, warn=False)
@@ -393,3 +463,6 @@ def test_rates_become_inputs_when_the_ensembles_differ_in_them():
     with pytest.warns(ExtrapolationWarning, match="rates birth are outside"):
         r = predict(m, inside.copy(birth=0.05), chains=2)
     assert r.left_at == 0.0
+    # a rate the training did not vary is outside its (one-point) range
+    with pytest.warns(ExtrapolationWarning, match="rates death are outside"):
+        predict(m, inside.copy(death=0.07), chains=2)

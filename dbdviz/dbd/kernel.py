@@ -1,6 +1,20 @@
 """A right-hand side learned from several ensembles: Gaussian-kernel ridge regression
 with a pull toward the visited region (issue 18; :mod:`dbdviz.dbd.predict` trains and
-uses it, :class:`~dbdviz.dbd.model.DBDModel` stores it as ``rhs``)."""
+uses it, :class:`~dbdviz.dbd.model.DBDModel` stores it as ``rhs``).
+
+Two forms (``KernelRHS.form``):
+
+* ``"reactions"`` (the default): ``F(theta, k) = sum_r k_r G_r(theta)``, one term per
+  reaction (birth, death, predation), each scaled by its rate ``k_r`` (relative to the
+  reference rates ``rate_ref``), ``G_r`` a kernel expansion over ``theta`` plus a
+  polynomial of degree ``degree``. This is the physics of the DBD: ``dtheta/dt =
+  J(theta)^-1 d<M>/dt`` with ``d<M>/dt`` of the master equation linear in the rates,
+  so at fixed ``theta`` ``F`` is linear in the rates. As a kernel regression it is one
+  ridge regression with the kernel ``(k . k') K(theta, theta')``. With one rate
+  setting there is one term (``k = 1``): plain kernel ridge regression over ``theta``.
+* ``"inputs"`` (models of earlier versions): the log-rates are further kernel
+  coordinates.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +34,10 @@ __all__ = [
     "SUBSAMPLE",
     "RADIUS",
     "rate_values",
+    "RATE_LENGTH",
+    "RATE_RIDGE",
+    "RATE_DEGREE",
+    "RATE_PULL",
 ]
 
 #: The rates a model may take as inputs (LatticeLV fields).
@@ -27,8 +45,15 @@ RATES = ("birth", "death", "predation")
 LENGTH = 2.0
 RIDGE = 1e-3
 PULL = 0.01
-BANDWIDTH = 0.3
+BANDWIDTH = 0.15
 SUBSAMPLE = 3
+#: Kernel length, ridge and polynomial degree of the per-reaction terms when the
+#: ensembles differ in rates (docs/predict.md, "Rates").
+RATE_LENGTH = 1.0
+RATE_RIDGE = 1e-2
+RATE_DEGREE = 1
+RATE_PULL = 0.02
+FORMS = ("reactions", "inputs")
 #: Distance (standardised units) from the training paths beyond which a prediction
 #: is an extrapolation.
 RADIUS = 1.0
@@ -45,13 +70,17 @@ def rate_values(config, names: Sequence[str]) -> np.ndarray:
 
 
 class KernelRHS:
-    """``dtheta/dt = F(z)``, ``z = (theta, rates...)``: Gaussian-kernel ridge regression
-    plus a pull toward the training inputs.
+    """``dtheta/dt = F(z)``, ``z = (theta, log-rates...)``: Gaussian-kernel ridge
+    regression plus a pull toward the training inputs (module notes).
 
-    ``F(z) = mean + sum_i alpha_i exp(-|z - c_i|^2 / (2 length^2))
-    + pull (m(z) - theta)``, distances in units of ``scale``; ``m(z)`` is the
-    Gaussian-weighted mean (``bandwidth``) of the anchors (all training inputs)
-    around ``z``, restricted to the theta coordinates.
+    ``"reactions"`` form: ``F(z) = sum_r k_r [poly_r(theta) + sum_i alpha_ir
+    K(theta, c_i)] + pull (m(z) - theta)`` with ``k = exp(log-rates) / rate_ref``
+    (``k = (1,)`` without rate inputs), ``K(a, b) = exp(-|a - b|^2 / (2 length^2))``
+    over the theta coordinates in units of ``scale``; ``alpha_ir = k_r(c_i)
+    alpha_i``. ``"inputs"`` form: ``F(z) = mean + sum_i alpha_i K(z, c_i) + pull
+    (m(z) - theta)``, the kernel over all coordinates. ``m(z)`` is the
+    Gaussian-weighted mean (``bandwidth``) of the anchors (training inputs) around
+    ``z``, restricted to the theta coordinates.
 
     Attributes
     ----------
@@ -63,6 +92,11 @@ class KernelRHS:
     length, pull, bandwidth, radius : float
     inputs : list of str
         Names of the D input coordinates (parameter names, then rates).
+    form : {"reactions", "inputs"}
+    rate_ref : ndarray (R,)
+        Reference rates (the rate factors are ``rate / rate_ref``).
+    poly : ndarray (max(R, 1) * (1 + degree * P), P) or None
+        Polynomial coefficients per reaction (``"reactions"``; None: ``mean``).
     """
 
     def __init__(
@@ -78,6 +112,9 @@ class KernelRHS:
         bandwidth: float,
         radius: float,
         inputs: Sequence[str],
+        form: str = "inputs",
+        rate_ref=None,
+        poly=None,
     ):
         self.centers = np.ascontiguousarray(centers, dtype=np.float64)
         self.alpha = np.ascontiguousarray(alpha, dtype=np.float64)
@@ -93,6 +130,28 @@ class KernelRHS:
         self.dim = int(self.centers.shape[1])
         if self.scale.shape != (self.dim,) or self.mean.shape != (self.n_funcs,):
             raise ValueError("KernelRHS: inconsistent shapes")
+        if form not in FORMS:
+            raise ValueError(f"form = {form!r}: allowed {', '.join(FORMS)}")
+        self.form = form
+        n_rates = self.dim - self.n_funcs
+        self.rate_ref = (
+            np.ones(n_rates)
+            if rate_ref is None
+            else np.asarray(rate_ref, dtype=np.float64).reshape(n_rates)
+        )
+        self.poly = None if poly is None else np.asarray(poly, dtype=np.float64)
+        self.degree = 0
+        if self.poly is not None:
+            per = self.poly.shape[0] // max(n_rates, 1)
+            self.degree = (per - 1) // self.n_funcs
+        # centers in kernel units and their rate factors (precomputed)
+        P = self.n_funcs
+        if form == "reactions":
+            self._cs = self.centers[:, :P] / self.scale[:P]
+            self._ck = self.factors(self.centers[:, P:])
+        else:
+            self._cs = self.centers / self.scale
+        self._as = self.anchors / self.scale
 
     @property
     def rates(self) -> list[str]:
@@ -102,15 +161,42 @@ class KernelRHS:
     def _z(self, z: np.ndarray) -> np.ndarray:
         return np.asarray(z, dtype=np.float64) / self.scale
 
+    def factors(self, log_rates) -> np.ndarray:
+        """Rate factors ``k`` (n, max(R, 1)) of log-rate rows (n, R): ``rate /
+        rate_ref``, or ones without rate inputs."""
+        lr = np.atleast_2d(np.asarray(log_rates, dtype=np.float64))
+        if self.dim == self.n_funcs:
+            return np.ones((lr.shape[0], 1))
+        return np.exp(lr) / self.rate_ref
+
+    def features(self, z) -> np.ndarray:
+        """Polynomial features of the ``"reactions"`` form (n, max(R, 1) * (1 +
+        degree * P)): ``k_r``, then ``k_r theta / scale`` (degree 1)."""
+        z = np.atleast_2d(np.asarray(z, dtype=np.float64))
+        P = self.n_funcs
+        k = self.factors(z[:, P:])
+        phi = np.ones((z.shape[0], 1))
+        if self.degree >= 1:
+            phi = np.hstack([phi, z[:, :P] / self.scale[:P]])
+        return (k[:, :, None] * phi[:, None, :]).reshape(z.shape[0], -1)
+
     def evaluate(self, z) -> np.ndarray:
         """``F`` at inputs ``z`` (n, D) -> (n, P)."""
         z = np.atleast_2d(np.asarray(z, dtype=np.float64))
         zs = self._z(z)
-        cs = self._z(self.centers)
-        d2 = ((zs[:, None, :] - cs[None]) ** 2).sum(-1)
-        f = np.exp(-0.5 * d2 / self.length**2) @ self.alpha + self.mean
+        P = self.n_funcs
+        if self.form == "reactions":
+            d2 = ((zs[:, None, :P] - self._cs[None]) ** 2).sum(-1)
+            w = np.exp(-0.5 * d2 / self.length**2) * (
+                self.factors(z[:, P:]) @ self._ck.T
+            )
+            f = w @ self.alpha
+            f = f + (self.mean if self.poly is None else self.features(z) @ self.poly)
+        else:
+            d2 = ((zs[:, None, :] - self._cs[None]) ** 2).sum(-1)
+            f = np.exp(-0.5 * d2 / self.length**2) @ self.alpha + self.mean
         if self.pull > 0:
-            a = self._z(self.anchors)
+            a = self._as
             d2a = ((zs[:, None, :] - a[None]) ** 2).sum(-1)
             w = np.exp(
                 -0.5 * (d2a - d2a.min(axis=1, keepdims=True)) / self.bandwidth**2
@@ -125,7 +211,7 @@ class KernelRHS:
         :meth:`rates_outside`)."""
         P = self.n_funcs
         zs = self._z(np.atleast_2d(z))[:, :P]
-        a = self._z(self.anchors)[:, :P]
+        a = self._as[:, :P]
         return np.sqrt(((zs[:, None, :] - a[None]) ** 2).sum(-1).min(axis=1))
 
     def rates_outside(self, rates) -> list[str]:
@@ -155,20 +241,34 @@ class KernelRHS:
         return th
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        return {
+        out = {
             "centers": self.centers,
             "alpha": self.alpha,
             "mean": self.mean,
             "scale": self.scale,
             "anchors": self.anchors,
             "settings": np.array(
-                [self.length, self.pull, self.bandwidth, self.radius], np.float64
+                [
+                    self.length,
+                    self.pull,
+                    self.bandwidth,
+                    self.radius,
+                    float(FORMS.index(self.form)),
+                ],
+                np.float64,
             ),
+            "rate_ref": self.rate_ref,
         }
+        if self.poly is not None:
+            out["poly"] = self.poly
+        return out
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], inputs) -> KernelRHS:
+        """Inverse of :meth:`to_arrays` (files of earlier versions: four settings,
+        the ``"inputs"`` form)."""
         s = np.asarray(arrays["settings"], dtype=np.float64)
+        form = FORMS[int(s[4])] if s.size > 4 else "inputs"
         return cls(
             arrays["centers"],
             arrays["alpha"],
@@ -180,6 +280,9 @@ class KernelRHS:
             bandwidth=s[2],
             radius=s[3],
             inputs=inputs,
+            form=form,
+            rate_ref=arrays.get("rate_ref"),
+            poly=arrays.get("poly"),
         )
 
 
@@ -195,13 +298,16 @@ def fit_kernel_rhs(
     bandwidth: float = BANDWIDTH,
     subsample: int = SUBSAMPLE,
     radius: float = RADIUS,
+    form: str = "reactions",
+    degree: int = 0,
+    rate_ref=None,
 ) -> KernelRHS:
     """Fit :class:`KernelRHS` to the Euler velocities of smooth paths.
 
     Parameters
     ----------
     inputs : sequence of ndarray (T_e + 1, D)
-        Inputs along every path (theta, then constant rates).
+        Inputs along every path (theta, then constant log-rates).
     paths : sequence of ndarray (T_e + 1, P)
         The parameter paths (every step, smooth).
     dt : float
@@ -211,28 +317,71 @@ def fit_kernel_rhs(
         Kernel length and ridge (in standardised units), pull rate per unit time and
         its bandwidth, every ``subsample``-th point as a kernel center, the
         extrapolation radius.
+    form : {"reactions", "inputs"}
+        :class:`KernelRHS` (module notes).
+    degree : {0, 1}
+        ``"reactions"``: polynomial per reaction fitted first (least squares), the
+        kernel fits what it leaves.
+    rate_ref : array_like (R,), optional
+        Reference rates of the rate factors (default: the geometric mean of the
+        training rates).
     """
+    if form not in FORMS:
+        raise ValueError(f"form = {form!r}: allowed {', '.join(FORMS)}")
+    if degree not in (0, 1):
+        raise ValueError(f"degree = {degree}: allowed 0 or 1")
     Z = np.concatenate([np.asarray(z, dtype=np.float64)[:-1] for z in inputs])
     V = np.concatenate(
         [(np.asarray(p)[1:] - np.asarray(p)[:-1]) / float(dt) for p in paths]
     )
+    P = V.shape[1]
     scale = Z.std(axis=0)
     scale = np.where(scale > 0, scale, 1.0)
     C = Z[:: int(subsample)]
     Vs = V[:: int(subsample)]
-    mean = Vs.mean(axis=0)
-    cs = C / scale
-    K = np.exp(-0.5 * ((cs[:, None, :] - cs[None]) ** 2).sum(-1) / length**2)
-    alpha = np.linalg.solve(K + ridge * np.eye(K.shape[0]), Vs - mean)
-    return KernelRHS(
-        C,
-        alpha,
-        mean,
-        scale,
-        Z[:: max(1, int(subsample) // 2)],
+    if rate_ref is None:
+        rate_ref = np.exp(Z[:, P:].mean(axis=0))
+    settings = dict(
         length=length,
         pull=pull,
         bandwidth=bandwidth,
         radius=radius,
         inputs=names,
+        form=form,
+        rate_ref=rate_ref,
+    )
+    if form == "inputs":
+        mean = Vs.mean(axis=0)
+        cs = C / scale
+        K = np.exp(-0.5 * ((cs[:, None, :] - cs[None]) ** 2).sum(-1) / length**2)
+        alpha = np.linalg.solve(K + ridge * np.eye(K.shape[0]), Vs - mean)
+        return KernelRHS(
+            C, alpha, mean, scale, Z[:: max(1, int(subsample) // 2)], **settings
+        )
+    # the reactions form: polynomial per reaction, then the kernel on the residual
+    probe = KernelRHS(
+        C,
+        np.zeros((len(C), P)),
+        np.zeros(P),
+        scale,
+        C[:1],
+        poly=np.zeros((max(Z.shape[1] - P, 1) * (1 + degree * P), P)),
+        **settings,
+    )
+    X = probe.features(C)
+    A = X.T @ X + 1e-6 * len(X) * np.eye(X.shape[1])
+    poly = np.linalg.solve(A, X.T @ Vs)
+    cs = C[:, :P] / scale[:P]
+    k = probe.factors(C[:, P:])
+    K = np.exp(-0.5 * ((cs[:, None, :] - cs[None]) ** 2).sum(-1) / length**2)
+    K *= k @ k.T
+    alpha = np.linalg.solve(K + ridge * np.eye(K.shape[0]), Vs - X @ poly)
+    return KernelRHS(
+        C,
+        alpha,
+        np.zeros(P),
+        scale,
+        Z[:: max(1, int(subsample) // 2)],
+        poly=poly,
+        **settings,
     )

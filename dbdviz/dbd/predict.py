@@ -8,8 +8,9 @@ Training (:func:`train_multi`), for a fully visible DBD (depth 0, visible coupli
    interpolated to every step and low-passed (``taps``);
 2. one right-hand side ``F`` is fitted to the Euler velocities of all paths together:
    :class:`KernelRHS`, Gaussian-kernel ridge regression on the standardised inputs
-   (``theta``, and the rates when the ensembles differ in them) plus a weak pull toward
-   the visited region.
+   (``theta``) plus a weak pull toward the visited region; when the ensembles differ
+   in rates, ``F`` is a sum over the reactions, each term scaled by its rate (the
+   physics-based form, :mod:`dbdviz.dbd.kernel`).
 
 Why not the finite elements of the paper: they are supported only on cells a training
 path crossed, and a held-out initial count runs between the training paths, where
@@ -45,6 +46,10 @@ from .kernel import (
     LENGTH,
     PULL,
     RADIUS,
+    RATE_DEGREE,
+    RATE_LENGTH,
+    RATE_PULL,
+    RATE_RIDGE,
     RATES,
     RIDGE,
     KernelRHS,
@@ -68,7 +73,9 @@ __all__ = [
 #: counts may differ; replicates and seed do not matter).
 SAME_FIELDS = ("size", "dt", "steps", "pick_mode", "birth_mode")
 
-TAPS = 31
+#: Low-pass of the fitted paths (taps at unit spacing): 61 taps gave held-out theta
+#: paths 10-20 % closer than 31 (docs/predict.md).
+TAPS = 61
 
 
 class ExtrapolationWarning(UserWarning):
@@ -115,9 +122,10 @@ def train_multi(
     iterations: int | None = None,
     stride: int = 5,
     taps: int = TAPS,
-    length: float = LENGTH,
-    ridge: float = RIDGE,
-    pull: float = PULL,
+    length: float | None = None,
+    ridge: float | None = None,
+    degree: int | None = None,
+    pull: float | None = None,
     bandwidth: float = BANDWIDTH,
     threads: int | None = None,
     progress: Callable[[int, int], Any] | None = None,
@@ -138,8 +146,12 @@ def train_multi(
         Path fit (:func:`~dbdviz.dbd.multi.fit_paths`, :func:`fit_times`).
     taps : int
         Low-pass of the fitted paths (odd; 0 or 1 = none).
-    length, ridge, pull, bandwidth
-        :func:`fit_kernel_rhs`.
+    length, ridge, degree, pull, bandwidth
+        :func:`fit_kernel_rhs` (the ``"reactions"`` form). Defaults: ``LENGTH``,
+        ``RIDGE``, degree 0, ``PULL`` for one rate setting; ``RATE_LENGTH``,
+        ``RATE_RIDGE``, ``RATE_DEGREE``, ``RATE_PULL`` when the ensembles differ in
+        rates (then all three rates are inputs, each reaction's term scaled by its
+        rate).
     threads, progress
         Sampler threads; ``progress(done, total)`` over the fitted time points.
 
@@ -195,7 +207,16 @@ def train_multi(
             [np.interp(every, idx, fr.theta[e, :, k]) for k in range(P)]
         )
         paths.append(lowpass(full, taps) if taps > 1 else full)
-    varying = [r for r in RATES if len({float(getattr(e.config, r)) for e in ens}) > 1]
+    across = any(len({float(getattr(e.config, r)) for e in ens}) > 1 for r in RATES)
+    varying = list(RATES) if across else []
+    if length is None:
+        length = RATE_LENGTH if across else LENGTH
+    if ridge is None:
+        ridge = RATE_RIDGE if across else RIDGE
+    if degree is None:
+        degree = RATE_DEGREE if across else 0
+    if pull is None:
+        pull = RATE_PULL if across else PULL
     inputs = [
         np.column_stack([p, np.tile(rate_values(e.config, varying), (len(p), 1))])
         for p, e in zip(paths, ens, strict=True)
@@ -207,6 +228,7 @@ def train_multi(
         names=list(dbm.param_names) + varying,
         length=length,
         ridge=ridge,
+        degree=degree,
         pull=pull,
         bandwidth=bandwidth,
     )
