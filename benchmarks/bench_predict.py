@@ -1,6 +1,6 @@
 """Timings of multi-ensemble training and prediction (issue 18).
 
-    python benchmarks/bench_predict.py [--threads 1] [--cache /tmp/dbdviz_predict]
+    python benchmarks/bench_predict.py [--threads 1] [--cache /work/notes/i18data]
 
 ``train_multi`` on the 9 cached grid ensembles of ``predict_heldout.py`` (100
 replicates each) and one ``predict`` (500 steps x 100 chains), wall and CPU seconds
@@ -28,7 +28,7 @@ def main(argv=None) -> None:
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--cache", default="/tmp/dbdviz_predict")
+    ap.add_argument("--cache", default="/work/notes/i18data")
     a = ap.parse_args(argv)
     if a.threads:
         set_threads(a.threads)
