@@ -3,15 +3,16 @@
     python benchmarks/bench_predict.py [--threads 1] [--cache /work/notes/i18data]
 
 ``train_multi`` on the 9 cached grid ensembles of ``predict_heldout.py`` (100
-replicates each) and one ``predict`` (500 steps x 100 chains), wall and CPU seconds
-(CPU of this process: with ``--threads 1`` the single-thread cost, comparable on a
-loaded machine).
+replicates each) and one ``predict`` (500 steps x 100 and x 10 chains), medians of
+repeated runs (``--repeat``), wall and CPU seconds (CPU of this process: with
+``--threads 1`` the single-thread cost, comparable on a loaded machine).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 import warnings
@@ -28,6 +29,8 @@ def main(argv=None) -> None:
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--repeat-train", type=int, default=3)
     ap.add_argument("--cache", default="/work/notes/i18data")
     a = ap.parse_args(argv)
     if a.threads:
@@ -38,33 +41,38 @@ def main(argv=None) -> None:
     train_multi(
         [e for e in ens[:2]], chains=2, iterations=1, stride=250, taps=0, seed=0
     )
-    w, c = time.perf_counter(), time.process_time()
-    model = train_multi(ens, seed=0)
+
+    def timed(f, n):
+        walls, cpus = [], []
+        for _ in range(n):
+            w, c = time.perf_counter(), time.process_time()
+            out = f()
+            walls.append(time.perf_counter() - w)
+            cpus.append(time.process_time() - c)
+        return out, statistics.median(walls), statistics.median(cpus)
+
+    model, w, c = timed(lambda: train_multi(ens, seed=0), a.repeat_train)
     print(
-        f"train_multi 9 x 100 replicates: wall {time.perf_counter() - w:.1f} s, "
-        f"CPU {time.process_time() - c:.1f} s",
+        f"train_multi 9 x 100 replicates (median of {a.repeat_train}): wall {w:.1f} s, "
+        f"CPU {c:.1f} s",
         flush=True,
     )
     cfg = preset("paper", init_x=160, init_y=160)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         predict(model, preset("paper", steps=5), chains=2)
-        w, c = time.perf_counter(), time.process_time()
-        predict(model, cfg, chains=100, seed=0)
-    print(
-        f"predict 500 steps x 100 chains: wall {time.perf_counter() - w:.1f} s, "
-        f"CPU {time.process_time() - c:.1f} s",
-        flush=True,
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        w, c = time.perf_counter(), time.process_time()
-        predict(model, cfg, chains=10, seed=0)
-    print(
-        f"predict 500 steps x 10 chains (the dashboard's re-prediction): wall "
-        f"{time.perf_counter() - w:.2f} s, CPU {time.process_time() - c:.2f} s",
-        flush=True,
-    )
+        for chains, what in ((100, ""), (10, " (the dashboard's re-prediction)")):
+            _, w, c = timed(
+                lambda n=chains: predict(model, cfg, chains=n, seed=0), a.repeat
+            )
+            print(
+                f"predict 500 steps x {chains} chains{what}, median of {a.repeat}: "
+                f"wall {w:.2f} s, CPU {c:.2f} s",
+                flush=True,
+            )
+        _, w, c = timed(lambda: model.rhs.integrate(model.theta0, 500, 1.0), a.repeat)
+        print(f"  of which integrating F: wall {w:.2f} s", flush=True)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
