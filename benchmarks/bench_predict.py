@@ -31,6 +31,9 @@ def main(argv=None) -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--repeat-train", type=int, default=3)
+    ap.add_argument(
+        "--ui", action="store_true", help="also the dashboard's re-prediction"
+    )
     ap.add_argument("--cache", default="/work/notes/i18data")
     a = ap.parse_args(argv)
     if a.threads:
@@ -72,7 +75,39 @@ def main(argv=None) -> None:
             )
         _, w, c = timed(lambda: model.rhs.integrate(model.theta0, 500, 1.0), a.repeat)
         print(f"  of which integrating F: wall {w:.2f} s", flush=True)
+    if a.ui:
+        ui_repredict(model, a.repeat)
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+
+
+def ui_repredict(model, repeat: int) -> None:
+    """The dashboard (server side, no browser): with "Re-predict on changes" on,
+    move the X0 slider and time until the prediction reaches the session (the
+    panel's ``first_draw_seconds``: job start -> the prediction handed to the
+    plots)."""
+    from dbdviz.ui.app import App
+    from dbdviz.ui.jobs import JobState
+
+    app = App("demo")
+    app.session.config.param.update(size=40, steps=500, dt=1.0, init_x=150, init_y=150)
+    app.session.model = model
+    app.predict.live = True
+    times = []
+    for i in range(repeat + 1):
+        w = time.perf_counter()
+        app.session.config.init_x = 140 + i  # the slider move
+        job = app.predict.job
+        assert job is not None and job.wait(120) == JobState.FINISHED, job.error
+        if i:  # the first one warms the closures' caches
+            times.append((app.predict.first_draw_seconds, time.perf_counter() - w))
+    med = statistics.median(t for t, _ in times)
+    print(
+        f"dashboard re-prediction after a slider move ({app.predict.live_chains} "
+        f"chains), median of {repeat}: {med:.2f} s to the prediction in the session "
+        f"(job start -> plots' data), {statistics.median(t for _, t in times):.2f} s "
+        "to the end of the job (with the closures)",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":
