@@ -76,11 +76,12 @@ def main(argv=None) -> None:
         _, w, c = timed(lambda: model.rhs.integrate(model.theta0, 500, 1.0), a.repeat)
         print(f"  of which integrating F: wall {w:.2f} s", flush=True)
     if a.ui:
+        ui_repredict(model, a.repeat, every=1)
         ui_repredict(model, a.repeat)
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 
-def ui_repredict(model, repeat: int) -> None:
+def ui_repredict(model, repeat: int, every: int | None = None) -> None:
     """The dashboard (server side, no browser): with "Re-predict on changes" on,
     move the X0 slider and time until the prediction reaches the session (the
     panel's ``first_draw_seconds``: job start -> the prediction handed to the
@@ -91,6 +92,8 @@ def ui_repredict(model, repeat: int) -> None:
     app = App("demo")
     app.session.config.param.update(size=40, steps=500, dt=1.0, init_x=150, init_y=150)
     app.session.model = model
+    if every is not None:
+        app.predict.live_every = every
     app.predict.live = True
     times = []
     for i in range(repeat + 1):
@@ -103,7 +106,8 @@ def ui_repredict(model, repeat: int) -> None:
     med = statistics.median(t for t, _ in times)
     print(
         f"dashboard re-prediction after a slider move ({app.predict.live_chains} "
-        f"chains), median of {repeat}: {med:.2f} s to the prediction in the session "
+        f"chains, every {app.predict.live_every}. time point), median of {repeat}: "
+        f"{med:.2f} s to the prediction in the session "
         f"(job start -> plots' data), {statistics.median(t for _, t in times):.2f} s "
         "to the end of the job (with the closures)",
         flush=True,

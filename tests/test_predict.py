@@ -253,6 +253,15 @@ def test_predict_plumbing(model):
     # default: the first training ensemble
     q = predict(model, chains=2, seed=1, warn=False)
     np.testing.assert_allclose(q.theta[0], model.theta0)
+    # every 4th time point (and the last) of the same path: the live preview
+    r = predict(model, cfg, chains=4, seed=1, every=4, warn=False)
+    np.testing.assert_array_equal(r.t, [0.0, 4.0, 6.0])
+    np.testing.assert_array_equal(r.theta, p.theta[[0, 4, 6]])
+    np.testing.assert_array_equal(r.distance, p.distance[[0, 4, 6]])
+    ev = sample_trajectory(dbm, r.theta, r.t, chains=4, sweeps=9, seed=1)
+    np.testing.assert_array_equal(r.mean["X"], ev.table.mean["X"])
+    with pytest.raises(ValueError, match="every"):
+        predict(model, cfg, chains=4, every=0)
 
 
 def test_predict_refuses_bad_input(model):

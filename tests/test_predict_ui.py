@@ -85,3 +85,12 @@ def test_live_repredicts_on_changes(model):
     assert job.wait(120) == JobState.FINISHED
     assert app.session.prediction.n == app.predict.live_chains
     assert app.session.prediction_config.init_x == 11
+    # a preview: every live_every-th time point (and the last) of the 6 steps
+    app.predict.live_every = 4
+    app.session.config.init_x = 12
+    assert app.predict.job.wait(120) == JobState.FINISHED
+    assert list(app.session.prediction.t) == [0.0, 4.0, 6.0]
+    # the Predict button: every time point
+    job = app.predict.predict()
+    assert job.wait(120) == JobState.FINISHED
+    assert len(app.session.prediction.t) == 7

@@ -383,6 +383,7 @@ def predict(
     chains: int = 100,
     seed: int | None = 0,
     sweeps: int | None = None,
+    every: int = 1,
     threads: int | None = None,
     warn: bool = True,
     progress: Callable[[int, int], Any] | None = None,
@@ -402,6 +403,10 @@ def predict(
     chains, seed, sweeps, threads, progress, cancel
         Sampling (:func:`~dbdviz.dbd.evaluate.sample_trajectory`); ``sweeps``
         default: the model's training procedure.
+    every : int
+        Sample every ``every``-th time point (and the last) of the integrated path:
+        a cheaper preview (the dashboard's live re-prediction). The path, its
+        distance and ``left_at`` are those of every step either way.
     warn : bool
         Emit :class:`ExtrapolationWarning` when the path leaves the visited region
         (the result carries the same message in ``warning`` either way).
@@ -428,6 +433,7 @@ def predict(
             raise ValueError("config: the model records no training configuration")
         config = model.data_config
     chains = _check_int("chains", chains, 1)
+    every = _check_int("every", every, 1)
     check_prediction(model, config)
     if model.dbm_config.depth != 0 and getattr(model, "rhs", None) is not None:
         raise ValueError("model: a kernel right-hand side needs depth 0")
@@ -476,9 +482,11 @@ def predict(
     if msg is not None and warn:
         warnings.warn(msg, ExtrapolationWarning, stacklevel=2)
     sw = int((model.meta or {}).get("evaluate", {}).get("sweeps", 9))
+    rows = np.unique(np.r_[np.arange(0, steps + 1, every), steps])
+    theta, t, dist = theta[rows], t[rows], dist[rows]
     ev = sample_trajectory(
         dbm,
-        theta,
+        np.ascontiguousarray(theta),
         t,
         chains=chains,
         sweeps=sw if sweeps is None else sweeps,

@@ -23,7 +23,7 @@ __all__ = ["PredictPanel", "STATE_KEYS"]
 STATE_KEYS = ("init_x", "init_y", "birth", "death", "predation", "size", "steps")
 
 
-def prediction_work(model, config, chains: int, seed: int = 0):
+def prediction_work(model, config, chains: int, seed: int = 0, every: int = 1):
     """``work(cancel, emit)`` of a prediction job: the prediction, then the
     classical closures of the same state (records ``("prediction", p, config)``,
     ``("closure", key, table)``, ``("closure-error", key, message)``)."""
@@ -32,7 +32,15 @@ def prediction_work(model, config, chains: int, seed: int = 0):
         from ...closures import CLOSURES
         from ...dbd.predict import predict
 
-        p = predict(model, config, chains=chains, seed=seed, warn=False, cancel=cancel)
+        p = predict(
+            model,
+            config,
+            chains=chains,
+            seed=seed,
+            every=every,
+            warn=False,
+            cancel=cancel,
+        )
         emit(("prediction", p, config))
         for key, fn in CLOSURES.items():
             if cancel.is_set():
@@ -51,6 +59,11 @@ class PredictPanel(Viewer):
     chains = param.Integer(default=100, bounds=(1, None), doc="Chains of Predict.")
     live_chains = param.Integer(
         default=10, bounds=(1, None), doc="Chains of a re-prediction on changes."
+    )
+    live_every = param.Integer(
+        default=5,
+        bounds=(1, None),
+        doc="A re-prediction on changes samples every live_every-th time point.",
     )
     live = param.Boolean(
         default=False,
@@ -112,12 +125,14 @@ class PredictPanel(Viewer):
 
     def _on_state(self, *_events) -> None:
         if self.live and self.model is not None:
-            self.predict(chains=self.live_chains)
+            self.predict(chains=self.live_chains, every=self.live_every)
 
     def _show(self, text: str, kind: str) -> None:
         self.alert.param.update(object=text, alert_type=kind, visible=True)
 
-    def predict(self, event=None, chains: int | None = None) -> Job | None:
+    def predict(
+        self, event=None, chains: int | None = None, every: int = 1
+    ) -> Job | None:
         """Start a prediction of the current settings (the button's handler)."""
         s = self.session
         if self.model is None:
@@ -144,7 +159,7 @@ class PredictPanel(Viewer):
         self.job = s.add_job(
             Job(
                 "predict",
-                prediction_work(self.model, cfg, n),
+                prediction_work(self.model, cfg, n, every=every),
                 self._on_records,
                 self._on_done,
             )
