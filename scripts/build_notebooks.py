@@ -541,7 +541,10 @@ def write(name, cells):
 
 
 if __name__ == "__main__":
+    import nb_explorer  # notebook 00 lives in its own file
+
     HERE.mkdir(exist_ok=True)
+    write(nb_explorer.NAME, nb_explorer.nb00())
     write("01_lattice_lv_and_moments.ipynb", nb01())
     write("02_hierarchy_and_closures.ipynb", nb02())
     write("03_learning_a_closure.ipynb", nb03())

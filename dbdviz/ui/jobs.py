@@ -16,6 +16,8 @@ within about a second.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -34,6 +36,16 @@ log = logging.getLogger("dbdviz.ui")
 POLL_MS = 100
 
 _DONE = object()
+
+
+def _batched():
+    """:func:`dbdviz.ui._compat.batched_updates` (one message per drain in a
+    notebook); a no-op context without Panel."""
+    try:
+        from ._compat import batched_updates
+    except ImportError:  # pragma: no cover - ui extra missing
+        return contextlib.nullcontext()
+    return batched_updates()
 
 
 class JobState:
@@ -57,6 +69,42 @@ def active_jobs() -> list[str]:
     """Names of the jobs whose worker thread is still alive (all sessions)."""
     with _LIVE_LOCK:
         return sorted(j.name for j in _LIVE if j.alive)
+
+
+class LoopPoller:
+    """Call ``fn()`` on ``loop`` every ``period`` seconds, counted from the end of the
+    previous call, until :meth:`stop`.
+
+    The drain of a job in a notebook (no server session). Each call is a callback
+    of its own on the loop, so the messages that arrive meanwhile (a Stop click)
+    are handled between two drains. ``pn.state.add_periodic_callback`` does not do
+    this outside a server: it runs its callback in a coroutine that skips its sleep
+    when the callback took longer than the period, and then never gives the loop
+    back (a drain that draws for 0.3 s under a training thread kept Stop from ever
+    being handled).
+    """
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, fn: Callable[[], Any], period: float
+    ) -> None:
+        self._loop, self._fn, self.period = loop, fn, float(period)
+        self.running = True
+        self._handle = loop.call_later(self.period, self._tick)
+
+    def _tick(self) -> None:
+        if not self.running:
+            return
+        try:
+            self._fn()
+        except Exception:  # like the periodic callback: log, keep draining
+            log.exception("dbdviz drain callback failed")
+        if self.running:
+            self._handle = self._loop.call_later(self.period, self._tick)
+
+    def stop(self) -> None:
+        """No further calls (safe from inside ``fn`` and from the loop's thread)."""
+        self.running = False
+        self._handle.cancel()
 
 
 class Job:
@@ -157,14 +205,14 @@ class Job:
             return
         doc = pn.state.curdoc
         if doc is None or doc.session_context is None:
-            # No server session: in a notebook a running asyncio loop drives the
-            # callback; in plain Python the owner polls (tests do).
+            # No server session: in a notebook the kernel's running asyncio loop
+            # drives the drain; in plain Python the owner polls (tests do).
             try:
-                import asyncio
-
-                asyncio.get_running_loop()
+                loop = asyncio.get_running_loop()
             except RuntimeError:
                 return
+            self._periodic = LoopPoller(loop, self.poll, POLL_MS / 1000)
+            return
         self._periodic = pn.state.add_periodic_callback(self.poll, period=POLL_MS)
 
     def stop(self) -> None:
@@ -204,7 +252,8 @@ class Job:
             self.n_polls_with_records += 1
             t0 = time.perf_counter()
             try:
-                self._on_records(batch)
+                with _batched():
+                    self._on_records(batch)
             except Exception:  # a display bug must not stop the drain (or the end)
                 log.exception("dbdviz job %s: handling records failed", self.name)
             took = time.perf_counter() - t0
@@ -218,7 +267,8 @@ class Job:
             self._stop_periodic()
             with _LIVE_LOCK:
                 _LIVE.discard(self)
-            self._on_done(self.state, self.error)
+            with _batched():
+                self._on_done(self.state, self.error)
         return len(batch)
 
     def _stop_periodic(self) -> None:

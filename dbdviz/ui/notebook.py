@@ -1,0 +1,291 @@
+"""The explorer in Jupyter: :func:`extension` and :class:`Explorer`.
+
+In a notebook (JupyterLab, Notebook 7), call :func:`extension` once, then display
+:class:`Explorer` (the whole dashboard as one output) or any component of
+:mod:`dbdviz.ui.components` bound to a :class:`~dbdviz.ui.session.Session`
+(:func:`session_for` makes one from an ensemble simulated in a cell).
+
+:func:`extension` makes the notebook work offline and makes updates from the
+background jobs reliable:
+
+- Panel's JavaScript and CSS are put inline into the notebook
+  (``pn.extension(inline=True)``); stylesheets of models created after the first
+  render (a new figure, a Markdown pane's new text) are loaded from the Jupyter
+  server (Panel's server extension serves them at ``<base_url>/panel_dist/``),
+  never from Panel's CDN.
+- Panel's notebook channel (its ``CommManager`` model in the browser) sends every
+  change back to the kernel, including the changes the kernel itself just sent.
+  Bokeh's server client drops those (``event.sync`` is false for them). Echoed,
+  a figure that the kernel has already replaced again (a simulation's curves
+  arrive in quick succession) comes back as an unknown model: decoding it fails
+  (``Patch.line_alpha``) and pyviz_comms prints the traceback into the output,
+  and the kernel's document can take the stale figure back. The script that
+  :func:`extension` publishes drops those events, as Bokeh's client does.
+
+- Panel's channel also sends the browser's changes of a debounce interval in one
+  message. The kernel drops a whole message that names a model it has already
+  removed (Bokeh: "Dropping a patch because it contains a previously known
+  reference"), e.g. the new size of a figure replaced meanwhile: a button click
+  in the same message was lost (Stop did not stop a training, whose drains
+  replace figures all the time). The script sends one event per message, as
+  Bokeh's server client does, so only the stale change is dropped.
+- Panel keeps a notebook output's document "held" (changes are combined and sent
+  by the next push). When a figure is replaced twice between two pushes (a
+  view's refresh, then Panel linking the new figure's axes to its neighbours),
+  the combined change of the layout names only the last figure, but the changes
+  made to the intermediate one are still queued: the browser receives changes of
+  a model it never got ("reference ... isn't known"), drops the whole message
+  (and the new models it defined), and from then on the output diverges from the
+  kernel. :func:`extension` makes Panel's notebook push drop queued changes of
+  models that have left the document before it sends them.
+
+- Outside a server, the jobs drain their records with
+  :class:`dbdviz.ui.jobs.LoopPoller` (each drain a callback of its own, so a Stop
+  click is handled between two drains) inside
+  :func:`dbdviz.ui._compat.batched_updates` (the outputs' documents frozen and
+  held: one model recomputation and one message per drain).
+
+With these, Simulate, Train and Stop work in a notebook as in the served app
+(``tests/test_jupyter.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import panel as pn
+from panel.viewable import Viewer
+
+from .app import App
+from .session import Session
+
+__all__ = ["extension", "Explorer", "session_for", "NOTEBOOK_JS"]
+
+#: Run once in the notebook page (see the module docstring). Waits for BokehJS and
+#: Panel's models, then (1) drops document events that were applied from the
+#: kernel (``sync === false``) before Panel's CommManager sends them back, (2) sends
+#: each remaining event in a message of its own, as Bokeh's server client does, and
+#: (3) rewrites stylesheet URLs on Panel's CDN to the Jupyter server's
+#: ``panel_dist/``.
+NOTEBOOK_JS = r"""
+(function () {
+  if (window.__dbdviz_notebook) { return; }
+  let base = '/';
+  try {
+    const el = document.getElementById('jupyter-config-data');
+    if (el) { base = JSON.parse(el.textContent).baseUrl || '/'; }
+  } catch (e) { /* not a Jupyter page: keep '/' */ }
+  if (!base.endsWith('/')) { base += '/'; }
+  const LOCAL = base + 'panel_dist/';
+  const CDN = /^https?:\/\/cdn\.holoviz\.org\/panel\/[^/]+\/dist\//;
+  const install = function () {
+    const M = window.Bokeh && window.Bokeh.Models;
+    if (!M) { return false; }
+    const CM = M['panel.models.comm_manager.CommManager'];
+    const IS = M['ImportedStyleSheet'];
+    if (!CM || !IS) { return false; }
+    const changed = CM.prototype._document_changed;
+    CM.prototype._document_changed = function (event) {
+      if (event && event.sync === false) { return; }
+      return changed.call(this, event);
+    };
+    const process = CM.prototype.process_events;
+    CM.prototype.process_events = function () {
+      const events = this._event_buffer || [];
+      if (events.length <= 1) { return process.call(this); }
+      for (const event of events) {
+        this._event_buffer = [event];
+        process.call(this);
+      }
+      this._event_buffer = [];
+    };
+    const underlying = IS.prototype.underlying;
+    IS.prototype.underlying = function () {
+      const sheet = underlying.call(this);
+      const href = sheet && sheet.el ? sheet.el.getAttribute('href') : null;
+      if (href && CDN.test(href)) {
+        sheet.el.setAttribute('href', href.replace(CDN, LOCAL));
+      }
+      return sheet;
+    };
+    window.__dbdviz_notebook = true;
+    return true;
+  };
+  if (!install()) {
+    let tries = 0;
+    const id = setInterval(function () {
+      if (install() || ++tries > 1200) { clearInterval(id); }
+    }, 50);
+  }
+})();
+"""
+
+
+#: Change events that target one model (the rest: roots, title, messages).
+_MODEL_EVENTS = (
+    "ModelChangedEvent",
+    "ColumnDataChangedEvent",
+    "ColumnsStreamedEvent",
+    "ColumnsPatchedEvent",
+)
+
+
+def _drop_stale_events(doc) -> int:
+    """Drop the queued (held) change events of ``doc`` whose model is no longer in
+    it; return how many were dropped."""
+    held = doc.callbacks._held_events
+    live = [
+        e
+        for e in held
+        if type(e).__name__ not in _MODEL_EVENTS
+        or getattr(e, "model", None) is None
+        or e.model.id in doc.models
+    ]
+    if len(live) != len(held):
+        doc.callbacks._held_events = live
+    return len(held) - len(live)
+
+
+def _install_stale_event_filter() -> None:
+    """Make Panel's notebook push (``panel.io.notebook.diff``) skip changes of
+    models that left the document (see the module docstring). Idempotent."""
+    from panel.io import notebook as nb
+
+    diff = getattr(nb, "diff", None)
+    if diff is None or getattr(diff, "_dbdviz", False):
+        return
+
+    def diff_without_stale(doc, binary=True, events=None):
+        if events is None:
+            _drop_stale_events(doc)
+        return diff(doc, binary=binary, events=events)
+
+    diff_without_stale._dbdviz = True
+    nb.diff = diff_without_stale
+
+
+def extension(*extensions: str, **config: Any) -> None:
+    """Load Panel and HoloViews for an offline notebook (call once, first).
+
+    ``pn.extension("katex", "mathjax", *extensions, inline=True, **config)`` with
+    HoloViews' Bokeh backend, then the browser-side fixes of :data:`NOTEBOOK_JS`.
+    Outside IPython only the Python side is configured.
+
+    Parameters
+    ----------
+    *extensions : str
+        More Panel extensions to load.
+    **config
+        Passed to ``pn.extension`` (e.g. ``sizing_mode``).
+    """
+    import holoviews as hv
+    import holoviews.plotting.bokeh  # noqa: F401  (HoloViews' notebook loading)
+
+    hv.Store.set_current_backend("bokeh")
+    config.setdefault("inline", True)
+    pn.extension("katex", "mathjax", *extensions, **config)
+    _install_stale_event_filter()
+    try:
+        from IPython import get_ipython
+        from IPython.display import publish_display_data
+    except ImportError:  # pragma: no cover - IPython comes with panel
+        return
+    if get_ipython() is None:
+        return
+    from panel.io.notebook import LOAD_MIME
+
+    publish_display_data(
+        {LOAD_MIME: NOTEBOOK_JS, "application/javascript": NOTEBOOK_JS}
+    )
+
+
+def session_for(ensemble, closures: bool = True, preset: str = "paper") -> Session:
+    """A :class:`Session` holding ``ensemble`` (simulated in a cell), its moments
+    and (``closures=True``) the mean-field and pair closures of its config, so that
+    a component bound to it shows them at once.
+
+    Parameters
+    ----------
+    ensemble : dbdviz.simulate.Ensemble
+    closures : bool
+    preset : str
+        The session's preset name (its settings are then ``ensemble.config``).
+    """
+    cfg = ensemble.config.copy()
+    session = Session(preset_name=preset, config=cfg.copy())
+    found, errors = {}, {}
+    if closures:
+        from ..closures import solve
+
+        for key in ("mean-field", "pair"):
+            try:
+                found[key] = solve(key, cfg)
+            except Exception as exc:  # shown like the dashboard does
+                errors[key] = str(exc)
+    session.param.update(
+        ensemble=ensemble,
+        sim_config=cfg,
+        simulation=ensemble.moments(),
+        closures=found,
+        closure_errors=errors,
+    )
+    return session
+
+
+class Explorer(Viewer):
+    """The whole dashboard as one notebook output: the settings column (model,
+    Simulate/Stop, prediction, lesson) beside the tabs (moments, phase plane,
+    lattice, training, hierarchy, regime map, export).
+
+    Parameters
+    ----------
+    preset : str
+        Name of the starting preset (``dbdviz.config.PRESETS``).
+    sidebar_width : int
+        Pixels of the settings column.
+
+    Attributes
+    ----------
+    app : dbdviz.ui.app.App
+        The components and their :class:`Session` (``app.session``); the same
+        objects are reachable as attributes of the explorer (``explorer.training``).
+    """
+
+    def __init__(
+        self, preset: str = "demo", sidebar_width: int = 340, **params: Any
+    ) -> None:
+        super().__init__(**params)
+        self.app = App(preset)
+        for name in (
+            "session",
+            "model",
+            "moments",
+            "lattice",
+            "training",
+            "predict",
+            "hierarchy",
+            "export",
+            "regime_map",
+            "phase",
+            "lesson",
+            "tabs",
+        ):
+            setattr(self, name, getattr(self.app, name))
+        self._layout = pn.Row(
+            pn.Column(
+                self.model,
+                pn.pane.Markdown("### Predict (trained model)"),
+                self.predict,
+                self.lesson,
+                width=sidebar_width,
+            ),
+            self.tabs,
+            sizing_mode="stretch_width",
+        )
+
+    def __panel__(self):
+        return self._layout
+
+    def shutdown(self) -> list[str]:
+        """Stop the explorer's jobs; return their names."""
+        return self.app.shutdown()
