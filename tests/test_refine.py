@@ -138,10 +138,12 @@ def test_defaults_are_train_configs():
         assert got == want, fn
 
 
-def test_refiner_steps_state_and_finish(data, model):
+@pytest.mark.parametrize("init", ["random", "data", "persistent"])
+def test_refiner_steps_state_and_finish(data, model, init):
     """StaticRefiner: refine_static's loop step by step; its state restores into a
-    fresh refiner bit for bit; finish only after the last iteration."""
-    kw = dict(iterations=3, chains=6, stride=4, seed=2)
+    fresh refiner bit for bit (persistent chains included); finish only after the
+    last iteration."""
+    kw = dict(iterations=3, chains=6, stride=4, seed=2, init=init)
     whole = refine_static(model, data, **kw)
     a = StaticRefiner(model, data, **kw)
     np.testing.assert_array_equal(a.idx, [0, 4, 8, 12, 15])  # stride 4 + the last
@@ -168,6 +170,48 @@ def test_refiner_steps_state_and_finish(data, model):
         np.testing.assert_array_equal(r.fe.coef, whole.fe.coef)
     with pytest.raises(ValueError, match="shape"):
         StaticRefiner(model, data, **{**kw, "stride": 1}).restore(*a.state())
+    # matched to the Boltzmann distribution: evaluated with carried chains
+    procedure = whole.meta["evaluate"]
+    if init == "random":
+        assert procedure.get("init", "random") == "random"
+    elif whole.meta["refine"]["accepted"]:
+        assert procedure["init"] == "carry" and procedure["burn_in"] == 100
+    assert whole.meta["refine"]["init"] == init
+
+
+def test_data_started_sampling_by_hand(data, model):
+    """sample_from_data: chain c of time point j starts at replicate
+    (offset + c) % R of the data at j; zero sweeps leave the data's statistics;
+    given states are continued in place."""
+    from dbdviz.dbd.refine import sample_from_data
+    from dbdviz.dbm import snapshot_statistics
+
+    dbm = model.dbm()
+    idx = np.array([0, 7, 15])
+    snaps = np.ascontiguousarray(data.snapshots[:, idx])
+    R = snaps.shape[0]
+    ev = sample_from_data(
+        dbm, model.theta[idx], idx * 1.0, snaps, chains=5, sweeps=0, seed=1, offset=14
+    )
+    reps = (14 + np.arange(5)) % R
+    want = snapshot_statistics(dbm, snaps[reps]).mean(axis=0)
+    np.testing.assert_allclose(ev.meta["start_stats"], want)
+    np.testing.assert_allclose(ev.stats, want)
+    states = ev.meta["states"]
+    np.testing.assert_array_equal(states[5 * 2 + 1, 0], snaps[reps[1], 2])
+    ev2 = sample_from_data(
+        dbm,
+        model.theta[idx],
+        idx * 1.0,
+        snaps,
+        chains=5,
+        sweeps=3,
+        seed=1,
+        states=states,
+    )
+    assert ev2.meta["states"] is states
+    np.testing.assert_allclose(ev2.meta["start_stats"], want)
+    assert not np.array_equal(ev2.stats, want)
 
 
 def test_acceptance_boundary():

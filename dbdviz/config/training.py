@@ -347,6 +347,27 @@ class TrainConfig(Config):
         doc="Chains per fitted time point in every refinement iteration (sampled "
         "as in evaluation: random start, the asleep sweeps).",
     )
+    refine_init = param.Selector(
+        default="random",
+        objects=["random", "data", "persistent"],
+        label="Refinement chain start",
+        doc="How the refinement samples the model at a fitted time point: 'random' "
+        "(uniform random chains, the asleep sweeps: theta is matched to that "
+        "short-sampling procedure, which the evaluation then repeats), 'data' "
+        "(chains started from the data's snapshots, refine_sweeps sweeps: theta "
+        "is moved until the data do not drift under the model's own dynamics, "
+        "CD-k), 'persistent' (chains started from the data once and carried "
+        "through the iterations: theta is moved until the model's equilibrium "
+        "matches the data); after 'data' or 'persistent' the model is evaluated "
+        "with chains carried along t, which equilibrate.",
+    )
+    refine_sweeps = param.Integer(
+        0,
+        bounds=(0, 100_000),
+        softbounds=(0, 100),
+        label="Refinement sweeps",
+        doc="Gibbs sweeps per chain and refinement iteration (0 = the asleep sweeps).",
+    )
     refine_stride = param.Integer(
         5,
         bounds=(1, 10_000),

@@ -706,6 +706,8 @@ def evaluate(
     if lowpass_taps is None:  # the model's recommendation (refined models: 0)
         lowpass_taps = int(trained.get("lowpass_taps", LOWPASS_TAPS))
     init = str(trained.get("init", "random")) if init is None else init
+    if burn_in is None and init == "carry" and "burn_in" in trained:
+        burn_in = int(trained["burn_in"])
     if cov_from is None:
         # with visible couplings (or no hidden layer) the probability-based covariances
         # of the final step miss the visible-visible dependence and the channels come

@@ -116,7 +116,9 @@ class DBDModel:
         """The DBM architecture, ``DBM(self.dbm_config, size=self.size)``."""
         from ..dbm import DBM
 
-        return DBM(self.dbm_config, size=self.size)
+        # the size was checked when the model was trained (tiny: hand-made models
+        # on exactly enumerable 2 x 2 / 3 x 3 lattices, tests/test_equilibrium.py)
+        return DBM(self.dbm_config, size=self.size, tiny_ok=True)
 
     @property
     def t(self) -> np.ndarray:

@@ -42,8 +42,12 @@ from typing import Any
 
 import numpy as np
 
+from .._numba import set_threads
+from .._rng import seed_states
 from ..config import TrainConfig
 from ..dbm import snapshot_statistics
+from ..errors import Cancelled
+from ..moments import OBSERVABLES, moment_table
 from .dynamics import integrate
 from .evaluate import Evaluation, _check_int, lowpass, sample_trajectory
 from .model import DBDModel
@@ -51,6 +55,7 @@ from .optim import Adam
 
 __all__ = [
     "refine_static",
+    "sample_from_data",
     "StaticRefiner",
     "fit_rhs",
     "fit_error",
@@ -63,6 +68,16 @@ __all__ = [
 ITERATIONS = TrainConfig.param["refine_iterations"].default
 CHAINS = TrainConfig.param["refine_chains"].default
 STRIDE = TrainConfig.param["refine_stride"].default
+INIT = TrainConfig.param["refine_init"].default
+SWEEPS = TrainConfig.param["refine_sweeps"].default
+#: How a model refined with ``init = "data"`` is evaluated (``meta["evaluate"]``):
+#: chains carried along t, ``CARRY_SWEEPS`` sweeps per time point after
+#: ``CARRY_BURN_IN`` at t = 0 (docs/training.md, "Equilibrium").
+CARRY_SWEEPS = 10
+CARRY_BURN_IN = 100
+_INITS = ("random", "data", "persistent")
+#: Chains per kernel call of :func:`sample_from_data` (cancel granularity).
+_BATCH = 400
 LR = 0.005
 TAPS = 31
 FIT_ITERATIONS = 200
@@ -126,6 +141,107 @@ def fit_rhs(fe, path: np.ndarray, domain, dt: float, iterations: int, lr: float)
     )
 
 
+def sample_from_data(
+    dbm,
+    theta: np.ndarray,
+    t: np.ndarray,
+    snapshots: np.ndarray,
+    *,
+    chains: int,
+    sweeps: int,
+    seed: int | None,
+    offset: int = 0,
+    states: np.ndarray | None = None,
+    threads: int | None = None,
+    cancel: threading.Event | None = None,
+) -> Evaluation:
+    """Chains started from data snapshots, ``sweeps`` Gibbs sweeps at ``theta``.
+
+    Chain ``c`` of time point ``j`` starts from replicate ``(offset + c) % R`` of
+    ``snapshots[:, j]`` and runs ``sweeps`` sweeps at ``theta[j]`` (stream ``j *
+    chains + c`` of :func:`~dbdviz._rng.seed_states` ``(seed, n * chains)``). If
+    the data are a sample of the model's Boltzmann distribution they do not drift
+    (on average); the drift ``meta["start_stats"] - stats`` is the contrastive
+    divergence gradient (CD-k) of the per-time-point log-likelihood.
+
+    Parameters
+    ----------
+    dbm : DBM
+        Fully visible (depth 0).
+    theta : ndarray of float64, shape (n, P)
+    t : ndarray of float64, shape (n,)
+    snapshots : ndarray of uint8, shape (R, n, L, L)
+        The data at the same time points.
+    chains, sweeps, seed, offset, threads, cancel
+        As described above; ``cancel`` is checked between kernel calls.
+    states : ndarray of int8, shape (n * chains, 1, L, L), optional
+        Chains to continue instead (persistent chains), updated in place.
+
+    Returns
+    -------
+    Evaluation
+        Moments and statistics of the binary states after the sweeps (``cov`` NaN);
+        ``meta["start_stats"]`` (n, P): the statistics of the starting states;
+        ``meta["states"]``: the chains after the sweeps (``states`` if given).
+    """
+    theta = np.ascontiguousarray(theta, dtype=np.float64)
+    n, P = theta.shape
+    R, L = snapshots.shape[0], snapshots.shape[-1]
+    reps = (int(offset) + np.arange(chains)) % R
+    rng = seed_states(seed, n * chains)
+    obs = np.empty((chains, n, len(OBSERVABLES)))
+    start = np.empty((n, P))
+    stats = np.empty((n, P))
+    stats_sd = np.empty((n, P))
+    per = max(1, _BATCH // chains)
+    if states is None:
+        states = np.empty((n * chains, 1, L, L), np.int8)
+        states[:, 0] = snapshots[reps].transpose(1, 0, 2, 3).reshape(-1, L, L)
+    t_start = time.perf_counter()
+    prev = set_threads(threads) if threads is not None else None
+    try:
+        for j0 in range(0, n, per):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("refinement cancelled")
+            nb = min(per, n - j0)
+            batch = states[j0 * chains : (j0 + nb) * chains]
+            rows = np.repeat(np.arange(nb, dtype=np.int64), chains)
+            M0 = dbm.param_statistics(batch).reshape(nb, chains, P)
+            dbm.sample(
+                theta[j0 : j0 + nb],
+                batch,
+                sweeps,
+                seed=rng[j0 * chains : (j0 + nb) * chains],
+                rows=rows,
+            )
+            M = dbm.param_statistics(batch).reshape(nb, chains, P)
+            start[j0 : j0 + nb] = M0.mean(axis=1)
+            stats[j0 : j0 + nb] = M.mean(axis=1)
+            stats_sd[j0 : j0 + nb] = M.std(axis=1, ddof=1)
+            o = dbm.state_observables(batch).reshape(nb, chains, -1)
+            obs[:, j0 : j0 + nb] = o.transpose(1, 0, 2)
+    finally:
+        if prev is not None:
+            set_threads(prev)
+    return Evaluation(
+        table=moment_table(obs, np.asarray(t, dtype=np.float64), label="DBD (CD)"),
+        theta=theta.copy(),
+        cov=np.full((n, len(OBSERVABLES), P), np.nan),
+        stats=stats,
+        param_names=tuple(dbm.param_names),
+        stats_sd=stats_sd,
+        meta={
+            "chains": chains,
+            "sweeps": sweeps,
+            "seed": seed,
+            "init": "data",
+            "start_stats": start,
+            "states": states,
+            "seconds": time.perf_counter() - t_start,
+        },
+    )
+
+
 class StaticRefiner:
     """The static-path refinement of a trained fully visible DBD, step by step.
 
@@ -136,7 +252,7 @@ class StaticRefiner:
     Parameters
     ----------
     model, data, iterations, chains, lr, taps, fit_iterations, fit_lr, stride, seed, \
-threads
+threads, init, sweeps
         As :func:`refine_static`.
 
     Attributes
@@ -173,6 +289,8 @@ threads
         stride: int = STRIDE,
         seed: int | None = 0,
         threads: int | None = None,
+        init: str = INIT,
+        sweeps: int = SWEEPS,
     ) -> None:
         if not isinstance(model, DBDModel):
             raise ValueError("model must be a DBDModel (dbdviz.dbd.Trainer(...).run())")
@@ -187,6 +305,10 @@ threads
         self.lr = _check_pos("lr", lr)
         self.fit_lr = _check_pos("fit_lr", fit_lr)
         self.stride = _check_int("stride", stride, 1)
+        if init not in _INITS:
+            raise ValueError(f"init = {init!r}: allowed {', '.join(map(repr, _INITS))}")
+        self.init = init
+        sweeps = _check_int("sweeps", sweeps, 0)
         snaps = getattr(data, "snapshots", None)
         if snaps is None or snaps.ndim != 4:
             raise ValueError("data must have snapshots of shape (R, T + 1, L, L)")
@@ -209,7 +331,12 @@ threads
         self.idx = np.unique(np.append(np.arange(0, T + 1, self.stride), T))
         self.data_stats = D[self.idx]
         self.t = self.idx * model.dt
-        self.sweeps = int(model.meta.get("evaluate", {}).get("sweeps", 9))
+        trained = int(model.meta.get("evaluate", {}).get("sweeps", 9))
+        self.sweeps = sweeps if sweeps > 0 else trained
+        self.snaps = (
+            np.ascontiguousarray(snaps[:, self.idx]) if init != "random" else None
+        )
+        self.states: np.ndarray | None = None  # persistent chains
         self.theta = np.array(model.theta[self.idx], dtype=np.float64)
         self.m1 = np.zeros_like(self.theta)
         self.m2 = np.zeros_like(self.theta)
@@ -248,17 +375,10 @@ threads
             )
         t_start = time.perf_counter()
         i = self.iteration + 1
-        ev = sample_trajectory(
-            self.dbm,
-            self.theta,
-            self.t,
-            chains=self.chains,
-            sweeps=self.sweeps,
-            seed=None if self.seed is None else int(self.seed) + i,
-            threads=self.threads,
-            cancel=cancel,
-        )
-        g = (self.data_stats - ev.stats) / self.scale  # log-likelihood grad per site
+        ev = self._sample(self.theta, i, cancel)
+        # log-likelihood gradient per site; from the data: the data's drift (CD-k)
+        target = ev.meta["start_stats"] if self.init == "data" else self.data_stats
+        g = (target - ev.stats) / self.scale
         self.m1 = _B1 * self.m1 + (1 - _B1) * g
         self.m2 = _B2 * self.m2 + (1 - _B2) * g * g
         self.theta += (
@@ -277,6 +397,50 @@ threads
             )
         return ev
 
+    def _sample(self, theta: np.ndarray, i: int, cancel) -> Evaluation:
+        """The sampling of iteration ``i`` (``iterations + 1``: the final check):
+        random chains as in evaluation, or chains from the data (``init``), the
+        ``i``-th block of ``chains`` replicates."""
+        seed = None if self.seed is None else int(self.seed) + i
+        if self.init == "persistent" and i <= self.iterations:
+            ev = sample_from_data(
+                self.dbm,
+                theta,
+                self.t,
+                self.snaps,
+                chains=self.chains,
+                sweeps=self.sweeps,
+                seed=seed,
+                states=self.states,
+                threads=self.threads,
+                cancel=cancel,
+            )
+            self.states = ev.meta["states"]
+            return ev
+        if self.init != "random":
+            return sample_from_data(
+                self.dbm,
+                theta,
+                self.t,
+                self.snaps,
+                chains=self.chains,
+                sweeps=self.sweeps,
+                seed=seed,
+                offset=(i - 1) * self.chains,
+                threads=self.threads,
+                cancel=cancel,
+            )
+        return sample_trajectory(
+            self.dbm,
+            theta,
+            self.t,
+            chains=self.chains,
+            sweeps=self.sweeps,
+            seed=seed,
+            threads=self.threads,
+            cancel=cancel,
+        )
+
     def path(self, theta: np.ndarray | None = None) -> np.ndarray:
         """A fitted path at every time point ``0 .. model.horizon``.
 
@@ -294,6 +458,8 @@ threads
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """``(arrays, scalars)`` from which :meth:`restore` continues bit for bit."""
         arrays = {"theta": self.theta, "m1": self.m1, "m2": self.m2}
+        if self.states is not None:  # persistent chains
+            arrays["states"] = self.states
         return arrays, {
             "iteration": self.iteration,
             "seconds": self.seconds,
@@ -310,6 +476,8 @@ threads
                     f"{self.theta.shape} (another model or stride)"
                 )
             setattr(self, k, a)
+        if "states" in arrays:
+            self.states = np.array(arrays["states"], dtype=np.int8)
         self.iteration = int(scalars["iteration"])
         self.seconds = float(scalars["seconds"])
         e = scalars.get("start_error")  # absent in checkpoints before the check
@@ -358,15 +526,8 @@ threads
             )
         # The velocity fit can be close while the re-integrated path drifts off
         # (fast dynamics: small velocity errors accumulate), so judge the result.
-        check = sample_trajectory(
-            self.dbm,
-            np.ascontiguousarray(new_theta[self.idx]),
-            self.t,
-            chains=self.chains,
-            sweeps=self.sweeps,
-            seed=None if self.seed is None else int(self.seed) + self.iterations + 1,
-            threads=self.threads,
-            cancel=cancel,
+        check = self._sample(
+            np.ascontiguousarray(new_theta[self.idx]), self.iterations + 1, cancel
         )
         end_error = fit_error(check.stats, self.data_stats)
         accepted = accepts(self.start_error, end_error)
@@ -375,11 +536,16 @@ threads
         if accepted:
             # the path is low-passed already: evaluate() samples it as it is
             meta["evaluate"] = {**dict(meta.get("evaluate", {})), "lowpass_taps": 0}
+            if self.init != "random":  # matched to equilibrium: sample it there
+                meta["evaluate"].update(
+                    init="carry", sweeps=CARRY_SWEEPS, burn_in=CARRY_BURN_IN
+                )
         meta["refine"] = {
             "method": "static",
             "iterations": self.iterations,
             "chains": self.chains,
             "sweeps": self.sweeps,
+            "init": self.init,
             "lr": self.lr,
             "taps": self.taps,
             "fit_iterations": self.fit_iterations,
@@ -412,6 +578,8 @@ def refine_static(
     stride: int = STRIDE,
     seed: int | None = 0,
     threads: int | None = None,
+    init: str = INIT,
+    sweeps: int = SWEEPS,
     progress: Callable[[int, int], Any] | None = None,
     cancel: threading.Event | None = None,
 ) -> DBDModel:
@@ -444,6 +612,17 @@ def refine_static(
         ``TrainConfig.refine_stride``.
     seed : int or None
         Seeds of the sampler (``seed + i`` at iteration ``i``).
+    init : {"random", "data"}
+        ``"random"``: every iteration samples as the evaluation does (random
+        chains, the model's sweeps), so theta is matched to that procedure.
+        ``"data"``: chains start from the data's snapshots (the ``i``-th block of
+        ``chains`` replicates at iteration ``i``) and theta follows their drift
+        (CD-``sweeps``), which vanishes when the model's Boltzmann distribution
+        holds the data; the refined model is then evaluated with chains carried
+        along t (``meta["evaluate"]``: ``init = "carry"``, :data:`CARRY_SWEEPS`).
+        Default: ``TrainConfig.refine_init``.
+    sweeps : int
+        Sweeps per chain and iteration; 0 = the model's evaluation sweeps.
     threads, progress, cancel
         As :func:`dbdviz.dbd.evaluate.sample_trajectory`; ``progress(i, iterations)``
         after every moment-matching iteration.
@@ -473,6 +652,8 @@ def refine_static(
         stride=stride,
         seed=seed,
         threads=threads,
+        init=init,
+        sweeps=sweeps,
     )
     while not refiner.done:
         refiner.step(cancel=cancel)

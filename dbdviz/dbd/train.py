@@ -531,6 +531,8 @@ class Trainer(WindowSampling):
             chains=int(tc.refine_chains),
             stride=int(tc.refine_stride),
             seed=self.seed,
+            init=tc.refine_init,
+            sweeps=int(tc.refine_sweeps),
         )
 
     def _refine_step(self) -> ProgressRecord:

@@ -72,6 +72,8 @@ TRAIN_ADVANCED = [
     "fit_warning",
     "refine_iterations",
     "refine_chains",
+    "refine_init",
+    "refine_sweeps",
     "refine_stride",
 ]
 

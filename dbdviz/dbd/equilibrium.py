@@ -1,0 +1,161 @@
+"""Does a trained model's sampling reach its Boltzmann distribution?
+
+:func:`equilibration` samples a model at every ``every``-th time point the way its
+evaluation does (``meta["evaluate"]``: random chains, or chains carried along t),
+then continues with ``m`` sweeps at theta(t) for several ``m`` (10, 100, 1000):
+independent chain sets per ``m``. If the sampler has equilibrated, the moments do
+not depend on ``m`` beyond their standard errors (issue 14's criterion: 10 / 100 /
+1000 sweeps agree within 2 standard errors). With carried chains a further set
+starts at random and runs ``max(sweeps)`` sweeps: a metastable branch that the
+carried chains follow but equilibrium does not shows there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._rng import seed_states
+from .evaluate import LOWPASS_TAPS, _check_int, lowpass
+
+__all__ = ["Equilibration", "equilibration"]
+
+#: Observables compared (counts, NN and NNN pairs).
+EQ_OBSERVABLES = ("X", "Y", "nnXX", "nnXY", "nnYY", "nnnXX", "nnnXY", "nnnYY")
+
+
+@dataclass
+class Equilibration:
+    """Moments after ``m`` sweeps at theta(t) (:func:`equilibration`).
+
+    Attributes
+    ----------
+    times : ndarray of int64 (n,)
+        Time points checked.
+    mean, se : dict
+        ``m`` (int, or ``"random"``) -> float64 (n, 8): chain means and standard
+        errors (SD / sqrt(chains)) of :data:`EQ_OBSERVABLES`.
+    meta : dict
+        init, sweeps of the procedure, chains, seed.
+    """
+
+    times: np.ndarray
+    mean: dict
+    se: dict
+    meta: dict = field(default_factory=dict)
+
+    def z(self, a, b) -> np.ndarray:
+        """``(mean[a] - mean[b]) / sqrt(se[a]^2 + se[b]^2)``, float64 (n, 8); 0
+        where both are exact (zero spread and equal)."""
+        d = self.mean[a] - self.mean[b]
+        v = self.se[a] ** 2 + self.se[b] ** 2
+        return np.where(v > 0, d / np.sqrt(np.where(v > 0, v, 1.0)), 0.0) + np.where(
+            (v == 0) & (d != 0), np.inf, 0.0
+        )
+
+    def max_z(self, a, b, observables=EQ_OBSERVABLES[:5]) -> np.ndarray:
+        """Max |z| over ``observables`` per time point, float64 (n,)."""
+        cols = [EQ_OBSERVABLES.index(o) for o in observables]
+        return np.abs(self.z(a, b)[:, cols]).max(axis=1)
+
+
+def _observables(dbm, states) -> np.ndarray:
+    return dbm.state_observables(states)[:, : len(EQ_OBSERVABLES)]
+
+
+def equilibration(
+    model,
+    *,
+    sweeps=(10, 100, 1000),
+    every: int = 50,
+    chains: int = 100,
+    seed: int = 0,
+    times=None,
+) -> Equilibration:
+    """Moments of ``model`` after ``m`` sweeps at theta(t), for every ``m`` in
+    ``sweeps`` (module notes).
+
+    Parameters
+    ----------
+    model : DBDModel
+        Sampled along its evaluation trajectory (the low-pass of
+        ``meta["evaluate"]``) with its evaluation procedure (``init``; for
+        ``"carry"`` the chains arriving at t continue from t - 1 with the
+        procedure's sweeps per time point and ``burn_in`` at t = 0).
+    sweeps : sequence of int
+        The ``m`` compared (each >= 1).
+    every : int
+        Check every ``every``-th time point and the last.
+    chains : int
+        Chains per set (>= 2).
+    seed : int
+        Set ``k`` uses seed ``seed + k``.
+    times : sequence of int, optional
+        The time points instead of ``every``.
+
+    Returns
+    -------
+    Equilibration
+    """
+    sweeps = tuple(_check_int("sweeps", m, 1) for m in sweeps)
+    chains = _check_int("chains", chains, 2)
+    T = int(model.horizon)
+    if times is None:
+        every = _check_int("every", every, 1)
+        times = np.unique(np.append(np.arange(0, T + 1, every), T))
+    times = np.asarray(times, dtype=np.int64)
+    if times.size == 0 or times.min() < 0 or times.max() > T:
+        raise ValueError(f"times must lie in [0, {T}]")
+    trained = (model.meta or {}).get("evaluate", {})
+    init = str(trained.get("init", "random"))
+    per_t = int(trained.get("sweeps", model.dbm_config.sweeps_asleep))
+    burn_in = int(trained.get("burn_in", 100))
+    taps = int(trained.get("lowpass_taps", LOWPASS_TAPS))
+    theta = lowpass(np.asarray(model.theta, dtype=np.float64), taps)
+    dbm = model.dbm()
+    n = times.size
+    mean, se = {}, {}
+
+    def record(key, states):
+        o = _observables(dbm, states).reshape(n, chains, -1)
+        mean[key] = o.mean(axis=1)
+        se[key] = o.std(axis=1, ddof=1) / np.sqrt(chains)
+
+    rows = np.repeat(np.arange(n, dtype=np.int64), chains)
+    th = np.ascontiguousarray(theta[times])
+    for k, m in enumerate(sweeps):
+        rng = seed_states(seed + k, n * chains)
+        if init == "carry":
+            start = _carried_starts(dbm, theta, times, chains, per_t, burn_in, rng)
+        else:
+            start = dbm.init_chains(n * chains, rng)
+        dbm.sample(th, start, m, seed=rng, rows=rows)
+        record(m, start)
+    if init == "carry":
+        rng = seed_states(seed + len(sweeps), n * chains)
+        start = dbm.init_chains(n * chains, rng)
+        dbm.sample(th, start, max(sweeps), seed=rng, rows=rows)
+        record("random", start)
+    meta = {"init": init, "sweeps": per_t, "chains": chains, "seed": seed}
+    return Equilibration(times, mean, se, meta)
+
+
+def _carried_starts(dbm, theta, times, chains, per_t, burn_in, rng) -> np.ndarray:
+    """The carried chains as they arrive at every time point of ``times`` (before
+    that time point's sweeps): ``(len(times) * chains, layers, L, L)``."""
+    n = times.size
+    states = dbm.init_chains(chains, rng[:chains])
+    out = np.empty((n * chains,) + states.shape[1:], np.int8)
+    stream = rng[:chains]
+    want = {int(t): j for j, t in enumerate(times)}
+    for tau in range(int(times.max()) + 1):
+        if tau in want:
+            j = want[tau]
+            out[j * chains : (j + 1) * chains] = states
+        n_sw = per_t + (burn_in if tau == 0 else 0)
+        dbm.sample(theta[tau], states, n_sw, seed=stream)
+    if 0 in want:  # at t = 0 the procedure starts at random with the burn-in
+        j = want[0]
+        out[j * chains : (j + 1) * chains] = dbm.init_chains(chains, rng[:chains])
+    return out

@@ -1,0 +1,151 @@
+"""The equilibrated sampler against exact enumeration (issue 14, item 3).
+
+A 3 x 3 fully visible machine with strong couplings (19683 states): 10 plain Gibbs
+sweeps from a random start are far from its Boltzmann distribution. Chains carried
+along a slowly changing theta(t) from an uncoupled start (the evaluation of a
+model refined with ``refine_init = "persistent"``) are at equilibrium; the
+persistent refinement fits theta whose exact moments are the data's.
+"""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import naive_dbm as nv
+import numpy as np
+import pytest
+from test_dbm import make
+
+from dbdviz._warmup import warmup
+from dbdviz.config import DBMConfig, TrainConfig
+from dbdviz.dbd import DBDModel
+from dbdviz.dbd.basis import FiniteElements
+from dbdviz.dbd.equilibrium import equilibration
+from dbdviz.dbd.evaluate import sample_trajectory
+from dbdviz.dbd.refine import StaticRefiner
+
+# strong couplings, as in test_tempering.py
+THETA = np.array([-3.0, -2.0, 1.4, -1.5, 1.1])
+N = 3000
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _compiled():
+    warmup("dbm")
+
+
+def _path(n):
+    """theta(t) from the uncoupled biases to THETA, linear in t (n rows)."""
+    w = np.linspace(0.0, 1.0, n)[:, None]
+    start = THETA.copy()
+    start[2:] = 0.0
+    return (1 - w) * start + w * THETA
+
+
+def _exact(dbm, theta):
+    st, pr = nv.exact_joint(dbm, theta)
+    return pr @ nv.statistics(dbm, st)
+
+
+def _z(stats, sd, n, exact):
+    se = sd / math.sqrt(n)
+    return (stats - exact) / np.where(se > 0, se, 1.0)
+
+
+def test_carried_chains_reach_the_exact_distribution():
+    dbm = make(3, depth=0, visible_couplings=True)
+    path = _path(40)
+    ev = sample_trajectory(dbm, path, chains=N, sweeps=10, init="carry", seed=3)
+    for tau in (20, 39):
+        z = _z(ev.stats[tau], ev.stats_sd[tau], N, _exact(dbm, path[tau]))
+        assert np.all(np.abs(z) < 4.5), (tau, z)
+    # the test can fail: 10 sweeps from a random start at THETA are far off
+    ev = sample_trajectory(dbm, path[-1:], chains=N, sweeps=10, seed=3)
+    z = _z(ev.stats[0], ev.stats_sd[0], N, _exact(dbm, THETA))
+    assert np.max(np.abs(z)) > 6, z
+
+
+def _model(path, meta=None):
+    """A hand-made depth-0 DBD of 3 x 3 sites along ``path``."""
+    T = path.shape[0] - 1
+    return DBDModel(
+        dbm_config=DBMConfig(depth=0, visible_couplings=True),
+        size=3,
+        fe=FiniteElements(5, 0.1, path[0] - 0.05, dim=5),
+        domain=np.arange(5),
+        theta0=path[0],
+        dt=1.0,
+        horizon=T,
+        theta=path,
+        mu=np.zeros((T + 1, 1, 2)),
+        train_config=TrainConfig(),
+        meta=meta or {},
+    )
+
+
+def _exact_snapshots(dbm, path, R, seed):
+    """R exact samples of the 3 x 3 lattice at every row of ``path``:
+    uint8 (R, T + 1, 3, 3)."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((R, path.shape[0], 3, 3), np.uint8)
+    for j, th in enumerate(path):
+        st, pr = nv.exact_joint(dbm, th)
+        out[:, j] = st[rng.choice(pr.size, R, p=pr), 0]
+    return out
+
+
+def test_persistent_refinement_fits_the_boltzmann_moments():
+    """Data: exact samples of theta(t); the refinement starts from the uncoupled
+    path. With persistent chains the fitted theta's *exact* moments are the
+    data's; chains restarted at random with 2 sweeps fit a biased theta."""
+    dbm = make(3, depth=0, visible_couplings=True)
+    path = _path(3)
+    R = 2000
+    data = SimpleNamespace(snapshots=_exact_snapshots(dbm, path, R, 1))
+    stats = nv.statistics(dbm, data.snapshots.reshape(-1, 1, 3, 3).astype(np.int8))
+    stats = stats.reshape(R, 3, -1)
+    target, target_se = stats.mean(0), stats.std(0) / math.sqrt(R)
+    start = path.copy()
+    start[:, 2:] = 0.0
+    model = _model(start, {"evaluate": {"sweeps": 2}})
+    fitted = {}
+    for init in ("persistent", "random"):
+        ref = StaticRefiner(
+            model,
+            data,
+            iterations=400,
+            chains=400,
+            lr=0.02,
+            stride=1,
+            init=init,
+            seed=2,
+        )
+        while not ref.done:
+            ref.step()
+        fitted[init] = ref.theta
+    for j in (1, 2):
+        exact = _exact(dbm, fitted["persistent"][j])
+        z = (exact - target[j]) / target_se[j]
+        assert np.all(np.abs(z) < 4.0), (j, z)
+    exact = _exact(dbm, fitted["random"][2])
+    assert np.max(np.abs((exact - target[2]) / target_se[2])) > 6
+
+
+def test_equilibration_report_of_a_carried_model():
+    """equilibration(): carried chains at the model's own times agree with longer
+    sampling (and with random starts run as long); a random-start model does not."""
+    path = _path(41)
+    carry = _model(
+        path, {"evaluate": {"init": "carry", "sweeps": 10, "lowpass_taps": 0}}
+    )
+    eq = equilibration(carry, sweeps=(10, 200), every=20, chains=1500, seed=4)
+    assert eq.times.tolist() == [0, 20, 40]
+    assert set(eq.mean) == {10, 200, "random"}
+    assert eq.mean[10].shape == (3, 8)
+    assert np.all(eq.max_z(10, 200) < 4.5), eq.max_z(10, 200)
+    assert np.all(eq.max_z("random", 200) < 4.5)
+    short = _model(path, {"evaluate": {"sweeps": 10, "lowpass_taps": 0}})
+    eq = equilibration(short, sweeps=(10, 200), every=20, chains=1500, seed=4)
+    assert "random" not in eq.mean
+    assert eq.max_z(10, 200)[-1] > 6
