@@ -19,6 +19,7 @@ from .lattice import PRESET_NOTES, PRESETS, LatticeLV, preset
 from .serve import ServeLimits
 from .training import (
     DEPTH_DEFAULTS,
+    EQUILIBRIUM_TRAIN,
     PROTOCOLS,
     REFERENCE_DBM,
     REFERENCE_TRAIN,
@@ -29,6 +30,7 @@ from .training import (
     depth_configs,
     depth_defaults,
     depth_parameters,
+    equilibrium_configs,
     protocol,
     reference_configs,
     training_error,
@@ -54,6 +56,8 @@ __all__ = [
     "protocol",
     "default_configs",
     "reference_configs",
+    "equilibrium_configs",
+    "EQUILIBRIUM_TRAIN",
     "REFERENCE_DBM",
     "REFERENCE_TRAIN",
     "format_range",

@@ -40,6 +40,7 @@ from .train import (
     Trainer,
     auto_opt_steps,
     default_configs,
+    equilibrium_configs,
     reference_configs,
     schedule,
 )
@@ -90,6 +91,7 @@ __all__ = [
     "schedule",
     "auto_opt_steps",
     "default_configs",
+    "equilibrium_configs",
     "reference_configs",
     "train_warmup",
     "adjoint_warmup",

@@ -63,6 +63,7 @@ from ..config import (
     check_training,
     default_configs,
     depth_configs,
+    equilibrium_configs,
     reference_configs,
 )
 from ..dbm import snapshot_statistics
@@ -86,6 +87,7 @@ __all__ = [
     "auto_opt_steps",
     "reference_configs",
     "default_configs",
+    "equilibrium_configs",
     "weight_structure",
     "snapshot_statistics",
 ]

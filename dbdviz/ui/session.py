@@ -78,6 +78,7 @@ def trainer_class():
 PROTOCOLS = {
     "dbdviz defaults (measured)": "default_configs",
     "paper protocol (reference)": "reference_configs",
+    "equilibrium (Boltzmann, carried chains)": "equilibrium_configs",
 }
 
 
