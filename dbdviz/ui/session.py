@@ -143,6 +143,12 @@ class Session(param.Parameterized):
         allow_None=True,
         doc="Resource limits of a served session (None: none, as in a notebook).",
     )
+    depth_results = param.Dict(
+        default={},
+        doc="DBM depth -> {'table': MomentTable, 'errors': {observable: NRMSE}} of "
+        "the last training finished at that depth on `ensemble` (the Training tab's "
+        "depth comparison); a new ensemble clears it.",
+    )
     prediction = param.ClassSelector(
         class_=MomentTable,
         allow_None=True,

@@ -25,6 +25,7 @@ from ..session import (
     training_defaults,
 )
 from ..workers import LIVE_PERIOD, evaluation_work, training_work
+from .depth_view import DepthComparison, depth_result
 
 __all__ = [
     "TrainingPanel",
@@ -232,6 +233,7 @@ class TrainingPanel(Viewer):
         self._prepare_live_plots()
         self.theta_pane = self.theta_lines.pane
         self.errors_pane = self.errors_lines.pane
+        self.depths = DepthComparison(s)
         #: Timing of the current job (benchmarks, tests): start, first plot update.
         self.t_started: float | None = None
         self.t_first_step: float | None = None
@@ -274,6 +276,7 @@ class TrainingPanel(Viewer):
                 self.status,
                 self.theta_pane,
                 self.errors_pane,
+                self.depths,
                 sizing_mode="stretch_width",
             ),
             sizing_mode="stretch_width",
@@ -369,6 +372,7 @@ class TrainingPanel(Viewer):
         stopped = self.running and self.job.name in ("train", "evaluate")
         if stopped:
             self.job.stop()
+        self.session.depth_results = {}
         self.clear()
         if stopped:
             self._warn(
@@ -671,6 +675,8 @@ class TrainingPanel(Viewer):
             ev = self.session.evaluation
             m = self.session.model
             fit = self._check_fit(ev, m)
+            if ev is not None and m is not None:
+                self._keep_depth(m, ev)
             rejected = (
                 what == "Training"
                 and m is not None
@@ -716,6 +722,18 @@ class TrainingPanel(Viewer):
             s = self.session
             words = in_labels(error or "", s.dbm_config, s.train_config, s.config)
             self._warn(_job_error_markdown(what, words), "danger")
+
+    def _keep_depth(self, model, ev) -> None:
+        """The depth comparison keeps this depth's evaluation (replacing the
+        previous one of the same depth)."""
+        sim = self.session.simulation
+        if sim is None:
+            return
+        depth = int(model.dbm_config.depth)
+        self.session.depth_results = {
+            **self.session.depth_results,
+            depth: depth_result(ev.table, sim),
+        }
 
 
 def _poor_fit_markdown(fit: dict) -> str:
