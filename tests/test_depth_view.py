@@ -39,6 +39,7 @@ def test_trained_depths_side_by_side_and_cleared_by_a_new_simulation():
     assert app.model.simulate().wait(60) == JobState.FINISHED
     view = app.training.depths
     assert view.depths == [] and "Train at one or more depths" in view.markdown()
+    assert not view.pane.visible  # nothing to draw before a depth is trained
     _train(app, 0)
     first = s.evaluation.table
     _train(app, 1)
@@ -55,6 +56,7 @@ def test_trained_depths_side_by_side_and_cleared_by_a_new_simulation():
     assert f"{100 * s.depth_results[1]['errors']['nnnXY']:.1f} %" in row1
     assert "| depth 0 |" in md
     # one panel per diagonal pair, each with the simulation and both depths
+    assert view.pane.visible
     layout = view.pane.object
     assert len(layout) == len(NNN_OBSERVABLES)
     for panel, obs in zip(layout, NNN_OBSERVABLES, strict=True):
@@ -74,4 +76,6 @@ def test_trained_depths_side_by_side_and_cleared_by_a_new_simulation():
     assert app.model.simulate().wait(60) == JobState.FINISHED
     assert s.depth_results == {} and view.depths == []
     assert "Train at one or more depths" in view.table_pane.object
-    assert all(len(list(p)) == 1 for p in view.pane.object)  # the simulation only
+    assert not view.pane.visible and view.pane.object is None
+    # the figure itself still draws the simulation alone
+    assert all(len(list(p)) == 1 for p in view.figure())

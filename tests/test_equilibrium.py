@@ -178,3 +178,42 @@ def test_equilibrium_protocol_on_the_paper_data():
         print(a, eq.max_z(a, 1000).round(1))
         assert z.max() < 3.5, (a, z.max())
         assert (z > 2).mean() <= 0.1, (a, (z > 2).mean())
+
+
+def test_depth1_refinement_awake_statistics_are_exact_conditional_expectations():
+    """The refinement of a depth-1 machine needs the data's statistics at theta:
+    the exact conditional expectation over the hidden layer given each snapshot
+    (2 x 2 lattice, cross weights and couplings: every hidden state enumerated)."""
+    cfg = DBMConfig(depth=1, visible_couplings=True, cross_channel=True)
+    dbm = make(2, depth=1, visible_couplings=True, cross_channel=True)
+    rng = np.random.default_rng(8)
+    path = rng.normal(0, 0.6, (2, dbm.n_params))
+    snaps = rng.integers(0, 3, (5, 2, 2, 2)).astype(np.uint8)
+    D = len(dbm.domain_indices)
+    model = DBDModel(
+        dbm_config=cfg,
+        size=2,
+        fe=FiniteElements(dbm.n_params, 0.1, 0.0, dim=D, kind="q1"),
+        domain=dbm.domain_indices,
+        theta0=path[0],
+        dt=1.0,
+        horizon=1,
+        theta=path,
+        mu=np.zeros((2, 2, 2)),
+        train_config=TrainConfig(basis="q1"),
+    )
+    ref = StaticRefiner(
+        model, SimpleNamespace(snapshots=snaps), iterations=1, chains=2, stride=1
+    )
+    hidden = nv.all_configs(1, 2)[:, 0]  # (81, 2, 2)
+    for j in range(2):
+        want = np.zeros(dbm.n_params)
+        for v in snaps[:, j]:
+            st = np.zeros((hidden.shape[0], 2, 2, 2), np.int8)
+            st[:, 0], st[:, 1] = v, hidden
+            M = nv.statistics(dbm, st)
+            w = np.exp(M @ path[j] - (M @ path[j]).max())
+            want += (w / w.sum()) @ M / snaps.shape[0]
+        np.testing.assert_allclose(ref.data_stats[j], want, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="depth 0"):
+        StaticRefiner(model, SimpleNamespace(snapshots=snaps), init="data")

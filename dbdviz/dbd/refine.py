@@ -170,8 +170,11 @@ def sample_from_data(
         Fully visible (depth 0).
     theta : ndarray of float64, shape (n, P)
     t : ndarray of float64, shape (n,)
-    snapshots : ndarray of uint8, shape (R, n, L, L)
-        The data at the same time points.
+    snapshots : ndarray of uint8, shape (R, n, L, L), or None
+        The data at the same time points; None: uniform random chains (every
+        layer), whose statistics are taken from the binary states (unbiased for
+        hidden layers too, unlike the final probabilities of
+        :func:`~dbdviz.dbd.evaluate.sample_trajectory`).
     chains, sweeps, seed, offset, threads, cancel
         As described above; ``cancel`` is checked between kernel calls.
     states : ndarray of int8, shape (n * chains, 1, L, L), optional
@@ -186,15 +189,17 @@ def sample_from_data(
     """
     theta = np.ascontiguousarray(theta, dtype=np.float64)
     n, P = theta.shape
-    R, L = snapshots.shape[0], snapshots.shape[-1]
-    reps = (int(offset) + np.arange(chains)) % R
+    L = dbm.size
     rng = seed_states(seed, n * chains)
     obs = np.empty((chains, n, len(OBSERVABLES)))
     start = np.empty((n, P))
     stats = np.empty((n, P))
     stats_sd = np.empty((n, P))
     per = max(1, _BATCH // chains)
-    if states is None:
+    if states is None and snapshots is None:
+        states = dbm.init_chains(n * chains, rng)
+    elif states is None:
+        reps = (int(offset) + np.arange(chains)) % snapshots.shape[0]
         states = np.empty((n * chains, 1, L, L), np.int8)
         states[:, 0] = snapshots[reps].transpose(1, 0, 2, 3).reshape(-1, L, L)
     t_start = time.perf_counter()
@@ -294,10 +299,10 @@ threads, init, sweeps
     ) -> None:
         if not isinstance(model, DBDModel):
             raise ValueError("model must be a DBDModel (dbdviz.dbd.Trainer(...).run())")
-        if model.dbm_config.depth != 0:
+        if model.dbm_config.depth > 1:
             raise ValueError(
                 f"depth = {model.dbm_config.depth}: refine_static needs a fully "
-                "visible machine (depth 0)"
+                "visible machine (depth 0) or one hidden layer (depth 1)"
             )
         self.iterations = _check_int("iterations", iterations, 1)
         self.chains = _check_int("chains", chains, 2)
@@ -305,6 +310,11 @@ threads, init, sweeps
         self.lr = _check_pos("lr", lr)
         self.fit_lr = _check_pos("fit_lr", fit_lr)
         self.stride = _check_int("stride", stride, 1)
+        if init != "random" and model.dbm_config.depth > 0:
+            raise ValueError(
+                f"init = {init!r} needs a fully visible machine (depth 0): allowed "
+                "'random' with hidden layers"
+            )
         if init not in _INITS:
             raise ValueError(f"init = {init!r}: allowed {', '.join(map(repr, _INITS))}")
         self.init = init
@@ -326,10 +336,16 @@ threads, init, sweeps
         t_start = time.perf_counter()
         self.model = model
         self.dbm = model.dbm()
-        D = snapshot_statistics(self.dbm, snaps[:, : T + 1]).mean(axis=0)
         self.scale = float(model.size) ** 2
         self.idx = np.unique(np.append(np.arange(0, T + 1, self.stride), T))
-        self.data_stats = D[self.idx]
+        self.depth = int(model.dbm_config.depth)
+        if self.depth == 0:
+            D = snapshot_statistics(self.dbm, snaps[:, : T + 1]).mean(axis=0)
+            self._clamp = None
+            self.data_stats = D[self.idx]
+        else:  # the data's statistics depend on theta through the hidden layer
+            self._clamp = np.ascontiguousarray(snaps[:, self.idx])
+            self.data_stats = self.awake_stats(model.theta[self.idx])
         self.t = self.idx * model.dt
         trained = int(model.meta.get("evaluate", {}).get("sweeps", 9))
         self.sweeps = sweeps if sweeps > 0 else trained
@@ -376,6 +392,8 @@ threads, init, sweeps
         t_start = time.perf_counter()
         i = self.iteration + 1
         ev = self._sample(self.theta, i, cancel)
+        if self.depth > 0:  # the awake side at the theta sampled
+            self.data_stats = self.awake_stats(self.theta)
         # log-likelihood gradient per site; from the data: the data's drift (CD-k)
         target = ev.meta["start_stats"] if self.init == "data" else self.data_stats
         g = (target - ev.stats) / self.scale
@@ -397,6 +415,29 @@ threads, init, sweeps
             )
         return ev
 
+    def awake_stats(self, theta: np.ndarray) -> np.ndarray:
+        """The data's mean parameter statistics at ``theta`` (n, P) at the fitted
+        time points: for one hidden layer the exact conditional expectation given
+        each snapshot (the hidden units are independent given the visible layer;
+        their conditional probabilities replace their states), so no sampling."""
+        theta = np.ascontiguousarray(theta, dtype=np.float64)
+        snaps = self._clamp
+        R, n, L = snaps.shape[0], snaps.shape[1], snaps.shape[-1]
+        out = np.empty((n, theta.shape[1]))
+        per = max(1, 2000 // R)
+        for j0 in range(0, n, per):
+            nb = min(per, n - j0)
+            v = snaps[:, j0 : j0 + nb].transpose(1, 0, 2, 3).reshape(-1, L, L)
+            states = np.zeros((nb * R, self.dbm.n_layers, L, L), np.int8)
+            states[:, 0] = v
+            rows = np.repeat(np.arange(nb, dtype=np.int64), R)
+            x = self.dbm.final_probabilities(theta[j0 : j0 + nb], states, rows)
+            x[:, 0, 0] = v == 1
+            x[:, 0, 1] = v == 2
+            M = self.dbm.param_statistics(x)  # one-hot visible: products exact
+            out[j0 : j0 + nb] = M.reshape(nb, R, -1).mean(axis=1)
+        return out
+
     def _sample(self, theta: np.ndarray, i: int, cancel) -> Evaluation:
         """The sampling of iteration ``i`` (``iterations + 1``: the final check):
         random chains as in evaluation, or chains from the data (``init``), the
@@ -417,7 +458,7 @@ threads, init, sweeps
             )
             self.states = ev.meta["states"]
             return ev
-        if self.init != "random":
+        if self.init != "random" or self.depth > 0:
             return sample_from_data(
                 self.dbm,
                 theta,
@@ -529,6 +570,8 @@ threads, init, sweeps
         check = self._sample(
             np.ascontiguousarray(new_theta[self.idx]), self.iterations + 1, cancel
         )
+        if self.depth > 0:
+            self.data_stats = self.awake_stats(new_theta[self.idx])
         end_error = fit_error(check.stats, self.data_stats)
         accepted = accepts(self.start_error, end_error)
         self.seconds += time.perf_counter() - t_start

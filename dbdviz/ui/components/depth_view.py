@@ -55,8 +55,9 @@ class DepthComparison(Viewer):
     def __init__(self, session: Session | None = None, **params: Any) -> None:
         super().__init__(**params)
         self.session = session_or_new(session)
+        # drawn only once a depth has a result (no plots to render before)
         self.pane = pn.pane.HoloViews(
-            self.figure(), sizing_mode="stretch_width", min_height=320
+            None, sizing_mode="stretch_width", min_height=320, visible=False
         )
         self.table_pane = pn.pane.Markdown(self.markdown(), sizing_mode="stretch_width")
         self.session.param.watch(
@@ -141,5 +142,10 @@ class DepthComparison(Viewer):
         return "\n".join([head, sep, *rows])
 
     def _refresh(self, *_events) -> None:
-        self.pane.object = self.figure()
         self.table_pane.object = self.markdown()
+        shown = bool(self.depths)
+        if shown:
+            self.pane.object = self.figure()
+        elif self.pane.visible:
+            self.pane.object = None
+        self.pane.visible = shown
