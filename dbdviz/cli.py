@@ -484,7 +484,8 @@ def _add_train_commands(sub) -> None:
         "(TrainConfig.refine, the static-path refinement of dbdviz.dbd.refine: "
         "theta fitted per time point, F refitted to that path; --refine-iterations "
         "+ 1 steps, about 30 s on the paper data on 2 cores). Default: on for fully "
-        "visible machines (depth 0), off otherwise; --refine with depth > 0 is an "
+        "visible machines (depth 0), off otherwise; --refine also refines depth 1 "
+        "(more accurate, about 4 times the training time), with depth > 1 it is an "
         "error. "
         "With --resume: replaces the checkpoint's setting before its refinement "
         "began.",

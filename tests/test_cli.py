@@ -331,7 +331,7 @@ def test_train_refine(tmp_path, capsys):
     np.testing.assert_array_equal(DBDModel.load(resumed).theta, m.theta)
     code, _, err = _run(
         capsys,
-        ["train", "--data", str(ens), "--depth", "1", "--opt-steps", "2"]
+        ["train", "--data", str(ens), "--depth", "2", "--opt-steps", "2"]
         + ["--refine", "--quiet", "--out", str(tmp_path / "m1.npz")],
     )
     assert code == 2 and "--refine" in err and "depth" in err

@@ -82,8 +82,9 @@ def test_impossible_combinations_name_the_settings():
     # named as the caller names them
     msg = training_error(dbm, TrainConfig(basis="q3c1"), lambda n: f"<{n}>")
     assert msg.startswith("<basis> = 'q3c1' cannot be used with <depth> = 2")
-    msg = training_error(DBMConfig(depth=1), TrainConfig(refine="on"))
-    assert msg.startswith("refine = 'on' needs a fully visible machine")
+    msg = training_error(DBMConfig(depth=2), TrainConfig(refine="on", basis="q1"))
+    assert msg.startswith("refine = 'on' needs at most one hidden layer")
+    assert training_error(DBMConfig(depth=1), TrainConfig(refine="on")) is None
     # the trainer refuses with the same message, before any work
     from dbdviz.dbd import Trainer
 

@@ -946,12 +946,17 @@ def test_cancel_in_the_refinement_keeps_the_adjoint_model(small):
 
 
 def test_refine_setting_and_depth(small, tmp_path):
-    """'on' needs depth 0 (ValueError at construction naming refine and its values);
-    'auto' with depth 1 and 'off' have no refinement phase."""
+    """'on' needs depth <= 1 (ValueError at construction naming refine and its
+    values); 'auto' with depth 1 and 'off' have no refinement phase; 'on' refines
+    depth 1 too."""
     with pytest.raises(
-        ValueError, match=r"refine = 'on'.*depth = 1.*\{auto, on, off\}"
+        ValueError, match=r"refine = 'on'.*depth = 2.*\{auto, on, off\}"
     ):
-        Trainer(small, DEEP, _tc(refine="on"), seed=0)
+        Trainer(small, DEEP2, _tc(refine="on"), seed=0)
+    tr = Trainer(small, DEEP, _tc(refine="on", **REFINE), seed=0)
+    m = tr.run()
+    assert tr.refining and m.meta["refine"]["iterations"] == 3
+    assert m.dbm_config.depth == 1
     for dbm_config, refine in ((DEEP, "auto"), (FLAT, "off")):
         tr = Trainer(small, dbm_config, _tc(refine=refine, **REFINE), seed=0)
         assert not tr.refining and tr.refine_steps == 0 and tr.total_steps == 8

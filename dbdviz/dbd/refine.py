@@ -24,8 +24,18 @@ that the closure's target:
 
 The result is again a :class:`~dbdviz.dbd.model.DBDModel` (``dtheta/dt = F(theta)``,
 evaluated as usual); ``meta["refine"]`` records the settings, the relative residual
-of the velocity fit and the seconds. Fully visible machines (depth 0) only: their
-data statistics need no hidden sampling.
+of the velocity fit and the seconds. Fully visible machines (depth 0) and machines
+with one hidden layer (depth 1): the hidden units of a depth-1 machine are
+independent given the visible layer, so the data's statistics at theta are exact
+conditional expectations (:meth:`StaticRefiner.awake_stats`), and the model's are
+taken from binary states. Deeper machines would need hidden sampling.
+
+Equilibrium (``init``, ``TrainConfig.refine_init``): ``"random"`` samples the model
+as its evaluation does (short chains from a random start: theta is matched to that
+procedure); ``"data"`` starts the chains from the data's snapshots (CD-k) and
+``"persistent"`` carries them through the iterations (PCD), so that the model's
+Boltzmann distribution holds the data; such a model is evaluated with chains
+carried along t (docs/experiments/09-equilibrium.md).
 
 Random numbers: iteration ``i`` (1-based) samples with
 :func:`~dbdviz.dbd.evaluate.sample_trajectory` seeded ``seed + i``; nothing else is
@@ -167,7 +177,7 @@ def sample_from_data(
     Parameters
     ----------
     dbm : DBM
-        Fully visible (depth 0).
+        Fully visible (depth 0) with ``snapshots``; any depth without.
     theta : ndarray of float64, shape (n, P)
     t : ndarray of float64, shape (n,)
     snapshots : ndarray of uint8, shape (R, n, L, L), or None
@@ -626,7 +636,7 @@ def refine_static(
     progress: Callable[[int, int], Any] | None = None,
     cancel: threading.Event | None = None,
 ) -> DBDModel:
-    """Refine a trained fully visible DBD on its training data (module notes).
+    """Refine a trained DBD of depth 0 or 1 on its training data (module notes).
 
     ``Trainer`` does the same as its last phase (``TrainConfig.refine``, seeded
     with the trainer's seed); this function refines any depth-0 model in one call.
@@ -634,7 +644,7 @@ def refine_static(
     Parameters
     ----------
     model : DBDModel
-        Trained model, depth 0 (``Trainer(...).run()``).
+        Trained model, depth 0 or 1 (``Trainer(...).run()``).
     data : Ensemble
         Its training data, with snapshots of the model's lattice size; the first
         ``model.horizon + 1`` time points are used.
