@@ -112,11 +112,11 @@ def test_refine_rejects_other_models_and_data(data, model):
         refine_static(object(), data)
     deep = Trainer(
         data,
-        DBMConfig(depth=1, visible_couplings=False, chains=2),
+        DBMConfig(depth=2, visible_couplings=False, chains=2),
         default_configs(opt_steps=1)[1],
         seed=0,
     ).run()
-    with pytest.raises(ValueError, match="depth = 1"):
+    with pytest.raises(ValueError, match="depth = 2"):
         refine_static(deep, data)
     small = simulate(
         preset("paper", size=10, init_x=9, init_y=9, steps=30, replicates=2, seed=1)
