@@ -850,7 +850,9 @@ def test_training_shows_the_refinement_live(tiny, stop):
 def test_refine_on_with_hidden_layers_is_an_alert(tiny):
     s, panel = tiny_session(tiny, refine="on")
     assert not panel.alert.visible
-    s.dbm_config.depth = 1
+    s.dbm_config.depth = 1  # one hidden layer can be refined
+    assert not panel.alert.visible
+    s.dbm_config.depth = 2
     assert panel.alert.visible and "Refine the closure = 'on'" in panel.alert.object
     assert panel.train() is None and panel.job is None
     s.train_config.refine = "auto"
