@@ -35,7 +35,7 @@ as its evaluation does (short chains from a random start: theta is matched to th
 procedure); ``"data"`` starts the chains from the data's snapshots (CD-k) and
 ``"persistent"`` carries them through the iterations (PCD), so that the model's
 Boltzmann distribution holds the data; such a model is evaluated with chains
-carried along t (docs/experiments/09-equilibrium.md).
+carried along t (docs/experiments/10-equilibrium.md).
 
 Random numbers: iteration ``i`` (1-based) samples with
 :func:`~dbdviz.dbd.evaluate.sample_trajectory` seeded ``seed + i``; nothing else is
