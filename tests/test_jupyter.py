@@ -389,14 +389,14 @@ def test_the_explorer_notebook_simulates_and_trains_live_offline(lab):
         page.wait_for_timeout(300)
         browser.button(page, "Train").click()
         page.get_by_text("Training: step").first.wait_for(timeout=60000)
-        theta1 = wait_for_change(page, JS_THETA, None, None)
-        theta2 = wait_for_change(page, JS_THETA, None, theta1)
+        theta1 = wait_for_change(page, JS_THETA, None, None, timeout=60)
+        theta2 = wait_for_change(page, JS_THETA, None, theta1, timeout=60)
         assert len(theta2["x"]) >= len(theta1["x"]) and "hX" in theta2
         page.locator(".bk-tab", has_text="Moments").click()
         learned = [wait_for_change(page, JS_CURVE, "DBD learned", None, timeout=60)]
         for _ in range(2):
             learned.append(
-                wait_for_change(page, JS_CURVE, "DBD learned", learned[-1], timeout=30)
+                wait_for_change(page, JS_CURVE, "DBD learned", learned[-1], timeout=60)
             )
         assert learned[0]["t"][0] == 0
         assert learned[-1]["y"] != learned[-2]["y"] != learned[0]["y"]
