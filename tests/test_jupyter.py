@@ -299,13 +299,6 @@ def python_failures(state: dict) -> list[str]:
     return bad
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known intermittent defect (issue 17 item 8, open): in about half of the "
-    "runs at load 6-16 the notebook's live learned curve stops changing while "
-    "theta(t) keeps updating (once, the simulation's closures did not draw within "
-    "90 s); 3 of 6 runs passed whole",
-)
 def test_the_explorer_notebook_simulates_and_trains_live_offline(lab):
     foreign: list[str] = []
     sockets: list[str] = []
@@ -400,13 +393,24 @@ def test_the_explorer_notebook_simulates_and_trains_live_offline(lab):
         theta2 = wait_for_change(page, JS_THETA, None, theta1, timeout=60)
         assert len(theta2["x"]) >= len(theta1["x"]) and "hX" in theta2
         page.locator(".bk-tab", has_text="Moments").click()
-        learned = [wait_for_change(page, JS_CURVE, "DBD learned", None, timeout=60)]
-        for _ in range(2):
-            learned.append(
-                wait_for_change(page, JS_CURVE, "DBD learned", learned[-1], timeout=60)
-            )
-        assert learned[0]["t"][0] == 0
-        assert learned[-1]["y"] != learned[-2]["y"] != learned[0]["y"]
+        # The live learned curve is the one part with a known intermittent defect
+        # (issue 17 item 8, open): in about half of the runs it stops changing in
+        # the notebook while theta(t) keeps updating. Everything else in this test
+        # must pass; that part is reported as xfail, with what was seen, at the end.
+        learned_defect = None
+        try:
+            learned = [wait_for_change(page, JS_CURVE, "DBD learned", None, timeout=60)]
+            for _ in range(2):
+                learned.append(
+                    wait_for_change(
+                        page, JS_CURVE, "DBD learned", learned[-1], timeout=60
+                    )
+                )
+        except AssertionError as e:
+            learned_defect = f"the live learned curve: {e}"
+        else:
+            assert learned[0]["t"][0] == 0
+            assert learned[-1]["y"] != learned[-2]["y"] != learned[0]["y"]
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "jupyter_explorer_training.png"))
 
@@ -428,3 +432,5 @@ def test_the_explorer_notebook_simulates_and_trains_live_offline(lab):
         assert foreign == []
         assert sockets and all(u.startswith(own) for u in sockets)
         page.close()
+    if learned_defect is not None:
+        pytest.xfail(f"known intermittent defect (issue 17 item 8): {learned_defect}")
