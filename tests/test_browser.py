@@ -504,6 +504,15 @@ def test_the_exported_figure_opens_offline(server, chromium, tmp_path):
         page.get_by_text("Download figure (HTML)").click()
     path = tmp_path / "figure.html"
     path.write_bytes(Path(download.value.path()).read_bytes())
+    # the PNG, drawn on the server: 1600 x 900, not blank
+    with page.expect_download() as download_png:
+        page.get_by_text("Download figure (PNG").click()
+    assert download_png.value.suggested_filename == "moments.png"
+    from PIL import Image
+
+    png = Image.open(download_png.value.path())
+    assert png.format == "PNG" and png.size == (1600, 900)
+    assert len(png.convert("RGB").getcolors(1_000_000)) > 50
     page.close()
     offline = chromium.new_page()
     requests: list[str] = []

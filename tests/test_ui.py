@@ -941,6 +941,17 @@ def test_export_downloads(simulated):
     assert f"<title>{title}</title>" in html
     assert f": L = {cfg.size}, birth {cfg.birth:g}" in title
     assert title.endswith(f"{cfg.replicates} replicates, seed {cfg.seed}")
+    # the PNG: 1600 x 900, drawn (not blank), with the curves' colours
+    from PIL import Image
+
+    png = Image.open(io.BytesIO(ex.figure_png().getvalue()))
+    assert png.format == "PNG" and png.size == (1600, 900)
+    rgb = np.asarray(png.convert("RGB")).reshape(-1, 3)
+    assert (rgb.min(axis=1) < 200).mean() > 0.01  # more than a blank page's border
+    for colour in (plots.CURVE_COLORS["mean-field"], plots.CURVE_COLORS["pair"]):
+        want = np.array([int(colour[k : k + 2], 16) for k in (1, 3, 5)])
+        assert (np.abs(rgb - want).max(axis=1) < 8).sum() > 500, colour
+    assert ex.png_download.filename == "moments.png"
     from dbdviz.simulate import Ensemble
 
     buf = ex.ensemble_npz()
@@ -1034,3 +1045,18 @@ def test_app_instances_do_not_share_state():
     assert labels == ["Simulate", "Stop", "Train"]
     assert a.app.training.session is sa and b.app.training.session is sb
     assert sa.dbm_config is not sb.dbm_config
+
+
+def test_png_export_size_and_errors():
+    """overlay_png draws the requested size; the start dot and bands of other
+    figures too; a size outside its range is refused naming it."""
+    from PIL import Image
+
+    from dbdviz.ui.png import overlay_png
+
+    t = np.linspace(0, 10, 50)
+    fig = plots.phase_plane([("simulation", "sim", np.sin(t), np.cos(t))])
+    png = Image.open(io.BytesIO(overlay_png(fig, "phase", width=640, height=480)))
+    assert png.size == (640, 480)
+    with pytest.raises(ValueError, match=r"PNG width = 100: allowed \[200, 8000\]"):
+        overlay_png(fig, "x", width=100)

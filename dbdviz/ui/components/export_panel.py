@@ -1,5 +1,5 @@
-"""The export panel: moment tables (CSV), the moments figure (HTML), the ensemble
-and the trained model (.npz)."""
+"""The export panel: moment tables (CSV), the moments figure (HTML and PNG), the
+ensemble and the trained model (.npz)."""
 
 from __future__ import annotations
 
@@ -76,11 +76,10 @@ def standalone_html(model, title: str) -> str:
 
 
 class ExportPanel(Viewer):
-    """Downloads: moment tables (CSV), the moments figure (HTML), the ensemble and
+    """Downloads: moment tables (CSV), the moments figure (self-contained HTML, and
+    PNG drawn on the server by matplotlib: :mod:`dbdviz.ui.png`), the ensemble and
     the trained model (.npz, loadable with ``Ensemble.load`` / ``DBDModel.load``).
-
-    PNG comes from the plots' own save tools (the browser draws it); a server-side
-    PNG would need selenium and a web driver, or matplotlib, neither a dependency.
+    Both figures carry the model's parameters in their title.
     """
 
     def __init__(
@@ -100,6 +99,9 @@ class ExportPanel(Viewer):
         )
         self.html_download = _download(
             self.figure_html, "moments.html", "Download figure (HTML)"
+        )
+        self.png_download = _download(
+            self.figure_png, "moments.png", "Download figure (PNG, 1600 x 900)"
         )
         self.npz_download = _download(
             self.ensemble_npz, "ensemble.npz", "Download ensemble (.npz)"
@@ -121,13 +123,15 @@ class ExportPanel(Viewer):
             "### Export",
             pn.Row(self.table, self.csv_download),
             self.html_download,
+            self.png_download,
             self.npz_download,
             self.model_download,
             pn.pane.Markdown(
                 "CSV columns follow the dbdviz moment-table layout (t, n, mean\\_X, "
-                "sd\\_X, ...). The figure is one HTML file that opens without a "
-                "network (interactive Bokeh, the parameters in its title). For a PNG "
-                "of any plot, press the save icon of its toolbar.",
+                "sd\\_X, ...). The figure, with the parameters in its title: one HTML "
+                "file that opens without a network (interactive Bokeh), or a PNG "
+                "for slides (the curves and observable shown in the Moments tab). "
+                "For a PNG of any other plot, press the save icon of its toolbar.",
                 sizing_mode="stretch_width",
             ),
         )
@@ -184,6 +188,14 @@ class ExportPanel(Viewer):
             model = hv.render(fig, backend="bokeh")
             html = standalone_html(model, title)
         return io.BytesIO(html.encode("utf-8"))
+
+    def figure_png(self) -> io.BytesIO:
+        """The moments figure as a PNG (1600 x 900 pixels; :func:`overlay_png`),
+        the parameters in its title."""
+        from ..png import overlay_png
+
+        title = self.figure_title()
+        return io.BytesIO(overlay_png(self.moments.figure(), title))
 
     def _on_model(self, event) -> None:
         self.model_download.disabled = event.new is None
