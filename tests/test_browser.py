@@ -84,6 +84,27 @@ JS_LEGENDS = """
 }
 """
 
+# Visible buttons (and Bokeh tool buttons) with neither text nor a title.
+JS_UNTITLED_BUTTONS = """
+() => {
+  const out = [];
+  const f = (r) => {
+    for (const e of r.querySelectorAll('*')) {
+      if (e.shadowRoot) f(e.shadowRoot);
+      const cl = e.classList;
+      if (!(e.tagName === 'BUTTON' || e.getAttribute('role') === 'button' ||
+            (cl && cl.contains('bk-tool')))) continue;
+      const b = e.getBoundingClientRect();
+      if (!b.width || !b.height || (e.textContent || '').trim()) continue;
+      if (!e.title && !e.getAttribute('aria-label'))
+        out.push(e.outerHTML.slice(0, 80));
+    }
+  };
+  f(document);
+  return out;
+}
+"""
+
 JS_CURVE_LENGTHS = """
 () => {
   const out = [];
@@ -587,5 +608,13 @@ def test_tabs_are_tabs_and_player_buttons_have_titles(server, chromium):
     expect(page.get_by_role("tab", name="Moments")).to_have_attribute(
         "aria-selected", "false", timeout=5000
     )
+    # every icon-only button shown (player, number-box arrows, card toggles, plot
+    # tools) has a title: on the Lattice tab and, after a simulation, the others
+    assert page.evaluate(JS_UNTITLED_BUTTONS) == []
+    simulate_small(page, replicates=10, steps=30)
+    for name in ("Moments", "Training", "Hierarchy"):
+        page.get_by_role("tab", name=name).click()
+        page.wait_for_timeout(1500)  # the titles are re-applied every second
+        assert page.evaluate(JS_UNTITLED_BUTTONS) == [], name
     assert errors == []
     page.close()

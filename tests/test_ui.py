@@ -116,6 +116,63 @@ def test_live_lines_replace_and_extend():
     np.testing.assert_array_equal(d["a"], [0.5, np.nan, 0.25])  # log axis: 0 -> gap
     lines.replace([0.0], {"a": [7.0], "b": [8.0]})
     assert lines.n_rows == 1 and list(lines.source.data["b"]) == [8.0]
+    # the same series again: same figure, data emptied
+    lines.reset(["a", "b"])
+    assert lines.pane.object is fig and lines.n_rows == 0
+    assert all(v.size == 0 for v in lines.source.data.values())
+
+
+def test_log_axes_labels_do_not_crowd():
+    """The error plot's log axis had linear ticks below two decades (0.1 ... 0.7,
+    the top labels overlapping): its ticks are 1-2-5 per decade, adjacent ones a
+    factor >= 2 apart, covering the errors' whole range."""
+    from bokeh.models import FixedTicker
+
+    from dbdviz.ui.live import LiveLines
+
+    ticks = np.array(plots.LOG_TICKS)
+    assert np.all(ticks[1:] / ticks[:-1] >= 2.0 - 1e-12)
+    assert ticks[0] <= 1e-6 and ticks[-1] >= 100
+    fig = LiveLines("t", "x", "y", log_y=True).pane.object
+    (axis,) = fig.yaxis
+    assert isinstance(axis.ticker, FixedTicker)
+    assert list(axis.ticker.ticks) == list(plots.LOG_TICKS)
+    assert not isinstance(
+        LiveLines("t", "x", "y").pane.object.yaxis[0].ticker, FixedTicker
+    )
+    over = plots.errors_overlay(
+        {"step": np.arange(3.0), "a": np.array([0.5, 0.3, 0.1])}
+    )
+    yaxis = hv.render(over).yaxis[0]
+    assert list(yaxis.ticker.ticks) == list(plots.LOG_TICKS)
+
+
+def test_curve_styles_differ_without_colour():
+    """Colour-blind safe (Okabe-Ito) colours, and every model curve differs from
+    the others by its dash or width too (projectors, grey prints): mean field and
+    pair in particular."""
+    okabe_ito = {
+        "#000000",
+        "#E69F00",
+        "#56B4E9",
+        "#009E73",
+        "#F0E442",
+        "#0072B2",
+        "#D55E00",
+        "#CC79A7",
+    }
+    assert set(plots.CURVE_COLORS.values()) <= okabe_ito
+    kinds = list(plots.CURVE_COLORS)
+    looks = {k: (plots.CURVE_DASHES[k], plots._CURVE_WIDTHS.get(k, 2.0)) for k in kinds}
+    assert len(set(looks.values())) == len(kinds), looks
+    assert plots.CURVE_DASHES["mean-field"] != plots.CURVE_DASHES["pair"] != "solid"
+    t = np.arange(3.0)
+    for k in kinds:
+        opts = hv.Store.lookup_options(
+            "bokeh", plots.moment_curve(t, t, "X", k, k), "style"
+        ).kwargs
+        assert opts["line_dash"] == plots.CURVE_DASHES[k]
+        assert opts["color"] == plots.CURVE_COLORS[k]
 
 
 # -- the job machinery ---------------------------------------------------------------
@@ -1060,3 +1117,27 @@ def test_png_export_size_and_errors():
     assert png.size == (640, 480)
     with pytest.raises(ValueError, match=r"PNG width = 100: allowed \[200, 8000\]"):
         overlay_png(fig, "x", width=100)
+
+
+def test_ui_texts_point_to_documents_in_the_repository():
+    """The Hierarchy tab pointed to a design document outside the repository: every
+    document the shown texts name exists in the repository, and none names the
+    design documents."""
+    import re
+    from pathlib import Path
+
+    from dbdviz.ui.components import hierarchy_view, lesson
+
+    root = Path(__file__).resolve().parents[1]
+    texts = [
+        getattr(mod, name)
+        for mod in (hierarchy_view, lesson)
+        for name in dir(mod)
+        if name.endswith("_MD") and isinstance(getattr(mod, name), str)
+    ]
+    assert len(texts) >= 4
+    named = {p for t in texts for p in re.findall(r"docs/[\w/.-]+\.md", t)}
+    assert {"docs/training.md", "docs/hierarchy.md"} <= named
+    assert all((root / p).is_file() for p in named), named
+    for t in texts:
+        assert not re.search(r"\b(ALGORITHM|STYLE|CONTRACTS)\.md", t)

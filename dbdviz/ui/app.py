@@ -48,12 +48,15 @@ html.dbd-presentation { --bokeh-font-size: 19px; font-size: 23px; }
 
 #: Accessibility the Bokeh/Panel widgets lack, added in the browser (served pages):
 #: tabs announced as tabs (role tab/tablist, aria-selected, keyboard focus) and a
-#: title on every player button (icons only). Re-applied every second: tabs and
-#: players are created when their views render.
+#: title on every icon-only button (player, number-box arrows, the collapse button of
+#: a card). Re-applied every second: tabs and players are created when their views
+#: render.
 A11Y_JS = """
 const TITLES = {slower: 'Slower', first: 'First time step',
   previous: 'Previous time step', reverse: 'Play backwards', pause: 'Pause',
-  play: 'Play', next: 'Next time step', last: 'Last time step', faster: 'Faster'};
+  play: 'Play', next: 'Next time step', last: 'Last time step', faster: 'Faster',
+  'bk-spin-btn-up': 'Increase', 'bk-spin-btn-down': 'Decrease',
+  'card-header': 'Show or hide this section'};
 const fix = (root) => {
   for (const el of root.querySelectorAll('*')) {
     if (el.shadowRoot) fix(el.shadowRoot);

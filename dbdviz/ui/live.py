@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import panel as pn
-from bokeh.models import ColumnDataSource, Legend, LegendItem
+from bokeh.models import ColumnDataSource, FixedTicker, Legend, LegendItem
 from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
 
@@ -76,6 +76,10 @@ class LiveLines:
             x_axis_label=self.x_label,
             y_axis_label=self.y_label,
         )
+        if self.log_y:  # 1-2-5 per decade: labels that never overlap (LOG_TICKS)
+            from .plots import LOG_TICKS
+
+            fig.yaxis.ticker = FixedTicker(ticks=list(LOG_TICKS))
         self.source = ColumnDataSource(
             {"x": np.zeros(0), **{n: np.zeros(0) for n in names}},
             name=self.name or None,

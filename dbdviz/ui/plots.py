@@ -17,6 +17,7 @@ import numpy as np
 __all__ = [
     "CURVE_COLORS",
     "CURVE_DASHES",
+    "LOG_TICKS",
     "plot_style",
     "SPECIES_COLORS",
     "TIME",
@@ -54,6 +55,13 @@ CURVE_DASHES: dict[str, str] = {
     "cpp-reference": "dotted",
 }
 _CURVE_WIDTHS: dict[str, float] = {"simulation": 2.5, "dbd": 3.0}
+#: Tick values of the logarithmic error axes: 1, 2, 5 per decade. Bokeh's own log
+#: ticker falls back to linear steps below two decades (0.1, 0.2, ..., 0.7 crowd at
+#: the top of the axis, their labels overlapping); adjacent ticks here are at least
+#: a factor 2 (0.3 decades) apart.
+LOG_TICKS: tuple[float, ...] = tuple(
+    float(f"{m}e{e}") for e in range(-8, 5) for m in (1, 2, 5)
+)
 
 
 def plot_style(presentation: bool = False) -> dict[str, float]:
@@ -361,6 +369,7 @@ def errors_overlay(
         show_grid=True,
         legend_position="right",
         logy=True,
+        yticks=list(LOG_TICKS),
         framewise=True,
     )
 
