@@ -295,7 +295,10 @@ class ModelPanel(Viewer):
             + " ..."
         )
         work = simulation_work(
-            _simulate, cfg, site_steps_per_batch=self.site_steps_per_batch
+            _simulate,
+            cfg,
+            site_steps_per_batch=self.site_steps_per_batch,
+            dbm_config=self.session.dbm_config.copy(),
         )
         self.job = self.session.add_job(
             Job("simulate", work, self._on_records, self._on_done)
