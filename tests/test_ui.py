@@ -1015,7 +1015,15 @@ def test_export_downloads(simulated):
     # the PNG: 1600 x 900, drawn (not blank), with the curves' colours
     from PIL import Image
 
-    png = Image.open(io.BytesIO(ex.figure_png().getvalue()))
+    shown = ex.moments.param.values()
+    assert {"mean-field", "pair"} <= set(simulated.session.closures)
+    try:
+        ex.moments.param.update(
+            observable="X", curves=["simulation", "mean-field", "pair"]
+        )
+        png = Image.open(io.BytesIO(ex.figure_png().getvalue()))
+    finally:
+        ex.moments.param.update(observable=shown["observable"], curves=shown["curves"])
     assert png.format == "PNG" and png.size == (1600, 900)
     rgb = np.asarray(png.convert("RGB")).reshape(-1, 3)
     assert (rgb.min(axis=1) < 200).mean() > 0.005  # drawn, not a blank page
