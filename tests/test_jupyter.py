@@ -78,10 +78,13 @@ JS_CURVE = (
     if (m.type === 'Legend')
       for (const it of m.items) {
         if (!label(it.label).startsWith(name) || !it.renderers.length) continue;
+        // the figures hold an empty, hidden learned curve until there is one (and
+        // old figures may linger among the models): skip those
+        if (it.visible === false) continue;
         const s = it.renderers[0].data_source.data;
         const x = s.t !== undefined ? 't' : 'x';
         const y = Object.keys(s).find((k) => k !== 't' && k !== 'x' && s[k]);
-        if (s[x] === undefined || y === undefined) continue;
+        if (s[x] === undefined || y === undefined || !s[x].length) continue;
         return {t: Array.from(s[x]), y: Array.from(s[y])};
       }
   return null;
