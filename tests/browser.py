@@ -41,6 +41,25 @@ def chromium_available() -> bool:
     return os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)
 
 
+def require_for_tests() -> None:
+    """Fail (never skip) the calling test module when Chromium or playwright is
+    missing: the README's test command installs both, so their absence is a broken
+    set-up, not a reason to pass silently."""
+    import pytest
+
+    if not chromium_available():
+        pytest.fail(
+            f"{CHROMIUM} missing: run `bash scripts/install-browser.sh`", pytrace=False
+        )
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.fail(
+            "the playwright package is missing: pip install -e '.[test]'",
+            pytrace=False,
+        )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

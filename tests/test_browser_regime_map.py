@@ -14,12 +14,7 @@ import browser  # noqa: E402
 
 pytestmark = pytest.mark.ui
 
-if not browser.chromium_available():
-    pytest.skip(
-        f"{browser.CHROMIUM} missing: run `bash scripts/install-browser.sh`",
-        allow_module_level=True,
-    )
-pytest.importorskip("playwright.sync_api", reason="the playwright package is missing")
+browser.require_for_tests()
 pytest.importorskip("distributed")
 
 # The map's cells (Quad glyphs: left/right/bottom/top and one value column) and

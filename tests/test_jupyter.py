@@ -30,15 +30,7 @@ import browser  # noqa: E402
 
 pytestmark = pytest.mark.ui
 
-if not browser.chromium_available():
-    pytest.skip(
-        f"{browser.CHROMIUM} missing: run `bash scripts/install-browser.sh`",
-        allow_module_level=True,
-    )
-pytest.importorskip(
-    "playwright.sync_api",
-    reason="the playwright package is missing (pip install playwright)",
-)
+browser.require_for_tests()
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "00_explorer.ipynb"
