@@ -453,18 +453,16 @@ threads, init, sweeps
         random chains as in evaluation, or chains from the data (``init``), the
         ``i``-th block of ``chains`` replicates."""
         seed = None if self.seed is None else int(self.seed) + i
+        common = dict(
+            chains=self.chains,
+            sweeps=self.sweeps,
+            seed=seed,
+            threads=self.threads,
+            cancel=cancel,
+        )
         if self.init == "persistent" and i <= self.iterations:
             ev = sample_from_data(
-                self.dbm,
-                theta,
-                self.t,
-                self.snaps,
-                chains=self.chains,
-                sweeps=self.sweeps,
-                seed=seed,
-                states=self.states,
-                threads=self.threads,
-                cancel=cancel,
+                self.dbm, theta, self.t, self.snaps, states=self.states, **common
             )
             self.states = ev.meta["states"]
             return ev
@@ -474,23 +472,10 @@ threads, init, sweeps
                 theta,
                 self.t,
                 self.snaps,
-                chains=self.chains,
-                sweeps=self.sweeps,
-                seed=seed,
                 offset=(i - 1) * self.chains,
-                threads=self.threads,
-                cancel=cancel,
+                **common,
             )
-        return sample_trajectory(
-            self.dbm,
-            theta,
-            self.t,
-            chains=self.chains,
-            sweeps=self.sweeps,
-            seed=seed,
-            threads=self.threads,
-            cancel=cancel,
-        )
+        return sample_trajectory(self.dbm, theta, self.t, **common)
 
     def path(self, theta: np.ndarray | None = None) -> np.ndarray:
         """A fitted path at every time point ``0 .. model.horizon``.
