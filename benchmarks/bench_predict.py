@@ -35,6 +35,12 @@ def main(argv=None) -> None:
         "--ui", action="store_true", help="also the dashboard's re-prediction"
     )
     ap.add_argument("--cache", default="/work/notes/i18data")
+    ap.add_argument(
+        "--model",
+        default=None,
+        help="time predictions of this model (e.g. the cached multi_500.npz of "
+        "predict_heldout.py) instead of training one",
+    )
     a = ap.parse_args(argv)
     if a.threads:
         set_threads(a.threads)
@@ -54,12 +60,17 @@ def main(argv=None) -> None:
             cpus.append(time.process_time() - c)
         return out, statistics.median(walls), statistics.median(cpus)
 
-    model, w, c = timed(lambda: train_multi(ens, seed=0), a.repeat_train)
-    print(
-        f"train_multi 9 x 100 replicates (median of {a.repeat_train}): wall {w:.1f} s, "
-        f"CPU {c:.1f} s",
-        flush=True,
-    )
+    if a.model:
+        from dbdviz.dbd import DBDModel
+
+        model = DBDModel.load(a.model)
+    else:
+        model, w, c = timed(lambda: train_multi(ens, seed=0), a.repeat_train)
+        print(
+            f"train_multi 9 x 100 replicates (median of {a.repeat_train}): wall "
+            f"{w:.1f} s, CPU {c:.1f} s",
+            flush=True,
+        )
     cfg = preset("paper", init_x=160, init_y=160)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -475,3 +475,45 @@ def test_rates_become_inputs_when_the_ensembles_differ_in_them():
     # a rate the training did not vary is outside its (one-point) range
     with pytest.warns(ExtrapolationWarning, match="rates death are outside"):
         predict(m, inside.copy(death=0.07), chains=2)
+
+
+# -- the prediction's sampler ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("size", "chains", "sweeps", "config"),
+    [
+        (8, 37, 3, COUPLED),  # chains across blocks of LANES
+        (7, 5, 2, COUPLED),  # odd side: in-place updates read same-colour sites
+        (6, 3, 0, COUPLED),  # no sweeps: the random start's final step
+        (6, 4, 2, DBMConfig(depth=1, visible_couplings=True, chains=10)),  # reference
+    ],
+)
+def test_sample_moments_equals_sample_trajectory(size, chains, sweeps, config):
+    from dbdviz.dbd.predict import sample_moments
+
+    dbm = DBM(config, size)
+    rs = np.random.default_rng(size)
+    th = rs.normal(0.0, 1.0, (9, dbm.n_params))
+    th[:, :2] -= 1.0
+    t = np.arange(9.0) * 0.5
+    ref = sample_trajectory(dbm, th, t, chains=chains, sweeps=sweeps, seed=11).table
+    got = sample_moments(dbm, th, t, chains=chains, sweeps=sweeps, seed=11, label="x")
+    assert got.n == chains and got.label == "x"
+    np.testing.assert_array_equal(got.t, t)
+    for o in ref.mean:
+        np.testing.assert_array_equal(got.mean[o], ref.mean[o], err_msg=o)
+        np.testing.assert_array_equal(got.sd[o], ref.sd[o], err_msg=o)
+    with pytest.raises(ValueError, match="seed"):
+        sample_moments(dbm, th, t, chains=2, sweeps=1, seed=-1)
+    with pytest.raises(ValueError, match="chains"):
+        sample_moments(dbm, th, t, chains=0, sweeps=1)
+
+
+def test_distance_is_the_nearest_anchor(model):
+    rs = np.random.default_rng(2)
+    z = model.theta[rs.integers(0, 7, 20)] + rs.normal(0, 0.3, (20, 5))
+    zs = z / model.rhs.scale[:5]
+    a = model.rhs.anchors[:, :5] / model.rhs.scale[:5]
+    brute = np.sqrt(((zs[:, None] - a[None]) ** 2).sum(-1).min(axis=1))
+    np.testing.assert_allclose(model.rhs.distance(z), brute, rtol=1e-12, atol=0)

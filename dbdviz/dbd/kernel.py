@@ -212,7 +212,11 @@ class KernelRHS:
         P = self.n_funcs
         zs = self._z(np.atleast_2d(z))[:, :P]
         a = self._as[:, :P]
-        return np.sqrt(((zs[:, None, :] - a[None]) ** 2).sum(-1).min(axis=1))
+        # nearest anchor by |z|^2 - 2 z.a + |a|^2 (one matrix product), then the
+        # distance to it computed directly (no cancellation in the result)
+        d2 = (a * a).sum(axis=1)[None, :] - 2.0 * (zs @ a.T)
+        near = d2.argmin(axis=1)
+        return np.sqrt(((zs - a[near]) ** 2).sum(axis=1))
 
     def rates_outside(self, rates) -> list[str]:
         """Names of the rate inputs (log values ``rates``) outside the training's

@@ -67,11 +67,16 @@ __all__ = [
     "ExtrapolationWarning",
     "RATES",
     "check_ensembles",
+    "sample_moments",
 ]
 
 #: LatticeLV fields that must agree between training ensembles (rates and initial
 #: counts may differ; replicates and seed do not matter).
 SAME_FIELDS = ("size", "dt", "steps", "pick_mode", "birth_mode")
+
+#: Chains per kernel call of :func:`sample_moments` (whole time points; between
+#: calls ``progress`` and ``cancel`` are served). Results do not depend on it.
+BATCH_CHAINS = 1600
 
 #: Low-pass of the fitted paths (taps at unit spacing): 61 taps gave held-out theta
 #: paths 10-20 % closer than 31 (docs/predict.md).
@@ -484,7 +489,7 @@ def predict(
     sw = int((model.meta or {}).get("evaluate", {}).get("sweeps", 9))
     rows = np.unique(np.r_[np.arange(0, steps + 1, every), steps])
     theta, t, dist = theta[rows], t[rows], dist[rows]
-    ev = sample_trajectory(
+    tab = sample_moments(
         dbm,
         np.ascontiguousarray(theta),
         t,
@@ -496,7 +501,6 @@ def predict(
         progress=progress,
         cancel=cancel,
     )
-    tab = ev.table
     return Prediction(
         t=tab.t,
         n=tab.n,
@@ -510,3 +514,88 @@ def predict(
         left_at=left_at,
         warning=msg,
     )
+
+
+def sample_moments(
+    dbm,
+    theta: np.ndarray,
+    t: np.ndarray,
+    *,
+    chains: int,
+    sweeps: int,
+    seed: int | None = 0,
+    label: str = "DBD prediction",
+    threads: int | None = None,
+    progress: Callable[[int, int], Any] | None = None,
+    cancel=None,
+) -> MomentTable:
+    """The moment table of :func:`~dbdviz.dbd.evaluate.sample_trajectory` with
+    ``init="random"`` (bitwise the same), without its statistics and covariances.
+
+    A fully visible machine with visible couplings (every model of
+    :func:`train_multi`) runs the chains side by side (:mod:`dbdviz.dbd._lanes`,
+    measured 2-3 times faster per site update); any other machine goes through
+    ``sample_trajectory``. Parameters as there (``theta`` (T, P), ``t`` (T,)).
+    """
+    from .._numba import check_threads, set_threads
+    from .._rng import seed_states
+    from ..errors import Cancelled
+    from ..moments import OBSERVABLES, moment_table
+    from ._lanes import LANES, _sample_lanes
+
+    th = np.ascontiguousarray(theta, dtype=np.float64)
+    tt = np.asarray(t, dtype=np.float64)
+    fast = dbm.n_layers == 1 and dbm.coupled and dbm.rungs == 1
+    if not fast:
+        return sample_trajectory(
+            dbm,
+            th,
+            tt,
+            chains=chains,
+            sweeps=sweeps,
+            seed=seed,
+            label=label,
+            threads=threads,
+            progress=progress,
+            cancel=cancel,
+        ).table
+    chains = _check_int("chains", chains, 1)
+    sweeps = _check_int("sweeps", sweeps, 0)
+    th = dbm.check_theta(th)
+    if tt.shape != (th.shape[0],):
+        raise ValueError(f"t must have shape ({th.shape[0]},) like theta's rows")
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy)
+    elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed = {seed!r}: allowed None or an integer >= 0")
+    T = th.shape[0]
+    obs = np.empty((T * chains, len(OBSERVABLES)))
+    rng = seed_states(int(seed), T * chains)  # chain c of time tau: tau * chains + c
+    per = max(1, BATCH_CHAINS // chains)
+    prev = set_threads(check_threads(threads)) if threads is not None else None
+    try:
+        for tau0 in range(0, T, per):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("prediction cancelled")
+            tb = min(per, T - tau0)
+            sl = slice(tau0 * chains, (tau0 + tb) * chains)
+            thr, prob = dbm.tables(th[tau0 : tau0 + tb])
+            rows = np.repeat(np.arange(tb, dtype=np.int64), chains)
+            _sample_lanes(
+                rng[sl],
+                rows,
+                np.ascontiguousarray(thr[:, 0]),
+                np.ascontiguousarray(prob[:, 0]),
+                sweeps,
+                dbm.size,
+                dbm.side * dbm.side + 1,
+                LANES,
+                obs[sl],
+            )
+            if progress is not None:
+                progress(tau0 + tb, T)
+    finally:
+        if prev is not None:
+            set_threads(prev)
+    per_chain = obs.reshape(T, chains, -1).transpose(1, 0, 2)
+    return moment_table(per_chain, tt, label=label)
