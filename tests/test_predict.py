@@ -486,6 +486,7 @@ def test_rates_become_inputs_when_the_ensembles_differ_in_them():
         (8, 37, 3, COUPLED),  # chains across blocks of LANES
         (7, 5, 2, COUPLED),  # odd side: in-place updates read same-colour sites
         (6, 3, 0, COUPLED),  # no sweeps: the random start's final step
+        (7, 6, 2, DBMConfig(depth=0, visible_couplings=True, conn=9, chains=10)),
         (6, 4, 2, DBMConfig(depth=1, visible_couplings=True, chains=10)),  # reference
     ],
 )
@@ -517,3 +518,32 @@ def test_distance_is_the_nearest_anchor(model):
     a = model.rhs.anchors[:, :5] / model.rhs.scale[:5]
     brute = np.sqrt(((zs[:, None] - a[None]) ** 2).sum(-1).min(axis=1))
     np.testing.assert_allclose(model.rhs.distance(z), brute, rtol=1e-12, atol=0)
+
+
+def test_sample_moments_progress_and_cancel(monkeypatch):
+    import sys
+    import threading
+
+    from dbdviz.errors import Cancelled
+
+    predict_module = sys.modules["dbdviz.dbd.predict"]  # the module, not the function
+
+    monkeypatch.setattr(predict_module, "BATCH_CHAINS", 8)  # 2 time points per call
+    dbm = DBM(COUPLED, 6)
+    th = np.tile(dbm.initial_theta(0.2, 0.2), (5, 1))
+    seen = []
+    predict_module.sample_moments(
+        dbm,
+        th,
+        np.arange(5.0),
+        chains=4,
+        sweeps=1,
+        progress=lambda d, n: seen.append((d, n)),
+    )
+    assert seen == [(2, 5), (4, 5), (5, 5)]
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(Cancelled):
+        predict_module.sample_moments(
+            dbm, th, np.arange(5.0), chains=4, sweeps=1, cancel=stop
+        )
