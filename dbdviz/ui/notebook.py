@@ -39,6 +39,21 @@ background jobs reliable:
   kernel. :func:`extension` makes Panel's notebook push drop queued changes of
   models that have left the document before it sends them.
 
+- JupyterLab 4.6 sends comm messages to a kernel subshell (ipykernel 7 runs it
+  on a thread of its own; which messages go there depends on the reply routing),
+  so Panel handled some button clicks and resizes on that thread while the jobs'
+  drains changed the same documents on the main thread: a drain's held changes
+  were dispatched (and forgotten) by the other thread's ``doc.unhold()``, a job
+  started by a click drained on the subshell's loop, and now and then Simulate's
+  curves, 'Training: step' or the live learned curve never reached the browser
+  (the test passed 6 of 10 runs). :func:`extension` makes Panel hand every
+  browser message to the kernel's main loop.
+- Panel applies a browser message in a hold and ends it with ``doc.unhold()``,
+  which runs the callbacks of the held changes and forgets the changes: those the
+  kernel had made and not yet sent, and those made by callbacks while the message
+  was applied (a range change redrawing a curve's data), never reached the
+  browser. The handler now sends them first.
+
 - Outside a server, the jobs drain their records with
   :class:`dbdviz.ui.jobs.LoopPoller` (each drain a callback of its own, so a Stop
   click is handled between two drains) inside
@@ -51,6 +66,8 @@ With these, Simulate, Train and Stop work in a notebook as in the served app
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from typing import Any
 
 import panel as pn
@@ -164,6 +181,111 @@ def _install_stale_event_filter() -> None:
     nb.diff = diff_without_stale
 
 
+#: The kernel's main asyncio loop (set by :func:`extension`, run on the main thread).
+_MAIN: dict[str, Any] = {}
+
+
+def _push_unsent(doc, comm) -> None:
+    """Send the changes the kernel has made to ``doc`` and not sent yet."""
+    from panel.io.notebook import push
+    from panel.io.state import state
+
+    if comm is not None and not state._hold:
+        push(doc, comm)
+
+
+def _send_kernel_changes(doc, comm) -> None:
+    """Send the held changes of ``doc`` made in the kernel (not the browser's own,
+    whose setter is the comm), keeping them held (for the callbacks of unhold)."""
+    from bokeh.document.events import DocumentPatchedEvent
+    from panel.io.notebook import send
+
+    held = list(doc.callbacks._held_events)
+    mine = [
+        e
+        for e in held
+        if isinstance(e, DocumentPatchedEvent) and getattr(e, "setter", None) != comm.id
+    ]
+    if mine:
+        msg = _diff(doc, events=mine)
+        doc.callbacks._held_events = held
+        if msg is not None:
+            send(comm, msg)
+
+
+def _diff(doc, events):
+    """``panel.io.notebook.diff`` of ``events`` without those of models that left
+    ``doc``."""
+    from panel.io import notebook as nb
+
+    live = [
+        e
+        for e in events
+        if type(e).__name__ not in _MODEL_EVENTS
+        or getattr(e, "model", None) is None
+        or e.model.id in doc.models
+    ]
+    return nb.diff(doc, events=live) if live else None
+
+
+def _install_comm_fixes() -> None:
+    """Make Panel handle the browser's messages of a notebook output on the
+    kernel's main thread, after sending what it has not sent yet (see the module
+    docstring). Idempotent."""
+    from panel.io.state import state
+    from panel.viewable import MimeRenderMixin
+
+    on_msg = MimeRenderMixin._on_msg
+    if getattr(on_msg, "_dbdviz", False):
+        return
+
+    def handle(self, ref, manager, msg) -> None:
+        view = state._views.get(ref)
+        if view is None:  # the output is gone
+            return
+        _viewable, root, doc, comm = view
+        if "embedded" in root.tags or comm is None:
+            on_msg(self, ref, manager, msg)
+            return
+        # what the kernel changed before this message
+        _push_unsent(doc, comm)
+        # Panel applies the message in a hold and then calls doc.unhold(), which
+        # runs the Python callbacks of the held changes and forgets them: the
+        # changes those callbacks made (held, not pushed) would never be sent
+        callbacks = doc.callbacks
+        unhold = callbacks.unhold
+
+        def unhold_and_send() -> None:
+            _send_kernel_changes(doc, comm)
+            unhold()
+
+        callbacks.unhold = unhold_and_send
+        try:
+            on_msg(self, ref, manager, msg)
+        finally:
+            callbacks.__dict__.pop("unhold", None)
+
+    def handle_later(self, ref, manager, msg) -> None:
+        try:
+            handle(self, ref, manager, msg)
+        except Exception as exc:  # as pyviz_comms does: the traceback into the output
+            self._on_error(ref, exc)
+
+    def on_msg_main_thread(self, ref, manager, msg) -> None:
+        loop = _MAIN.get("loop")
+        if (
+            loop is not None
+            and threading.current_thread() is not threading.main_thread()
+            and loop.is_running()
+        ):
+            loop.call_soon_threadsafe(handle_later, self, ref, manager, msg)
+            return
+        handle(self, ref, manager, msg)
+
+    on_msg_main_thread._dbdviz = True
+    MimeRenderMixin._on_msg = on_msg_main_thread
+
+
 def extension(*extensions: str, **config: Any) -> None:
     """Load Panel and HoloViews for an offline notebook (call once, first).
 
@@ -185,6 +307,12 @@ def extension(*extensions: str, **config: Any) -> None:
     config.setdefault("inline", True)
     pn.extension("katex", "mathjax", *extensions, **config)
     _install_stale_event_filter()
+    _install_comm_fixes()
+    if threading.current_thread() is threading.main_thread():
+        try:
+            _MAIN["loop"] = asyncio.get_running_loop()
+        except RuntimeError:  # plain Python: no loop (nothing arrives from a browser)
+            pass
     try:
         from IPython import get_ipython
         from IPython.display import publish_display_data

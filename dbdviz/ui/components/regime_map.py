@@ -137,7 +137,11 @@ class RegimeMap(Viewer):
         )
         self.tap = hv.streams.Tap(source=self.heat, x=None, y=None)
         self.tap.add_subscriber(self._on_tap)
-        self.plot = pn.pane.HoloViews(self.heat * marker, sizing_mode="stretch_both")
+        # stretch_width with a minimum height: stretch_both made every layout
+        # around it (the tabs, a notebook's explorer) stretch_both with a warning
+        self.plot = pn.pane.HoloViews(
+            self.heat * marker, sizing_mode="stretch_width", min_height=480
+        )
         self.param.watch(self._on_layer, "layer")
         self.param.watch(self._on_axis, ["x_param", "y_param"])
         self.session.config.param.watch(self._on_rates, list(RATES))
