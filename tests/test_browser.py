@@ -137,6 +137,26 @@ def legends(page) -> list[str]:
     return page.evaluate(JS_LEGENDS)
 
 
+# Plots whose legend (with items) sits inside the data area (Bokeh's ``center``),
+# and the number of legends with items placed beside a plot.
+JS_LEGENDS_INSIDE = """
+() => { const out = [];
+  for (const d of Bokeh.documents) for (const m of d._all_models.values())
+    if (Array.isArray(m.center)) for (const c of m.center)
+      if (c.type === 'Legend' && c.items.length)
+        out.push(m.title && m.title.text ? m.title.text : m.id);
+  return out; }
+"""
+JS_LEGENDS_BESIDE = """
+() => { let n = 0;
+  for (const d of Bokeh.documents) for (const m of d._all_models.values())
+    for (const side of ['left', 'right', 'above', 'below'])
+      if (Array.isArray(m[side])) for (const c of m[side])
+        if (c.type === 'Legend' && c.items.length) n += 1;
+  return n; }
+"""
+
+
 def wait_for_legend(page, text: str, timeout: float = 60000) -> None:
     page.wait_for_function(
         "(t) => { for (const d of Bokeh.documents)"
@@ -459,6 +479,9 @@ def test_the_layout_fits_a_projector(server, chromium, width, height):
     assert plot is not None and table is not None
     assert 0 <= plot["left"] and plot["right"] <= width
     assert 0 <= table["left"] and table["right"] <= width
+    # every legend beside its plot, none over the data (it covered the curves)
+    assert page.evaluate(JS_LEGENDS_INSIDE) == []
+    assert page.evaluate(JS_LEGENDS_BESIDE) >= 2  # moments, phase plane
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"layout_{width}x{height}.png"))
     browser.button(page, "Presentation").click()

@@ -18,6 +18,8 @@ import pytest
 pn = pytest.importorskip("panel")
 hv = pytest.importorskip("holoviews")
 
+from bokeh.palettes import Category10_10  # noqa: E402
+
 from dbdviz.config import TrainConfig  # noqa: E402
 from dbdviz.moments import OBSERVABLES, read_moment_table  # noqa: E402
 from dbdviz.ui import plots  # noqa: E402
@@ -26,6 +28,10 @@ from dbdviz.ui.components import (  # noqa: E402
     LatticeView,
     MomentsView,
     TrainingPanel,
+)
+from dbdviz.ui.components.export_panel import (  # noqa: E402
+    PNG_FIGURES,
+    parameters_text,
 )
 from dbdviz.ui.jobs import Job, JobState, active_jobs  # noqa: E402
 from dbdviz.ui.session import Session, is_paper_config  # noqa: E402
@@ -465,6 +471,20 @@ def test_lesson_and_glossary_are_in_the_sidebar():
         assert sym in GLOSSARY_MD
 
 
+def test_legends_sit_beside_the_data(simulated):
+    """The moments and phase plane legends are outside the axes (inside, they
+    covered the curves at 1280 x 720), level with the top."""
+    from bokeh.models import Legend
+
+    from dbdviz.ui.components import PhaseView
+
+    for fig in (simulated.moments.figure(), PhaseView(simulated.session).figure()):
+        plot = hv.render(fig, backend="bokeh")
+        assert not [c for c in plot.center if isinstance(c, Legend)]
+        (legend,) = [c for c in plot.right if isinstance(c, Legend)]
+        assert legend.location == "top_left" and len(legend.items) >= 3
+
+
 def test_phase_plane_draws_y_against_x(simulated):
     from dbdviz.ui.components import PhaseView
 
@@ -822,6 +842,17 @@ def test_training_to_the_end_evaluates_samples_and_exports(tiny):
     assert back.param_names == m.param_names and back.dbm_config.depth == 1
     # the learned table is offered as CSV
     assert "dbd" in app.export.table.options
+    # PNGs of the training (theta(t) over the errors) and of the channels
+    ex = app.export
+    assert set(ex.png_figure.options.values()) == set(PNG_FIGURES)
+    ex.png_figure.value = "training"
+    assert ex.png_download.filename == "training.png"
+    rgb = png_pixels(ex.figure_png())
+    assert_drawn_in(rgb, Category10_10[0], Category10_10[1])  # hX, hY
+    assert ex.figure_title("training").startswith("training: L = 12, birth ")
+    rgb = png_pixels(ex.figure_png("hierarchy"))
+    assert_drawn_in(rgb, plots.CURVE_COLORS["dbd"])  # the DBD sum
+    assert ex.figure_title("hierarchy").startswith("closure channels: L = 12")
 
 
 def _gated_training(panel, s, gate_step: int):
@@ -1124,6 +1155,44 @@ def test_app_instances_do_not_share_state():
     assert labels == ["Simulate", "Stop", "Train"]
     assert a.app.training.session is sa and b.app.training.session is sb
     assert sa.dbm_config is not sb.dbm_config
+
+
+def png_pixels(buf) -> np.ndarray:
+    """The RGB pixels (n, 3) of a 1600 x 900 PNG (asserted) in ``buf``."""
+    from PIL import Image
+
+    png = Image.open(io.BytesIO(buf.getvalue()))
+    assert png.format == "PNG" and png.size == (1600, 900)
+    rgb = np.asarray(png.convert("RGB")).reshape(-1, 3).astype(int)
+    assert (rgb.min(axis=1) < 200).mean() > 0.005  # drawn, not a blank page
+    return rgb
+
+
+def assert_drawn_in(rgb: np.ndarray, *colours: str) -> None:
+    """Each colour (``#rrggbb``) covers more than 500 pixels: its curve is drawn."""
+    for colour in colours:
+        want = np.array([int(colour[k : k + 2], 16) for k in (1, 3, 5)])
+        assert (np.abs(rgb - want).max(axis=1) < 8).sum() > 500, colour
+
+
+def test_png_export_of_the_phase_plane(simulated):
+    """The Export tab's PNG menu: the phase plane with its closures' colours, the
+    parameters in the title; an unknown figure is refused naming the choices."""
+    ex = simulated.export
+    ex.png_figure.value = "phase"
+    try:
+        assert ex.png_download.filename == "phase_plane.png"
+        rgb = png_pixels(ex.figure_png())
+    finally:
+        ex.png_figure.value = "moments"
+    assert_drawn_in(rgb, plots.CURVE_COLORS["mean-field"], plots.CURVE_COLORS["pair"])
+    cfg = simulated.session.sim_config
+    assert ex.figure_title("phase") == (
+        f"phase plane, Y against X: {parameters_text(cfg)}"
+    )
+    assert ex.png_download.filename == "moments.png"
+    with pytest.raises(ValueError, match=r"PNG figure 'lattice': allowed \["):
+        ex.figure_png("lattice")
 
 
 def test_png_export_size_and_errors():

@@ -92,9 +92,15 @@ class App:
         self.training = TrainingPanel(self.session)
         self.predict = PredictPanel(self.session)
         self.hierarchy = HierarchyView(self.session)
-        self.export = ExportPanel(self.session, moments=self.moments)
         self.regime_map = RegimeMap(self.session)
         self.phase = PhaseView(self.session)
+        self.export = ExportPanel(
+            self.session,
+            moments=self.moments,
+            phase=self.phase,
+            training=self.training,
+            hierarchy=self.hierarchy,
+        )
         self.lesson = LessonPanel()
         self.tabs = pn.Tabs(
             ("Moments", self.moments),

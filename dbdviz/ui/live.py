@@ -134,6 +134,29 @@ class LiveLines:
         self.source.data = self._columns(x, columns)
         self.n_rows = len(self.source.data["x"])
 
+    def overlay(self):
+        """The series as a HoloViews overlay (the colours, labels, title and y scale
+        of the figure), for a PNG (:func:`dbdviz.ui.png.figures_png`)."""
+        import holoviews as hv
+
+        data = self.source.data if self.source is not None else {}
+        x = np.asarray(data.get("x", np.zeros(0)), dtype=np.float64)
+        kd, vd = (
+            hv.Dimension("x", label=self.x_label),
+            hv.Dimension("y", label=self.y_label),
+        )
+        curves = [
+            hv.Curve(
+                (x, np.asarray(data[n], dtype=np.float64)),
+                kdims=[kd],
+                vdims=[vd],
+                label=n,
+            ).opts(color=Category10_10[k % len(Category10_10)], line_width=2)
+            for k, n in enumerate(self.names)
+            if n in data
+        ] or [hv.Curve(([], []), kdims=[kd], vdims=[vd])]
+        return hv.Overlay(curves).opts(title=self.title, logy=self.log_y)
+
     def extend(self, x, columns: Mapping[str, np.ndarray]) -> None:
         """Append rows (only the new rows are sent to the browser)."""
         new = self._columns(x, columns)

@@ -244,7 +244,10 @@ def moments_overlay(
         out = out * dm
     return out.opts(
         title=title or _OBS_LABELS.get(obs, obs),
-        legend_position="top_left",
+        # outside the axes: inside, the legend covered the curves' start at
+        # 1280 x 720
+        legend_position="right",
+        legend_opts={"location": "top_left"},  # level with the title
         responsive=True,
         min_height=380,
         show_grid=True,
@@ -564,6 +567,7 @@ def phase_plane(
         responsive=True,
         min_height=380,
         show_grid=True,
-        legend_position="top_right",
+        legend_position="right",  # outside: a loop may pass any corner
+        legend_opts={"location": "top_left"},
         fontscale=st["fontscale"],
     )

@@ -1,5 +1,6 @@
-"""The export panel: moment tables (CSV), the moments figure (HTML and PNG), the
-ensemble and the trained model (.npz)."""
+"""The export panel: moment tables (CSV), the moments figure (HTML), the main
+figures (PNG: moments, phase plane, training, hierarchy), the ensemble and the
+trained model (.npz)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,15 @@ from .._compat import widget
 from ..session import Session, session_or_new
 from .moments_view import MomentsView
 
-__all__ = ["ExportPanel"]
+__all__ = ["ExportPanel", "PNG_FIGURES"]
+
+#: Figures of the PNG download: key -> (menu label, file name, title prefix).
+PNG_FIGURES: dict[str, tuple[str, str, str]] = {
+    "moments": ("Moments", "moments.png", ""),
+    "phase": ("Phase plane", "phase_plane.png", "phase plane, Y against X"),
+    "training": ("Training: theta(t), errors", "training.png", "training"),
+    "hierarchy": ("Hierarchy: channels", "hierarchy.png", "closure channels"),
+}
 
 
 def _download(callback, filename: str, label: str, **kwargs: Any):
@@ -76,21 +85,47 @@ def standalone_html(model, title: str) -> str:
 
 
 class ExportPanel(Viewer):
-    """Downloads: moment tables (CSV), the moments figure (self-contained HTML, and
-    PNG drawn on the server by matplotlib: :mod:`dbdviz.ui.png`), the ensemble and
-    the trained model (.npz, loadable with ``Ensemble.load`` / ``DBDModel.load``).
-    Both figures carry the model's parameters in their title.
+    """Downloads: moment tables (CSV), the moments figure (self-contained HTML), a
+    PNG of a main figure drawn on the server by matplotlib (:mod:`dbdviz.ui.png`;
+    the moments, and the phase plane, training and hierarchy views it is given),
+    the ensemble and the trained model (.npz, loadable with ``Ensemble.load`` /
+    ``DBDModel.load``). The figures carry the model's parameters in their title.
+
+    Parameters
+    ----------
+    session : Session, optional
+    moments : MomentsView, optional
+        A new one bound to ``session`` if not given.
+    phase, training, hierarchy : component, optional
+        The dashboard's :class:`PhaseView`, :class:`TrainingPanel` and
+        :class:`HierarchyView`: their figures join the PNG menu.
     """
 
     def __init__(
         self,
         session: Session | None = None,
         moments: MomentsView | None = None,
+        phase=None,
+        training=None,
+        hierarchy=None,
         **params: Any,
     ) -> None:
         super().__init__(**params)
         self.session = session_or_new(session)
         self.moments = moments if moments is not None else MomentsView(self.session)
+        self.phase, self.training, self.hierarchy = phase, training, hierarchy
+        shown = {"phase": phase, "training": training, "hierarchy": hierarchy}
+        self.png_figure = widget(
+            pn.widgets.Select,
+            label="PNG figure",
+            options={
+                label: key
+                for key, (label, _f, _t) in PNG_FIGURES.items()
+                if key == "moments" or shown[key] is not None
+            },
+            value="moments",
+            width=300,
+        )
         self.table = widget(
             pn.widgets.Select, label="Table", options=["simulation"], width=220
         )
@@ -113,6 +148,7 @@ class ExportPanel(Viewer):
             disabled=True,
         )
         self.table.param.watch(self._on_table, "value")
+        self.png_figure.param.watch(self._on_png_figure, "value")
         self.session.param.watch(self._on_model, "model")
         self.session.param.watch(
             self._on_tables,
@@ -123,15 +159,17 @@ class ExportPanel(Viewer):
             "### Export",
             pn.Row(self.table, self.csv_download),
             self.html_download,
+            self.png_figure,
             self.png_download,
             self.npz_download,
             self.model_download,
             pn.pane.Markdown(
                 "CSV columns follow the dbdviz moment-table layout (t, n, mean\\_X, "
                 "sd\\_X, ...). The figure, with the parameters in its title: one HTML "
-                "file that opens without a network (interactive Bokeh), or a PNG "
-                "for slides (the curves and observable shown in the Moments tab). "
-                "For a PNG of any other plot, press the save icon of its toolbar.",
+                "file that opens without a network (interactive Bokeh). A PNG for "
+                "slides of the figure chosen above, as shown in its tab (the "
+                "moments: the curves and observable chosen there). For a PNG of "
+                "any other plot, press the save icon of its toolbar.",
                 sizing_mode="stretch_width",
             ),
         )
@@ -161,10 +199,19 @@ class ExportPanel(Viewer):
         text = t.to_csv() if t is not None else "t,n\n"
         return io.BytesIO(text.encode("utf-8"))
 
-    def figure_title(self) -> str:
-        """The exported figure's title: the observable and the model's parameters."""
-        obs = plots._OBS_LABELS.get(self.moments.observable, self.moments.observable)
-        return f"{obs}: {parameters_text(self.session.sim_config)}"
+    def _on_png_figure(self, *_events) -> None:
+        self.png_download.filename = PNG_FIGURES[self.png_figure.value][1]
+
+    def figure_title(self, kind: str = "moments") -> str:
+        """An exported figure's title: what it shows (the moments: the observable)
+        and the model's parameters."""
+        if kind == "moments":
+            what = plots._OBS_LABELS.get(
+                self.moments.observable, self.moments.observable
+            )
+        else:
+            what = PNG_FIGURES[kind][2]
+        return f"{what}: {parameters_text(self.session.sim_config)}"
 
     def figure_html(self) -> io.BytesIO:
         """The moments figure as a self-contained HTML file that works offline.
@@ -189,13 +236,36 @@ class ExportPanel(Viewer):
             html = standalone_html(model, title)
         return io.BytesIO(html.encode("utf-8"))
 
-    def figure_png(self) -> io.BytesIO:
-        """The moments figure as a PNG (1600 x 900 pixels; :func:`overlay_png`),
-        the parameters in its title."""
-        from ..png import overlay_png
+    def figure_png(self, kind: str | None = None) -> io.BytesIO:
+        """A figure as a PNG (1600 x 900 pixels; :mod:`dbdviz.ui.png`), the
+        parameters in its title.
 
-        title = self.figure_title()
-        return io.BytesIO(overlay_png(self.moments.figure(), title))
+        Parameters
+        ----------
+        kind : str, optional
+            A key of :data:`PNG_FIGURES` among the menu's; default: the menu's
+            choice.
+        """
+        from ..png import figures_png, overlay_png
+
+        kind = kind or self.png_figure.value
+        if kind not in self.png_figure.options.values():
+            raise ValueError(
+                f"PNG figure {kind!r}: allowed {list(self.png_figure.options.values())}"
+            )
+        title = self.figure_title(kind)
+        if kind == "training":
+            return io.BytesIO(figures_png(self.training.figures(), title))
+        if kind == "moments":
+            fig = self.moments.figure()
+        elif kind == "phase":
+            fig = self.phase.figure()
+        else:
+            fig = self.hierarchy.figure()
+            if fig is None:
+                title += " (none yet: train a model, then evaluate it)"
+                fig = hv.Curve([], kdims=["t"], vdims=["dQ/dt"])
+        return io.BytesIO(overlay_png(fig, title))
 
     def _on_model(self, event) -> None:
         self.model_download.disabled = event.new is None

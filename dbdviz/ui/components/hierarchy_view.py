@@ -309,6 +309,13 @@ class HierarchyView(Viewer):
                 )
         return out
 
+    def figure(self):
+        """The figure shown: the closure channels once a model is evaluated, else
+        the lesson's comparison if computed, else None (the PNG export)."""
+        if self.channels_box.visible and self.channels_pane.object is not None:
+            return self.channels_pane.object
+        return self.lesson_pane.object
+
     def _refresh(self, *_events) -> None:
         try:
             data = self.channel_data()

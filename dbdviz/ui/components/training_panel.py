@@ -588,6 +588,10 @@ class TrainingPanel(Viewer):
             + secs
         )
 
+    def figures(self) -> list:
+        """theta(t) and the moment errors as HoloViews overlays (the PNG export)."""
+        return [self.theta_lines.overlay(), self.errors_lines.overlay()]
+
     def _draw_theta(self, data: dict) -> None:
         """Pipe subscriber: the whole theta(t) frame replaces the plotted one."""
         theta = data["theta"]
