@@ -37,7 +37,11 @@ JS_MAP = """
                  finite: vals.filter((x) => Number.isFinite(x)).length,
                  marker: xk.map((k) => [k, Array.from(dots[k])])};
     if (point) {
-      const r = (v.canvas_view || v.canvas).el.getBoundingClientRect();
+      // on screen first (a user scrolls to the cell): the settings beside the
+      // map are taller than the viewport
+      const el = (v.canvas_view || v.canvas).el;
+      el.scrollIntoView({block: 'center'});
+      const r = el.getBoundingClientRect();
       out.sx = r.left + v.frame.x_scale.compute(point[0]);
       out.sy = r.top + v.frame.y_scale.compute(point[1]);
     }

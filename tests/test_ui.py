@@ -478,10 +478,17 @@ def test_legends_sit_beside_the_data(simulated):
 
     from dbdviz.ui.components import PhaseView
 
-    for fig in (simulated.moments.figure(), PhaseView(simulated.session).figure()):
+    view = simulated.moments
+    shown = view.param.values()
+    try:  # an earlier test may have left other curves shown
+        view.param.update(observable="X", curves=["simulation", "mean-field", "pair"])
+        figures = [view.figure(), PhaseView(simulated.session).figure()]
+    finally:
+        view.param.update(observable=shown["observable"], curves=shown["curves"])
+    for fig in figures:
         plot = hv.render(fig, backend="bokeh")
-        assert not [c for c in plot.center if isinstance(c, Legend)]
-        (legend,) = [c for c in plot.right if isinstance(c, Legend)]
+        assert not [c for c in plot.center if isinstance(c, Legend) and c.items]
+        (legend,) = [c for c in plot.right if isinstance(c, Legend) and c.items]
         assert legend.location == "top_left" and len(legend.items) >= 3
 
 

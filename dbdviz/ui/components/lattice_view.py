@@ -109,12 +109,15 @@ class LatticeView(Viewer):
                 )
             )
         )
+        # rows that wrap: a narrow output (a notebook beside the settings) shows
+        # them one under the other instead of cutting them off
         self._layout = pn.Column(
-            pn.Row(self.replicate, self.time),
+            pn.FlexBox(self.replicate, self.time, sizing_mode="stretch_width"),
             legend,
-            pn.Row(
+            pn.FlexBox(
                 pn.pane.HoloViews(self.image, linked_axes=False),
                 pn.Column(self.sample_box, self.samples),
+                sizing_mode="stretch_width",
             ),
             self.info,
             self.hidden_row,

@@ -258,8 +258,9 @@ class TrainingPanel(Viewer):
             box.param.watch(self._on_rejected, "rejected")
         s.param.watch(self._on_ensemble, "ensemble")
         s.param.watch(self._on_model, "model")
-        # settings on the left, the run and its live plots on the right
-        self._layout = pn.Row(
+        # settings on the left, the run and its live plots on the right (under
+        # them when the width does not hold both: a notebook output)
+        self._layout = pn.FlexBox(
             pn.Column(
                 self.protocol,
                 "### Deep Boltzmann machine",
@@ -278,7 +279,10 @@ class TrainingPanel(Viewer):
                 self.errors_pane,
                 self.depths,
                 sizing_mode="stretch_width",
+                min_width=420,
+                styles={"flex": "1 1 420px"},
             ),
+            flex_wrap="wrap",
             sizing_mode="stretch_width",
         )
 
