@@ -100,4 +100,24 @@ if _LOG:
             _w("RECV-DONE", ref[-6:], "held_after", len(_held(doc)) if doc else None)
 
     _vw.MimeRenderMixin._on_msg = _on_msg_logged
+
+    import pyviz_comms as _pc
+
+    _handle = _pc.Comm._handle_msg
+
+    def _handle_logged(self, msg):
+        # every comm message from the browser, on the thread that receives it
+        try:
+            data = msg.get("content", {}).get("data", {})
+            kind = data.get("header", {}).get("msgtype") if isinstance(data, dict) else ""
+            from dbdviz.ui import notebook as _dnb
+
+            loop = _dnb._MAIN.get("loop")
+            state = None if loop is None else (loop.is_running(), loop.is_closed())
+            _w("ARRIVE", self.id[-6:], kind, "main-loop running/closed", state)
+        except Exception as exc:
+            _w("ARRIVE-LOGFAIL", repr(exc))
+        return _handle(self, msg)
+
+    _pc.Comm._handle_msg = _handle_logged
     _w("commlog installed")

@@ -8,6 +8,7 @@ server log, where ``dbdviz.ui`` writes one line per job start/end and session en
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from pathlib import Path
@@ -347,7 +348,12 @@ def test_training_refines_live_and_stop_keeps_the_adjoint_model(server, chromium
     set_spinner(page, "Refinement iterations", 5000)  # far longer than the test
     # 10 adjoint steps: horizon 14, the refinement fits t = 0, 5, 10, 14
     start_training(page, opt_steps=10, wait=False)
-    page.get_by_text("Refining the closure").first.wait_for(timeout=60000)
+    # the refinement's own status ("Refining the closure: 1 / 5000"; the adjoint
+    # steps' status ends "..., then refining the closure (5000 steps)": a
+    # case-insensitive match of that read adjoint frames under load)
+    page.get_by_text(re.compile(r"^Refining the closure: \d+")).first.wait_for(
+        timeout=60000
+    )
     # (the first frame read may still be an adjoint step's: the status comes first)
     theta = [wait_for_change(page, JS_THETA, None)]
     for _ in range(2):

@@ -8,6 +8,7 @@ import asyncio
 import logging
 import threading
 import time
+import types
 
 import pytest
 
@@ -191,3 +192,50 @@ def test_kernel_changes_held_when_a_browser_message_arrives_are_sent():
     assert text.value == "b"
     sent = "".join(comm.parts)
     assert "changed in the kernel" in sent
+
+
+def test_comm_messages_from_a_subshell_wait_for_their_comm_on_the_main_loop():
+    """JupyterLab sends a comm's comm_open to the main shell (queued behind running
+    cells) and its messages to a subshell (another thread): ipykernel dropped the
+    messages that came before the comm was open ("no such comm")."""
+    from comm.base_comm import BaseComm, CommManager
+
+    class Comm(BaseComm):
+        def publish_msg(self, *args, **kwargs):  # no kernel to publish to
+            pass
+
+    manager = CommManager()
+    seen = []
+    kernel = types.SimpleNamespace(
+        comm_manager=manager, shell_handlers={"comm_msg": manager.comm_msg}
+    )
+
+    def msg(k):
+        return {"content": {"comm_id": "c1", "data": {"k": k}}}
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        NB._install_kernel_comm_routing(loop, kernel)
+        handler = kernel.shell_handlers["comm_msg"]
+        for k in range(3):  # on a subshell's thread, before comm_open
+            t = threading.Thread(target=handler, args=(None, [], msg(k)))
+            t.start()
+            t.join()
+        await asyncio.sleep(0.1)
+        assert seen == []  # queued, not dropped
+        comm = Comm(comm_id="c1", primary=False, target_name="t")
+        comm.on_msg(lambda m: seen.append((m["content"]["data"]["k"], _thread())))
+        manager.register_comm(comm)  # the main shell handles comm_open
+        handler(None, [], msg(3))  # a later message on the main shell: after them
+        for _ in range(50):
+            await asyncio.sleep(0.02)
+            if len(seen) == 4:
+                break
+
+    asyncio.run(main())
+    main_thread = threading.main_thread()
+    assert seen == [(k, main_thread) for k in range(4)]
+
+
+def _thread():
+    return threading.current_thread()

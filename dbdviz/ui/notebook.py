@@ -47,7 +47,17 @@ background jobs reliable:
   started by a click drained on the subshell's loop, and now and then Simulate's
   curves, 'Training: step' or the live learned curve never reached the browser
   (the test passed 6 of 10 runs). :func:`extension` makes Panel hand every
-  browser message to the kernel's main loop.
+  browser message to the kernel's main loop. Worse, under load: JupyterLab sends a
+  comm's ``comm_open`` to the main shell (queued behind the running cells of "Run
+  All") and its messages to the subshell once that exists; messages that reached
+  the kernel before the ``comm_open`` was handled were dropped ("no such comm"),
+  and the browser's CommManager, waiting for their acknowledgements, held back
+  the next click (Simulate never reached the kernel: 2 of 8 runs at load 11-13).
+  :func:`extension` therefore also routes the kernel's ``comm_msg`` handler: a
+  message of one of Panel's comms, or of a comm not open yet, that arrives on a
+  subshell is queued and delivered on the main loop, in order, once its
+  ``comm_open`` has been handled (other comms, e.g. ipywidgets, stay on their
+  subshells).
 - Panel applies a browser message in a hold and ends it with ``doc.unhold()``,
   which runs the callbacks of the held changes and forgets the changes: those the
   kernel had made and not yet sent, and those made by callbacks while the message
@@ -228,6 +238,88 @@ def _diff(doc, events):
     return nb.diff(doc, events=live) if live else None
 
 
+def _install_kernel_comm_routing(loop, kernel=None) -> None:
+    """Deliver comm messages of Panel's comms (and of comms not yet open) that
+    arrive on a kernel subshell's thread on the kernel's main ``loop``, in order,
+    after their ``comm_open`` (see the module docstring). Idempotent; nothing
+    outside an IPython kernel.
+
+    Parameters
+    ----------
+    loop : asyncio.AbstractEventLoop
+        The kernel's main loop.
+    kernel : ipykernel.kernelbase.Kernel, optional
+        Default: the running IPython's kernel.
+    """
+    import logging
+    import time
+
+    if kernel is None:
+        from IPython import get_ipython
+
+        kernel = getattr(get_ipython(), "kernel", None)
+    handlers = getattr(kernel, "shell_handlers", None)
+    manager = getattr(kernel, "comm_manager", None)
+    if not isinstance(handlers, dict) or manager is None:
+        return
+    handle = handlers.get("comm_msg")
+    if handle is None or getattr(handle, "_dbdviz", False):
+        return
+    from pyviz_comms import CommManager as PyVizComms
+
+    log = logging.getLogger("dbdviz.ui")
+    lock = threading.Lock()
+    pending: dict[str, list] = {}  # comm id -> queued (stream, idents, msg)
+
+    def panel_comm(comm) -> bool:
+        # the comms the browser opens for Panel's outputs target a pyviz comm id
+        return getattr(comm, "target_name", None) in PyVizComms._comms
+
+    def deliver(comm_id: str, deadline: float) -> None:
+        if manager.comms.get(comm_id) is None:  # its comm_open is still queued
+            if time.monotonic() < deadline:
+                loop.call_later(0.05, deliver, comm_id, deadline)
+                return
+            with lock:  # never opened: dropped, as ipykernel does
+                dropped = pending.pop(comm_id, [])
+            log.warning("dbdviz: %d message(s) for unknown comm dropped", len(dropped))
+            return
+        while True:
+            with lock:
+                queue = pending.get(comm_id)
+                if not queue:
+                    pending.pop(comm_id, None)
+                    return
+                item = queue.pop(0)
+            try:
+                handle(*item)
+            except Exception:  # as ipykernel: log, keep going
+                log.exception("dbdviz: comm message handler failed")
+
+    def comm_msg(stream, idents, msg):
+        comm_id = msg["content"].get("comm_id")
+        if threading.current_thread() is not threading.main_thread():
+            comm = manager.comms.get(comm_id)
+            with lock:
+                queued = comm_id in pending
+                if queued or comm is None or panel_comm(comm):
+                    pending.setdefault(comm_id, []).append((stream, idents, msg))
+                    if not queued:
+                        loop.call_soon_threadsafe(
+                            deliver, comm_id, time.monotonic() + 60.0
+                        )
+                    return None
+        else:
+            with lock:
+                if comm_id in pending:  # keep the order of the queued ones
+                    pending[comm_id].append((stream, idents, msg))
+                    return None
+        return handle(stream, idents, msg)
+
+    comm_msg._dbdviz = True
+    handlers["comm_msg"] = comm_msg
+
+
 def _install_comm_fixes() -> None:
     """Make Panel handle the browser's messages of a notebook output on the
     kernel's main thread, after sending what it has not sent yet (see the module
@@ -313,6 +405,8 @@ def extension(*extensions: str, **config: Any) -> None:
             _MAIN["loop"] = asyncio.get_running_loop()
         except RuntimeError:  # plain Python: no loop (nothing arrives from a browser)
             pass
+        else:
+            _install_kernel_comm_routing(_MAIN["loop"])
     try:
         from IPython import get_ipython
         from IPython.display import publish_display_data
