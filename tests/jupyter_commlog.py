@@ -109,7 +109,8 @@ if _LOG:
         # every comm message from the browser, on the thread that receives it
         try:
             data = msg.get("content", {}).get("data", {})
-            kind = data.get("header", {}).get("msgtype") if isinstance(data, dict) else ""
+            header = data.get("header", {}) if isinstance(data, dict) else {}
+            kind = header.get("msgtype", "")
             from dbdviz.ui import notebook as _dnb
 
             loop = _dnb._MAIN.get("loop")
