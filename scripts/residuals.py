@@ -3,10 +3,11 @@
 Usage (from the repository root, with ``PYTHONPATH=$PWD``)::
 
     python scripts/residuals.py [--lattices 40] [--reps 500] [--pick-mode MODE]
+                                [--seed 1] [--decompose]
 
 For each kind (``random``: 100 X and 100 Y placed uniformly on 40 x 40;
 ``clustered``: X in a 14 x 14 block and Y in a 9 x 9 block, 90 % filled, 20 sites
-apart; ``paper``: the paper preset's lattices at t = 50, 150, 250, seed 5) the
+apart; ``paper``: the paper preset's lattices at t = 50, 150, 250, seed 4 + --seed) the
 simulator's step is replayed ``reps`` times from every lattice
 (:func:`dbdviz.simulate.replay.replay_step`) and compared with
 
@@ -17,7 +18,17 @@ simulator's step is replayed ``reps`` times from every lattice
 
 Prints the mean residual per step (replays - prediction) and, in brackets, in
 standard errors of the replays. docs/hierarchy.md section 4 records a run (about
-2 minutes on one core).
+2 minutes on one core). ``--seed`` draws other lattices (the recorded table: 1).
+
+``--decompose`` splits the triplet level's residual in two (about 5 minutes):
+
+* ``pure sweep``: the same lattices with births and deaths off (the sweep's
+  closure alone);
+* ``events sampled``: the events drawn by the simulator's own kernel
+  (:func:`_events_only`, 20 draws per lattice), the sweep from each drawn lattice
+  by the triplet level, averaged (control variate: the drawn lattices' counts,
+  whose expectation is the expected lattice's): the expected lattice's error
+  removed, the sweep's closure error left.
 """
 
 from __future__ import annotations
@@ -26,11 +37,19 @@ import argparse
 
 import numpy as np
 
-from dbdviz.closures.given_lattice import lattice_step_expectation
+from dbdviz._numba import jit
+from dbdviz._rng import seed_states
+from dbdviz.closures.given_lattice import (
+    lattice_step_expectation,
+    site_event_probabilities,
+    soft_statistics,
+)
 from dbdviz.closures.hierarchy import lattice_triplets, step_expectation
 from dbdviz.config import preset
 from dbdviz.moments import lattice_observables
 from dbdviz.simulate import simulate
+from dbdviz.simulate._kernels import _events, _pack_lattice, _record_bits
+from dbdviz.simulate.lattice import _hop_table
 from dbdviz.simulate.replay import replay_step
 
 FIVE = ("X", "Y", "nnXX", "nnXY", "nnYY")
@@ -53,10 +72,80 @@ def lattices(n: int, seed: int = 1) -> dict[str, np.ndarray]:
         r2, c2 = (r + 20) % L, (c + 20) % L
         clu[k][np.ix_((r2 + np.arange(9)) % L, (c2 + np.arange(9)) % L)] = blk
     snaps = simulate(
-        preset("paper", replicates=(n + 2) // 3, steps=250, seed=5)
+        preset("paper", replicates=(n + 2) // 3, steps=250, seed=4 + seed)
     ).snapshots
     pap = np.array([snaps[i, t] for t in (50, 150, 250) for i in range(len(snaps))])
     return {"random": rnd.reshape(n, L, L), "clustered": clu, "paper": pap[:n]}
+
+
+@jit
+def _events_one(codes, st, L, hop, nested, birth, death, dt, out):
+    """The simulator's unimolecular events of one step (no sweep) into ``out``."""
+    N = L * L
+    W = (L + 65) // 64
+    lat = np.zeros(N + 64, np.uint8)
+    for i in range(N):
+        lat[i] = codes[i]
+    rowcnt = np.zeros(L, np.int32)
+    rowy = np.zeros(L, np.int32)
+    bits = np.zeros((2, W * (L + 2)), np.uint64)
+    tmp = np.zeros(16, np.int64)
+    _pack_lattice(lat, bits, L, W)
+    _record_bits(bits, L, W, rowcnt, rowy, tmp)
+    _events(st, lat, 0, bits, W, rowcnt, rowy, hop, L, nested, False, birth, death,
+            0.0, dt, 0, 0.0, tmp[0], tmp[1])  # fmt: skip
+    for i in range(N):
+        out[i] = lat[i] & 3
+
+
+def _events_only(lat, cfg, draws, seed):
+    """``draws`` lattices after the events of one step from each lattice."""
+    n, L, _ = lat.shape
+    st = seed_states(seed, n * draws)
+    out = np.zeros((n * draws, L * L), np.uint8)
+    hop = _hop_table(L)
+    codes = np.ascontiguousarray(lat.reshape(n, L * L))
+    nested = cfg.pick_mode == "nested_permutation"
+    for i in range(n * draws):
+        _events_one(codes[i // draws], st[i], L, hop, nested, float(cfg.birth),
+                    float(cfg.death), float(cfg.dt), out[i])  # fmt: skip
+    return out.reshape(n, draws, L, L)
+
+
+def _expected_after_events(lat, cfg):
+    """Expected counts and pairs after the events (the expected lattice's)."""
+    out = []
+    for g in lat:
+        pb, pd = site_event_probabilities(g, cfg)
+        one = np.stack([g == 0, g == 1, g == 2]).astype(float)
+        one[0] += pd - pb
+        one[1] += pb
+        one[2] -= pd
+        n, b, *_ = soft_statistics(one)
+        out.append([n[1], n[2], b[1, 1] / 2, b[1, 2], b[2, 2] / 2])
+    return np.array(out)
+
+
+def decompose(lat, cfg, pure, reps, draws=20):
+    """The two parts of the residual (module notes); ``pure``: ``cfg`` without
+    births and deaths."""
+    after = replay_step(lat, pure, reps, 7)[..., :5].astype(float)
+    res_pure = (after.mean(axis=1) - lattice_step_expectation(lat, pure)).mean(0)
+    se_pure = np.sqrt((after.var(axis=1, ddof=1) / reps).sum(axis=0)) / len(lat)
+    drawn = _events_only(lat, cfg, draws, 9)
+    flat = drawn.reshape((-1,) + lat.shape[1:])
+    sweep = lattice_step_expectation(flat, pure) - lattice_observables(flat)[..., :5]
+    sweep = sweep.reshape(len(lat), draws, 5)
+    pred = _expected_after_events(lat, cfg) + sweep.mean(axis=1)
+    se_draws = np.sqrt((sweep.var(axis=1, ddof=1) / draws).sum(axis=0)) / len(lat)
+    return res_pure, se_pure, pred, se_draws
+
+
+def _cells(res, se):
+    se = np.where(se > 0, se, np.inf)
+    return " ".join(
+        f"{o} {r:+.3f} ({r / s:+.1f})" for o, r, s in zip(FIVE, res, se, strict=True)
+    )
 
 
 def main() -> None:
@@ -67,10 +156,13 @@ def main() -> None:
         "--pick-mode", default="nested_permutation",
         choices=["nested_permutation", "uniform"],
     )  # fmt: skip
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--decompose", action="store_true")
     a = ap.parse_args()
     cfg = preset("paper", pick_mode=a.pick_mode)
+    pure = preset("paper", pick_mode=a.pick_mode, birth=0.0, death=0.0)
     print(f"{a.lattices} lattices x {a.reps} replays, {a.pick_mode} picks")
-    for name, lat in lattices(a.lattices).items():
+    for name, lat in lattices(a.lattices, a.seed).items():
         after = replay_step(lat, cfg, a.reps, 3)[..., :5].astype(float)
         mean = after.mean(axis=1)
         se = np.sqrt((after.var(axis=1, ddof=1) / a.reps).sum(axis=0)) / len(lat)
@@ -82,12 +174,12 @@ def main() -> None:
         }
         print(f"{name}: mean change", np.round((mean - obs).mean(axis=0), 2))
         for label, p in preds.items():
-            res = (mean - p).mean(axis=0)
-            cells = " ".join(
-                f"{o} {r:+.3f} ({r / s:+.1f})"
-                for o, r, s in zip(FIVE, res, se, strict=True)
-            )
-            print(f"  {label:13s} {cells}", flush=True)
+            print(f"  {label:14s} {_cells((mean - p).mean(axis=0), se)}", flush=True)
+        if a.decompose:
+            res_pure, se_pure, p, se_draws = decompose(lat, cfg, pure, a.reps)
+            print(f"  {'pure sweep':14s} {_cells(res_pure, se_pure)}")
+            print(f"  {'events sampled':14s} {_cells((mean - p).mean(axis=0), se)}")
+            print(f"  {'(draws SE)':14s}", np.round(se_draws, 3), flush=True)
 
 
 if __name__ == "__main__":

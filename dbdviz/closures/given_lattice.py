@@ -11,7 +11,12 @@ after the events are computed site by site on the *expected* lattice (each site 
 distribution over empty / X / Y, sites treated as independent: exact in expectation
 up to two events in one pattern, as for the uniform event matrix). Then the sweep
 is integrated with its triplets evolved (:func:`._sweep3.integrate_sweep3`), the
-four-site patterns measured on the same expected lattice.
+four-site patterns measured on the same expected lattice, separately for each group
+of molecules that cannot act on each other within the sweep
+(:func:`independent_groups`): the closure's conditionals are global averages, so
+integrating two far-apart parts together lets each change the other's prediction
+(four lone X far from a block of X moved its predicted nnXX change by +0.95 of -25.9,
+the simulation by 0.0; docs/hierarchy.md section 4).
 """
 
 from __future__ import annotations
@@ -104,12 +109,72 @@ def soft_statistics(one: np.ndarray):
     return n, b, t, path, star
 
 
+#: Manhattan distance within which two molecules (or a molecule and a birth site) can
+#: act on each other in one sweep or end it as neighbours (each moves at most once).
+GROUP_RADIUS = 3
+
+
+def independent_groups(lattice: np.ndarray, birth: np.ndarray):
+    """Groups of sites whose sweeps are independent and whose bonds are additive.
+
+    A molecule moves at most once per sweep, so molecules more than
+    :data:`GROUP_RADIUS` apart (Manhattan) neither meet during the sweep nor end it
+    as neighbours: the expected counts after the sweep are the sums over groups of
+    the counts of a lattice holding only that group. Nodes are the molecules and the
+    empty sites with a birth probability within the radius of a molecule; edges
+    join a molecule to every node within the radius (two births near each other are
+    second order, as in the event matrix). Births farther from every molecule are
+    lone X.
+
+    Parameters
+    ----------
+    lattice : ndarray of uint8, shape (L, L)
+    birth : ndarray, shape (L, L)
+        Birth probability per site (:func:`site_event_probabilities`).
+
+    Returns
+    -------
+    labels : ndarray of int64, shape (L, L)
+        Group of each node, -1 elsewhere.
+    sizes : ndarray of int64
+        Nodes per group (lone molecules and lone births are groups of one).
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    g = np.asarray(lattice)
+    mol = g != E
+    nodes = mol | ((np.asarray(birth) > 0.0) & ~mol)
+    idx = -np.ones(g.shape, np.int64)
+    idx[nodes] = np.arange(int(nodes.sum()))
+    src, dst = [], []
+    r = GROUP_RADIUS
+    for dr in range(-r, r + 1):
+        for dc in range(-(r - abs(dr)), r - abs(dr) + 1):
+            if dr == 0 and dc == 0:
+                continue
+            other = np.roll(idx, (-dr, -dc), axis=(0, 1))  # node at site + (dr, dc)
+            ok = mol & (other >= 0)
+            src.append(idx[ok])
+            dst.append(other[ok])
+    m = int(nodes.sum())
+    src = np.concatenate(src) if src else np.zeros(0, np.int64)
+    dst = np.concatenate(dst) if dst else np.zeros(0, np.int64)
+    adj = coo_matrix((np.ones(src.size), (src, dst)), shape=(m, m))
+    k, labels = connected_components(adj, directed=False)
+    lab = -np.ones(g.shape, np.int64)
+    lab[nodes] = labels
+    return lab, np.bincount(labels, minlength=k)
+
+
 def lattice_step_expectation(lattices: np.ndarray, config: LatticeLV) -> np.ndarray:
     """Expected ``X, Y, nnXX, nnXY, nnYY`` after one simulator step from each lattice.
 
     The events site by site on the expected lattice (:func:`site_event_probabilities`,
     both pick modes), then the sweep with evolved triplets and measured four-site
-    patterns (:func:`._sweep3.integrate_sweep3`). The sweep's own order is taken as
+    patterns (:func:`._sweep3.integrate_sweep3`), once per group of
+    :func:`independent_groups` with more than one node (a lone molecule or birth
+    keeps its species and has no bond). The sweep's own order is taken as
     uniform (quirk Q3 in the sweep order is neglected: measured below 3 SE on the
     paper's lattices, docs/hierarchy.md section 4).
 
@@ -138,14 +203,23 @@ def lattice_step_expectation(lattices: np.ndarray, config: LatticeLV) -> np.ndar
     for i, g in enumerate(flat):
         pb, pd = site_event_probabilities(g, config)
         one = np.stack([g == E, g == X, g == Y]).astype(np.float64)
-        soft = one.copy()
-        soft[E] -= pb
-        soft[X] += pb
-        soft[Y] -= pd
-        soft[E] += pd
-        n, b, t, path, star = soft_statistics(soft)
-        bb, nn, _ = integrate_sweep3(
-            b, n, t, config.predation, config.n_sites, path, star
-        )
-        out[i] = nn[X], nn[Y], bb[X, X] / 2.0, bb[X, Y], bb[Y, Y] / 2.0
+        one[E] += pd - pb
+        one[X] += pb
+        one[Y] -= pd
+        lab, sizes = independent_groups(g, pb)
+        lone = (lab >= 0) & (sizes[np.maximum(lab, 0)] == 1)
+        # a lone molecule or birth: no bond before or after the sweep
+        total = np.zeros(5)
+        total[:2] = one[X:, lone].sum(axis=1)
+        for j in np.flatnonzero(sizes > 1):
+            nodes = lab == j
+            soft = np.zeros_like(one)
+            soft[E] = 1.0
+            soft[:, nodes] = one[:, nodes]
+            n, b, t, path, star = soft_statistics(soft)
+            bb, nn, _ = integrate_sweep3(
+                b, n, t, config.predation, config.n_sites, path, star
+            )
+            total += nn[X], nn[Y], bb[X, X] / 2.0, bb[X, Y], bb[Y, Y] / 2.0
+        out[i] = total
     return out.reshape(lead + (5,))
