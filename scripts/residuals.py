@@ -20,15 +20,17 @@ Prints the mean residual per step (replays - prediction) and, in brackets, in
 standard errors of the replays. docs/hierarchy.md section 4 records a run (about
 2 minutes on one core). ``--seed`` draws other lattices (the recorded table: 1).
 
-``--decompose`` splits the triplet level's residual in two (about 5 minutes):
+``--decompose`` splits the triplet level's residual in two and adds the per-group
+variant (about 10 minutes):
 
 * ``pure sweep``: the same lattices with births and deaths off (the sweep's
   closure alone);
 * ``events sampled``: the events drawn by the simulator's own kernel
-  (:func:`_events_only`, 20 draws per lattice), the sweep from each drawn lattice
+  (:func:`_events_only`, 10 draws per lattice), the sweep from each drawn lattice
   by the triplet level, averaged (control variate: the drawn lattices' counts,
   whose expectation is the expected lattice's): the expected lattice's error
-  removed, the sweep's closure error left.
+  removed, the sweep's closure error left;
+* ``per group``: ``lattice_step_expectation(..., per_group=True)``.
 """
 
 from __future__ import annotations
@@ -126,7 +128,7 @@ def _expected_after_events(lat, cfg):
     return np.array(out)
 
 
-def decompose(lat, cfg, pure, reps, draws=20):
+def decompose(lat, cfg, pure, reps, draws=10):
     """The two parts of the residual (module notes); ``pure``: ``cfg`` without
     births and deaths."""
     after = replay_step(lat, pure, reps, 7)[..., :5].astype(float)
@@ -179,7 +181,10 @@ def main() -> None:
             res_pure, se_pure, p, se_draws = decompose(lat, cfg, pure, a.reps)
             print(f"  {'pure sweep':14s} {_cells(res_pure, se_pure)}")
             print(f"  {'events sampled':14s} {_cells((mean - p).mean(axis=0), se)}")
-            print(f"  {'(draws SE)':14s}", np.round(se_draws, 3), flush=True)
+            print(f"  {'(draws SE)':14s}", np.round(se_draws, 3))
+            p = lattice_step_expectation(lat, cfg, per_group=True)
+            res = (mean - p).mean(axis=0)
+            print(f"  {'per group':14s} {_cells(res, se)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -798,9 +798,9 @@ def test_independent_groups():
 
 
 def test_step_expectation_is_additive_over_far_apart_groups():
-    """Lone molecules far from a block of X neither change its predicted sweep nor
-    gain bonds (integrated together, the global closure moved the block's nnXX
-    change by +0.95 with four lone X); a pair of X far from it adds its own
+    """Per group, lone molecules far from a block of X neither change its predicted
+    sweep nor gain bonds (integrated together, the global closure moved the block's
+    nnXX change by +0.95 with four lone X); a pair of X far from it adds its own
     prediction."""
     cfg = preset("paper", birth=0.0, death=0.0, pick_mode="uniform")
     rng = np.random.default_rng(4)
@@ -812,10 +812,31 @@ def test_step_expectation_is_additive_over_far_apart_groups():
     pair = np.zeros_like(block)
     pair[30, 30] = pair[30, 31] = 1
     both = block + pair
-    e = lattice_step_expectation(np.stack([block, lone, pair, both]), cfg)
+    e = lattice_step_expectation(
+        np.stack([block, lone, pair, both]), cfg, per_group=True
+    )
     np.testing.assert_allclose(e[1], e[0] + [3, 1, 0, 0, 0], atol=1e-9)
     np.testing.assert_allclose(e[3], e[0] + e[2], atol=1e-9)
     assert e[2, 2] < 1.0  # the pair's bond breaks in most sweeps
+    glob = lattice_step_expectation(np.stack([block, lone]), cfg)
+    assert abs(glob[1, 2] - glob[0, 2]) > 0.3  # the global closure is not additive
+
+
+def test_adjacent_pair_after_a_sweep_by_hand():
+    """Golden value: two adjacent X, one pure sweep (uniform picks). The first mover
+    stays with 1/4 (then the bond survives if the second stays too, 1/4) or hops
+    away; after a sideways hop (2/3 of hops) two of the second's four moves end next
+    to it, after a hop straight away one: E[nnXX] = 1/16 + 3/4 (2/3 1/2 + 1/3 1/4) =
+    3/8. The simulator agrees; the triplet level gives 0.297 (docs/hierarchy.md
+    section 4: the closure is worst on small isolated clusters)."""
+    from dbdviz.simulate.replay import replay_step
+
+    cfg = preset("paper", birth=0.0, death=0.0, pick_mode="uniform")
+    g = np.zeros((1, 40, 40), np.uint8)
+    g[0, 10, 10:12] = 1
+    after = replay_step(g, cfg, 20000, 6)[0, :, 2].astype(float)
+    se = after.std() / np.sqrt(after.size)
+    assert abs(after.mean() - 3 / 8) < 3 * se
 
 
 def test_triplet_level_step_residuals_on_paper_lattices():
@@ -849,13 +870,11 @@ def test_triplet_level_step_residuals_on_paper_lattices():
 def test_triplet_level_step_residuals_on_three_lattice_kinds():
     """scripts/residuals.py's check (40 lattices x 500 replays per kind, nested
     picks; docs/hierarchy.md section 4; ~5 s): the step given the lattice is within
-    10 SE for every kind and observable but one, and at least 1.5 x closer than the
-    pair-level step wherever that one is more than 10 SE off. The exception is
-    the clustered lattices' nnXX (23 SE, within 30 asserted): the triplet closure's
-    error on a dense block, which the births spread over the whole lattice used to
-    cancel before the sweep was integrated per independent group (0.3 SE then).
-    (Measured, in SE: random 4.7/2.6/5.4/0.5/0.1, clustered 1.6/0.6/23.0/0.3/9.6,
-    paper 1.0/0.6/4.9/1.7/3.8; the target of 3 SE everywhere is not met.)"""
+    10 SE for every kind and observable, and at least 2 x closer than the pair-level
+    step wherever that one is more than 10 SE off. (Measured, in SE: random
+    4.7/2.6/5.4/0.5/0.1, clustered 1.7/0.5/0.3/1.1/8.8, paper 1.0/0.6/5.0/1.6/3.8;
+    closest ratio random nnXX 12.1 -> 5.4; the target of 3 SE everywhere is not
+    met.)"""
     import importlib.util
     from pathlib import Path
 
@@ -874,8 +893,5 @@ def test_triplet_level_step_residuals_on_three_lattice_kinds():
         e2 = step_expectation(obs, cfg, triplets=lattice_triplets(lat))
         old = np.abs((mean - np.stack([e2[o] for o in _FIVE], -1)).mean(0)) / se
         new = np.abs((mean - lattice_step_expectation(lat, cfg)).mean(0)) / se
-        bound = np.full(5, 10.0)
-        if name == "clustered":
-            bound[_FIVE.index("nnXX")] = 30.0
-        assert np.all(new < bound), (name, new)
-        assert np.all((old < 10) | (new < old / 1.5)), (name, new, old)
+        assert np.all(new < 10), (name, new)
+        assert np.all((old < 10) | (new < old / 2)), (name, new, old)

@@ -11,12 +11,13 @@ after the events are computed site by site on the *expected* lattice (each site 
 distribution over empty / X / Y, sites treated as independent: exact in expectation
 up to two events in one pattern, as for the uniform event matrix). Then the sweep
 is integrated with its triplets evolved (:func:`._sweep3.integrate_sweep3`), the
-four-site patterns measured on the same expected lattice, separately for each group
-of molecules that cannot act on each other within the sweep
-(:func:`independent_groups`): the closure's conditionals are global averages, so
-integrating two far-apart parts together lets each change the other's prediction
-(four lone X far from a block of X moved its predicted nnXX change by +0.95 of -25.9,
-the simulation by 0.0; docs/hierarchy.md section 4).
+four-site patterns measured on the same expected lattice. The closure's conditionals
+are averages over the whole lattice, so far-apart parts change each other's
+prediction (four lone X far from a block of X moved its predicted nnXX change by
++0.95 of -25.9, the simulation by 0.0); ``per_group=True`` integrates each group of
+:func:`independent_groups` (molecules that cannot act on each other within the sweep)
+on its own, exactly additive but less accurate where the groups are small
+(docs/hierarchy.md section 4).
 """
 
 from __future__ import annotations
@@ -167,14 +168,14 @@ def independent_groups(lattice: np.ndarray, birth: np.ndarray):
     return lab, np.bincount(labels, minlength=k)
 
 
-def lattice_step_expectation(lattices: np.ndarray, config: LatticeLV) -> np.ndarray:
+def lattice_step_expectation(
+    lattices: np.ndarray, config: LatticeLV, per_group: bool = False
+) -> np.ndarray:
     """Expected ``X, Y, nnXX, nnXY, nnYY`` after one simulator step from each lattice.
 
     The events site by site on the expected lattice (:func:`site_event_probabilities`,
     both pick modes), then the sweep with evolved triplets and measured four-site
-    patterns (:func:`._sweep3.integrate_sweep3`), once per group of
-    :func:`independent_groups` with more than one node (a lone molecule or birth
-    keeps its species and has no bond). The sweep's own order is taken as
+    patterns (:func:`._sweep3.integrate_sweep3`). The sweep's own order is taken as
     uniform (quirk Q3 in the sweep order is neglected: measured below 3 SE on the
     paper's lattices, docs/hierarchy.md section 4).
 
@@ -183,6 +184,12 @@ def lattice_step_expectation(lattices: np.ndarray, config: LatticeLV) -> np.ndar
     lattices : ndarray of uint8, shape ``S + (L, L)``
     config : LatticeLV
         Rates, ``dt``, pick mode; ``birth_mode`` must be ``"global"``.
+    per_group : bool
+        Integrate the sweep once per group of :func:`independent_groups` with more
+        than one node and add the results (a lone molecule or birth keeps its
+        species and has no bond), instead of once for the whole lattice. Exactly
+        additive over far-apart parts, but the closure is worse on small groups than
+        on a well-mixed lattice (docs/hierarchy.md section 4), so off by default.
 
     Returns
     -------
@@ -206,7 +213,10 @@ def lattice_step_expectation(lattices: np.ndarray, config: LatticeLV) -> np.ndar
         one[E] += pd - pb
         one[X] += pb
         one[Y] -= pd
-        lab, sizes = independent_groups(g, pb)
+        if per_group:
+            lab, sizes = independent_groups(g, pb)
+        else:  # one group: every site
+            lab, sizes = np.zeros(g.shape, np.int64), np.array([g.size])
         lone = (lab >= 0) & (sizes[np.maximum(lab, 0)] == 1)
         # a lone molecule or birth: no bond before or after the sweep
         total = np.zeros(5)
