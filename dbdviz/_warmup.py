@@ -67,6 +67,7 @@ def _dbm() -> None:
     p = dbm.final_probabilities(theta, s)
     dbm.param_statistics(s)
     dbm.param_statistics(p)
+    dbm.clamped_statistics(theta, s)
     from .dbm import tempering
 
     states, ladder = tempering.init_tempered(dbm, theta, 1, 2, seed=2)

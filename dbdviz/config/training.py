@@ -371,6 +371,16 @@ class TrainConfig(Config):
         label="Refinement sweeps",
         doc="Gibbs sweeps per chain and refinement iteration (0 = the asleep sweeps).",
     )
+    refine_targets = param.Selector(
+        default="statistics",
+        objects=["statistics", "observables", "mixed"],
+        label="Refinement targets",
+        doc="What the refinement matches at every fitted time point: "
+        "'statistics' (the parameter statistics: the likelihood gradient) or "
+        "'observables' (X, Y and the NN and diagonal NNN pairs in relative least "
+        "squares through their covariance with the statistics: the diagonal pairs "
+        "become targets the hidden weights can hold).",
+    )
     refine_stride = param.Integer(
         5,
         bounds=(1, 10_000),

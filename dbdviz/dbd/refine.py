@@ -56,8 +56,14 @@ from .._numba import set_threads
 from .._rng import seed_states
 from ..config import TrainConfig
 from ..dbm import snapshot_statistics
+from ..dbm.clamped import expected_statistics, patch_histograms
 from ..errors import Cancelled
-from ..moments import OBSERVABLES, moment_table
+from ..moments import (
+    CONTRACT_OBSERVABLES,
+    OBSERVABLES,
+    lattice_observables,
+    moment_table,
+)
 from .dynamics import integrate
 from .evaluate import Evaluation, _check_int, lowpass, sample_trajectory
 from .model import DBDModel
@@ -80,6 +86,10 @@ CHAINS = TrainConfig.param["refine_chains"].default
 STRIDE = TrainConfig.param["refine_stride"].default
 INIT = TrainConfig.param["refine_init"].default
 SWEEPS = TrainConfig.param["refine_sweeps"].default
+TARGETS = TrainConfig.param["refine_targets"].default
+_TARGETS = ("statistics", "observables", "mixed")
+#: The observables the ``"observables"`` targets match (the scored ones).
+TARGET_OBSERVABLES = CONTRACT_OBSERVABLES
 #: How a model refined with ``init = "data"`` is evaluated (``meta["evaluate"]``):
 #: chains carried along t, ``CARRY_SWEEPS`` sweeps per time point after
 #: ``CARRY_BURN_IN`` at t = 0 (docs/training.md, "Equilibrium").
@@ -193,7 +203,9 @@ def sample_from_data(
     Returns
     -------
     Evaluation
-        Moments and statistics of the binary states after the sweeps (``cov`` NaN);
+        Moments and statistics of the states after the sweeps (hidden layers by
+        their conditional expectations, :meth:`DBM.clamped_statistics`), ``cov``
+        the covariance across chains of the observables and the statistics;
         ``meta["start_stats"]`` (n, P): the statistics of the starting states;
         ``meta["states"]``: the chains after the sweeps (``states`` if given).
     """
@@ -205,6 +217,7 @@ def sample_from_data(
     start = np.empty((n, P))
     stats = np.empty((n, P))
     stats_sd = np.empty((n, P))
+    cov = np.empty((n, len(OBSERVABLES), P))
     per = max(1, _BATCH // chains)
     if states is None and snapshots is None:
         states = dbm.init_chains(n * chains, rng)
@@ -222,26 +235,35 @@ def sample_from_data(
             batch = states[j0 * chains : (j0 + nb) * chains]
             rows = np.repeat(np.arange(nb, dtype=np.int64), chains)
             M0 = dbm.param_statistics(batch).reshape(nb, chains, P)
+            th = theta[j0 : j0 + nb]
             dbm.sample(
-                theta[j0 : j0 + nb],
+                th,
                 batch,
                 sweeps,
                 seed=rng[j0 * chains : (j0 + nb) * chains],
                 rows=rows,
             )
-            M = dbm.param_statistics(batch).reshape(nb, chains, P)
+            if dbm.n_layers == 1:
+                M = dbm.param_statistics(batch).reshape(nb, chains, P)
+            else:  # hidden units by their expectation given the visible layer
+                M = dbm.clamped_statistics(th, batch, rows).reshape(nb, chains, P)
             start[j0 : j0 + nb] = M0.mean(axis=1)
             stats[j0 : j0 + nb] = M.mean(axis=1)
             stats_sd[j0 : j0 + nb] = M.std(axis=1, ddof=1)
             o = dbm.state_observables(batch).reshape(nb, chains, -1)
             obs[:, j0 : j0 + nb] = o.transpose(1, 0, 2)
+            cov[j0 : j0 + nb] = np.einsum(
+                "nck,ncp->nkp",
+                o - o.mean(axis=1, keepdims=True),
+                M - M.mean(axis=1, keepdims=True),
+            ) / (chains - 1)
     finally:
         if prev is not None:
             set_threads(prev)
     return Evaluation(
         table=moment_table(obs, np.asarray(t, dtype=np.float64), label="DBD (CD)"),
         theta=theta.copy(),
-        cov=np.full((n, len(OBSERVABLES), P), np.nan),
+        cov=cov,
         stats=stats,
         param_names=tuple(dbm.param_names),
         stats_sd=stats_sd,
@@ -306,6 +328,7 @@ threads, init, sweeps
         threads: int | None = None,
         init: str = INIT,
         sweeps: int = SWEEPS,
+        targets: str = TARGETS,
     ) -> None:
         if not isinstance(model, DBDModel):
             raise ValueError("model must be a DBDModel (dbdviz.dbd.Trainer(...).run())")
@@ -328,6 +351,11 @@ threads, init, sweeps
         if init not in _INITS:
             raise ValueError(f"init = {init!r}: allowed {', '.join(map(repr, _INITS))}")
         self.init = init
+        if targets not in _TARGETS:
+            raise ValueError(
+                f"targets = {targets!r}: allowed {', '.join(map(repr, _TARGETS))}"
+            )
+        self.targets = targets
         sweeps = _check_int("sweeps", sweeps, 0)
         snaps = getattr(data, "snapshots", None)
         if snaps is None or snaps.ndim != 4:
@@ -351,12 +379,16 @@ threads, init, sweeps
         self.depth = int(model.dbm_config.depth)
         if self.depth == 0:
             D = snapshot_statistics(self.dbm, snaps[:, : T + 1]).mean(axis=0)
-            self._clamp = None
             self.data_stats = D[self.idx]
         else:  # the data's statistics depend on theta through the hidden layer
-            self._clamp = np.ascontiguousarray(snaps[:, self.idx])
+            self._awake_setup(snaps[:, self.idx])
             self.data_stats = self.awake_stats(model.theta[self.idx])
         self.t = self.idx * model.dt
+        K = len(TARGET_OBSERVABLES)
+        #: the data's observables at ``idx`` (n, 8): the ``"observables"`` targets
+        self.data_obs = lattice_observables(snaps[:, self.idx]).mean(axis=0)[:, :K]
+        self._obs_scale = np.abs(self.data_obs).mean(axis=0)
+        self._obs_scale[self._obs_scale == 0] = 1.0
         trained = int(model.meta.get("evaluate", {}).get("sweeps", 9))
         self.sweeps = sweeps if sweeps > 0 else trained
         self.snaps = (
@@ -407,6 +439,13 @@ threads, init, sweeps
         # log-likelihood gradient per site; from the data: the data's drift (CD-k)
         target = ev.meta["start_stats"] if self.init == "data" else self.data_stats
         g = (target - ev.stats) / self.scale
+        if self.targets == "observables":
+            g = self._observable_gradient(ev)
+        elif self.targets == "mixed":  # hidden parameters: the observables
+            hid = np.ones(g.shape[1], bool)
+            hid[self.dbm.bias_index[0]] = False
+            hid[self.dbm.coupling_index] = False
+            g[:, hid] = self._observable_gradient(ev)[:, hid]
         self.m1 = _B1 * self.m1 + (1 - _B1) * g
         self.m2 = _B2 * self.m2 + (1 - _B2) * g * g
         self.theta += (
@@ -417,7 +456,7 @@ threads, init, sweeps
         self.iteration = i
         self.last = ev
         if i == 1:  # the path it started from: the model being refined
-            self.start_error = fit_error(ev.stats, self.data_stats)
+            self.start_error = self._error(ev)
         self.seconds += time.perf_counter() - t_start
         if not np.all(np.isfinite(self.theta)):
             raise ValueError(
@@ -425,15 +464,32 @@ threads, init, sweeps
             )
         return ev
 
-    def awake_stats(self, theta: np.ndarray) -> np.ndarray:
-        """The data's mean parameter statistics at ``theta`` (n, P) at the fitted
-        time points: for one hidden layer the exact conditional expectation given
-        each snapshot (the hidden units are independent given the visible layer;
-        their conditional probabilities replace their states), so no sampling."""
-        theta = np.ascontiguousarray(theta, dtype=np.float64)
-        snaps = self._clamp
+    def _observables(self, ev: Evaluation) -> np.ndarray:
+        """The sampled means of :data:`TARGET_OBSERVABLES`, float64 (n, 8)."""
+        return np.column_stack([ev.table.mean[o] for o in TARGET_OBSERVABLES])
+
+    def _observable_gradient(self, ev: Evaluation) -> np.ndarray:
+        """Descent direction of ``sum_k ((data_k - model_k) / scale_k)^2 / 2`` over
+        the observables, per time point: ``d model_k / d theta = Cov(o_k, M)``
+        (an exponential family), estimated from the chains (``ev.cov``)."""
+        K = len(TARGET_OBSERVABLES)
+        r = (self.data_obs - self._observables(ev)) / self._obs_scale**2
+        return np.einsum("nk,nkp->np", r, ev.cov[:, :K, :])
+
+    def _error(self, ev: Evaluation) -> float:
+        """:func:`fit_error` of a sampling against the targets (statistics or
+        observables): what the refinement's check compares."""
+        if self.targets != "statistics":
+            return fit_error(self._observables(ev), self.data_obs)
+        return fit_error(ev.stats, self.data_stats)
+
+    def _awake_setup(self, snaps: np.ndarray) -> None:
+        """Per fitted time point, the data's visible statistics and mean patch-code
+        counts (:mod:`dbdviz.dbm.clamped`): all :meth:`awake_stats` needs."""
         R, n, L = snaps.shape[0], snaps.shape[1], snaps.shape[-1]
-        out = np.empty((n, theta.shape[1]))
+        theta = np.ascontiguousarray(self.model.theta[self.idx], dtype=np.float64)
+        self._visible = np.empty((n, theta.shape[1]))
+        self._hist = np.empty((n, (self.dbm.side**2 + 1) ** 2))
         per = max(1, 2000 // R)
         for j0 in range(0, n, per):
             nb = min(per, n - j0)
@@ -441,12 +497,20 @@ threads, init, sweeps
             states = np.zeros((nb * R, self.dbm.n_layers, L, L), np.int8)
             states[:, 0] = v
             rows = np.repeat(np.arange(nb, dtype=np.int64), R)
-            x = self.dbm.final_probabilities(theta[j0 : j0 + nb], states, rows)
-            x[:, 0, 0] = v == 1
-            x[:, 0, 1] = v == 2
-            M = self.dbm.param_statistics(x)  # one-hot visible: products exact
-            out[j0 : j0 + nb] = M.reshape(nb, R, -1).mean(axis=1)
-        return out
+            M = self.dbm.clamped_statistics(theta[j0 : j0 + nb], states, rows)
+            self._visible[j0 : j0 + nb] = M.reshape(nb, R, -1).mean(axis=1)
+            h = patch_histograms(self.dbm, v).reshape(nb, R, -1)
+            self._hist[j0 : j0 + nb] = h.mean(axis=1)
+
+    def awake_stats(self, theta: np.ndarray) -> np.ndarray:
+        """The data's mean parameter statistics at ``theta`` (n, P) at the fitted
+        time points: for one hidden layer the exact conditional expectation given
+        each snapshot (the hidden units are independent given the visible layer;
+        their conditional probabilities replace their states), so no sampling:
+        a sum over the patch codes the data hold
+        (:func:`dbdviz.dbm.clamped.expected_statistics`)."""
+        theta = np.ascontiguousarray(theta, dtype=np.float64)
+        return expected_statistics(self.dbm, theta, self._hist, self._visible)
 
     def _sample(self, theta: np.ndarray, i: int, cancel) -> Evaluation:
         """The sampling of iteration ``i`` (``iterations + 1``: the final check):
@@ -466,7 +530,7 @@ threads, init, sweeps
             )
             self.states = ev.meta["states"]
             return ev
-        if self.init != "random" or self.depth > 0:
+        if self.init != "random" or self.depth > 0 or self.targets != "statistics":
             return sample_from_data(
                 self.dbm,
                 theta,
@@ -567,7 +631,7 @@ threads, init, sweeps
         )
         if self.depth > 0:
             self.data_stats = self.awake_stats(new_theta[self.idx])
-        end_error = fit_error(check.stats, self.data_stats)
+        end_error = self._error(check)
         accepted = accepts(self.start_error, end_error)
         self.seconds += time.perf_counter() - t_start
         meta = dict(model.meta)
@@ -584,6 +648,7 @@ threads, init, sweeps
             "chains": self.chains,
             "sweeps": self.sweeps,
             "init": self.init,
+            "targets": self.targets,
             "lr": self.lr,
             "taps": self.taps,
             "fit_iterations": self.fit_iterations,
@@ -618,6 +683,7 @@ def refine_static(
     threads: int | None = None,
     init: str = INIT,
     sweeps: int = SWEEPS,
+    targets: str = TARGETS,
     progress: Callable[[int, int], Any] | None = None,
     cancel: threading.Event | None = None,
 ) -> DBDModel:
@@ -661,6 +727,15 @@ def refine_static(
         Default: ``TrainConfig.refine_init``.
     sweeps : int
         Sweeps per chain and iteration; 0 = the model's evaluation sweeps.
+    targets : {"statistics", "observables"}
+        What theta is moved to match at every fitted time point:
+        ``"statistics"``, the parameter statistics (the likelihood gradient;
+        hidden units by their expectation given the visible layer);
+        ``"observables"``, the scored observables X ... nnnYY
+        (:data:`TARGET_OBSERVABLES`) in relative least squares, through
+        ``d<o_k>/dtheta = Cov(o_k, M)`` estimated from the chains: the diagonal
+        pairs become targets that the hidden units' weights can hold. Default:
+        ``TrainConfig.refine_targets``.
     threads, progress, cancel
         As :func:`dbdviz.dbd.evaluate.sample_trajectory`; ``progress(i, iterations)``
         after every moment-matching iteration.
@@ -692,6 +767,7 @@ def refine_static(
         threads=threads,
         init=init,
         sweeps=sweeps,
+        targets=targets,
     )
     while not refiner.done:
         refiner.step(cancel=cancel)

@@ -558,6 +558,7 @@ class Trainer(WindowSampling):
             seed=self.seed,
             init=tc.refine_init,
             sweeps=int(tc.refine_sweeps),
+            targets=tc.refine_targets,
         )
 
     def _refine_step(self) -> ProgressRecord:

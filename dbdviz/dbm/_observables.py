@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._numba import jit, pjit, prange
-from ._gibbs import _encode_chain, _layer_probabilities
+from ._gibbs import _encode_chain, _layer_probabilities, _low_code
 
 
 @pjit
@@ -106,6 +106,112 @@ def _final_moments(states, prob, rows, side, coupled, bias, weights, couplings, 
             _layer_probabilities(buf, l, tabs[l], L, p, side, Kq, coupled, pr[l])
         _chain_observables(pr, obs[c])
         _chain_statistics(pr, side, bias, weights, couplings, M[c])
+
+
+@pjit
+def _clamped_statistics(states, prob, rows, side, bias, weights, couplings, M):
+    """Statistics with the visible layer as it is and every hidden layer replaced
+    by its conditional probabilities given the current states of its neighbours.
+
+    For one hidden layer these are the exact conditional expectations
+    ``E[M | visible]`` (the hidden units are independent given the visible layer).
+    Arguments as :func:`_final_moments` (no ``coupled``: the visible layer is not
+    recomputed); ``M`` float64 (C, n_params), written.
+
+    One hidden layer takes a fused path (:func:`_clamped_one_layer`); deeper
+    machines the probability arrays and :func:`_chain_statistics`.
+    """
+    C, nl, L, _ = states.shape
+    p = side - 1
+    K = side * side + 1
+    Kq = K * K
+    Lp = L + 2 * p
+    for c in prange(C):
+        buf = np.empty((nl, Lp, Lp), np.uint8)
+        tabs = prob[rows[c]]
+        if nl == 2:  # the hidden layer's state does not enter
+            _encode_chain(states[c, :1], buf[:1], L, p, K)
+            _clamped_one_layer(
+                buf[0], tabs[1], L, p, side, K, bias, weights, couplings, M[c]
+            )
+            continue
+        _encode_chain(states[c], buf, L, p, K)
+        pr = np.zeros((nl, 2, L, L))
+        for r in range(L):
+            for cc in range(L):
+                v = states[c, 0, r, cc]
+                if v == 1:
+                    pr[0, 0, r, cc] = 1.0
+                elif v == 2:
+                    pr[0, 1, r, cc] = 1.0
+        for l in range(1, nl):
+            _layer_probabilities(buf, l, tabs[l], L, p, side, Kq, False, pr[l])
+        _chain_statistics(pr, side, bias, weights, couplings, M[c])
+
+
+@jit
+def _clamped_one_layer(b0, tab, L, p, side, K, bias, weights, couplings, out):
+    """:func:`_clamped_statistics` of one chain of a one-hidden-layer machine from
+    its encoded visible layer ``b0``.
+
+    A hidden unit's patch code ``nA + K nB`` gives both its probabilities
+    (``tab[K**2 * code]``, no upper layer) and the visible counts its weights
+    multiply, so one pass counts the patches per code and
+    ``P_ab = sum_code count(code) p_b(code) n_a(code)``.
+    """
+    Kq = K * K
+    hist = np.zeros(Kq, np.int64)
+    nx = 0
+    ny = 0
+    jxx = 0
+    jxy = 0
+    jyy = 0
+    for r in range(L):
+        R = r + p
+        for cc in range(L):
+            C_ = cc + p
+            if side == 2:
+                hist[_low_code(b0, R, C_, 2)] += 1
+            else:
+                hist[_low_code(b0, R, C_, 3)] += 1
+            e = b0[R, C_]
+            if e == 0:
+                continue
+            nn = np.int64(b0[R + 1, C_]) + b0[R, C_ + 1]  # forward neighbours
+            if e == 1:
+                nx += 1
+                jxx += nn % K
+                jxy += nn // K
+            else:
+                ny += 1
+                jxy += nn % K
+                jyy += nn // K
+    sp = np.zeros(2)
+    w = np.zeros((2, 2))  # w[a, b] = sum_j p_b(j) n_a(j)
+    for code in range(Kq):
+        h = hist[code]
+        if h == 0:
+            continue
+        pa = h * tab[Kq * code, 0]
+        pb = h * tab[Kq * code, 1]
+        na = code % K
+        nb = code // K
+        sp[0] += pa
+        sp[1] += pb
+        w[0, 0] += pa * na
+        w[0, 1] += pb * na
+        w[1, 0] += pa * nb
+        w[1, 1] += pb * nb
+    out[bias[0, 0]] = nx
+    out[bias[0, 1]] = ny
+    out[bias[1, 0]] = sp[0]
+    out[bias[1, 1]] = sp[1]
+    for k in range(weights.shape[0]):
+        out[weights[k, 0]] = w[weights[k, 2], weights[k, 3]]
+    if couplings.shape[0] == 3:
+        out[couplings[0]] = jxx
+        out[couplings[1]] = jxy
+        out[couplings[2]] = jyy
 
 
 @jit

@@ -482,6 +482,28 @@ class DBM:
         )
         return obs, M
 
+    def clamped_statistics(self, theta, states, rows=None) -> np.ndarray:
+        """Parameter statistics of ``states`` with every hidden layer replaced by
+        its conditional probabilities given its neighbours' states, float64
+        (C, n_params), theta order; the visible layer as it is.
+
+        With one hidden layer this is ``E[M | visible]`` exactly (the hidden units
+        are independent given the visible layer): the awake statistics of data
+        without sampling, and a lower-variance model estimate from sampled visible
+        states. Depth 0: the binary statistics. ``theta``, ``rows`` as
+        :meth:`sample`; no random numbers, ``states`` not changed.
+        """
+        t = self.check_theta(theta)
+        states = self.check_states(states)
+        r = self._rows(rows, t.shape[0], states.shape[0])
+        _, prob = self.tables(t)
+        M = np.empty((states.shape[0], self.n_params))
+        _observables._clamped_statistics(
+            states, prob, r, self.side, self.bias_index, self.weight_layout,
+            self.coupling_index, M,
+        )  # fmt: skip
+        return M
+
     def state_observables(self, states: np.ndarray) -> np.ndarray:
         """The 11 :data:`dbdviz.moments.OBSERVABLES` of the binary visible layer per
         chain, float64 (C, 11): exact counts (the numba kernel of the probability
