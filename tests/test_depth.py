@@ -61,6 +61,21 @@ def test_every_depth_has_trainable_defaults():
         assert DBM(cfg, 8).domain_indices.size == cfg.domain_size()
 
 
+def test_depth1_defaults_end_with_the_refinement():
+    """Depth 1 is refined by default (25 chains, the statistics as targets);
+    depth 0 keeps its refinement (50 chains), deeper machines have none."""
+    _, t0 = depth_configs(0)
+    _, t1 = depth_configs(1)
+    _, t2 = depth_configs(2)
+    assert t0.refines(0) and t0.refine_chains == 50
+    assert t1.refine == "on" and t1.refines(1) and t1.refine_chains == 25
+    assert t1.refine_targets == "statistics"
+    assert not t2.refines(2) and t2.refine == "auto"
+    # the user's choice wins
+    _, t1off = depth_configs(1, train_overrides={"refine": "off"})
+    assert not t1off.refines(1)
+
+
 def test_explicit_settings_win_over_the_depth_defaults():
     dbm, train = depth_configs(2, train_overrides={"lr": 1e-4, "basis": "q1"})
     assert train.lr == 1e-4

@@ -957,7 +957,14 @@ def test_training_shows_the_refinement_live(tiny, stop):
 
 
 def test_refine_on_with_hidden_layers_is_an_alert(tiny):
-    s, panel = tiny_session(tiny, refine="on")
+    s, panel = tiny_session(tiny)
+    # the depth's defaults: depth 1 is refined, depth 2 cannot be ("auto")
+    s.dbm_config.depth = 1
+    assert s.train_config.refine == "on" and s.train_config.refine_chains == 25
+    s.dbm_config.depth = 2
+    assert s.train_config.refine == "auto" and not panel.alert.visible
+    s.dbm_config.depth = 0
+    s.train_config.refine = "on"  # the user's own choice stays with the depth
     assert not panel.alert.visible
     s.dbm_config.depth = 1  # one hidden layer can be refined
     assert not panel.alert.visible
