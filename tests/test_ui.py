@@ -801,7 +801,9 @@ def test_training_to_the_end_evaluates_samples_and_exports(tiny):
         ensemble=src.ensemble, sim_config=src.sim_config, simulation=src.simulation
     )
     s.dbm_config.param.update(depth=1, visible_couplings=False, chains=4)
-    s.train_config.param.update(extra_end_steps=2)
+    assert s.train_config.refine == "on"  # the depth-1 default
+    # the adjoint phase only: the evaluation below uses the model's low-pass
+    s.train_config.param.update(extra_end_steps=2, refine="off")
     job = app.training.train()
     assert job.wait(120) == JobState.FINISHED, job.error
     m, ev = s.model, s.evaluation
