@@ -76,6 +76,7 @@ TRAIN_ADVANCED = [
     "refine_init",
     "refine_sweeps",
     "refine_stride",
+    "refine_targets",
 ]
 
 
