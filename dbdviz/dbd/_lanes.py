@@ -56,18 +56,22 @@ def _copy(buf, dst, src, W):
 
 
 @jit
+def _nsum(buf, ctr, Lp, W, j):
+    """Sum of the four neighbour codes of lane ``j`` at buffer offset ``ctr``."""
+    return (
+        np.int64(buf[ctr - Lp * W + j])
+        + np.int64(buf[ctr + Lp * W + j])
+        + np.int64(buf[ctr - W + j])
+        + np.int64(buf[ctr + W + j])
+    )
+
+
+@jit
 def _update(buf, ctr, Lp, x, hi, tA, tB, W, kk):
     """Draw site ``ctr`` of every lane from its conditional (the reference's
     comparisons: X if ``u < tA``, else Y if ``u < tAB``, else empty)."""
-    up = ctr - Lp * W
-    dn = ctr + Lp * W
     for j in range(W):
-        nn = (
-            np.int64(buf[up + j])
-            + np.int64(buf[dn + j])
-            + np.int64(buf[ctr - W + j])
-            + np.int64(buf[ctr + W + j])
-        )
+        nn = _nsum(buf, ctr, Lp, W, j)
         xv = x[j]
         u = (xv >> _S32) if hi else (xv & _LO32)
         e = np.uint8(0)
@@ -213,15 +217,8 @@ def _sample_lanes(rng, rows, thr, prob, sweeps, L, K, W, obs):
             r2 = r + 2 if r + 2 < L else r + 2 - L
             for c in range(L):
                 ctr = ((r + 1) * Lp + c + 1) * W
-                up = ctr - Lp * W
-                dn = ctr + Lp * W
                 for j in range(W):
-                    nn = (
-                        np.int64(buf[up + j])
-                        + np.int64(buf[dn + j])
-                        + np.int64(buf[ctr - W + j])
-                        + np.int64(buf[ctr + W + j])
-                    )
+                    nn = _nsum(buf, ctr, Lp, W, j)
                     sx[j] += pA[nn * W + j]
                     sy[j] += pB[nn * W + j]
                 c1 = c + 1 if c + 1 < L else c + 1 - L
