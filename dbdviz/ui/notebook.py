@@ -157,17 +157,22 @@ _MODEL_EVENTS = (
 )
 
 
-def _drop_stale_events(doc) -> int:
-    """Drop the queued (held) change events of ``doc`` whose model is no longer in
-    it; return how many were dropped."""
-    held = doc.callbacks._held_events
-    live = [
+def _live_events(doc, events) -> list:
+    """``events`` without the change events of models no longer in ``doc``."""
+    return [
         e
-        for e in held
+        for e in events
         if type(e).__name__ not in _MODEL_EVENTS
         or getattr(e, "model", None) is None
         or e.model.id in doc.models
     ]
+
+
+def _drop_stale_events(doc) -> int:
+    """Drop the queued (held) change events of ``doc`` whose model is no longer in
+    it; return how many were dropped."""
+    held = doc.callbacks._held_events
+    live = _live_events(doc, held)
     if len(live) != len(held):
         doc.callbacks._held_events = live
     return len(held) - len(live)
@@ -228,13 +233,7 @@ def _diff(doc, events):
     ``doc``."""
     from panel.io import notebook as nb
 
-    live = [
-        e
-        for e in events
-        if type(e).__name__ not in _MODEL_EVENTS
-        or getattr(e, "model", None) is None
-        or e.model.id in doc.models
-    ]
+    live = _live_events(doc, events)
     return nb.diff(doc, events=live) if live else None
 
 
