@@ -27,15 +27,16 @@ evaluated as usual); ``meta["refine"]`` records the settings, the relative resid
 of the velocity fit and the seconds. Fully visible machines (depth 0) and machines
 with one hidden layer (depth 1): the hidden units of a depth-1 machine are
 independent given the visible layer, so the data's statistics at theta are exact
-conditional expectations (:meth:`StaticRefiner.awake_stats`), and the model's are
-taken from binary states. Deeper machines would need hidden sampling.
+conditional expectations (:meth:`StaticRefiner.awake_stats`), and so are the
+model's given its sampled visible layers. Deeper machines would need hidden sampling.
 
 Equilibrium (``init``, ``TrainConfig.refine_init``): ``"random"`` samples the model
 as its evaluation does (short chains from a random start: theta is matched to that
 procedure); ``"data"`` starts the chains from the data's snapshots (CD-k) and
 ``"persistent"`` carries them through the iterations (PCD), so that the model's
-Boltzmann distribution holds the data; such a model is evaluated with chains
-carried along t (docs/experiments/10-equilibrium.md).
+Boltzmann distribution holds the data (depth 0 or 1: data-started chains draw their
+hidden layer given the data in their first sweep); such a model is evaluated with
+chains carried along t (docs/experiments/10-equilibrium.md, 13).
 
 Random numbers: iteration ``i`` (1-based) samples with
 :func:`~dbdviz.dbd.evaluate.sample_trajectory` seeded ``seed + i``; nothing else is
@@ -52,18 +53,14 @@ from typing import Any
 
 import numpy as np
 
-from .._numba import set_threads
-from .._rng import seed_states
 from ..config import TrainConfig
 from ..dbm import snapshot_statistics
 from ..dbm.clamped import expected_statistics, patch_histograms
-from ..errors import Cancelled
 from ..moments import (
     CONTRACT_OBSERVABLES,
-    OBSERVABLES,
     lattice_observables,
-    moment_table,
 )
+from .datachains import sample_from_data
 from .dynamics import integrate
 from .evaluate import Evaluation, _check_int, lowpass, sample_trajectory
 from .model import DBDModel
@@ -103,8 +100,6 @@ TARGET_OBSERVABLES = CONTRACT_OBSERVABLES
 CARRY_SWEEPS = 10
 CARRY_BURN_IN = 100
 _INITS = ("random", "data", "persistent")
-#: Chains per kernel call of :func:`sample_from_data` (cancel granularity).
-_BATCH = 400
 LR = 0.005
 TAPS = 31
 FIT_ITERATIONS = 200
@@ -165,124 +160,6 @@ def fit_rhs(fe, path: np.ndarray, domain, dt: float, iterations: int, lr: float)
         float(np.sqrt(np.mean(r**2) / den))
         if den > 0
         else float(np.sqrt(np.mean(r**2)))
-    )
-
-
-def sample_from_data(
-    dbm,
-    theta: np.ndarray,
-    t: np.ndarray,
-    snapshots: np.ndarray,
-    *,
-    chains: int,
-    sweeps: int,
-    seed: int | None,
-    offset: int = 0,
-    states: np.ndarray | None = None,
-    threads: int | None = None,
-    cancel: threading.Event | None = None,
-) -> Evaluation:
-    """Chains started from data snapshots, ``sweeps`` Gibbs sweeps at ``theta``.
-
-    Chain ``c`` of time point ``j`` starts from replicate ``(offset + c) % R`` of
-    ``snapshots[:, j]`` and runs ``sweeps`` sweeps at ``theta[j]`` (stream ``j *
-    chains + c`` of :func:`~dbdviz._rng.seed_states` ``(seed, n * chains)``). If
-    the data are a sample of the model's Boltzmann distribution they do not drift
-    (on average); the drift ``meta["start_stats"] - stats`` is the contrastive
-    divergence gradient (CD-k) of the per-time-point log-likelihood.
-
-    Parameters
-    ----------
-    dbm : DBM
-        Fully visible (depth 0) with ``snapshots``; any depth without.
-    theta : ndarray of float64, shape (n, P)
-    t : ndarray of float64, shape (n,)
-    snapshots : ndarray of uint8, shape (R, n, L, L), or None
-        The data at the same time points; None: uniform random chains (every
-        layer), whose statistics are taken from the binary states (unbiased for
-        hidden layers too, unlike the final probabilities of
-        :func:`~dbdviz.dbd.evaluate.sample_trajectory`).
-    chains, sweeps, seed, offset, threads, cancel
-        As described above; ``cancel`` is checked between kernel calls.
-    states : ndarray of int8, shape (n * chains, 1, L, L), optional
-        Chains to continue instead (persistent chains), updated in place.
-
-    Returns
-    -------
-    Evaluation
-        Moments and statistics of the states after the sweeps (hidden layers by
-        their conditional expectations, :meth:`DBM.clamped_statistics`), ``cov``
-        the covariance across chains of the observables and the statistics;
-        ``meta["start_stats"]`` (n, P): the statistics of the starting states;
-        ``meta["states"]``: the chains after the sweeps (``states`` if given).
-    """
-    theta = np.ascontiguousarray(theta, dtype=np.float64)
-    n, P = theta.shape
-    L = dbm.size
-    rng = seed_states(seed, n * chains)
-    obs = np.empty((chains, n, len(OBSERVABLES)))
-    start = np.empty((n, P))
-    stats = np.empty((n, P))
-    stats_sd = np.empty((n, P))
-    cov = np.empty((n, len(OBSERVABLES), P))
-    per = max(1, _BATCH // chains)
-    if states is None and snapshots is None:
-        states = dbm.init_chains(n * chains, rng)
-    elif states is None:
-        reps = (int(offset) + np.arange(chains)) % snapshots.shape[0]
-        states = np.empty((n * chains, 1, L, L), np.int8)
-        states[:, 0] = snapshots[reps].transpose(1, 0, 2, 3).reshape(-1, L, L)
-    t_start = time.perf_counter()
-    prev = set_threads(threads) if threads is not None else None
-    try:
-        for j0 in range(0, n, per):
-            if cancel is not None and cancel.is_set():
-                raise Cancelled("refinement cancelled")
-            nb = min(per, n - j0)
-            batch = states[j0 * chains : (j0 + nb) * chains]
-            rows = np.repeat(np.arange(nb, dtype=np.int64), chains)
-            M0 = dbm.param_statistics(batch).reshape(nb, chains, P)
-            th = theta[j0 : j0 + nb]
-            dbm.sample(
-                th,
-                batch,
-                sweeps,
-                seed=rng[j0 * chains : (j0 + nb) * chains],
-                rows=rows,
-            )
-            if dbm.n_layers == 1:
-                M = dbm.param_statistics(batch).reshape(nb, chains, P)
-            else:  # hidden units by their expectation given the visible layer
-                M = dbm.clamped_statistics(th, batch, rows).reshape(nb, chains, P)
-            start[j0 : j0 + nb] = M0.mean(axis=1)
-            stats[j0 : j0 + nb] = M.mean(axis=1)
-            stats_sd[j0 : j0 + nb] = M.std(axis=1, ddof=1)
-            o = dbm.state_observables(batch).reshape(nb, chains, -1)
-            obs[:, j0 : j0 + nb] = o.transpose(1, 0, 2)
-            cov[j0 : j0 + nb] = np.einsum(
-                "nck,ncp->nkp",
-                o - o.mean(axis=1, keepdims=True),
-                M - M.mean(axis=1, keepdims=True),
-            ) / (chains - 1)
-    finally:
-        if prev is not None:
-            set_threads(prev)
-    return Evaluation(
-        table=moment_table(obs, np.asarray(t, dtype=np.float64), label="DBD (CD)"),
-        theta=theta.copy(),
-        cov=cov,
-        stats=stats,
-        param_names=tuple(dbm.param_names),
-        stats_sd=stats_sd,
-        meta={
-            "chains": chains,
-            "sweeps": sweeps,
-            "seed": seed,
-            "init": "data",
-            "start_stats": start,
-            "states": states,
-            "seconds": time.perf_counter() - t_start,
-        },
     )
 
 
@@ -350,11 +227,6 @@ threads, init, sweeps
         self.lr = _check_pos("lr", lr)
         self.fit_lr = _check_pos("fit_lr", fit_lr)
         self.stride = _check_int("stride", stride, 1)
-        if init != "random" and model.dbm_config.depth > 0:
-            raise ValueError(
-                f"init = {init!r} needs a fully visible machine (depth 0): allowed "
-                "'random' with hidden layers"
-            )
         if init not in _INITS:
             raise ValueError(f"init = {init!r}: allowed {', '.join(map(repr, _INITS))}")
         self.init = init
