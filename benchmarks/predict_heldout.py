@@ -106,9 +106,12 @@ def pct(d: dict) -> list[float]:
     return [round(100 * d[o], 1) for o in OBS]
 
 
-def run(cache: str, chains: int, out: str | None, horizon: int) -> dict:
+def run(
+    cache: str, chains: int, out: str | None, horizon: int, model_out: str | None
+) -> dict:
     """Train on the grid (to ``horizon``), predict every held-out count to t = 500,
-    score learned / mean-field / pair / floor against the references."""
+    score learned / mean-field / pair / floor against the references ("learned":
+    the model's default form; with a two-phase model also "one-path")."""
     import json
     import warnings
 
@@ -123,7 +126,11 @@ def run(cache: str, chains: int, out: str | None, horizon: int) -> dict:
     t0 = time.perf_counter()
     model = train_multi(ens, seed=0)
     secs = time.perf_counter() - t0
-    model.save(os.path.join(cache, f"multi_{horizon}.npz"))
+    if model_out:
+        model.save(model_out)
+    forms = {"learned": None}
+    if model.mixture is not None:
+        forms["one-path"] = "one-path"
     t_lo = 0 if horizon == 500 else horizon
     res = {"train_seconds": secs, "horizon": horizon, "heldout": {}, "training": {}}
     print(f"train_multi: {secs:.1f} s, window t = {t_lo}..500", flush=True)
@@ -132,13 +139,17 @@ def run(cache: str, chains: int, out: str | None, horizon: int) -> dict:
     for x0, y0 in HELDOUT:
         ref = reference(x0, y0, cache)
         cfg = preset("paper", init_x=x0, init_y=y0)
-        t1 = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            p = predict(model, cfg, chains=chains, seed=0)
-        ps = time.perf_counter() - t1
-        row = {
-            "learned": pct(nrmse(p, ref, OBS, t_lo, 500)),
+        row = {}
+        for name, form in forms.items():
+            t1 = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                p = predict(model, cfg, chains=chains, seed=0, form=form)
+            row[name] = pct(nrmse(p, ref, OBS, t_lo, 500))
+            if name == "learned":
+                ps, pl = time.perf_counter() - t1, p
+        p = pl
+        row |= {
             "mean-field": pct(
                 nrmse(mean_field(cfg), ref, OBS[:2], t_lo, 500)
                 | {o: float("nan") for o in OBS[2:]}
@@ -150,7 +161,7 @@ def run(cache: str, chains: int, out: str | None, horizon: int) -> dict:
             "predict_seconds": ps,
         }
         res["heldout"][f"{x0},{y0}"] = row
-        for k in ("learned", "mean-field", "pair", "floor"):
+        for k in (*forms, "mean-field", "pair", "floor"):
             print(f"{x0:3d},{y0:3d}    {k:10s}" + " ".join(f"{v:6.1f}" for v in row[k]))
         print(
             f"            left at {p.left_at}, max distance {row['max_distance']:.2f}"
@@ -161,14 +172,16 @@ def run(cache: str, chains: int, out: str | None, horizon: int) -> dict:
         for x0, y0 in (GRID[4], GRID[0], GRID[8]):
             ref = reference(x0, y0, cache, BIG_TRAIN)
             cfg = preset("paper", init_x=x0, init_y=y0)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                p = predict(model, cfg, chains=chains, seed=0)
+            row = {}
+            for name, form in forms.items():
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    p = predict(model, cfg, chains=chains, seed=0, form=form)
+                row["predicted" if form is None else name] = pct(
+                    nrmse(p, ref, OBS, 0, 500)
+                )
             e = ens[GRID.index((x0, y0))]
-            row = {
-                "predicted": pct(nrmse(p, ref, OBS, 0, 500)),
-                "floor": pct(nrmse(e.moments(), ref, OBS, 0, 500)),
-            }
+            row["floor"] = pct(nrmse(e.moments(), ref, OBS, 0, 500))
             if (x0, y0) == GRID[0]:
                 row["replay"] = pct(nrmse(evaluate(model).table, ref, OBS, 0, 500))
             res["training"][f"{x0},{y0}"] = row
@@ -252,10 +265,11 @@ def main(argv=None) -> None:
     ap.add_argument("--chains", type=int, default=100)
     ap.add_argument("--horizon", type=int, default=500)
     ap.add_argument("--json")
+    ap.add_argument("--model-out", help="save the trained model there (run)")
     a = ap.parse_args(argv)
     cache = cache_dir(a.cache)
     if a.what == "run":
-        run(cache, a.chains, a.json, a.horizon)
+        run(cache, a.chains, a.json, a.horizon, a.model_out)
         return
     if a.what == "rates":
         rates(cache, a.chains, a.json)

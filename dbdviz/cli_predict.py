@@ -52,6 +52,14 @@ def add_predict_command(sub, cli: Any) -> None:
         default=0,
         help=f"Sampler seed. Allowed [0, {2**63 - 1}]; default 0.",
     )
+    p.add_argument(
+        "--form",
+        default=None,
+        choices=["two-phase", "one-path"],
+        help="two-phase: lattices with and without predators (the default for a "
+        "model that has the two-phase fit); one-path: the ensemble follows one "
+        "parameter path (the default otherwise).",
+    )
     p.add_argument("--out", required=True, metavar="PREDICTED.csv")
     cli._add_common(p)
     p.set_defaults(func=lambda args: cmd_predict(args, cli))
@@ -96,6 +104,8 @@ def _option_message(exc: ValueError, cli: Any) -> str:
         return "--birth/--death/--predation: " + msg
     if msg.startswith("model:"):
         return "MODEL" + msg[len("model") :]
+    if msg.startswith("form = "):
+        return "--" + msg
     return cli._cli_message(exc, list(PREDICT_OPTIONS) + ["chains", "dt"])
 
 
@@ -107,6 +117,12 @@ def cmd_predict(args: argparse.Namespace, cli: Any) -> int:
 
     try:
         check_prediction(model, cfg)
+        if args.form == "two-phase" and getattr(model, "mixture", None) is None:
+            raise ValueError(
+                "form = two-phase: the model has no two-phase fit (one ensemble, "
+                "several rates, no extinctions in its training or an older file); "
+                "allowed --form one-path"
+            )
     except ValueError as exc:
         raise cli.UsageError(_option_message(exc, cli)) from None
     prog = cli.Progress("predict", args.quiet)
@@ -117,7 +133,14 @@ def cmd_predict(args: argparse.Namespace, cli: Any) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            p = predict(model, cfg, chains=args.chains, seed=args.seed, progress=prog)
+            p = predict(
+                model,
+                cfg,
+                chains=args.chains,
+                seed=args.seed,
+                form=args.form,
+                progress=prog,
+            )
         except ValueError as exc:
             raise cli.UsageError(_option_message(exc, cli)) from None
     p.to_csv(args.out)
@@ -125,7 +148,7 @@ def cmd_predict(args: argparse.Namespace, cli: Any) -> int:
         import sys
 
         sys.stderr.write(f"dbdviz predict: warning: {p.warning}\n")
-    prog.note(f"wrote {args.out} ({len(p.t)} rows, {args.chains} chains)")
+    prog.note(f"wrote {args.out} ({len(p.t)} rows, {args.chains} chains, {p.form})")
     return 0
 
 

@@ -9,13 +9,18 @@ import pytest
 
 from dbdviz.config import preset
 from dbdviz.dbd.mixture import (
+    BLEND,
+    TwoPhase,
+    alive_means,
     entry_ratio,
     extinct_fraction,
     extinct_moments,
+    fit_alive_rhs,
     fit_hazard,
     mix_moments,
     prey_only_curve,
 )
+from dbdviz.moments import OBSERVABLES
 
 
 def test_hazard_fit_recovers_known_coefficients():
@@ -116,3 +121,202 @@ def test_prey_only_curve_of_the_simulator():
     assert c[0, 0] == 4 and np.all(np.diff(c[:, 0]) >= 0)  # prey never die
     assert np.all(c[:, 2] <= 2 * c[:, 0])  # two bonds per site on a torus
     assert c[-1, 0] > c[0, 0]
+
+
+# -- the learned pieces (TwoPhase) and their plumbing in train_multi / predict -------
+
+
+def test_alive_means_exact():
+    o = np.zeros((3, 3, 2))
+    o[:, :, 0] = [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
+    o[:, :, 1] = [[1, 1, 0], [1, 0, 0], [1, 1, 1]]
+    m, n = alive_means(o)
+    np.testing.assert_array_equal(n, [3, 2, 1])
+    np.testing.assert_allclose(m[:, 0], [4.0, 5.0, 9.0])  # alive AT t, not at the end
+    o[2, 2, 1] = 0  # nobody left at t = 2: the last means are held
+    m, n = alive_means(o)
+    assert n[2] == 0 and m[2, 0] == m[1, 0] == 5.0
+
+
+def test_fit_alive_rhs_weights_drop_a_path():
+    t = np.arange(61.0)[:, None]
+    a = np.hstack([0.01 * t, np.zeros((61, 1))])  # velocity (0.01, 0)
+    b = np.hstack([0.01 * t, 0.02 * t]) + 5.0  # far away, velocity (0.01, 0.02)
+    names = ["hX", "hY"]
+    f = fit_alive_rhs([a, b], [np.ones(61), np.zeros(61)], 1.0, names=names)
+    # weight 0: its ridge is 1000 times larger and it is not in the constant
+    np.testing.assert_allclose(f.poly[0], [0.01, 0.0], atol=1e-12)
+    np.testing.assert_allclose(f.evaluate(a[30:31])[0], [0.01, 0.0], atol=1e-4)
+    g = fit_alive_rhs([a, b], [np.ones(61), np.ones(61)], 1.0, names=names, pull=0)
+    assert abs(g.evaluate(b[30:31])[0, 1] - 0.02) < 0.002
+    with pytest.raises(ValueError, match="weights"):
+        fit_alive_rhs([a], [np.zeros(61)], 1.0, names=names)
+
+
+def _const_rhs(v, anchors):
+    from dbdviz.dbd.kernel import KernelRHS
+
+    P = len(v)
+    return KernelRHS(
+        np.zeros((1, P)),
+        np.zeros((1, P)),
+        np.zeros(P),
+        np.ones(P),
+        anchors,
+        length=1.0,
+        pull=0.0,
+        bandwidth=0.3,
+        radius=1.0,
+        inputs=[f"p{i}" for i in range(P)],
+        form="reactions",
+        poly=np.asarray(v, float)[None],
+    )
+
+
+def test_two_phase_integrate_blends_by_the_extinct_fraction():
+    whole = _const_rhs([1.0, 0.0], np.zeros((1, 2)))
+    alive = _const_rhs([0.0, 2.0], np.zeros((1, 2)))
+    lam = 0.02
+    tp = TwoPhase(alive, [np.log(lam), 0.0, 0.0], 0.5, curve(), blend=0.05)
+    th = tp.integrate(whole, np.zeros(2), 8, 0.5)
+    q = 1 - np.exp(-lam * np.arange(8))  # before each step
+    w = np.minimum(1.0, q / 0.05)
+    np.testing.assert_allclose(th[1:, 0], np.cumsum(0.5 * (1 - w)), rtol=1e-12)
+    np.testing.assert_allclose(th[1:, 1], np.cumsum(0.5 * 2 * w), rtol=1e-12)
+    np.testing.assert_allclose(tp.extinct(th), 1 - np.exp(-lam * np.arange(9)))
+
+
+def test_two_phase_mix_mean_and_sd():
+    alive = _const_rhs([0.0] * 5, np.zeros((1, 5)))
+    tp = TwoPhase(alive, np.zeros(6), 0.5, curve())
+    A = np.tile(np.array([30.0, 8.0, 12.0, 5.0, 2.0]), (6, 1))
+    S = np.tile(np.array([3.0, 1.0, 2.0, 1.0, 1.0]), (6, 1))
+    m, s = tp.mix(A, S, np.zeros(6))
+    np.testing.assert_array_equal(m, A)
+    np.testing.assert_allclose(s, S)
+    q = np.array([0.0, 0.0, 0.2, 0.2, 0.2, 0.2])
+    m, s = tp.mix(A, S, q)  # 20 % enter at t = 2 with 15 prey: curve row 1 on
+    c = curve()[np.minimum(np.arange(6) - 1, 5)]
+    exp_m = 0.8 * A + 0.2 * c
+    np.testing.assert_allclose(m[2:], exp_m[2:])
+    var = 0.8 * (S**2 + A**2) + 0.2 * c**2 - exp_m**2
+    np.testing.assert_allclose(s[2:], np.sqrt(var[2:]))
+    back = TwoPhase.from_arrays(tp.to_arrays(), alive.inputs)
+    for k, v in tp.to_arrays().items():
+        np.testing.assert_array_equal(back.to_arrays()[k], v)
+    with pytest.raises(ValueError, match="hazard"):
+        TwoPhase(alive, np.zeros(3), 0.5, curve())
+
+
+@pytest.fixture(scope="module")
+def dying():
+    """Two tiny ensembles where some replicates lose their predators."""
+    from dbdviz.simulate import simulate
+
+    ens = [
+        simulate(
+            preset(
+                "paper", size=8, init_x=x, init_y=y, steps=40, replicates=12, seed=s
+            ),
+            threads=1,
+        )
+        for x, y, s in ((10, 3, 3), (14, 2, 4))
+    ]
+    assert sum(int((e.observables[:, -1, 1] == 0).sum()) for e in ens) > 0
+    return ens
+
+
+@pytest.fixture(scope="module")
+def tp_model(dying):
+    from dbdviz.dbd.predict import train_multi
+
+    return train_multi(dying, chains=4, iterations=1, threads=1, taps=0)
+
+
+def test_train_multi_fits_the_two_phase_pieces(dying, tp_model):
+    tp = tp_model.mixture
+    assert isinstance(tp, TwoPhase)
+    obs = [e.observables for e in dying]
+    counts = [alive_means(o)[1] for o in obs]
+    events = sum(int(c[0] - c[-1]) for c in counts)
+    assert tp_model.meta["multi"]["two_phase"]["events"] == events
+    assert tp.ratio == pytest.approx(entry_ratio([o[:, :, :2] for o in obs]))
+    assert tp.curve.shape == (1501, len(OBSERVABLES))
+    assert np.all(tp.curve[:, 1] == 0) and tp.curve[-1, 0] == 64  # full lattice
+    assert tp.alive.inputs == tp_model.rhs.inputs and tp.blend == BLEND
+    from dbdviz.dbd.predict import train_multi
+
+    one = train_multi(dying, chains=4, iterations=1, threads=1, taps=0, two_phase=False)
+    assert one.mixture is None
+    np.testing.assert_array_equal(one.rhs.alpha, tp_model.rhs.alpha)
+
+
+def test_predict_two_phase_plumbing(tp_model, tmp_path):
+    from dbdviz.dbd import DBDModel
+    from dbdviz.dbd.predict import predict, sample_moments
+
+    cfg = preset("paper", size=8, init_x=12, init_y=3, steps=40)
+    p = predict(tp_model, cfg, chains=4, seed=1, warn=False)
+    assert p.form == "two-phase"
+    dbm = tp_model.dbm()
+    th0 = dbm.initial_theta(12 / 64, 3 / 64)
+    tp = tp_model.mixture
+    th = tp.integrate(tp_model.rhs, th0, 40, 1.0)
+    np.testing.assert_array_equal(p.theta, th)
+    np.testing.assert_array_equal(p.extinct, tp.extinct(th))
+    a = sample_moments(dbm, th, np.arange(41.0), chains=4, sweeps=9, seed=1)
+    names = list(OBSERVABLES)
+    m, s = tp.mix(
+        np.column_stack([a.mean[o] for o in names]),
+        np.column_stack([a.sd[o] for o in names]),
+        tp.extinct(th),
+    )
+    for i, o in enumerate(names):
+        np.testing.assert_allclose(p.mean[o], m[:, i], rtol=1e-12)
+        np.testing.assert_allclose(p.sd[o], s[:, i], rtol=1e-12)
+    # the one-path form is the previous prediction
+    one = predict(tp_model, cfg, chains=4, seed=1, warn=False, form="one-path")
+    np.testing.assert_array_equal(one.theta, tp_model.rhs.integrate(th0, 40, 1.0))
+    assert one.form == "one-path" and one.extinct is None
+    # a preview: the rows of every 8th step, the mixture from the interpolated rows
+    r = predict(tp_model, cfg, chains=4, seed=1, every=8, warn=False)
+    np.testing.assert_array_equal(r.t, np.arange(0, 41, 8.0))
+    np.testing.assert_array_equal(r.extinct, p.extinct[::8])
+    # the model file keeps the pieces; a file without them predicts one path
+    f = tmp_path / "m.npz"
+    tp_model.save(f)
+    back = DBDModel.load(f)
+    b = predict(back, cfg, chains=4, seed=1, warn=False)
+    np.testing.assert_array_equal(b.mean["nnXX"], p.mean["nnXX"])
+    old = DBDModel(**{**vars(tp_model), "mixture": None})
+    old.save(f)
+    o = predict(DBDModel.load(f), cfg, chains=4, seed=1, warn=False)
+    assert o.form == "one-path"
+    np.testing.assert_array_equal(o.mean["nnXX"], one.mean["nnXX"])
+    with pytest.raises(ValueError, match="no two-phase fit"):
+        predict(old, cfg, chains=4, form="two-phase")
+    with pytest.raises(ValueError, match="form = 'both'"):
+        predict(tp_model, cfg, chains=4, form="both")
+
+
+def test_cli_predict_form(dying, tp_model, tmp_path, capsys):
+    from dbdviz.cli import main
+    from dbdviz.dbd import DBDModel
+    from dbdviz.dbd.predict import FORMS
+    from dbdviz.moments import read_moment_table
+
+    mf = tmp_path / "m.npz"
+    tp_model.save(mf)
+    base = ["predict", str(mf), "--init-x", "12", "--init-y", "3", "--chains", "3"]
+    for form in FORMS:
+        out = tmp_path / f"{form}.csv"
+        assert main([*base, "--form", form, "--quiet", "--out", str(out)]) == 0
+        assert len(read_moment_table(out).t) == 41
+    a = read_moment_table(tmp_path / "two-phase.csv")
+    b = read_moment_table(tmp_path / "one-path.csv")
+    assert not np.array_equal(a.mean["nnXX"], b.mean["nnXX"])
+    DBDModel(**{**vars(tp_model), "mixture": None}).save(mf)
+    capsys.readouterr()
+    code = main([*base, "--form", "two-phase", "--quiet", "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--form" in err and "one-path" in err

@@ -23,21 +23,34 @@ holds the pieces that do not need a sampler:
   time the curve reaches ``X_in`` (:func:`extinct_moments`);
 * :func:`mix_moments`: the mixture above.
 
-Measured (docs/experiments/11, section 4): with the survivors' own fitted
-parameter path, these pieces predict the five held-out counts within the issue's
-minimum targets; with a right-hand side ``F`` learned on survivor paths they do not
-beat the single-path prediction on average, so :func:`dbdviz.dbd.predict` does not
-use them (yet).
+and the learned pieces a model stores (:class:`TwoPhase`, fitted by
+:func:`dbdviz.dbd.predict.train_multi`, used by :func:`dbdviz.dbd.predict.predict`):
+
+* :func:`alive_means`: the mean over the replicates that have predators *at* every
+  ``t`` (not those alive at the end, which would select on the future);
+* :func:`fit_alive_rhs`: the survivors' right-hand side, a kernel ridge regression
+  on their paths whose ridge grows as the survivors get few (weight ``n_alive / n``);
+* :meth:`TwoPhase.integrate`: the alive path, integrated with ``(1 - w) F_whole + w
+  F_alive``, ``w = min(1, q / blend)``: the whole ensemble's law while few lattices
+  have lost their predators (there the two agree and the whole one rests on every
+  replicate), the survivors' after.
+
+Measured (docs/experiments/11 section 4, 14): the mixture meets the issue's minimum
+target in more held-out counts than the single path at a mean error no worse.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 
 __all__ = [
     "OBS",
+    "TwoPhase",
+    "alive_means",
+    "fit_alive_rhs",
     "fit_hazard",
     "extinct_fraction",
     "entry_ratio",
@@ -48,6 +61,18 @@ __all__ = [
 
 #: The contract's moments, in the column order of the arrays here.
 OBS = ("X", "Y", "nnXX", "nnXY", "nnYY")
+#: The survivors' kernel (standardised length, ridge at full weight, pull) and the
+#: extinct fraction at which the alive path has switched to it (docs/predict.md).
+ALIVE_LENGTH = 2.5
+ALIVE_RIDGE = 0.03
+ALIVE_PULL = 0.02
+BLEND = 0.05
+#: The prey-only curve: steps (long enough to fill a 40 x 40 lattice: full at
+#: t = 191 at paper rates), prey of its random placement, replicates, seed.
+CURVE_STEPS = 1500
+CURVE_INIT_X = 20
+CURVE_REPLICATES = 40
+CURVE_SEED = 5
 
 
 def _design(f: np.ndarray) -> np.ndarray:
@@ -160,7 +185,14 @@ def entry_ratio(observables: Sequence[np.ndarray]) -> float:
     return num / den if den > 0 else float("nan")
 
 
-def prey_only_curve(config, *, init_x: int = 20, replicates: int = 40, seed: int = 0):
+def prey_only_curve(
+    config,
+    *,
+    init_x: int = 20,
+    replicates: int = 40,
+    seed: int = 0,
+    columns: int | None = len(OBS),
+):
     """Mean moments of prey-only lattices (``Y = 0``) from the project's simulator.
 
     Parameters
@@ -170,11 +202,14 @@ def prey_only_curve(config, *, init_x: int = 20, replicates: int = 40, seed: int
         be long enough to reach a full lattice).
     init_x, replicates, seed
         The random placement it starts from.
+    columns : int or None
+        The first ``columns`` observables (:data:`dbdviz.moments.OBSERVABLES`
+        order); None: all of them.
 
     Returns
     -------
-    ndarray of float64 (steps + 1, 5)
-        Mean X, Y, nnXX, nnXY, nnYY (Y and its pairs are 0).
+    ndarray of float64 (steps + 1, columns)
+        Mean X, Y, nnXX, nnXY, nnYY, ... (Y and its pairs are 0).
     """
     from ..simulate import simulate
 
@@ -188,12 +223,16 @@ def prey_only_curve(config, *, init_x: int = 20, replicates: int = 40, seed: int
             "snapshots": False,
         }
     )
-    o = simulate(cfg, threads=1).observables[:, :, : len(OBS)]
+    o = simulate(cfg, threads=1).observables
+    o = o if columns is None else o[:, :, : int(columns)]
     return np.asarray(o, dtype=np.float64).mean(axis=0)
 
 
 def extinct_moments(
-    dq: np.ndarray, x_entry: np.ndarray, curve: np.ndarray
+    dq: np.ndarray,
+    x_entry: np.ndarray,
+    curve: np.ndarray,
+    values: np.ndarray | None = None,
 ) -> np.ndarray:
     """``sum_{s <= t} dq(s) curve(tau0(s) + t - s)``: the extinct lattices' share.
 
@@ -208,6 +247,9 @@ def extinct_moments(
         Prey of the lattices entering at every step.
     curve : ndarray (S, 5)
         :func:`prey_only_curve` (X non-decreasing).
+    values : ndarray (S, C), optional
+        What is summed, row by row of ``curve`` (default the curve itself; e.g.
+        its squares for second moments).
 
     Returns
     -------
@@ -215,13 +257,14 @@ def extinct_moments(
     """
     dq = np.asarray(dq, dtype=np.float64)
     curve = np.asarray(curve, dtype=np.float64)
+    vals = curve if values is None else np.asarray(values, dtype=np.float64)
     n = len(dq)
-    out = np.zeros((n, curve.shape[1]))
+    out = np.zeros((n, vals.shape[1]))
     xs = np.maximum.accumulate(curve[:, 0])
     for s in np.flatnonzero(dq != 0):
         tau0 = int(np.searchsorted(xs, x_entry[s]))
         ii = np.minimum(tau0 + np.arange(n - s), len(curve) - 1)
-        out[s:] += dq[s] * curve[ii]
+        out[s:] += dq[s] * vals[ii]
     return out
 
 
@@ -232,8 +275,9 @@ def mix_moments(
 
     Parameters
     ----------
-    alive : ndarray (T + 1, 5)
-        Mean X, Y, nnXX, nnXY, nnYY of the replicates with predators.
+    alive : ndarray (T + 1, C)
+        Mean X, Y, nnXX, nnXY, nnYY (and further observables, as many as the
+        curve has) of the replicates with predators.
     q : ndarray (T + 1,)
         Fraction without predators (:func:`extinct_fraction`), ``q(0)`` counts as
         entering at ``t = 0``.
@@ -247,7 +291,301 @@ def mix_moments(
     """
     A = np.asarray(alive, dtype=np.float64)
     q = np.asarray(q, dtype=np.float64)
-    if A.shape != (len(q), len(OBS)):
-        raise ValueError(f"alive must have shape ({len(q)}, {len(OBS)}), got {A.shape}")
+    C = np.asarray(curve).shape[1]
+    if A.shape != (len(q), C):
+        raise ValueError(f"alive must have shape ({len(q)}, {C}), got {A.shape}")
     dq = np.diff(np.r_[0.0, q])
     return (1.0 - q)[:, None] * A + extinct_moments(dq, ratio * A[:, 0], curve)
+
+
+def alive_means(observables: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean observables of the replicates that have predators at every time.
+
+    Parameters
+    ----------
+    observables : ndarray (R, T + 1, K)
+        Per-replicate observables (X, Y first).
+
+    Returns
+    -------
+    means : ndarray of float64 (T + 1, K)
+        Over the replicates with ``Y > 0`` at that time; where none is left, the
+        last time's means (held).
+    n_alive : ndarray of int64 (T + 1,)
+        How many replicates have predators.
+    """
+    o = np.asarray(observables, dtype=np.float64)
+    alive = o[:, :, 1] > 0
+    n = alive.sum(axis=0)
+    m = (o * alive[:, :, None]).sum(axis=0) / np.maximum(n, 1)[:, None]
+    for t in np.flatnonzero(n == 0):
+        m[t] = m[t - 1] if t > 0 else o[:, 0].mean(axis=0)
+    return m, n.astype(np.int64)
+
+
+def fit_alive_rhs(
+    paths: Sequence[np.ndarray],
+    weights: Sequence[np.ndarray],
+    dt: float,
+    *,
+    names: Sequence[str],
+    length: float = ALIVE_LENGTH,
+    ridge: float = ALIVE_RIDGE,
+    pull: float = ALIVE_PULL,
+    bandwidth: float | None = None,
+    subsample: int | None = None,
+):
+    """The survivors' right-hand side: weighted Gaussian-kernel ridge regression.
+
+    As :func:`dbdviz.dbd.kernel.fit_kernel_rhs` (one rate setting: a constant plus
+    the kernel expansion), but every velocity has a weight ``w`` (the fraction of
+    replicates still alive there): the ridge on its center is ``ridge / w`` and the
+    constant is the weighted mean velocity, so the noisy paths of a few survivors
+    count less (weight 0: ridge ``1000 ridge``, not in the constant).
+
+    Parameters
+    ----------
+    paths : sequence of ndarray (T_e + 1, P)
+        Smooth survivors' parameter paths (every step).
+    weights : sequence of ndarray (T_e + 1,)
+        Weight of every step, in [0, 1] (0: ignored).
+    dt : float
+    names : sequence of str
+        Parameter names (length P).
+    length, ridge, pull, bandwidth, subsample
+        As in ``fit_kernel_rhs`` (defaults :data:`ALIVE_LENGTH`, :data:`ALIVE_RIDGE`,
+        :data:`ALIVE_PULL`, its bandwidth and subsample).
+
+    Returns
+    -------
+    KernelRHS
+        ``"reactions"`` form without rate inputs.
+    """
+    from .kernel import BANDWIDTH, RADIUS, SUBSAMPLE, KernelRHS
+
+    sub = SUBSAMPLE if subsample is None else int(subsample)
+    Z = np.concatenate([np.asarray(p, dtype=np.float64)[:-1] for p in paths])
+    V = np.concatenate(
+        [np.diff(np.asarray(p, dtype=np.float64), axis=0) for p in paths]
+    )
+    V /= float(dt)
+    W = np.concatenate([np.asarray(w, dtype=np.float64)[:-1] for w in weights])
+    if len(W) != len(Z):
+        raise ValueError("weights: one weight per step of every path")
+    if np.any(W < 0) or W.sum() <= 0:
+        raise ValueError("weights: allowed values >= 0, not all 0")
+    scale = Z.std(axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    C, Vs, Ws = Z[::sub], V[::sub], W[::sub]
+    mean = (Vs * Ws[:, None]).sum(axis=0) / max(Ws.sum(), 1e-300)
+    Ws = np.maximum(Ws, 1e-3)
+    cs = C / scale
+    K = np.exp(-0.5 * ((cs[:, None, :] - cs[None]) ** 2).sum(-1) / length**2)
+    alpha = np.linalg.solve(K + float(ridge) * np.diag(1.0 / Ws), Vs - mean)
+    return KernelRHS(
+        C,
+        alpha,
+        np.zeros(len(mean)),
+        scale,
+        Z[:: max(1, sub // 2)],
+        length=length,
+        pull=pull,
+        bandwidth=BANDWIDTH if bandwidth is None else bandwidth,
+        radius=RADIUS,
+        inputs=list(names),
+        form="reactions",
+        poly=mean[None, :],
+    )
+
+
+class TwoPhase:
+    """The learned pieces of a two-phase prediction (module notes).
+
+    Attributes
+    ----------
+    alive : KernelRHS
+        The survivors' right-hand side (:func:`fit_alive_rhs`).
+    hazard : ndarray (P + 1,)
+        :func:`fit_hazard` on the survivors' ``theta``.
+    ratio : float
+        :func:`entry_ratio`.
+    curve : ndarray (S, C)
+        :func:`prey_only_curve` (all observables).
+    blend : float
+        Extinct fraction at which the alive path has switched to ``alive``.
+    """
+
+    def __init__(self, alive, hazard, ratio, curve, blend: float = BLEND):
+        self.alive = alive
+        self.hazard = np.asarray(hazard, dtype=np.float64)
+        self.ratio = float(ratio)
+        self.curve = np.ascontiguousarray(curve, dtype=np.float64)
+        self.blend = float(blend)
+        if self.hazard.shape != (alive.n_funcs + 1,):
+            raise ValueError(
+                f"hazard has shape {self.hazard.shape}: expected ({alive.n_funcs + 1},)"
+            )
+        if self.curve.ndim != 2 or self.curve.shape[1] < len(OBS):
+            raise ValueError(f"curve has shape {self.curve.shape}: expected (S, >= 5)")
+        if not (self.blend > 0 and np.isfinite(self.ratio)):
+            raise ValueError("blend must be > 0 and ratio finite")
+
+    def integrate(self, whole, theta0, n_steps: int, dt: float) -> np.ndarray:
+        """The alive path: forward Euler with ``(1 - w) F_whole + w F_alive``, ``w =
+        min(1, q / blend)``, ``q`` the extinct fraction of the hazard along the path
+        so far. Returns (n_steps + 1, P)."""
+        P = self.alive.n_funcs
+        th = np.empty((int(n_steps) + 1, P))
+        th[0] = theta0
+        cum = 0.0
+        b0, b = self.hazard[0], self.hazard[1:]
+        for t in range(int(n_steps)):
+            w = min(1.0, -np.expm1(-cum) / self.blend)
+            z = th[t][None]
+            f = w * self.alive.evaluate(z)[0]
+            if w < 1.0:
+                f += (1.0 - w) * whole.evaluate(z)[0]
+            th[t + 1] = th[t] + float(dt) * f
+            if not np.all(np.isfinite(th[t + 1])):
+                raise FloatingPointError("theta(t) diverged (non-finite values)")
+            cum += math.exp(min(b0 + float(th[t] @ b), 50.0))
+        return th
+
+    def extinct(self, theta: np.ndarray) -> np.ndarray:
+        """``q(t)`` along an alive path (:func:`extinct_fraction`)."""
+        return extinct_fraction(self.hazard, theta)
+
+    def mix(
+        self, alive_mean: np.ndarray, alive_sd: np.ndarray, q: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and SD of the mixture at every step.
+
+        Parameters
+        ----------
+        alive_mean, alive_sd : ndarray (T + 1, C)
+            Moments of the alive part (the curve's first ``C`` columns are used).
+        q : ndarray (T + 1,)
+
+        Returns
+        -------
+        mean, sd : ndarray (T + 1, C)
+            The SD by the law of total variance, the prey-only lattices of one
+            cohort counted as identical (their spread is not modelled).
+        """
+        A = np.asarray(alive_mean, dtype=np.float64)
+        S = np.asarray(alive_sd, dtype=np.float64)
+        c = self.curve[:, : A.shape[1]]
+        q = np.asarray(q, dtype=np.float64)
+        m = mix_moments(A, q, c, self.ratio)
+        dq = np.diff(np.r_[0.0, q])
+        m2 = (1.0 - q)[:, None] * (S**2 + A**2) + extinct_moments(
+            dq, self.ratio * A[:, 0], c, c**2
+        )
+        return m, np.sqrt(np.maximum(m2 - m**2, 0.0))
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        out = {"alive_" + k: v for k, v in self.alive.to_arrays().items()}
+        out["hazard"] = self.hazard
+        out["curve"] = self.curve
+        out["settings"] = np.array([self.ratio, self.blend])
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], inputs) -> TwoPhase:
+        """Inverse of :meth:`to_arrays`."""
+        from .kernel import KernelRHS
+
+        alive = KernelRHS.from_arrays(
+            {k[6:]: v for k, v in arrays.items() if k.startswith("alive_")}, inputs
+        )
+        s = np.asarray(arrays["settings"], dtype=np.float64)
+        return cls(alive, arrays["hazard"], s[0], arrays["curve"], s[1])
+
+
+def fit_two_phase(
+    dbm,
+    ensembles: Sequence,
+    idx: np.ndarray,
+    whole_paths: Sequence[np.ndarray],
+    whole,
+    *,
+    smooth,
+    seed: int = 0,
+    chains: int,
+    iterations: int,
+    threads: int | None = None,
+    progress=None,
+) -> tuple[TwoPhase | None, dict]:
+    """The two-phase pieces of :func:`dbdviz.dbd.predict.train_multi`.
+
+    The survivors' paths are fitted (:func:`dbdviz.dbd.multi.fit_paths`) to
+    :func:`alive_means` of every ensemble that lost predators somewhere (the others'
+    are their whole paths: the same targets), smoothed like the whole ones; then
+    :func:`fit_alive_rhs`, :func:`fit_hazard`, :func:`entry_ratio` and the prey-only
+    curve of the first ensemble's rates.
+
+    Parameters
+    ----------
+    dbm : DBM
+        Fully visible.
+    ensembles : sequence of Ensemble
+        One rate setting.
+    idx : ndarray of int
+        Fitted time indices.
+    whole_paths : sequence of ndarray (T + 1, P)
+        The smoothed whole-ensemble paths (every step).
+    whole : KernelRHS
+        The whole ensembles' ``F`` (only checked for its parameter names).
+    smooth : callable(ndarray (n, P)) -> ndarray (T + 1, P)
+        Interpolation to every step and low-pass, as for the whole paths.
+    seed, chains, iterations, threads, progress
+        The path fit (seed ``seed + 7919``).
+
+    Returns
+    -------
+    TwoPhase or None
+        None when no training replicate lost its predators (nothing to learn).
+    dict
+        ``events``, ``fit_residual`` of the survivors' path fit (or empty).
+    """
+    from .multi import fit_paths
+
+    P = dbm.n_params
+    obs = [np.asarray(e.observables, dtype=np.float64) for e in ensembles]
+    means, counts = zip(*(alive_means(o) for o in obs), strict=True)
+    events = int(sum(c[0] - c[-1] for c in counts))
+    if events == 0:
+        return None, {"events": 0}
+    lost = [e for e, c in enumerate(counts) if c[-1] < c[0]]
+    fr = fit_paths(
+        dbm,
+        [means[e][idx, :P] for e in lost],
+        idx,
+        chains=chains,
+        iterations=iterations,
+        seed=int(seed) + 7919,
+        threads=threads,
+        progress=progress,
+    )
+    paths = [np.asarray(p, dtype=np.float64) for p in whole_paths]
+    for j, e in enumerate(lost):
+        paths[e] = smooth(fr.theta[j])
+    weights = [c / max(int(c[0]), 1) for c in counts]
+    alive = fit_alive_rhs(
+        paths, weights, float(ensembles[0].config.dt), names=whole.inputs
+    )
+    hazard = fit_hazard(paths, counts)
+    ratio = entry_ratio([o[:, :, :2] for o in obs])
+    c0 = ensembles[0].config
+    curve = prey_only_curve(
+        type(c0)(**{**c0.to_dict(), "steps": CURVE_STEPS}),
+        init_x=CURVE_INIT_X,
+        replicates=CURVE_REPLICATES,
+        seed=CURVE_SEED,
+        columns=None,
+    )
+    info = {
+        "events": events,
+        "fit_residual": fr.relative_residual().mean(axis=0).tolist(),
+    }
+    return TwoPhase(alive, hazard, ratio, curve), info

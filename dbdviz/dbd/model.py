@@ -69,6 +69,10 @@ class DBDModel:
         A right-hand side learned from several ensembles
         (:func:`dbdviz.dbd.predict.train_multi`); when set it is ``F`` and ``fe`` is
         empty.
+    mixture : dbdviz.dbd.mixture.TwoPhase or None
+        The two-phase (predator extinction) pieces of a multi-ensemble model: the
+        survivors' ``F``, the extinction hazard, the entry ratio and the prey-only
+        curve (files of earlier versions: None, predictions follow one path).
     """
 
     dbm_config: DBMConfig
@@ -86,6 +90,7 @@ class DBDModel:
     history: dict[str, np.ndarray] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
     rhs: Any = None
+    mixture: Any = None
 
     def __post_init__(self) -> None:
         self.domain = np.ascontiguousarray(self.domain, dtype=np.int64)
@@ -186,6 +191,9 @@ class DBDModel:
         if self.rhs is not None:
             for k, v in self.rhs.to_arrays().items():
                 arrays["rhs_" + k] = v
+        if self.mixture is not None:
+            for k, v in self.mixture.to_arrays().items():
+                arrays["mix_" + k] = v
         meta = {
             "dbm_config": self.dbm_config.to_dict(),
             "train_config": self.train_config.to_dict(),
@@ -199,6 +207,9 @@ class DBDModel:
             "history_keys": sorted(self.history),
             "meta": self.meta,
             "rhs_inputs": None if self.rhs is None else self.rhs.inputs,
+            "mixture_inputs": None
+            if self.mixture is None
+            else self.mixture.alive.inputs,
         }
         save_npz(path, arrays, kind="model", meta=meta)
 
@@ -222,6 +233,14 @@ class DBDModel:
                     {k[4:]: arrays[k] for k in arrays if k.startswith("rhs_")},
                     meta["rhs_inputs"],
                 )
+            mixture = None
+            if meta.get("mixture_inputs") is not None:
+                from .mixture import TwoPhase
+
+                mixture = TwoPhase.from_arrays(
+                    {k[4:]: arrays[k] for k in arrays if k.startswith("mix_")},
+                    meta["mixture_inputs"],
+                )
             return cls(
                 dbm_config=DBMConfig.from_dict(meta["dbm_config"]),
                 size=meta["size"],
@@ -242,6 +261,7 @@ class DBDModel:
                 },
                 meta=meta.get("meta", {}),
                 rhs=rhs,
+                mixture=mixture,
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise FileFormatError(f"{path} is not a valid model file ({exc})") from None

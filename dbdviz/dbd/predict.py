@@ -68,6 +68,7 @@ __all__ = [
     "RATES",
     "check_ensembles",
     "sample_moments",
+    "FORMS",
 ]
 
 #: LatticeLV fields that must agree between training ensembles (rates and initial
@@ -77,6 +78,10 @@ SAME_FIELDS = ("size", "dt", "steps", "pick_mode", "birth_mode")
 #: Chains per kernel call of :func:`sample_moments` (whole time points; between
 #: calls ``progress`` and ``cancel`` are served). Results do not depend on it.
 BATCH_CHAINS = 1600
+
+#: How a multi-ensemble model predicts: the two-phase mixture of lattices with and
+#: without predators (the default when the model has it), or one parameter path.
+FORMS = ("two-phase", "one-path")
 
 #: Low-pass of the fitted paths (taps at unit spacing): 61 taps gave held-out theta
 #: paths 10-20 % closer than 31 (docs/predict.md).
@@ -132,6 +137,7 @@ def train_multi(
     degree: int | None = None,
     pull: float | None = None,
     bandwidth: float = BANDWIDTH,
+    two_phase: bool = True,
     threads: int | None = None,
     progress: Callable[[int, int], Any] | None = None,
 ):
@@ -195,6 +201,20 @@ def train_multi(
         np.asarray(e.observables[:, :, :P], dtype=np.float64).mean(axis=0)[idx]
         for e in ens
     ]
+    across = any(len({float(getattr(e.config, r)) for e in ens}) > 1 for r in RATES)
+    two_phase = bool(two_phase) and not across
+    lost = two_phase and any(
+        np.any(
+            (np.asarray(e.observables[:, 0, 1]) > 0) & (e.observables[:, -1, 1] == 0)
+        )
+        for e in ens
+    )
+    if progress is not None and lost:
+        report, n_idx = progress, len(idx)
+
+        def progress(done, total, offset=0):
+            report(offset + done, 2 * n_idx)
+
     fr = fit_paths(
         dbm,
         targets,
@@ -206,13 +226,12 @@ def train_multi(
         progress=progress,
     )
     every = np.arange(steps + 1)
-    paths = []
-    for e in range(len(ens)):
-        full = np.column_stack(
-            [np.interp(every, idx, fr.theta[e, :, k]) for k in range(P)]
-        )
-        paths.append(lowpass(full, taps) if taps > 1 else full)
-    across = any(len({float(getattr(e.config, r)) for e in ens}) > 1 for r in RATES)
+
+    def smooth(theta):
+        full = np.column_stack([np.interp(every, idx, theta[:, k]) for k in range(P)])
+        return lowpass(full, taps) if taps > 1 else full
+
+    paths = [smooth(fr.theta[e]) for e in range(len(ens))]
     varying = list(RATES) if across else []
     if length is None:
         length = RATE_LENGTH if across else LENGTH
@@ -237,6 +256,25 @@ def train_multi(
         pull=pull,
         bandwidth=bandwidth,
     )
+    mixture, mix_info = None, {}
+    if two_phase:
+        from .mixture import fit_two_phase
+
+        mixture, mix_info = fit_two_phase(
+            dbm,
+            ens,
+            idx,
+            paths,
+            rhs,
+            smooth=smooth,
+            seed=int(seed),
+            chains=CHAINS if chains is None else chains,
+            iterations=ITERATIONS if iterations is None else iterations,
+            threads=threads,
+            progress=None
+            if progress is None or not lost
+            else (lambda d, t: progress(d, t, len(idx))),
+        )
     theta0 = paths[0][0].copy()
     fe = FiniteElements(P, 0.1, theta0 - 0.05, dim=P)  # empty: F is rhs
     seconds = time.perf_counter() - t_start
@@ -252,6 +290,7 @@ def train_multi(
             "taps": int(taps),
             "fit_residual": fr.relative_residual().mean(axis=0).tolist(),
             "seconds": seconds,
+            "two_phase": mix_info,
         },
     }
     _, tc = _train_config()
@@ -270,6 +309,7 @@ def train_multi(
         param_names=list(dbm.param_names),
         meta=meta,
         rhs=rhs,
+        mixture=mixture,
     )
 
 
@@ -302,6 +342,11 @@ class Prediction(MomentTable):
         First time with ``distance > radius`` (None: never left).
     warning : str or None
         The extrapolation warning (None when the path stayed inside).
+    form : {"two-phase", "one-path"}
+        How it was predicted (:data:`FORMS`).
+    extinct : ndarray of float64, shape (n_times,) or None
+        Two-phase: the predicted fraction of lattices without predators (``theta``
+        is then the path of the lattices that have them).
     """
 
     theta: np.ndarray | None = None
@@ -309,6 +354,8 @@ class Prediction(MomentTable):
     radius: float = RADIUS
     left_at: float | None = None
     warning: str | None = None
+    form: str = "one-path"
+    extinct: np.ndarray | None = None
 
     @property
     def extrapolated(self) -> bool:
@@ -389,6 +436,7 @@ def predict(
     seed: int | None = 0,
     sweeps: int | None = None,
     every: int = 1,
+    form: str | None = None,
     threads: int | None = None,
     warn: bool = True,
     progress: Callable[[int, int], Any] | None = None,
@@ -412,6 +460,13 @@ def predict(
         Sample every ``every``-th time point (and the last) of the integrated path:
         a cheaper preview (the dashboard's live re-prediction). The path, its
         distance and ``left_at`` are those of every step either way.
+    form : {"two-phase", "one-path"}, optional
+        ``"two-phase"`` (the default for a model with ``mixture``): the lattices
+        with predators follow the blended survivors' path, which is sampled; the
+        hazard along it gives the fraction without predators, which follow the
+        prey-only curve; the table is the mixture (:mod:`dbdviz.dbd.mixture`).
+        ``"one-path"`` (the default otherwise): the ensemble's moments follow one
+        path of ``F``.
     warn : bool
         Emit :class:`ExtrapolationWarning` when the path leaves the visited region
         (the result carries the same message in ``warning`` either way).
@@ -439,6 +494,17 @@ def predict(
         config = model.data_config
     chains = _check_int("chains", chains, 1)
     every = _check_int("every", every, 1)
+    mixture = getattr(model, "mixture", None)
+    if form is None:
+        form = "two-phase" if mixture is not None else "one-path"
+    if form not in FORMS:
+        raise ValueError(f"form = {form!r}: allowed {', '.join(FORMS)}")
+    if form == "two-phase" and mixture is None:
+        raise ValueError(
+            "form = 'two-phase': the model has no two-phase fit (one ensemble, "
+            "several rates, no extinctions in its training or an older file); "
+            "allowed form = 'one-path'"
+        )
     check_prediction(model, config)
     if model.dbm_config.depth != 0 and getattr(model, "rhs", None) is not None:
         raise ValueError("model: a kernel right-hand side needs depth 0")
@@ -451,7 +517,14 @@ def predict(
         theta0 = model.theta0.copy()  # hidden layers: no density-only theta(0)
     steps, dt = int(config.steps), float(model.dt)
     rhs = getattr(model, "rhs", None)
-    if rhs is not None:
+    q = None
+    if form == "two-phase":
+        theta = mixture.integrate(rhs, theta0, steps, dt)
+        q = mixture.extinct(theta)
+        dist = np.minimum(rhs.distance(theta), mixture.alive.distance(theta))
+        radius, unit = rhs.radius, "standard deviations"
+        rates = rate_values(config, rhs.rates)
+    elif rhs is not None:
         rates = rate_values(config, rhs.rates)
         theta = rhs.integrate(theta0, steps, dt, rates)
         z = np.column_stack([theta, np.tile(rates, (theta.shape[0], 1))])
@@ -488,6 +561,7 @@ def predict(
         warnings.warn(msg, ExtrapolationWarning, stacklevel=2)
     sw = int((model.meta or {}).get("evaluate", {}).get("sweeps", 9))
     rows = np.unique(np.r_[np.arange(0, steps + 1, every), steps])
+    t_all = t
     theta, t, dist = theta[rows], t[rows], dist[rows]
     tab = sample_moments(
         dbm,
@@ -501,11 +575,15 @@ def predict(
         progress=progress,
         cancel=cancel,
     )
+    mean, sd = tab.mean, tab.sd
+    if q is not None:
+        mean, sd = _mix_table(mixture, tab, t_all, rows, q)
+        q = q[rows]
     return Prediction(
         t=tab.t,
         n=tab.n,
-        mean=tab.mean,
-        sd=tab.sd,
+        mean=mean,
+        sd=sd,
         extra=tab.extra,
         label="DBD prediction",
         theta=theta,
@@ -513,7 +591,27 @@ def predict(
         radius=float(radius),
         left_at=left_at,
         warning=msg,
+        form=form,
+        extinct=q,
     )
+
+
+def _mix_table(mixture, tab, t_all, rows, q):
+    """The two-phase mixture of a sampled alive table at the rows ``rows`` of every
+    step (linear interpolation of the alive moments between sampled rows)."""
+    from ..moments import OBSERVABLES
+
+    names = []
+    for o in OBSERVABLES[: mixture.curve.shape[1]]:
+        if o not in tab.mean:
+            break
+        names.append(o)
+    A = np.column_stack([np.interp(t_all, tab.t, tab.mean[o]) for o in names])
+    S = np.column_stack([np.interp(t_all, tab.t, tab.sd[o]) for o in names])
+    m, s = mixture.mix(A, S, q)
+    mean = {**tab.mean, **{o: m[rows, i] for i, o in enumerate(names)}}
+    sd = {**tab.sd, **{o: s[rows, i] for i, o in enumerate(names)}}
+    return mean, sd
 
 
 def sample_moments(
