@@ -75,17 +75,28 @@ def main(argv=None) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         predict(model, preset("paper", steps=5), chains=2)
-        for chains, what in ((100, ""), (10, " (the dashboard's re-prediction)")):
-            _, w, c = timed(
-                lambda n=chains: predict(model, cfg, chains=n, seed=0), a.repeat
-            )
-            print(
-                f"predict 500 steps x {chains} chains{what}, median of {a.repeat}: "
-                f"wall {w:.2f} s, CPU {c:.2f} s",
-                flush=True,
-            )
+        forms = ["two-phase", "one-path"] if model.mixture is not None else [None]
+        for form in forms:
+            for chains, what in ((100, ""), (10, " (the dashboard's re-prediction)")):
+                _, w, c = timed(
+                    lambda n=chains, f=form: predict(
+                        model, cfg, chains=n, seed=0, form=f
+                    ),
+                    a.repeat,
+                )
+                print(
+                    f"predict {form or ''} 500 steps x {chains} chains{what}, median "
+                    f"of {a.repeat}: wall {w:.2f} s, CPU {c:.2f} s",
+                    flush=True,
+                )
         _, w, c = timed(lambda: model.rhs.integrate(model.theta0, 500, 1.0), a.repeat)
         print(f"  of which integrating F: wall {w:.2f} s", flush=True)
+        if model.mixture is not None:
+            _, w, c = timed(
+                lambda: model.mixture.integrate(model.rhs, model.theta0, 500, 1.0),
+                a.repeat,
+            )
+            print(f"  two-phase: integrating the blended F: wall {w:.2f} s", flush=True)
     if a.ui:
         ui_repredict(model, a.repeat, every=1)
         ui_repredict(model, a.repeat)

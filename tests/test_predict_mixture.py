@@ -18,8 +18,8 @@ from dbdviz.dbd.mixture import (
     fit_alive_rhs,
     fit_hazard,
     mix_moments,
-    prey_only_curve,
 )
+from dbdviz.dbd.mixture_fit import prey_only_curve
 from dbdviz.moments import OBSERVABLES
 
 

@@ -94,3 +94,22 @@ def test_live_repredicts_on_changes(model):
     job = app.predict.predict()
     assert job.wait(120) == JobState.FINISHED
     assert len(app.session.prediction.t) == 7
+
+
+def test_predict_two_phase_model_says_so():
+    """A model with the two-phase fit predicts in that form (the API's default) and
+    the status line gives the predicted fraction without predators."""
+    state = dict(size=8, steps=40, dt=1.0)
+    ens = [
+        simulate(preset("paper", init_x=x, init_y=y, replicates=12, seed=s, **state))
+        for x, y, s in ((10, 3, 3), (14, 2, 4))
+    ]
+    m = train_multi(ens, chains=4, iterations=1, threads=1, taps=0)
+    assert m.mixture is not None
+    app = app_with(m, steps=40, init_x=12, init_y=3)
+    job = app.predict.predict()
+    assert job.wait(120) == JobState.FINISHED, job.error
+    p = app.session.prediction
+    assert p.form == "two-phase" and len(p.extinct) == 41
+    frac = f"two-phase: {100 * float(p.extinct[-1]):.0f} % of the lattices"
+    assert frac in app.predict.status.object

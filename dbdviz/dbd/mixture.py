@@ -9,7 +9,8 @@ and without predators, and its mean moments are
 with ``q`` the fraction of replicates without predators, ``m_alive`` the mean over
 the replicates that still have predators and ``m_prey`` the mean of a prey-only
 lattice a time ``t - s`` after its predators died with ``X_in`` prey. This module
-holds the pieces that do not need a sampler:
+holds the pieces that need neither a sampler nor the simulator
+(:mod:`dbdviz.dbd.mixture_fit` fits them from ensembles):
 
 * :func:`fit_hazard`: the extinction hazard, events per step per surviving replicate,
   ``lambda(t) = exp(b . [1, f(t)])`` (a Poisson regression of the extinction counts of
@@ -17,10 +18,9 @@ holds the pieces that do not need a sampler:
   ``theta``); :func:`extinct_fraction` integrates it to ``q(t)``;
 * :func:`entry_ratio`: the prey count of a lattice at the step its predators died,
   relative to the survivors' mean one step before (pooled over the training events);
-* :func:`prey_only_curve`: the mean prey-only dynamics (``Y = 0``: prey birth into
-  empty neighbours and hops), simulated exactly with the project's simulator from a
-  small random placement; a cohort that enters with ``X_in`` prey follows it from the
-  time the curve reaches ``X_in`` (:func:`extinct_moments`);
+* the prey-only curve (:func:`dbdviz.dbd.mixture_fit.prey_only_curve`: the
+  simulator's mean prey-only dynamics): a cohort that enters with ``X_in`` prey
+  follows it from the time the curve reaches ``X_in`` (:func:`extinct_moments`);
 * :func:`mix_moments`: the mixture above.
 
 and the learned pieces a model stores (:class:`TwoPhase`, fitted by
@@ -29,7 +29,8 @@ and the learned pieces a model stores (:class:`TwoPhase`, fitted by
 * :func:`alive_means`: the mean over the replicates that have predators *at* every
   ``t`` (not those alive at the end, which would select on the future);
 * :func:`fit_alive_rhs`: the survivors' right-hand side, a kernel ridge regression
-  on their paths whose ridge grows as the survivors get few (weight ``n_alive / n``);
+  on their paths whose ridge grows as the survivors get few (weight
+  ``sqrt(n_alive / n)`` in :func:`fit_two_phase`);
 * :meth:`TwoPhase.integrate`: the alive path, integrated with ``(1 - w) F_whole + w
   F_alive``, ``w = min(1, q / blend)``: the whole ensemble's law while few lattices
   have lost their predators (there the two agree and the whole one rests on every
@@ -54,7 +55,6 @@ __all__ = [
     "fit_hazard",
     "extinct_fraction",
     "entry_ratio",
-    "prey_only_curve",
     "extinct_moments",
     "mix_moments",
 ]
@@ -67,12 +67,6 @@ ALIVE_LENGTH = 2.5
 ALIVE_RIDGE = 0.03
 ALIVE_PULL = 0.02
 BLEND = 0.05
-#: The prey-only curve: steps (long enough to fill a 40 x 40 lattice: full at
-#: t = 191 at paper rates), prey of its random placement, replicates, seed.
-CURVE_STEPS = 1500
-CURVE_INIT_X = 20
-CURVE_REPLICATES = 40
-CURVE_SEED = 5
 
 
 def _design(f: np.ndarray) -> np.ndarray:
@@ -185,49 +179,6 @@ def entry_ratio(observables: Sequence[np.ndarray]) -> float:
     return num / den if den > 0 else float("nan")
 
 
-def prey_only_curve(
-    config,
-    *,
-    init_x: int = 20,
-    replicates: int = 40,
-    seed: int = 0,
-    columns: int | None = len(OBS),
-):
-    """Mean moments of prey-only lattices (``Y = 0``) from the project's simulator.
-
-    Parameters
-    ----------
-    config : LatticeLV
-        Size, rates, modes and ``steps`` (the curve has ``steps + 1`` rows; it must
-        be long enough to reach a full lattice).
-    init_x, replicates, seed
-        The random placement it starts from.
-    columns : int or None
-        The first ``columns`` observables (:data:`dbdviz.moments.OBSERVABLES`
-        order); None: all of them.
-
-    Returns
-    -------
-    ndarray of float64 (steps + 1, columns)
-        Mean X, Y, nnXX, nnXY, nnYY, ... (Y and its pairs are 0).
-    """
-    from ..simulate import simulate
-
-    cfg = type(config)(
-        **{
-            **config.to_dict(),
-            "init_x": int(init_x),
-            "init_y": 0,
-            "replicates": int(replicates),
-            "seed": int(seed),
-            "snapshots": False,
-        }
-    )
-    o = simulate(cfg, threads=1).observables
-    o = o if columns is None else o[:, :, : int(columns)]
-    return np.asarray(o, dtype=np.float64).mean(axis=0)
-
-
 def extinct_moments(
     dq: np.ndarray,
     x_entry: np.ndarray,
@@ -246,7 +197,7 @@ def extinct_moments(
     x_entry : ndarray (T + 1,)
         Prey of the lattices entering at every step.
     curve : ndarray (S, 5)
-        :func:`prey_only_curve` (X non-decreasing).
+        :func:`~dbdviz.dbd.mixture_fit.prey_only_curve` (X non-decreasing).
     values : ndarray (S, C), optional
         What is summed, row by row of ``curve`` (default the curve itself; e.g.
         its squares for second moments).
@@ -282,8 +233,8 @@ def mix_moments(
         Fraction without predators (:func:`extinct_fraction`), ``q(0)`` counts as
         entering at ``t = 0``.
     curve, ratio
-        :func:`prey_only_curve`, :func:`entry_ratio` (entering lattices have
-        ``ratio`` times the survivors' mean X).
+        The prey-only curve (:mod:`dbdviz.dbd.mixture_fit`), :func:`entry_ratio`
+        (entering lattices have ``ratio`` times the survivors' mean X).
 
     Returns
     -------
@@ -410,7 +361,7 @@ class TwoPhase:
     ratio : float
         :func:`entry_ratio`.
     curve : ndarray (S, C)
-        :func:`prey_only_curve` (all observables).
+        :func:`~dbdviz.dbd.mixture_fit.prey_only_curve` (all observables).
     blend : float
         Extinct fraction at which the alive path has switched to ``alive``.
     """
@@ -500,92 +451,3 @@ class TwoPhase:
         )
         s = np.asarray(arrays["settings"], dtype=np.float64)
         return cls(alive, arrays["hazard"], s[0], arrays["curve"], s[1])
-
-
-def fit_two_phase(
-    dbm,
-    ensembles: Sequence,
-    idx: np.ndarray,
-    whole_paths: Sequence[np.ndarray],
-    whole,
-    *,
-    smooth,
-    seed: int = 0,
-    chains: int,
-    iterations: int,
-    threads: int | None = None,
-    progress=None,
-) -> tuple[TwoPhase | None, dict]:
-    """The two-phase pieces of :func:`dbdviz.dbd.predict.train_multi`.
-
-    The survivors' paths are fitted (:func:`dbdviz.dbd.multi.fit_paths`) to
-    :func:`alive_means` of every ensemble that lost predators somewhere (the others'
-    are their whole paths: the same targets), smoothed like the whole ones; then
-    :func:`fit_alive_rhs`, :func:`fit_hazard`, :func:`entry_ratio` and the prey-only
-    curve of the first ensemble's rates.
-
-    Parameters
-    ----------
-    dbm : DBM
-        Fully visible.
-    ensembles : sequence of Ensemble
-        One rate setting.
-    idx : ndarray of int
-        Fitted time indices.
-    whole_paths : sequence of ndarray (T + 1, P)
-        The smoothed whole-ensemble paths (every step).
-    whole : KernelRHS
-        The whole ensembles' ``F`` (only checked for its parameter names).
-    smooth : callable(ndarray (n, P)) -> ndarray (T + 1, P)
-        Interpolation to every step and low-pass, as for the whole paths.
-    seed, chains, iterations, threads, progress
-        The path fit (seed ``seed + 7919``).
-
-    Returns
-    -------
-    TwoPhase or None
-        None when no training replicate lost its predators (nothing to learn).
-    dict
-        ``events``, ``fit_residual`` of the survivors' path fit (or empty).
-    """
-    from .multi import fit_paths
-
-    P = dbm.n_params
-    obs = [np.asarray(e.observables, dtype=np.float64) for e in ensembles]
-    means, counts = zip(*(alive_means(o) for o in obs), strict=True)
-    events = int(sum(c[0] - c[-1] for c in counts))
-    if events == 0:
-        return None, {"events": 0}
-    lost = [e for e, c in enumerate(counts) if c[-1] < c[0]]
-    fr = fit_paths(
-        dbm,
-        [means[e][idx, :P] for e in lost],
-        idx,
-        chains=chains,
-        iterations=iterations,
-        seed=int(seed) + 7919,
-        threads=threads,
-        progress=progress,
-    )
-    paths = [np.asarray(p, dtype=np.float64) for p in whole_paths]
-    for j, e in enumerate(lost):
-        paths[e] = smooth(fr.theta[j])
-    weights = [c / max(int(c[0]), 1) for c in counts]
-    alive = fit_alive_rhs(
-        paths, weights, float(ensembles[0].config.dt), names=whole.inputs
-    )
-    hazard = fit_hazard(paths, counts)
-    ratio = entry_ratio([o[:, :, :2] for o in obs])
-    c0 = ensembles[0].config
-    curve = prey_only_curve(
-        type(c0)(**{**c0.to_dict(), "steps": CURVE_STEPS}),
-        init_x=CURVE_INIT_X,
-        replicates=CURVE_REPLICATES,
-        seed=CURVE_SEED,
-        columns=None,
-    )
-    info = {
-        "events": events,
-        "fit_residual": fr.relative_residual().mean(axis=0).tolist(),
-    }
-    return TwoPhase(alive, hazard, ratio, curve), info

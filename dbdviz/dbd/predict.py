@@ -20,8 +20,14 @@ counts at X 61-101 %; coarse elements (spacing 0.5), polynomials of degree 2-3 a
 narrow kernels either drift or run away (Y up to 600 %); wide kernels (length 2 in
 standard deviations of the training inputs) with the pull are bounded everywhere.
 
-Prediction (:func:`predict`): ``theta(0)`` of the random placement of the given counts
-(visible biases from the densities, couplings 0), forward Euler with ``F`` to the
+With one rate setting, :func:`train_multi` also fits the two-phase pieces
+(:mod:`dbdviz.dbd.mixture`: the paths and ``F`` of the replicates that still have
+predators, the extinction hazard, the prey-only curve), and :func:`predict` mixes
+the lattices with and without predators by default (``form``).
+
+Prediction (:func:`predict`, ``form="one-path"``): ``theta(0)`` of the random
+placement of the given counts (visible biases from the densities, couplings 0),
+forward Euler with ``F`` to the
 config's ``steps``, sampled like ``evaluate`` (``sweeps`` sweeps from a random start at
 every time point). The distance of the path from the training paths (standardised
 units) is reported; beyond :attr:`KernelRHS.radius` the prediction extrapolates and
@@ -258,7 +264,7 @@ def train_multi(
     )
     mixture, mix_info = None, {}
     if two_phase:
-        from .mixture import fit_two_phase
+        from .mixture_fit import fit_two_phase
 
         mixture, mix_info = fit_two_phase(
             dbm,

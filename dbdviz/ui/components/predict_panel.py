@@ -190,6 +190,11 @@ class PredictPanel(Viewer):
                 if p is not None and p.left_at is None
                 else "extrapolating (see the warning)"
             )
+            if p is not None and getattr(p, "extinct", None) is not None:
+                where += (
+                    f"; two-phase: {100 * float(p.extinct[-1]):.0f} % of the "
+                    "lattices without predators at the end"
+                )
             self.status.object = f"Predicted in {dt:.1f} s, {where}."
         elif state == JobState.CANCELLED:
             self.status.object = "Prediction replaced or stopped."

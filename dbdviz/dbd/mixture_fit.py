@@ -1,0 +1,159 @@
+"""Fitting the two-phase pieces from ensembles (issue 18; :mod:`dbdviz.dbd.mixture`
+holds the pieces and the mixing, which need neither the simulator nor a sampler).
+
+* :func:`prey_only_curve`: the mean prey-only dynamics (``Y = 0``: prey birth into
+  empty neighbours and hops), simulated exactly with the project's simulator from a
+  small random placement;
+* :func:`fit_two_phase`: everything :func:`dbdviz.dbd.predict.train_multi` stores
+  in ``model.mixture``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .mixture import OBS, TwoPhase
+
+__all__ = ["prey_only_curve", "fit_two_phase", "CURVE_STEPS"]
+
+#: The prey-only curve: steps (long enough to fill a 40 x 40 lattice: full at
+#: t = 191 at paper rates), prey of its random placement, replicates, seed.
+CURVE_STEPS = 1500
+CURVE_INIT_X = 20
+CURVE_REPLICATES = 40
+CURVE_SEED = 5
+
+
+def prey_only_curve(
+    config,
+    *,
+    init_x: int = 20,
+    replicates: int = 40,
+    seed: int = 0,
+    columns: int | None = len(OBS),
+):
+    """Mean moments of prey-only lattices (``Y = 0``) from the project's simulator.
+
+    Parameters
+    ----------
+    config : LatticeLV
+        Size, rates, modes and ``steps`` (the curve has ``steps + 1`` rows; it must
+        be long enough to reach a full lattice).
+    init_x, replicates, seed
+        The random placement it starts from.
+    columns : int or None
+        The first ``columns`` observables (:data:`dbdviz.moments.OBSERVABLES`
+        order); None: all of them.
+
+    Returns
+    -------
+    ndarray of float64 (steps + 1, columns)
+        Mean X, Y, nnXX, nnXY, nnYY, ... (Y and its pairs are 0).
+    """
+    from ..simulate import simulate
+
+    cfg = type(config)(
+        **{
+            **config.to_dict(),
+            "init_x": int(init_x),
+            "init_y": 0,
+            "replicates": int(replicates),
+            "seed": int(seed),
+            "snapshots": False,
+        }
+    )
+    o = simulate(cfg, threads=1).observables
+    o = o if columns is None else o[:, :, : int(columns)]
+    return np.asarray(o, dtype=np.float64).mean(axis=0)
+
+
+def fit_two_phase(
+    dbm,
+    ensembles: Sequence,
+    idx: np.ndarray,
+    whole_paths: Sequence[np.ndarray],
+    whole,
+    *,
+    smooth,
+    seed: int = 0,
+    chains: int,
+    iterations: int,
+    threads: int | None = None,
+    progress=None,
+) -> tuple[TwoPhase | None, dict]:
+    """The two-phase pieces of :func:`dbdviz.dbd.predict.train_multi`.
+
+    The survivors' paths are fitted (:func:`dbdviz.dbd.multi.fit_paths`) to
+    :func:`alive_means` of every ensemble that lost predators somewhere (the others'
+    are their whole paths: the same targets), smoothed like the whole ones; then
+    :func:`fit_alive_rhs`, :func:`fit_hazard`, :func:`entry_ratio` and the prey-only
+    curve of the first ensemble's rates.
+
+    Parameters
+    ----------
+    dbm : DBM
+        Fully visible.
+    ensembles : sequence of Ensemble
+        One rate setting.
+    idx : ndarray of int
+        Fitted time indices.
+    whole_paths : sequence of ndarray (T + 1, P)
+        The smoothed whole-ensemble paths (every step).
+    whole : KernelRHS
+        The whole ensembles' ``F`` (only checked for its parameter names).
+    smooth : callable(ndarray (n, P)) -> ndarray (T + 1, P)
+        Interpolation to every step and low-pass, as for the whole paths.
+    seed, chains, iterations, threads, progress
+        The path fit (seed ``seed + 7919``).
+
+    Returns
+    -------
+    TwoPhase or None
+        None when no training replicate lost its predators (nothing to learn).
+    dict
+        ``events``, ``fit_residual`` of the survivors' path fit (or empty).
+    """
+    from .mixture import alive_means, entry_ratio, fit_alive_rhs, fit_hazard
+    from .multi import fit_paths
+
+    P = dbm.n_params
+    obs = [np.asarray(e.observables, dtype=np.float64) for e in ensembles]
+    means, counts = zip(*(alive_means(o) for o in obs), strict=True)
+    events = int(sum(c[0] - c[-1] for c in counts))
+    if events == 0:
+        return None, {"events": 0}
+    lost = [e for e, c in enumerate(counts) if c[-1] < c[0]]
+    fr = fit_paths(
+        dbm,
+        [means[e][idx, :P] for e in lost],
+        idx,
+        chains=chains,
+        iterations=iterations,
+        seed=int(seed) + 7919,
+        threads=threads,
+        progress=progress,
+    )
+    paths = [np.asarray(p, dtype=np.float64) for p in whole_paths]
+    for j, e in enumerate(lost):
+        paths[e] = smooth(fr.theta[j])
+    weights = [np.sqrt(c / max(int(c[0]), 1)) for c in counts]
+    alive = fit_alive_rhs(
+        paths, weights, float(ensembles[0].config.dt), names=whole.inputs
+    )
+    hazard = fit_hazard(paths, counts)
+    ratio = entry_ratio([o[:, :, :2] for o in obs])
+    c0 = ensembles[0].config
+    curve = prey_only_curve(
+        type(c0)(**{**c0.to_dict(), "steps": CURVE_STEPS}),
+        init_x=CURVE_INIT_X,
+        replicates=CURVE_REPLICATES,
+        seed=CURVE_SEED,
+        columns=None,
+    )
+    info = {
+        "events": events,
+        "fit_residual": fr.relative_residual().mean(axis=0).tolist(),
+    }
+    return TwoPhase(alive, hazard, ratio, curve), info
