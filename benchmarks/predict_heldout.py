@@ -194,24 +194,29 @@ def run(
 
 
 RATE_BOX = {"birth": 0.025, "death": 0.06, "predation": 0.4}
+#: Held-out rates inside the box: its centre (the paper's) and three settings away
+#: from it (the last two since 2026-12-07 11:00; docs/experiments/15).
 RATE_HELDOUT = [
     {"birth": 0.025, "death": 0.06, "predation": 0.4},
     {"birth": 0.03, "death": 0.05, "predation": 0.35},
+    {"birth": 0.02, "death": 0.07, "predation": 0.45},
+    {"birth": 0.03, "death": 0.07, "predation": 0.32},
 ]
+#: Times at which the fraction of replicates without predators is reported.
+EXTINCTION_TIMES = (100, 200, 300, 400, 500)
 
 
-def rates(cache: str, chains: int, out: str | None) -> dict:
-    """The rates tier: 8 ensembles at the corners of a +-30 % box of rates around
-    the paper's (100 X + 100 Y, 100 replicates each), held-out rates inside."""
+def extinct(observables) -> list[float]:
+    """Fraction of replicates with Y = 0 at :data:`EXTINCTION_TIMES`."""
+    y = observables[:, :, 1]
+    return [round(float((y[:, t] == 0).mean()), 3) for t in EXTINCTION_TIMES]
+
+
+def rate_corners(cache: str) -> list:
+    """The 8 training ensembles at the corners of the box (seed 300 + i)."""
     import itertools
-    import json
-    import warnings
 
-    from dbdviz.closures import pair_approximation
-    from dbdviz.compare import nrmse
     from dbdviz.config import preset
-    from dbdviz.dbd import predict, train_multi
-    from dbdviz.moments import read_moment_table
     from dbdviz.simulate import Ensemble, simulate
 
     ens = []
@@ -224,21 +229,66 @@ def rates(cache: str, chains: int, out: str | None) -> dict:
             e = simulate(preset("paper", seed=300 + i, snapshots=False, **r), threads=1)
             e.save(p)
             ens.append(e)
+    return ens
+
+
+def rate_reference(j: int, cache: str):
+    """The 2000-replicate reference of ``RATE_HELDOUT[j]`` (seed 7000 + j), its
+    extinction fractions (simulated again when only the table is cached: the same
+    seed gives the same ensemble) and the 100-replicate floor (seed 7100 + j)."""
+    import json
+
+    from dbdviz.config import preset
+    from dbdviz.moments import read_moment_table
+    from dbdviz.simulate import simulate
+
+    cfg = preset("paper", **RATE_HELDOUT[j])
+    p = os.path.join(cache, f"rates_ref_{j}.csv")
+    px = os.path.join(cache, f"rates_ref_{j}_extinct.json")
+    ref = read_moment_table(p) if os.path.exists(p) else None
+    if ref is None or not os.path.exists(px):
+        e = simulate(
+            cfg.copy(replicates=BIG, seed=7000 + j, snapshots=False), threads=1
+        )
+        if ref is None:
+            ref = e.moments()
+            ref.to_csv(p)
+        with open(px, "w") as f:
+            json.dump(extinct(e.observables), f)
+    with open(px) as f:
+        ext = json.load(f)
+    pf = os.path.join(cache, f"rates_floor_{j}.csv")
+    if os.path.exists(pf):
+        floor = read_moment_table(pf)
+    else:
+        floor = simulate(cfg.copy(seed=7100 + j, snapshots=False), threads=1).moments()
+        floor.to_csv(pf)
+    return ref, ext, floor
+
+
+def rates(cache: str, chains: int, out: str | None) -> dict:
+    """The rates tier: 8 ensembles at the corners of a +-30 % box of rates around
+    the paper's (100 X + 100 Y, 100 replicates each), held-out rates inside."""
+    import json
+    import warnings
+
+    from dbdviz.closures import pair_approximation
+    from dbdviz.compare import nrmse
+    from dbdviz.config import preset
+    from dbdviz.dbd import predict, train_multi
+
+    ens = rate_corners(cache)
+    for e in ens:
+        r = [getattr(e.config, k) for k in RATE_BOX]
+        print(f"corner {r}: Y = 0 at t = 100..500: {extinct(e.observables)}")
     t0 = time.perf_counter()
     model = train_multi(ens, seed=0)
     res = {"train_seconds": time.perf_counter() - t0, "heldout": {}}
     print(f"train_multi (8 rate corners): {res['train_seconds']:.1f} s", flush=True)
     for j, r in enumerate(RATE_HELDOUT):
         cfg = preset("paper", **r)
-        p = os.path.join(cache, f"rates_ref_{j}.csv")
-        if os.path.exists(p):
-            ref = read_moment_table(p)
-        else:
-            ref = simulate(
-                cfg.copy(replicates=BIG, seed=7000 + j, snapshots=False), threads=1
-            ).moments()
-            ref.to_csv(p)
-        floor = simulate(cfg.copy(seed=7100 + j, snapshots=False), threads=1).moments()
+        ref, ext, floor = rate_reference(j, cache)
+        t1 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             pr = predict(model, cfg, chains=chains, seed=0)
@@ -246,12 +296,19 @@ def rates(cache: str, chains: int, out: str | None) -> dict:
             "learned": pct(nrmse(pr, ref, OBS, 0, 500)),
             "pair": pct(nrmse(pair_approximation(cfg), ref, OBS, 0, 500)),
             "floor": pct(nrmse(floor, ref, OBS, 0, 500)),
+            "extinct": ext,
             "warning": pr.warning,
+            "max_distance": float(pr.distance.max()),
+            "predict_seconds": time.perf_counter() - t1,
         }
         res["heldout"][json.dumps(r)] = row
         for k in ("learned", "pair", "floor"):
             print(f"{r}  {k:8s}" + " ".join(f"{v:6.1f}" for v in row[k]), flush=True)
-        print("   ", pr.warning, flush=True)
+        print(
+            f"    Y = 0 at t = 100..500: {ext}; max distance "
+            f"{row['max_distance']:.2f}; {pr.warning}",
+            flush=True,
+        )
     if out:
         with open(out, "w") as f:
             json.dump(res, f, indent=1)

@@ -88,7 +88,7 @@ def screen(cache: str, what: str, candidates: list[dict]) -> None:
             for f in itertools.product((0.7, 1.3), repeat=3)
         ]
         rates = [np.log(c) for c in corners]
-        held = [np.log(list(r.values())) for r in RATE_HELDOUT]
+        held = [np.log(list(r.values())) for r in RATE_HELDOUT[: TH.shape[0] - n_train]]
         starts = [(100, 100, h) for h in held] + [
             (100, 100, rates[0]),
             (100, 100, rates[7]),

@@ -476,6 +476,8 @@ def test_rates_become_inputs_when_the_ensembles_differ_in_them():
     with pytest.warns(ExtrapolationWarning, match="rates birth are outside"):
         r = predict(m, inside.copy(birth=0.05), chains=2)
     assert r.left_at == 0.0
+    # the message names the box the model knows
+    assert "(birth 0.02-0.03, death 0.06, predation 0.4)" in r.warning, r.warning
     # a rate the training did not vary is outside its (one-point) range
     with pytest.warns(ExtrapolationWarning, match="rates death are outside"):
         predict(m, inside.copy(death=0.07), chains=2)

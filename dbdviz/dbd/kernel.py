@@ -231,6 +231,17 @@ class KernelRHS:
             if v < a - tol or v > b + tol
         ]
 
+    def rate_ranges(self) -> str:
+        """The training's range of every rate input, e.g. ``"birth 0.02-0.03, death
+        0.06"`` (one value when the training did not vary it)."""
+        lr = self.anchors[:, self.n_funcs :]
+        out = []
+        for n, a, b in zip(self.rates, lr.min(axis=0), lr.max(axis=0), strict=True):
+            lo, hi = math.exp(a), math.exp(b)
+            same = math.isclose(lo, hi, rel_tol=1e-9)
+            out.append(f"{n} {lo:.6g}" if same else f"{n} {lo:.6g}-{hi:.6g}")
+        return ", ".join(out)
+
     def integrate(self, theta0, n_steps: int, dt: float, rates=()) -> np.ndarray:
         """Forward Euler from ``theta0`` (P,) over ``n_steps`` steps; ``rates`` are
         the values of :attr:`rates` (constant inputs). Returns (n_steps + 1, P)."""

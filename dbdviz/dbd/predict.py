@@ -555,7 +555,7 @@ def predict(
         left_at = 0.0
         msg = (
             f"the rates {', '.join(outside)} are outside the range the training "
-            "covered: the whole prediction extrapolates"
+            f"covered ({rhs.rate_ranges()}): the whole prediction extrapolates"
         )
     elif left_at is not None:
         msg = (

@@ -1,0 +1,477 @@
+"""The rates tier (issue 18): why held-out rates fail, and candidate forms of F.
+
+    NUMBA_NUM_THREADS=1 python benchmarks/predict_rates.py paths     # once, ~30 s
+    python benchmarks/predict_rates.py diagnose
+    python benchmarks/predict_rates.py screen '{}' '{"hop": true, "pull": 0.01}' ...
+    NUMBA_NUM_THREADS=1 python benchmarks/predict_rates.py screen --sample '{}' ...
+    python benchmarks/predict_rates.py screen '[{"rpull": 0.15}, {"hop": true}]'
+    NUMBA_NUM_THREADS=1 python benchmarks/predict_rates.py counts    # ~70 s
+    python benchmarks/predict_rates.py screen --counts '{"rpull": 0.15}'
+    python benchmarks/predict_rates.py rescaling
+
+Training: the 8 corner ensembles of ``predict_heldout.py rates`` (a +-30 % box of
+rates around the paper's, 100 X + 100 Y, 100 replicates); held out: the four
+``RATE_HELDOUT`` settings against 2000 replicates. ``paths`` fits (``fit_paths``) the
+parameter paths of the held-out references that ``paths_rates.npz``
+(``predict_screen.py paths``) does not hold, into ``paths_rates_extra.npz``.
+
+``screen``: a candidate (JSON keyword arguments of :class:`Candidate`) is fitted to
+the corners' smoothed paths (61 taps) and integrated from the random placement at
+every held-out setting and two corners; printed is the standardised RMS distance
+from the fitted reference path (as ``predict_screen.py``), with ``--sample`` also the
+NRMSE (%) of X / Y / nnXX / nnXY / nnYY of the sampled path (100 chains, seed 0).
+``{"rpull": 0.15}`` is ``train_multi``'s form across rates (the same numbers).
+
+A JSON list is one law, the mean of its members' ``F``. ``counts`` simulates every
+corner also from 60 X + 140 Y and 140 + 60 and fits their paths; ``screen --counts``
+trains on all 24. ``rescaling``: is scaling all rates a rescaling of time?
+
+``diagnose``: where the default's integrated path departs from the reference path,
+how far the reference paths lie from the training paths (and how many corners pass
+near them), training with a held-out reference path added (the representation's
+bound), and the multilinear interpolation of the corners' moments (not a law).
+
+Research code (docs/experiments/15): :class:`Candidate` is not the package's
+:class:`~dbdviz.dbd.kernel.KernelRHS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+OBS = ["X", "Y", "nnXX", "nnXY", "nnYY"]
+FACTORS = list(itertools.product((0.7, 1.3), repeat=3))
+
+
+def _setup(cache: str):
+    """Corner rates, held-out rates, the paths (corners, then references)."""
+    from predict_heldout import RATE_BOX, RATE_HELDOUT
+
+    box = np.array(list(RATE_BOX.values()))
+    corners = [box * np.array(f) for f in FACTORS]
+    held = [np.array(list(r.values())) for r in RATE_HELDOUT]
+    d = np.load(os.path.join(cache, "paths_rates.npz"))
+    th = d["theta"]
+    pe = os.path.join(cache, "paths_rates_extra.npz")
+    if os.path.exists(pe):
+        th = np.concatenate([th, np.load(pe)["theta"]])
+    return box, corners, held, d["idx"], th
+
+
+def multilinear(rates, box) -> np.ndarray:
+    """Weights of the 8 corners (``FACTORS`` order) of a rate setting inside the box
+    (multilinear in the rates)."""
+    u = (np.asarray(rates) / box - 0.7) / 0.6
+    return np.array(
+        [
+            np.prod([ui if f == 1.3 else 1 - ui for ui, f in zip(u, fs, strict=True)])
+            for fs in FACTORS
+        ]
+    )
+
+
+class Candidate:
+    """``F(theta, k) = sum_j a_j(k) G_j(theta) + pull``: kernel ridge regression with
+    the kernel ``Kr(k, k') K(theta, theta')`` (+ ``corr Kw(k, k') K``) on the residual
+    of a degree-1 polynomial per rate feature.
+
+    ``mode``: ``"reactions"`` ``Kr = f(k) . f(k')`` with ``f(k) = k / k_ref`` (plus
+    a constant 1 with ``hop``: the hops run at a rate no reaction rate scales),
+    times ``a + (1 - a) exp(-|log k - log k'|^2 / 2 rlen^2)`` when ``a < 1``;
+    ``"corners"`` ``Kr = w(k) . w(k')``, the multilinear corner weights (F
+    interpolated between 8 corner laws); ``"shared"`` ``Kr = 1``. ``poly``: the
+    polynomial's rate features (``"reactions"``: ``f(k)``; ``"corners"``: ``w(k)``).
+    ``corr`` adds the corner kernel to the reactions one. The pull ``pull (m -
+    theta)`` toward the Gaussian-weighted mean ``m`` (bandwidth in standardised
+    theta) of the training points, with the log-rate distance counted as
+    ``bandwidth / rpull`` per standard deviation (``rpull = 0.15`` with bandwidth
+    0.15: as ``KernelRHS``; None: theta only); ``mpull``: ``m = sum_c w_c(k)
+    m_c(theta)`` from every corner's points separately.
+    """
+
+    def __init__(
+        self,
+        paths,
+        rates,
+        box,
+        *,
+        length=1.0,
+        ridge=1e-2,
+        pull=0.02,
+        bandwidth=0.15,
+        subsample=3,
+        mode="reactions",
+        poly="reactions",
+        hop=False,
+        a=1.0,
+        rlen=1.0,
+        corr=0.0,
+        rpull=None,
+        mpull=False,
+    ):
+        self.box, self.mode, self.polym, self.hop = box, mode, poly, hop
+        self.length, self.pull, self.bw, self.a, self.rlen = (
+            length,
+            pull,
+            bandwidth,
+            a,
+            rlen,
+        )
+        self.corr, self.rpull, self.mpull = corr, rpull, mpull
+        Z = np.concatenate([p[:-1] for p in paths])
+        V = np.concatenate([np.diff(p, axis=0) for p in paths])
+        R = np.concatenate(
+            [np.tile(r, (len(p) - 1, 1)) for p, r in zip(paths, rates, strict=True)]
+        )
+        self.n_per = len(paths[0]) - 1
+        self.scale = Z.std(axis=0)
+        self.kref = np.exp(np.log(np.asarray(rates)).mean(axis=0))
+        self.lrs = np.log(np.asarray(rates)).std(axis=0)
+        self.C, self.Rc = Z[::subsample] / self.scale, R[::subsample]
+        self.Wc = self._w(self.Rc)
+        X = self._features(Z[::subsample], self.Rc, self.Wc)
+        A = X.T @ X + 1e-6 * len(X) * np.eye(X.shape[1])
+        Vs = V[::subsample]
+        self.poly = np.linalg.solve(A, X.T @ Vs)
+        K = self._kernel(self.C, self.Rc, self.Wc)
+        self.alpha = np.linalg.solve(K + ridge * np.eye(len(K)), Vs - X @ self.poly)
+        self.anchors, self.anchor_rates = Z, R
+
+    def _w(self, R):
+        return np.array([multilinear(r, self.box) for r in R])
+
+    def _f(self, R):
+        k = R / self.kref
+        return np.hstack([np.ones((len(R), 1)), k]) if self.hop else k
+
+    def _features(self, th, R, W):
+        phi = np.hstack([np.ones((len(th), 1)), th / self.scale])
+        k = W if self.polym == "corners" else self._f(R)
+        return (k[:, :, None] * phi[:, None, :]).reshape(len(th), -1)
+
+    def _kernel(self, zs, R, W):
+        d2 = ((zs[:, None] - self.C[None]) ** 2).sum(-1)
+        G = np.exp(-0.5 * d2 / self.length**2)
+        if self.mode == "shared":
+            Kr = np.ones((len(zs), len(self.C)))
+        elif self.mode == "corners":
+            Kr = W @ self.Wc.T
+        else:
+            Kr = self._f(R) @ self._f(self.Rc).T
+            if self.a < 1:
+                lr = (np.log(R)[:, None] - np.log(self.Rc)[None]) / self.lrs
+                Kr = Kr * (
+                    self.a
+                    + (1 - self.a) * np.exp(-0.5 * (lr**2).sum(-1) / self.rlen**2)
+                )
+        K = G * Kr
+        if self.corr > 0:
+            K = K + self.corr * G * (W @ self.Wc.T)
+        return K
+
+    def F(self, th, r):
+        zs, R = (th / self.scale)[None], np.asarray(r)[None]
+        W = self._w(R)
+        f = (
+            self._kernel(zs, R, W) @ self.alpha
+            + self._features(th[None], R, W) @ self.poly
+        )
+        if self.pull > 0:
+            d2 = ((zs - self.anchors / self.scale) ** 2).sum(-1)
+            if self.mpull:
+                m = np.zeros(th.shape[0])
+                for c, wc in enumerate(W[0]):
+                    sl = slice(c * self.n_per, (c + 1) * self.n_per)
+                    w = np.exp(-0.5 * (d2[sl] - d2[sl].min()) / self.bw**2)
+                    m += wc * (w @ self.anchors[sl]) / w.sum()
+            else:
+                if self.rpull is not None:
+                    lr = (np.log(R) - np.log(self.anchor_rates)) / self.lrs
+                    d2 = d2 + (lr**2).sum(-1) * (self.bw / self.rpull) ** 2
+                w = np.exp(-0.5 * (d2 - d2.min()) / self.bw**2)
+                m = (w @ self.anchors) / w.sum()
+            f = f + self.pull * (m - th)
+        return f[0]
+
+    def integrate(self, th0, r, n=500):
+        th = np.full((n + 1, th0.shape[0]), np.nan)
+        th[0] = th0
+        for t in range(n):
+            th[t + 1] = th[t] + self.F(th[t], r)
+            if not np.all(np.isfinite(th[t + 1])) or np.abs(th[t + 1]).max() > 1e3:
+                th[t + 1] = np.nan
+                break
+        return th
+
+
+class Average:
+    """One law ``F = mean_i F_i`` of several candidates (a JSON list)."""
+
+    def __init__(self, members):
+        self.members = members
+
+    def integrate(self, th0, r, n=500):
+        th = np.full((n + 1, th0.shape[0]), np.nan)
+        th[0] = th0
+        for t in range(n):
+            th[t + 1] = th[t] + np.mean([m.F(th[t], r) for m in self.members], axis=0)
+        return th
+
+
+def _smooth(th, idx, taps=61):
+    from dbdviz.dbd.evaluate import lowpass
+
+    every = np.arange(501)
+    full = np.column_stack(
+        [np.interp(every, idx, th[:, k]) for k in range(th.shape[1])]
+    )
+    return lowpass(full, taps) if taps > 1 else full
+
+
+def _dbm():
+    from predict_screen import _dbm as dbm
+
+    return dbm()
+
+
+def _sample(dbm, th, ref):
+    from dbdviz.compare import nrmse
+    from dbdviz.dbd.predict import sample_moments
+
+    tab = sample_moments(
+        dbm, np.ascontiguousarray(th), np.arange(501.0), chains=100, sweeps=9, seed=0
+    )
+    return [round(100 * v, 1) for v in nrmse(tab, ref, OBS, 0, 500).values()]
+
+
+def fit_extra(cache: str) -> None:
+    from predict_heldout import RATE_HELDOUT, rate_reference
+
+    from dbdviz.dbd.multi import fit_paths, fit_times
+
+    idx = fit_times(500)
+    have = np.load(os.path.join(cache, "paths_rates.npz"))["theta"].shape[0] - 8
+    tg = []
+    for j in range(have, len(RATE_HELDOUT)):
+        ref = rate_reference(j, cache)[0]
+        tg.append(np.column_stack([ref.mean[o] for o in OBS])[idx])
+    fr = fit_paths(_dbm(), tg, idx, seed=0)
+    np.savez(os.path.join(cache, "paths_rates_extra.npz"), idx=fr.idx, theta=fr.theta)
+    print("residual", fr.relative_residual().round(3))
+
+
+def screen(cache: str, candidates: list, sample: bool, counts: bool = False) -> None:
+    from predict_heldout import rate_reference
+
+    box, corners, held, idx, TH = _setup(cache)
+    dbm = _dbm()
+    paths = [_smooth(TH[e], idx) for e in range(8)]
+    sc = np.concatenate(paths).std(axis=0)  # units: the 8 corners' paths
+    rates = list(corners)
+    if counts:  # the corners' paths of other initial counts (``counts``) too
+        d = np.load(os.path.join(cache, "paths_rates_counts.npz"))
+        paths += [_smooth(th, idx) for th in d["theta"]]
+        rates += [corners[int(c)] for c in d["corner"]]
+    th0 = dbm.initial_theta(100 / 1600, 100 / 1600)
+    cases = [(h, 8 + j) for j, h in enumerate(held)] + [
+        (corners[0], 0),
+        (corners[7], 7),
+    ]
+    for cand in candidates:
+        if isinstance(cand, list):
+            m = Average([Candidate(paths, rates, box, **c) for c in cand])
+        else:
+            m = Candidate(paths, rates, box, **cand)
+        out, ths = [], []
+        for r, j in cases:
+            ref = _smooth(TH[j], idx, 0) if j >= 8 else paths[j]
+            th = m.integrate(th0, r)
+            ths.append(th)  # (distances in the units of the 8 corners' paths)
+            v = np.sqrt(np.mean(((th[idx] - ref[idx]) / sc) ** 2))
+            out.append(v if np.isfinite(v) else np.inf)
+        n = len(held)
+        print(
+            f"{json.dumps(cand):55s} held-out "
+            + " ".join(f"{v:5.2f}" for v in out[:n])
+            + " | corners 0, 7 "
+            + " ".join(f"{v:5.2f}" for v in out[n:]),
+            flush=True,
+        )
+        if sample:
+            for j, h in enumerate(held):
+                if np.all(np.isfinite(ths[j])):
+                    print("   ", h, _sample(dbm, ths[j], rate_reference(j, cache)[0]))
+
+
+def diagnose(cache: str) -> None:
+    from predict_heldout import rate_corners, rate_reference
+
+    box, corners, held, idx, TH = _setup(cache)
+    dbm = _dbm()
+    paths = [_smooth(TH[e], idx) for e in range(8)]
+    sc = np.concatenate(paths).std(axis=0)
+    th0 = dbm.initial_theta(100 / 1600, 100 / 1600)
+    m = Candidate(paths, corners, box, rpull=0.15)
+    means = [
+        e.observables[:, :, :5].astype(float).mean(axis=0) for e in rate_corners(cache)
+    ]
+    for j, h in enumerate(held):
+        ref_path = _smooth(TH[8 + j], idx, 0)
+        th = m.integrate(th0, h)
+        dev = np.sqrt((((th - ref_path) / sc) ** 2).mean(axis=1))
+        late = 30 + int(np.argmax(dev[30:] > 0.3)) if (dev[30:] > 0.3).any() else None
+        D = np.array(
+            [
+                np.sqrt((((ref_path[:, None] - p[None]) / sc) ** 2).sum(-1)).min(1)
+                for p in paths
+            ]
+        )
+        near = (D < 0.5).sum(axis=0)
+        ref = rate_reference(j, cache)[0]
+        w = multilinear(h, box)
+        interp = sum(wc * mc for wc, mc in zip(w, means, strict=True))
+
+        def pct(a, ref=ref):
+            return [
+                round(
+                    float(
+                        100
+                        * np.sqrt(np.mean((a[:, k] - ref.mean[o]) ** 2))
+                        / ref.mean[o].mean()
+                    ),
+                    1,
+                )
+                for k, o in enumerate(OBS)
+            ]
+
+        def peak(y):
+            i = int(np.argmax(np.asarray(y)[:250]))
+            return i, round(float(np.asarray(y)[i]))
+
+        print(f"{h}: weights {w.round(2)}")
+        print(
+            f"  path deviation (RMS std): max {dev.max():.2f} at t = "
+            f"{int(dev.argmax())},"
+            f" first > 0.3 after t = 30: {late}"
+        )
+        print(
+            f"  reference path from the training paths: mean {D.min(0).mean():.2f}, "
+            f"max {D.min(0).max():.2f}; corners within 0.5: mean {near.mean():.2f}, "
+            f"times with <= 1: {(near <= 1).mean():.2f}, >= 4: {(near >= 4).mean():.2f}"
+        )
+        pr = _sample(dbm, th, ref)
+        from dbdviz.dbd.predict import sample_moments
+
+        tab = sample_moments(
+            dbm,
+            np.ascontiguousarray(th),
+            np.arange(501.0),
+            chains=100,
+            sweeps=9,
+            seed=0,
+        )
+        print(
+            f"  first peaks (t, count): X ref {peak(ref.mean['X'])} learned "
+            f"{peak(tab.mean['X'])}; Y ref {peak(ref.mean['Y'])} learned "
+            f"{peak(tab.mean['Y'])}; learned {pr}"
+        )
+        c = int(np.argmax(w))
+        print(
+            "  not laws: multilinear interpolation of the corners' moments "
+            f"{pct(interp)};"
+            f" the nearest corner's (corner {c}) {pct(means[c])}"
+        )
+        # the representation's bound: the reference path among the training paths
+        m2 = Candidate(
+            paths + [_smooth(TH[8 + j], idx)], corners + [h], box, rpull=0.15
+        )
+        out = []
+        for jj, hh in enumerate(held):
+            t2 = m2.integrate(th0, hh)
+            r2 = _smooth(TH[8 + jj], idx, 0)
+            out.append(np.sqrt(np.mean(((t2[idx] - r2[idx]) / sc) ** 2)))
+        print(f"  trained with this reference path added: held-out {np.round(out, 2)}")
+
+
+def fit_counts(cache: str) -> None:
+    """Every corner also from 60 X + 140 Y and 140 + 60 (100 replicates, seeds 400 +
+    8 k + i): their fitted paths, ``paths_rates_counts.npz`` (``screen --counts``)."""
+    from predict_heldout import RATE_BOX
+
+    from dbdviz.config import preset
+    from dbdviz.dbd.multi import fit_paths, fit_times
+    from dbdviz.simulate import simulate
+
+    idx = fit_times(500)
+    tg, corner = [], []
+    for k, (x0, y0) in enumerate([(60, 140), (140, 60)]):
+        for i, f in enumerate(FACTORS):
+            r = {
+                n: round(v * g, 6)
+                for (n, v), g in zip(RATE_BOX.items(), f, strict=True)
+            }
+            cfg = preset(
+                "paper", seed=400 + 8 * k + i, snapshots=False, init_x=x0, init_y=y0
+            )
+            e = simulate(cfg.copy(**r), threads=1)
+            tg.append(e.observables[:, :, :5].astype(float).mean(axis=0)[idx])
+            corner.append(i)
+    fr = fit_paths(_dbm(), tg, idx, seed=0)
+    np.savez(
+        os.path.join(cache, "paths_rates_counts.npz"),
+        idx=fr.idx,
+        theta=fr.theta,
+        corner=np.array(corner),
+    )
+
+
+def rescaling(cache: str) -> None:
+    """Corner 7 (all rates x 1.3) against corner 0 (x 0.7) at time x 1.3 / 0.7."""
+    from predict_heldout import rate_corners
+
+    ens = rate_corners(cache)
+    a, b = (ens[i].observables[:, :, :5].astype(float).mean(axis=0) for i in (0, 7))
+    s = 1.3 / 0.7
+    t = np.arange(int(500 / s) + 1)
+    for k, o in enumerate(OBS):
+        a_s = np.interp(t * s, np.arange(a.shape[0]), a[:, k])
+        e1 = np.sqrt(np.mean((b[t, k] - a_s) ** 2)) / b[t, k].mean()
+        e0 = np.sqrt(np.mean((b[t, k] - a[t, k]) ** 2)) / b[t, k].mean()
+        print(f"{o}: rescaled {100 * e1:.1f} %, not rescaled {100 * e0:.1f} %")
+
+
+def main(argv=None) -> None:
+    from predict_heldout import cache_dir
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument(
+        "what", choices=["paths", "counts", "screen", "diagnose", "rescaling"]
+    )
+    ap.add_argument("candidates", nargs="*", default=['{"rpull": 0.15}'])
+    ap.add_argument("--cache", default="/work/notes/i18data")
+    ap.add_argument("--sample", action="store_true")
+    ap.add_argument("--counts", action="store_true")
+    a = ap.parse_intermixed_args(argv)
+    cache = cache_dir(a.cache)
+    if a.what == "paths":
+        fit_extra(cache)
+    elif a.what == "counts":
+        fit_counts(cache)
+    elif a.what == "screen":
+        screen(cache, [json.loads(c) for c in a.candidates], a.sample, a.counts)
+    elif a.what == "rescaling":
+        rescaling(cache)
+    else:
+        diagnose(cache)
+
+
+if __name__ == "__main__":
+    main()
