@@ -25,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 CLOSURE_TESTS = ["tests/test_closures.py"]
+EXACT_TESTS = ["tests/test_exact_groups.py"]
 
 #: (name, file, snippet, replacement, tests)
 MUTANTS = [
@@ -90,6 +91,20 @@ MUTANTS = [
      "dbdviz/closures/given_lattice.py",
      "ok = mol & (other >= 0)", "ok = mol & np.roll(mol, (-dr, -dc), axis=(0, 1))",
      CLOSURE_TESTS),
+    # the exact sweep of small groups (dbdviz/closures/exact_groups.py)
+    ("exact groups: predation partner keeps its move",
+     "dbdviz/closures/exact_groups.py", "(pos, eaten, rest & ~(1 << j), w * p3),",
+     "(pos, eaten, rest, w * p3),", EXACT_TESTS),
+    ("exact groups: move radius 2 -> 1", "dbdviz/closures/exact_groups.py",
+     "MOVE_RADIUS = 2", "MOVE_RADIUS = 1", EXACT_TESTS),
+    ("exact groups: deaths ignored", "dbdviz/closures/exact_groups.py",
+     "ys = [i for i, p in enumerate(pdeath) if p > 0.0]", "ys = []", EXACT_TESTS),
+    ("exact groups: births dropped", "dbdviz/closures/exact_groups.py",
+     "w = float(pbf[s])", "w = 0.0", EXACT_TESTS),
+    ("exact groups: joint bonds within a group dropped",
+     "dbdviz/closures/exact_groups.py",
+     "return rho, intra - _rho_bonds(rho, rho, L), n", "return rho, 0.0 * intra, n",
+     EXACT_TESTS),
     # events and singlets (dbdviz/closures/hierarchy.py)
     ("events: births on empty sites doubled", "dbdviz/closures/hierarchy.py",
      "T[..., E, X] = beta", "T[..., E, X] = 2.0 * beta", CLOSURE_TESTS),

@@ -3,7 +3,7 @@
 Usage (from the repository root, with ``PYTHONPATH=$PWD``)::
 
     python scripts/residuals.py [--lattices 40] [--reps 500] [--pick-mode MODE]
-                                [--seed 1] [--decompose]
+                                [--seed 1] [--decompose] [--exact K]
 
 For each kind (``random``: 100 X and 100 Y placed uniformly on 40 x 40;
 ``clustered``: X in a 14 x 14 block and Y in a 9 x 9 block, 90 % filled, 20 sites
@@ -31,6 +31,11 @@ variant (about 10 minutes):
   whose expectation is the expected lattice's): the expected lattice's error
   removed, the sweep's closure error left;
 * ``per group``: ``lattice_step_expectation(..., per_group=True)``.
+
+``--exact K`` adds the row ``exact <= K``: ``lattice_step_expectation(...,
+exact_groups=K)``, the components of molecules within 4 sites with at most K
+molecules computed exactly (dbdviz/closures/exact_groups.py), the rest by the
+triplet level.
 """
 
 from __future__ import annotations
@@ -160,7 +165,10 @@ def main() -> None:
     )  # fmt: skip
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--decompose", action="store_true")
+    ap.add_argument("--exact", type=int, default=0, metavar="K")
     a = ap.parse_args()
+    if a.exact < 0:
+        ap.error(f"--exact must be >= 0 (0: off), got {a.exact}")
     cfg = preset("paper", pick_mode=a.pick_mode)
     pure = preset("paper", pick_mode=a.pick_mode, birth=0.0, death=0.0)
     print(f"{a.lattices} lattices x {a.reps} replays, {a.pick_mode} picks")
@@ -174,6 +182,9 @@ def main() -> None:
             "pair level": np.stack([e[o] for o in FIVE], axis=-1),
             "triplet level": lattice_step_expectation(lat, cfg),
         }
+        if a.exact > 0:
+            p = lattice_step_expectation(lat, cfg, exact_groups=a.exact)
+            preds[f"exact <= {a.exact}"] = p
         print(f"{name}: mean change", np.round((mean - obs).mean(axis=0), 2))
         for label, p in preds.items():
             print(f"  {label:14s} {_cells((mean - p).mean(axis=0), se)}", flush=True)
