@@ -8,6 +8,7 @@
     NUMBA_NUM_THREADS=1 python benchmarks/predict_rates.py counts    # ~70 s
     python benchmarks/predict_rates.py screen --counts '{"rpull": 0.15}'
     python benchmarks/predict_rates.py rescaling
+    python benchmarks/predict_rates.py closure
 
 Training: the 8 corner ensembles of ``predict_heldout.py rates`` (a +-30 % box of
 rates around the paper's, 100 X + 100 Y, 100 replicates); held out: the four
@@ -25,6 +26,7 @@ NRMSE (%) of X / Y / nnXX / nnXY / nnYY of the sampled path (100 chains, seed 0)
 A JSON list is one law, the mean of its members' ``F``. ``counts`` simulates every
 corner also from 60 X + 140 Y and 140 + 60 and fits their paths; ``screen --counts``
 trains on all 24. ``rescaling``: is scaling all rates a rescaling of time?
+``closure``: the machine's own per-process law (``J^-1 E[dM/dt]``) as a prior?
 
 ``diagnose``: where the default's integrated path departs from the reference path,
 how far the reference paths lie from the training paths (and how many corners pass
@@ -448,12 +450,100 @@ def rescaling(cache: str) -> None:
         print(f"{o}: rescaled {100 * e1:.1f} %, not rescaled {100 * e0:.1f} %")
 
 
+def drifts(s):
+    """The exact rate of change of the statistics (X, Y, nnXX, nnXY, nnYY) of lattice
+    states ``s`` (C, L, L; 0 / 1 X / 2 Y) per process at unit rate factor: hops (each
+    molecule tries one of 4 directions per unit time), birth (global mode: rate
+    ``max(X, 1)``, a new X at a random empty site), death (every Y), predation (an X
+    with ``n`` Y neighbours turns Y at rate ``n / 2``: either partner's hop tries it).
+    Returns M (C, 5) and D (C, 4, 5)."""
+    dirs = [(1, 1), (-1, 1), (1, 2), (-1, 2)]
+    x, y, e = ((s == c).astype(np.float64) for c in (1, 2, 0))
+    nX = sum(np.roll(x, k, axis=ax) for k, ax in dirs)
+    nY = sum(np.roll(y, k, axis=ax) for k, ax in dirs)
+    X, Y, E = x.sum((1, 2)), y.sum((1, 2)), e.sum((1, 2))
+    M = np.stack(
+        [
+            X,
+            Y,
+            0.5 * (x * nX).sum((1, 2)),
+            (x * nY).sum((1, 2)),
+            0.5 * (y * nY).sum((1, 2)),
+        ],
+        axis=1,
+    )
+    D = np.zeros((s.shape[0], 4, 5))
+    for k, ax in dirs:  # a molecule at i hops to the empty j = i + direction
+        w = 0.25 * np.roll(e, -k, axis=ax)
+        nXj, nYj = np.roll(nX, -k, axis=ax), np.roll(nY, -k, axis=ax)
+        D[:, 0, 2] += (w * x * (nXj - 1 - nX)).sum((1, 2))
+        D[:, 0, 3] += (w * x * (nYj - nY) + w * y * (nXj - nX)).sum((1, 2))
+        D[:, 0, 4] += (w * y * (nYj - 1 - nY)).sum((1, 2))
+    rate, ne = np.maximum(X, 1) * (E > 0), np.maximum(E, 1)
+    D[:, 1, 0] = rate
+    D[:, 1, 2] = rate * (e * nX).sum((1, 2)) / ne
+    D[:, 1, 3] = rate * (e * nY).sum((1, 2)) / ne
+    D[:, 2, 1] = -Y
+    D[:, 2, 3] = -(y * nX).sum((1, 2))
+    D[:, 2, 4] = -(y * nY).sum((1, 2))
+    w = 0.5 * x * nY
+    D[:, 3, 0], D[:, 3, 1] = -w.sum((1, 2)), w.sum((1, 2))
+    D[:, 3, 2] = -(w * nX).sum((1, 2))
+    D[:, 3, 3] = (w * (nX - nY)).sum((1, 2))
+    D[:, 3, 4] = (w * nY).sum((1, 2))
+    return M, D
+
+
+def closure(cache: str, chains: int = 200) -> None:
+    """The machine's own per-process law ``G_r(theta) = Cov(M)^-1 E_theta[D_r]`` (the
+    states of the evaluation's procedure, 9 sweeps from a random start) against the
+    velocities of the corners' fitted paths; and its t = 0 drift against the data."""
+    from predict_heldout import rate_corners
+
+    box, corners, held, idx, TH = _setup(cache)
+    dbm = _dbm()
+    ens = rate_corners(cache)
+    st = dbm.init_chains(2000, seed=1)
+    dbm.sample(dbm.initial_theta(100 / 1600, 100 / 1600), st, 9, seed=2)
+    M, D = drifts(st[:, 0])
+    obs = ens[0].observables[:, :, :5].astype(float).mean(axis=0)
+    k = np.r_[1.0, corners[0]]
+    print("t = 0, corner 0: E[dM/dt]", np.round(np.einsum("r,crp->p", k, D) / 2000, 2))
+    print("   data M(1) - M(0)     ", np.round(obs[1] - obs[0], 2))
+    for c in (0, 7):
+        p = _smooth(TH[c], idx)
+        rows = np.arange(20, 500, 10)
+        n = len(rows)
+        st = dbm.init_chains(n * chains, seed=3)
+        r = np.repeat(np.arange(n), chains)
+        dbm.sample(np.ascontiguousarray(p[rows]), st, 9, seed=4, rows=r)
+        M, D = drifts(st[:, 0])
+        k = np.r_[1.0, corners[c]]
+        F, hop = np.zeros((n, 5)), np.zeros(n)
+        for i in range(n):
+            sl = slice(i * chains, (i + 1) * chains)
+            J = np.cov(M[sl].T) + 1e-6 * np.eye(5)
+            g = np.linalg.solve(J, D[sl].mean(axis=0).T).T
+            F[i] = k @ g
+            hop[i] = np.linalg.norm(g[0]) / np.linalg.norm(F[i])
+        V = p[rows + 1] - p[rows]
+        ratio = np.linalg.norm(F, axis=1) / np.linalg.norm(V, axis=1)
+        cos = (F * V).sum(1) / np.linalg.norm(F, axis=1) / np.linalg.norm(V, axis=1)
+        lo, hi = np.percentile(ratio, [10, 90])
+        print(
+            f"corner {c}: |F_closure| / |velocity| median {np.median(ratio):.1f} "
+            f"(10-90 %: {lo:.1f}-{hi:.1f}), cosine median {np.median(cos):.2f}, "
+            f"hops' share of |F_closure| {np.median(hop):.2f}"
+        )
+
+
 def main(argv=None) -> None:
     from predict_heldout import cache_dir
 
     ap = argparse.ArgumentParser()
     ap.add_argument(
-        "what", choices=["paths", "counts", "screen", "diagnose", "rescaling"]
+        "what",
+        choices=["paths", "counts", "screen", "diagnose", "rescaling", "closure"],
     )
     ap.add_argument("candidates", nargs="*", default=['{"rpull": 0.15}'])
     ap.add_argument("--cache", default="/work/notes/i18data")
@@ -469,6 +559,8 @@ def main(argv=None) -> None:
         screen(cache, [json.loads(c) for c in a.candidates], a.sample, a.counts)
     elif a.what == "rescaling":
         rescaling(cache)
+    elif a.what == "closure":
+        closure(cache)
     else:
         diagnose(cache)
 
