@@ -7,6 +7,8 @@
     python benchmarks/predict_rates.py screen '[{"rpull": 0.15}, {"hop": true}]'
     NUMBA_NUM_THREADS=1 python benchmarks/predict_rates.py counts    # ~70 s
     python benchmarks/predict_rates.py screen --counts '{"rpull": 0.15}'
+    NUMBA_NUM_THREADS=1 python benchmarks/predict_rates.py dense     # ~40 s
+    python benchmarks/predict_rates.py screen --dense '{"rpull": 0.15}'
     python benchmarks/predict_rates.py rescaling
     python benchmarks/predict_rates.py closure
 
@@ -270,7 +272,13 @@ def fit_extra(cache: str) -> None:
     print("residual", fr.relative_residual().round(3))
 
 
-def screen(cache: str, candidates: list, sample: bool, counts: bool = False) -> None:
+def screen(
+    cache: str,
+    candidates: list,
+    sample: bool,
+    counts: bool = False,
+    dense: bool = False,
+) -> None:
     from predict_heldout import rate_reference
 
     box, corners, held, idx, TH = _setup(cache)
@@ -282,6 +290,10 @@ def screen(cache: str, candidates: list, sample: bool, counts: bool = False) -> 
         d = np.load(os.path.join(cache, "paths_rates_counts.npz"))
         paths += [_smooth(th, idx) for th in d["theta"]]
         rates += [corners[int(c)] for c in d["corner"]]
+    if dense:  # the face centres and the centre (``dense``) too
+        d = np.load(os.path.join(cache, "paths_rates_dense.npz"))
+        paths += [_smooth(th, idx) for th in d["theta"]]
+        rates += [box * np.array(f) for f in DENSE]
     th0 = dbm.initial_theta(100 / 1600, 100 / 1600)
     cases = [(h, 8 + j) for j, h in enumerate(held)] + [
         (corners[0], 0),
@@ -435,6 +447,38 @@ def fit_counts(cache: str) -> None:
     )
 
 
+#: Face centres and the centre of the box (factors of the paper's rates).
+DENSE = [
+    (1.0, 1.0, 1.0),
+    (0.7, 1.0, 1.0),
+    (1.3, 1.0, 1.0),
+    (1.0, 0.7, 1.0),
+    (1.0, 1.3, 1.0),
+    (1.0, 1.0, 0.7),
+    (1.0, 1.0, 1.3),
+]
+
+
+def fit_dense(cache: str) -> None:
+    """7 more training settings, the box's face centres and centre (100 X + 100 Y,
+    100 replicates, seeds 500 + i): their fitted paths, ``paths_rates_dense.npz``
+    (``screen --dense``)."""
+    from predict_heldout import RATE_BOX
+
+    from dbdviz.config import preset
+    from dbdviz.dbd.multi import fit_paths, fit_times
+    from dbdviz.simulate import simulate
+
+    idx = fit_times(500)
+    tg = []
+    for i, f in enumerate(DENSE):
+        r = {n: round(v * g, 6) for (n, v), g in zip(RATE_BOX.items(), f, strict=True)}
+        e = simulate(preset("paper", seed=500 + i, snapshots=False, **r), threads=1)
+        tg.append(e.observables[:, :, :5].astype(float).mean(axis=0)[idx])
+    fr = fit_paths(_dbm(), tg, idx, seed=0)
+    np.savez(os.path.join(cache, "paths_rates_dense.npz"), idx=fr.idx, theta=fr.theta)
+
+
 def rescaling(cache: str) -> None:
     """Corner 7 (all rates x 1.3) against corner 0 (x 0.7) at time x 1.3 / 0.7."""
     from predict_heldout import rate_corners
@@ -543,20 +587,32 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument(
         "what",
-        choices=["paths", "counts", "screen", "diagnose", "rescaling", "closure"],
+        choices=[
+            "paths",
+            "counts",
+            "dense",
+            "screen",
+            "diagnose",
+            "rescaling",
+            "closure",
+        ],
     )
     ap.add_argument("candidates", nargs="*", default=['{"rpull": 0.15}'])
     ap.add_argument("--cache", default="/work/notes/i18data")
     ap.add_argument("--sample", action="store_true")
     ap.add_argument("--counts", action="store_true")
+    ap.add_argument("--dense", action="store_true")
     a = ap.parse_intermixed_args(argv)
     cache = cache_dir(a.cache)
     if a.what == "paths":
         fit_extra(cache)
     elif a.what == "counts":
         fit_counts(cache)
+    elif a.what == "dense":
+        fit_dense(cache)
     elif a.what == "screen":
-        screen(cache, [json.loads(c) for c in a.candidates], a.sample, a.counts)
+        cands = [json.loads(c) for c in a.candidates]
+        screen(cache, cands, a.sample, a.counts, a.dense)
     elif a.what == "rescaling":
         rescaling(cache)
     elif a.what == "closure":
