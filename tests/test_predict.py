@@ -469,15 +469,25 @@ def test_rates_become_inputs_when_the_ensembles_differ_in_them():
     )
     inside = preset("paper", size=8, init_x=10, init_y=8, steps=6, birth=0.025)
     p = predict(m, inside, chains=2, warn=False)
-    assert p.warning is None or "rates" not in p.warning
+    assert "outside" not in p.warning and "none of the training's" in p.warning
     # the rate enters F: another birth rate, another path
     q = predict(m, inside.copy(birth=0.021), chains=2, warn=False)
     assert not np.array_equal(p.theta[1:], q.theta[1:])
+    # between the training's settings: said, with the settings' range
+    assert "are none of the training's settings" in q.warning  # (also if it left)
+    assert "birth 0.021, death 0.06, predation 0.4" in q.warning
+    assert "(inside its range birth 0.02-0.03, death 0.06, predation 0.4)" in q.warning
+    with pytest.warns(ExtrapolationWarning, match="none of the training's settings"):
+        predict(m, inside.copy(birth=0.021), chains=2)
+    # at a training setting: no such warning
+    s = predict(m, inside.copy(birth=0.03), chains=2, warn=False)
+    assert s.warning is None or "none of the training's" not in s.warning
     with pytest.warns(ExtrapolationWarning, match="rates birth are outside"):
         r = predict(m, inside.copy(birth=0.05), chains=2)
     assert r.left_at == 0.0
     # the message names the box the model knows
     assert "(birth 0.02-0.03, death 0.06, predation 0.4)" in r.warning, r.warning
+    assert "none of the training's" not in r.warning  # outside: said once
     # a rate the training did not vary is outside its (one-point) range
     with pytest.warns(ExtrapolationWarning, match="rates death are outside"):
         predict(m, inside.copy(death=0.07), chains=2)

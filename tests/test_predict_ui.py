@@ -113,3 +113,27 @@ def test_predict_two_phase_model_says_so():
     assert p.form == "two-phase" and len(p.extinct) == 41
     frac = f"two-phase: {100 * float(p.extinct[-1]):.0f} % of the lattices"
     assert frac in app.predict.status.object
+
+
+def test_predict_between_training_rates_says_so():
+    """A model trained across rates, asked for rates between its settings: the alert
+    says the rates are none of the training's (issue 18, honesty)."""
+    ens = [
+        simulate(
+            preset("paper", init_x=10, init_y=8, replicates=6, seed=s, birth=b, **STATE)
+        )
+        for b, s in ((0.02, 3), (0.03, 4))
+    ]
+    m = train_multi(ens, chains=4, iterations=1, threads=1, taps=0)
+    app = app_with(m, birth=0.025)
+    job = app.predict.predict()
+    assert job.wait(120) == JobState.FINISHED, job.error
+    p = app.session.prediction
+    alert = app.predict.alert
+    assert alert.visible and "none of the training's settings" in alert.object
+    head = "**Extrapolation.**" if p.left_at is not None else "**Untested rates.**"
+    assert alert.object.startswith(head), alert.object
+    # at a training setting the alert stays quiet about the rates
+    app.session.config.birth = 0.03
+    assert app.predict.predict().wait(120) == JobState.FINISHED
+    assert "none of the training's" not in (app.session.prediction.warning or "")

@@ -380,6 +380,14 @@ def known_rates(model) -> list[tuple[float, float, float]]:
     return sorted(set(rates))
 
 
+def _is_known(rates, known) -> bool:
+    """True when ``rates`` equal one of the ``known`` settings (to 1e-9)."""
+    return any(
+        all(math.isclose(a, b, rel_tol=1e-9) for a, b in zip(rates, k, strict=True))
+        for k in known
+    )
+
+
 def _format_rates(rates) -> str:
     return "; ".join(
         ", ".join(f"{n} {v:g}" for n, v in zip(RATES, r, strict=True)) for r in rates
@@ -414,10 +422,7 @@ def check_prediction(model, config) -> None:
         return  # rates are inputs: any rates (the distance says when it extrapolates)
     rates = tuple(float(getattr(config, r)) for r in RATES)
     known = known_rates(model)
-    if known and not any(
-        all(math.isclose(a, b, rel_tol=1e-9) for a, b in zip(rates, k, strict=True))
-        for k in known
-    ):
+    if known and not _is_known(rates, known):
         raise ValueError(
             f"rates {_format_rates([rates])}: the model knows only "
             f"{_format_rates(known)} (it was not trained across rates)"
@@ -563,6 +568,19 @@ def predict(
             f"{left_at:g} and went up to {float(dist.max()):.2f} {unit} from it "
             f"(inside: <= {radius:g}): from there on it extrapolates"
         )
+    setting = tuple(float(getattr(config, r)) for r in RATES)
+    known = known_rates(model)
+    if rhs is not None and rhs.rates and not outside and not _is_known(setting, known):
+        # inside the box of training rates but at none of its settings: the paths
+        # near this one were visited at other rates, so F's rate dependence here is
+        # an interpolation the training never checked (docs/predict.md, "Rates")
+        between = (
+            f"the rates {_format_rates([setting])} are none of the training's "
+            f"settings (inside its range {rhs.rate_ranges()}): F's dependence on "
+            "the rates is interpolated there, and held-out rates inside the range "
+            "were predicted with 14-73 % error in X and Y (docs/predict.md, Rates)"
+        )
+        msg = between if msg is None else f"{msg}; {between}"
     if msg is not None and warn:
         warnings.warn(msg, ExtrapolationWarning, stacklevel=2)
     sw = int((model.meta or {}).get("evaluate", {}).get("sweeps", 9))

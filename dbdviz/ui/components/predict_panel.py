@@ -177,7 +177,9 @@ class PredictPanel(Viewer):
                 )
                 self.first_draw_seconds = time.perf_counter() - self._t0
                 if p.warning:
-                    self._show(f"**Extrapolation.** {p.warning}", "warning")
+                    out = p.left_at is not None
+                    head = "Extrapolation" if out else "Untested rates"
+                    self._show(f"**{head}.** {p.warning}", "warning")
             elif rec[0] == "closure":
                 s.prediction_closures = {**s.prediction_closures, rec[1]: rec[2]}
 
@@ -186,9 +188,11 @@ class PredictPanel(Viewer):
         if state == JobState.FINISHED:
             p = self.session.prediction
             where = (
-                "inside the region the training visited"
-                if p is not None and p.left_at is None
-                else "extrapolating (see the warning)"
+                "extrapolating (see the warning)"
+                if p is None or p.left_at is not None
+                else "between the training's rates (see the warning)"
+                if p.warning
+                else "inside the region the training visited"
             )
             if p is not None and getattr(p, "extinct", None) is not None:
                 where += (
