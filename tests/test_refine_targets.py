@@ -140,3 +140,37 @@ def test_trainconfig_carries_the_targets():
     assert TrainConfig().refine_targets == "statistics"
     with pytest.raises(ValueError):
         TrainConfig(refine_targets="pairs")
+
+
+def test_nn_weight_weights_counts_and_nn_pairs_in_the_gauss_newton_step(small):
+    """``nn_weight`` multiplies the residuals and Jacobian rows of X, Y and the NN
+    pairs (not the diagonal pairs) in the damped Gauss-Newton step: the step
+    by hand from the same sampling; 1 and 3 give different steps."""
+    from dbdviz.dbd.refine import GN_DAMPING, GN_MAX_STEP, GN_STEP
+
+    data, model = small
+    steps = {}
+    for w in (1.0, 3.0):
+        r = StaticRefiner(
+            model, data, iterations=1, chains=20, targets="observables", nn_weight=w
+        )
+        ev = r._sample(r.theta, 1, None)
+        K = len(TARGET_OBSERVABLES)
+        weight = np.array([w] * 5 + [1.0] * (K - 5))
+        scale = np.abs(r.data_obs).mean(axis=0)
+        scale[scale == 0] = 1.0
+        o = np.column_stack([ev.table.mean[k] for k in TARGET_OBSERVABLES])
+        res = weight * (r.data_obs - o) / scale
+        J = weight[None, :, None] * ev.cov[:, :K, :] / scale[None, :, None]
+        want = np.empty_like(r.theta)
+        for j in range(r.theta.shape[0]):
+            A = J[j].T @ J[j]
+            lam = GN_DAMPING * np.trace(A) / A.shape[0] + 1e-12
+            sol = np.linalg.solve(A + lam * np.eye(A.shape[0]), J[j].T @ res[j])
+            want[j] = np.clip(GN_STEP * sol, -GN_MAX_STEP, GN_MAX_STEP)
+        steps[w] = r._gauss_newton(ev)
+        np.testing.assert_allclose(steps[w], want, rtol=1e-8, atol=1e-12)
+    assert np.abs(steps[3.0] - steps[1.0]).max() > 1e-4
+    with pytest.raises(ValueError, match="nn_weight"):
+        StaticRefiner(model, data, targets="observables", nn_weight=0.0)
+    assert TrainConfig().refine_nn_weight == 1.0

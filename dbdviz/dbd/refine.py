@@ -84,6 +84,7 @@ STRIDE = TrainConfig.param["refine_stride"].default
 INIT = TrainConfig.param["refine_init"].default
 SWEEPS = TrainConfig.param["refine_sweeps"].default
 TARGETS = TrainConfig.param["refine_targets"].default
+NN_WEIGHT = TrainConfig.param["refine_nn_weight"].default
 _TARGETS = ("statistics", "observables")
 #: ``"observables"`` targets: the fraction of the Gauss-Newton step taken per
 #: iteration, its largest change of one parameter, and the damping of the normal
@@ -213,6 +214,7 @@ threads, init, sweeps
         init: str = INIT,
         sweeps: int = SWEEPS,
         targets: str = TARGETS,
+        nn_weight: float = NN_WEIGHT,
     ) -> None:
         if not isinstance(model, DBDModel):
             raise ValueError("model must be a DBDModel (dbdviz.dbd.Trainer(...).run())")
@@ -235,6 +237,7 @@ threads, init, sweeps
                 f"targets = {targets!r}: allowed {', '.join(map(repr, _TARGETS))}"
             )
         self.targets = targets
+        self.nn_weight = _check_pos("nn_weight", nn_weight)
         sweeps = _check_int("sweeps", sweeps, 0)
         snaps = getattr(data, "snapshots", None)
         if snaps is None or snaps.ndim != 4:
@@ -268,6 +271,7 @@ threads, init, sweeps
         self.data_obs = lattice_observables(snaps[:, self.idx]).mean(axis=0)[:, :K]
         self._obs_scale = np.abs(self.data_obs).mean(axis=0)
         self._obs_scale[self._obs_scale == 0] = 1.0
+        self._obs_scale[:5] /= self.nn_weight  # X, Y, nnXX, nnXY, nnYY
         trained = int(model.meta.get("evaluate", {}).get("sweeps", 9))
         self.sweeps = sweeps if sweeps > 0 else trained
         self.snaps = (
@@ -533,6 +537,7 @@ threads, init, sweeps
             "sweeps": self.sweeps,
             "init": self.init,
             "targets": self.targets,
+            "nn_weight": self.nn_weight,
             "lr": self.lr,
             "taps": self.taps,
             "fit_iterations": self.fit_iterations,
@@ -568,6 +573,7 @@ def refine_static(
     init: str = INIT,
     sweeps: int = SWEEPS,
     targets: str = TARGETS,
+    nn_weight: float = NN_WEIGHT,
     progress: Callable[[int, int], Any] | None = None,
     cancel: threading.Event | None = None,
 ) -> DBDModel:
@@ -620,6 +626,9 @@ def refine_static(
         ``d<o_k>/dtheta = Cov(o_k, M)`` estimated from the chains: the diagonal
         pairs become targets that the hidden units' weights can hold. Default:
         ``TrainConfig.refine_targets``.
+    nn_weight : float
+        With ``"observables"``: the weight of X, Y and the NN pairs relative to
+        the diagonal pairs (> 0). Default: ``TrainConfig.refine_nn_weight``.
     threads, progress, cancel
         As :func:`dbdviz.dbd.evaluate.sample_trajectory`; ``progress(i, iterations)``
         after every moment-matching iteration.
@@ -652,6 +661,7 @@ def refine_static(
         init=init,
         sweeps=sweeps,
         targets=targets,
+        nn_weight=nn_weight,
     )
     while not refiner.done:
         refiner.step(cancel=cancel)

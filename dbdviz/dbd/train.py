@@ -559,6 +559,7 @@ class Trainer(WindowSampling):
             init=tc.refine_init,
             sweeps=int(tc.refine_sweeps),
             targets=tc.refine_targets,
+            nn_weight=float(tc.refine_nn_weight),
         )
 
     def _refine_step(self) -> ProgressRecord:
