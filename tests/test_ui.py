@@ -912,6 +912,7 @@ def test_training_shows_the_refinement_live(tiny, stop):
     adv = panel.advanced[1]._widgets
     assert {"refine_iterations", "refine_chains", "refine_stride"} <= set(adv)
     assert list(adv["refine_targets"].options) == ["statistics", "observables"]
+    assert adv["refine_nn_weight"].name == "Refinement weight of X, Y, NN pairs"
     assert adv["refine_iterations"].end == 100_000  # the hard bound, not the soft
     job, gate = _gated_training(panel, s, gate_step=8)  # refinement step 2 of 5
     poll_until(job, lambda: "Refining the closure" in panel.status.object)

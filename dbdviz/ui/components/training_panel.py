@@ -77,6 +77,7 @@ TRAIN_ADVANCED = [
     "refine_sweeps",
     "refine_stride",
     "refine_targets",
+    "refine_nn_weight",
 ]
 
 
