@@ -113,16 +113,11 @@ def cmd_predict(args: argparse.Namespace, cli: Any) -> int:
     cli._check_paths({"--out": args.out}, {"MODEL": args.model})
     model = _load_model(args.model, cli)
     cfg = _prediction_config(args, model, cli)
-    from .dbd.predict import check_prediction, predict
+    from .dbd.predict import check_prediction, predict, resolve_form
 
     try:
         check_prediction(model, cfg)
-        if args.form == "two-phase" and getattr(model, "mixture", None) is None:
-            raise ValueError(
-                "form = two-phase: the model has no two-phase fit (one ensemble, "
-                "several rates, no extinctions in its training or an older file); "
-                "allowed --form one-path"
-            )
+        resolve_form(model, args.form)
     except ValueError as exc:
         raise cli.UsageError(_option_message(exc, cli)) from None
     prog = cli.Progress("predict", args.quiet)

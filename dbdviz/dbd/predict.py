@@ -399,6 +399,24 @@ def has_learned_rhs(model) -> bool:
     return getattr(model, "rhs", None) is not None or model.fe.n_vertices > 0
 
 
+def resolve_form(model, form: str | None) -> str:
+    """The form a prediction of ``model`` takes (:data:`FORMS`; None: two-phase when
+    the model has that fit, else one-path); ValueError naming ``form`` when the
+    model cannot predict in it (before any work)."""
+    has_mixture = getattr(model, "mixture", None) is not None
+    if form is None:
+        return "two-phase" if has_mixture else "one-path"
+    if form not in FORMS:
+        raise ValueError(f"form = {form!r}: allowed {', '.join(FORMS)}")
+    if form == "two-phase" and not has_mixture:
+        raise ValueError(
+            "form = 'two-phase': the model has no two-phase fit (one ensemble, "
+            "several rates, no extinctions in its training or an older file); "
+            "allowed 'one-path'"
+        )
+    return form
+
+
 def check_prediction(model, config) -> None:
     """Raise ValueError naming the option when ``config`` cannot be predicted by
     ``model`` (before any work)."""
@@ -506,16 +524,7 @@ def predict(
     chains = _check_int("chains", chains, 1)
     every = _check_int("every", every, 1)
     mixture = getattr(model, "mixture", None)
-    if form is None:
-        form = "two-phase" if mixture is not None else "one-path"
-    if form not in FORMS:
-        raise ValueError(f"form = {form!r}: allowed {', '.join(FORMS)}")
-    if form == "two-phase" and mixture is None:
-        raise ValueError(
-            "form = 'two-phase': the model has no two-phase fit (one ensemble, "
-            "several rates, no extinctions in its training or an older file); "
-            "allowed form = 'one-path'"
-        )
+    form = resolve_form(model, form)
     check_prediction(model, config)
     if model.dbm_config.depth != 0 and getattr(model, "rhs", None) is not None:
         raise ValueError("model: a kernel right-hand side needs depth 0")
