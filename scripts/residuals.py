@@ -4,6 +4,7 @@ Usage (from the repository root, with ``PYTHONPATH=$PWD``)::
 
     python scripts/residuals.py [--lattices 40] [--reps 500] [--pick-mode MODE]
                                 [--seed 1] [--decompose] [--exact K]
+                                [--closure-from VARIANT ...]
 
 For each kind (``random``: 100 X and 100 Y placed uniformly on 40 x 40;
 ``clustered``: X in a 14 x 14 block and Y in a 9 x 9 block, 90 % filled, 20 sites
@@ -36,6 +37,11 @@ variant (about 10 minutes):
 exact_groups=K)``, the components of molecules within 4 sites with at most K
 molecules computed exactly (dbdviz/closures/exact_groups.py), the rest by the
 triplet level.
+
+``--closure-from VARIANT`` (repeatable) adds the row of
+``lattice_step_expectation(..., closure_from=VARIANT)``: the four-site ratios from
+the lattice ``before events`` or ``before deaths``, or the ``lone births out`` of
+the integration (docs/hierarchy.md section 4, "The events' expected lattice").
 """
 
 from __future__ import annotations
@@ -166,6 +172,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--decompose", action="store_true")
     ap.add_argument("--exact", type=int, default=0, metavar="K")
+    ap.add_argument(
+        "--closure-from", action="append", default=[], metavar="VARIANT",
+        choices=["before events", "before deaths", "lone births out"],
+    )  # fmt: skip
     a = ap.parse_args()
     if a.exact < 0:
         ap.error(f"--exact must be >= 0 (0: off), got {a.exact}")
@@ -185,6 +195,8 @@ def main() -> None:
         if a.exact > 0:
             p = lattice_step_expectation(lat, cfg, exact_groups=a.exact)
             preds[f"exact <= {a.exact}"] = p
+        for cf in a.closure_from:
+            preds[cf] = lattice_step_expectation(lat, cfg, closure_from=cf)
         print(f"{name}: mean change", np.round((mean - obs).mean(axis=0), 2))
         for label, p in preds.items():
             print(f"  {label:14s} {_cells((mean - p).mean(axis=0), se)}", flush=True)

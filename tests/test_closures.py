@@ -822,6 +822,61 @@ def test_step_expectation_is_additive_over_far_apart_groups():
     assert abs(glob[1, 2] - glob[0, 2]) > 0.3  # the global closure is not additive
 
 
+def _block_and_y(seed: int = 4) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    g = np.zeros((40, 40), np.uint8)
+    g[5:18, 5:18] = (rng.random((13, 13)) < 0.9).astype(np.uint8)
+    g[22:28, 22:28] = np.where(rng.random((6, 6)) < 0.9, 2, 0).astype(np.uint8)
+    return g
+
+
+def test_closure_from_variants_reduce_to_the_default_without_their_events():
+    """``closure_from`` only changes which lattice the four-site ratios come from:
+    without births and deaths every variant is the default; without births
+    'before deaths' is 'before events'; without deaths 'before deaths' is the
+    default; a bad value is refused naming the option."""
+    lat = np.stack([_block_and_y(4), _block_and_y(5)])
+    pure = preset("paper", birth=0.0, death=0.0)
+    ref = lattice_step_expectation(lat, pure)
+    for cf in ("before events", "before deaths", "lone births out"):
+        e = lattice_step_expectation(lat, pure, closure_from=cf)
+        np.testing.assert_allclose(e, ref, atol=1e-9)
+    no_birth = preset("paper", birth=0.0)
+    np.testing.assert_allclose(
+        lattice_step_expectation(lat, no_birth, closure_from="before deaths"),
+        lattice_step_expectation(lat, no_birth, closure_from="before events"),
+        atol=1e-9,
+    )
+    assert not np.allclose(
+        lattice_step_expectation(lat, no_birth, closure_from="before events"),
+        lattice_step_expectation(lat, no_birth),
+        atol=1e-3,
+    )
+    no_death = preset("paper", death=0.0)
+    np.testing.assert_allclose(
+        lattice_step_expectation(lat, no_death, closure_from="before deaths"),
+        lattice_step_expectation(lat, no_death),
+        atol=1e-9,
+    )
+    with pytest.raises(ValueError, match="closure_from"):
+        lattice_step_expectation(lat, pure, closure_from="before")
+
+
+def test_lone_births_out_is_per_group_for_one_block():
+    """'lone births out': a birth more than 3 sites from every molecule is one X
+    with no bond, out of the integration. On a lattice whose molecules form one
+    group that is exactly the per-group integration; its X is the block's
+    integrated X plus the lone births' probabilities."""
+    cfg = preset("paper")
+    g = np.zeros((40, 40), np.uint8)
+    g[5:18, 5:18] = (np.random.default_rng(3).random((13, 13)) < 0.9).astype(np.uint8)
+    e = lattice_step_expectation(g[None], cfg, closure_from="lone births out")[0]
+    grp = lattice_step_expectation(g[None], cfg, per_group=True)[0]
+    glob = lattice_step_expectation(g[None], cfg)[0]
+    np.testing.assert_allclose(e, grp, atol=1e-9)
+    assert abs(e[2] - glob[2]) > 0.1  # the lone births moved the global closure
+
+
 def test_adjacent_pair_after_a_sweep_by_hand():
     """Golden value: two adjacent X, one pure sweep (uniform picks). The first mover
     stays with 1/4 (then the bond survives if the second stays too, 1/4) or hops

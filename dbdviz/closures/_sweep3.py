@@ -339,7 +339,7 @@ _H = 0.0625
 _S_MAX = 16.0
 
 
-def integrate_sweep3(b, n, t, p3, n_sites, path=None, star=None):
+def integrate_sweep3(b, n, t, p3, n_sites, path=None, star=None, ratios=None):
     """Expected species bonds and counts after one sweep, triplets evolved.
 
     Parameters
@@ -350,13 +350,18 @@ def integrate_sweep3(b, n, t, p3, n_sites, path=None, star=None):
     n_sites : int
     path, star : ndarray, shape (3, 3, 3, 3), optional
         Measured four-site patterns of the start; default: closed (ratio 1).
+    ratios : tuple of two ndarray, shape (5, 5, 5, 5), optional
+        Measured / closed ratios to use instead of those of ``path`` and ``star``
+        (:func:`start_ratios` of another lattice, e.g. the one before the events).
 
     Returns
     -------
     b, n : ndarray, shapes (3, 3) and (3,)
     predations : float
     """
-    if path is None:
+    if ratios is not None:
+        r_path, r_star = ratios
+    elif path is None:
         r_path = r_star = np.ones((_NS,) * 4)
     else:
         r_path, r_star = start_ratios(b, n, t, path, star, n_sites)

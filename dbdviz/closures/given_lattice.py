@@ -25,7 +25,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import LatticeLV
-from ._sweep3 import _DIRS, _shift, integrate_sweep3
+from ._sweep3 import _DIRS, _shift, integrate_sweep3, start_ratios
+from .exact_groups import _dilate
 from .hierarchy import E, X, Y, unimolecular_per_step
 
 __all__ = ["site_event_probabilities", "soft_statistics", "lattice_step_expectation"]
@@ -168,11 +169,16 @@ def independent_groups(lattice: np.ndarray, birth: np.ndarray):
     return lab, np.bincount(labels, minlength=k)
 
 
+#: Values of ``closure_from`` (:func:`lattice_step_expectation`).
+_CLOSURE_FROM = ("after events", "before events", "before deaths", "lone births out")
+
+
 def lattice_step_expectation(
     lattices: np.ndarray,
     config: LatticeLV,
     per_group: bool = False,
     exact_groups: int = 0,
+    closure_from: str = "after events",
 ) -> np.ndarray:
     """Expected ``X, Y, nnXX, nnXY, nnYY`` after one simulator step from each lattice.
 
@@ -205,6 +211,13 @@ def lattice_step_expectation(
         removes the cancellations between the closure's errors on small and large
         clusters (docs/hierarchy.md section 4), so off by default. The recursion
         costs about 0.3 s for a group of 6 (cached by shape).
+    closure_from : {"after events", "before events"}
+        The lattice whose measured / closed four-site ratios are held through the
+        sweep (:func:`._sweep3.start_ratios`): the expected lattice after the
+        events (default: the start of the sweep exact in expectation), or the
+        lattice before them (the molecules present, without the births' and
+        deaths' fractional sites; the start's four-site patterns then closed).
+        Measured in docs/hierarchy.md section 4.
 
     Returns
     -------
@@ -214,6 +227,11 @@ def lattice_step_expectation(
         raise ValueError(
             f"birth_mode = {config.birth_mode!r} is not supported by the step's "
             "equations: allowed 'global'"
+        )
+    if closure_from not in _CLOSURE_FROM:
+        raise ValueError(
+            f"closure_from = {closure_from!r}: allowed "
+            + ", ".join(repr(c) for c in _CLOSURE_FROM)
         )
     lat = np.asarray(lattices)
     L = config.size
@@ -239,14 +257,30 @@ def lattice_step_expectation(
         # a lone molecule or birth: no bond before or after the sweep
         total = np.zeros(5)
         total[:2] = one[X:, lone].sum(axis=1)
+        if closure_from == "lone births out" and not per_group:
+            far = (pb > 0.0) & ~_dilate(g != E, GROUP_RADIUS)
+            total[0] += pb[far].sum()
+            one = one.copy()
+            one[E, far] += pb[far]
+            one[X, far] -= pb[far]
         for j in np.flatnonzero(sizes > 1):
             nodes = lab == j
             soft = np.zeros_like(one)
             soft[E] = 1.0
             soft[:, nodes] = one[:, nodes]
             n, b, t, path, star = soft_statistics(soft)
+            ratios = None
+            if closure_from in ("before events", "before deaths"):
+                hard = np.stack([g == E, g == X, g == Y]).astype(np.float64)
+                if closure_from == "before deaths":
+                    hard[E] -= pb
+                    hard[X] += pb
+                hard[:, ~nodes] = 0.0
+                hard[E, ~nodes] = 1.0
+                n0, b0, t0, path0, star0 = soft_statistics(hard)
+                ratios = start_ratios(b0, n0, t0, path0, star0, config.n_sites)
             bb, nn, _ = integrate_sweep3(
-                b, n, t, config.predation, config.n_sites, path, star
+                b, n, t, config.predation, config.n_sites, path, star, ratios
             )
             total += nn[X], nn[Y], bb[X, X] / 2.0, bb[X, Y], bb[Y, Y] / 2.0
         out[i] = total
