@@ -17,6 +17,7 @@ from dbdviz.dbd.mixture import (
     extinct_moments,
     fit_alive_rhs,
     fit_hazard,
+    hazard_covariates,
     mix_moments,
 )
 from dbdviz.dbd.mixture_fit import prey_only_curve
@@ -186,6 +187,28 @@ def test_two_phase_integrate_blends_by_the_extinct_fraction():
     np.testing.assert_allclose(tp.extinct(th), 1 - np.exp(-lam * np.arange(9)))
 
 
+def test_two_phase_quadratic_hazard_exact():
+    # lambda = exp(b0 + 0.5 theta_0^2): the squares' coefficients follow theta
+    whole = _const_rhs([1.0, 0.0], np.zeros((1, 2)))
+    alive = _const_rhs([1.0, 0.0], np.zeros((1, 2)))
+    b = [np.log(0.01), 0.0, 0.0, 0.5, 0.0]
+    tp = TwoPhase(alive, b, 0.5, curve(), blend=0.05)
+    assert tp.quadratic
+    th = tp.integrate(whole, np.zeros(2), 6, 0.5)
+    np.testing.assert_allclose(th[:, 0], 0.5 * np.arange(7), rtol=1e-12)
+    lam = 0.01 * np.exp(0.5 * th[:-1, 0] ** 2)
+    np.testing.assert_allclose(
+        tp.extinct(th), 1 - np.exp(-np.r_[0.0, np.cumsum(lam)]), rtol=1e-12
+    )
+    np.testing.assert_array_equal(hazard_covariates(th), np.column_stack([th, th**2]))
+    # a linear hazard (model files before the squares) still loads and predicts
+    lin = TwoPhase.from_arrays(
+        {**tp.to_arrays(), "hazard": np.array(b[:3])}, alive.inputs
+    )
+    assert not lin.quadratic
+    np.testing.assert_allclose(lin.extinct(th), 1 - np.exp(-0.01 * np.arange(7)))
+
+
 def test_two_phase_mix_mean_and_sd():
     alive = _const_rhs([0.0] * 5, np.zeros((1, 5)))
     tp = TwoPhase(alive, np.zeros(6), 0.5, curve())
@@ -244,6 +267,7 @@ def test_train_multi_fits_the_two_phase_pieces(dying, tp_model):
     assert tp.curve.shape == (1501, len(OBSERVABLES))
     assert np.all(tp.curve[:, 1] == 0) and tp.curve[-1, 0] == 64  # full lattice
     assert tp.alive.inputs == tp_model.rhs.inputs and tp.blend == BLEND
+    assert tp.quadratic and tp.hazard.shape == (2 * tp.alive.n_funcs + 1,)
     from dbdviz.dbd.predict import train_multi
 
     one = train_multi(dying, chains=4, iterations=1, threads=1, taps=0, two_phase=False)

@@ -54,6 +54,7 @@ __all__ = [
     "fit_alive_rhs",
     "fit_hazard",
     "extinct_fraction",
+    "hazard_covariates",
     "entry_ratio",
     "extinct_moments",
     "mix_moments",
@@ -67,6 +68,28 @@ ALIVE_LENGTH = 2.5
 ALIVE_RIDGE = 0.03
 ALIVE_PULL = 0.02
 BLEND = 0.05
+
+
+def hazard_covariates(theta: np.ndarray, quadratic: bool = True) -> np.ndarray:
+    """The hazard's covariates of a parameter path: ``theta`` and its squares.
+
+    The extinction hazard is not log-linear in ``theta``: a linear one fitted on the
+    training grid overshoots the deep first trough of the Y-rich, prey-poor corner
+    (50,250: ``q`` 0.62-0.69 against 0.51-0.56 along its own survivors' path); the
+    squares halve the leave-one-ensemble-out error (docs/experiments/14 section 7).
+
+    Parameters
+    ----------
+    theta : ndarray (T, P) or (P,)
+    quadratic : bool
+        False: ``theta`` alone (model files of session 8 before the squares).
+
+    Returns
+    -------
+    ndarray (T, 2 P) or (T, P)
+    """
+    th = np.atleast_2d(np.asarray(theta, dtype=np.float64))
+    return np.column_stack([th, th**2]) if quadratic else th
 
 
 def _design(f: np.ndarray) -> np.ndarray:
@@ -356,8 +379,9 @@ class TwoPhase:
     ----------
     alive : KernelRHS
         The survivors' right-hand side (:func:`fit_alive_rhs`).
-    hazard : ndarray (P + 1,)
-        :func:`fit_hazard` on the survivors' ``theta``.
+    hazard : ndarray (2 P + 1,) or (P + 1,)
+        :func:`fit_hazard` on :func:`hazard_covariates` of the survivors' ``theta``
+        (``P + 1``: ``theta`` alone, older model files).
     ratio : float
         :func:`entry_ratio`.
     curve : ndarray (S, C)
@@ -372,10 +396,13 @@ class TwoPhase:
         self.ratio = float(ratio)
         self.curve = np.ascontiguousarray(curve, dtype=np.float64)
         self.blend = float(blend)
-        if self.hazard.shape != (alive.n_funcs + 1,):
+        P = alive.n_funcs
+        if self.hazard.shape not in ((2 * P + 1,), (P + 1,)):
             raise ValueError(
-                f"hazard has shape {self.hazard.shape}: expected ({alive.n_funcs + 1},)"
+                f"hazard has shape {self.hazard.shape}: expected ({2 * P + 1},) or "
+                f"({P + 1},)"
             )
+        self.quadratic = len(self.hazard) == 2 * P + 1
         if self.curve.ndim != 2 or self.curve.shape[1] < len(OBS):
             raise ValueError(f"curve has shape {self.curve.shape}: expected (S, >= 5)")
         if not (self.blend > 0 and np.isfinite(self.ratio)):
@@ -390,6 +417,7 @@ class TwoPhase:
         th[0] = theta0
         cum = 0.0
         b0, b = self.hazard[0], self.hazard[1:]
+        sq = self.quadratic
         for t in range(int(n_steps)):
             w = min(1.0, -np.expm1(-cum) / self.blend)
             z = th[t][None]
@@ -399,12 +427,13 @@ class TwoPhase:
             th[t + 1] = th[t] + float(dt) * f
             if not np.all(np.isfinite(th[t + 1])):
                 raise FloatingPointError("theta(t) diverged (non-finite values)")
-            cum += math.exp(min(b0 + float(th[t] @ b), 50.0))
+            c = np.concatenate([th[t], th[t] ** 2]) if sq else th[t]
+            cum += math.exp(min(b0 + float(c @ b), 50.0))
         return th
 
     def extinct(self, theta: np.ndarray) -> np.ndarray:
         """``q(t)`` along an alive path (:func:`extinct_fraction`)."""
-        return extinct_fraction(self.hazard, theta)
+        return extinct_fraction(self.hazard, hazard_covariates(theta, self.quadratic))
 
     def mix(
         self, alive_mean: np.ndarray, alive_sd: np.ndarray, q: np.ndarray

@@ -115,7 +115,13 @@ def fit_two_phase(
     dict
         ``events``, ``fit_residual`` of the survivors' path fit (or empty).
     """
-    from .mixture import alive_means, entry_ratio, fit_alive_rhs, fit_hazard
+    from .mixture import (
+        alive_means,
+        entry_ratio,
+        fit_alive_rhs,
+        fit_hazard,
+        hazard_covariates,
+    )
     from .multi import fit_paths
 
     P = dbm.n_params
@@ -142,7 +148,7 @@ def fit_two_phase(
     alive = fit_alive_rhs(
         paths, weights, float(ensembles[0].config.dt), names=whole.inputs
     )
-    hazard = fit_hazard(paths, counts)
+    hazard = fit_hazard([hazard_covariates(p) for p in paths], counts)
     ratio = entry_ratio([o[:, :, :2] for o in obs])
     c0 = ensembles[0].config
     curve = prey_only_curve(
