@@ -301,6 +301,12 @@ class KernelRHS:
         )
 
 
+def gram(cs: np.ndarray, length: float) -> np.ndarray:
+    """Gaussian kernel matrix of the standardised centers ``cs`` (n, D) with
+    ``length``: ``exp(-|c_i - c_j|^2 / (2 length^2))`` (the fits' normal equations)."""
+    return np.exp(-0.5 * ((cs[:, None, :] - cs[None]) ** 2).sum(-1) / length**2)
+
+
 def fit_kernel_rhs(
     inputs: Sequence[np.ndarray],
     paths: Sequence[np.ndarray],
@@ -368,7 +374,7 @@ def fit_kernel_rhs(
     if form == "inputs":
         mean = Vs.mean(axis=0)
         cs = C / scale
-        K = np.exp(-0.5 * ((cs[:, None, :] - cs[None]) ** 2).sum(-1) / length**2)
+        K = gram(cs, length)
         alpha = np.linalg.solve(K + ridge * np.eye(K.shape[0]), Vs - mean)
         return KernelRHS(
             C, alpha, mean, scale, Z[:: max(1, int(subsample) // 2)], **settings
@@ -388,7 +394,7 @@ def fit_kernel_rhs(
     poly = np.linalg.solve(A, X.T @ Vs)
     cs = C[:, :P] / scale[:P]
     k = probe.factors(C[:, P:])
-    K = np.exp(-0.5 * ((cs[:, None, :] - cs[None]) ** 2).sum(-1) / length**2)
+    K = gram(cs, length)
     K *= k @ k.T
     alpha = np.linalg.solve(K + ridge * np.eye(K.shape[0]), Vs - X @ poly)
     return KernelRHS(

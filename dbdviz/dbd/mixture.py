@@ -335,7 +335,7 @@ def fit_alive_rhs(
     KernelRHS
         ``"reactions"`` form without rate inputs.
     """
-    from .kernel import BANDWIDTH, RADIUS, SUBSAMPLE, KernelRHS
+    from .kernel import BANDWIDTH, RADIUS, SUBSAMPLE, KernelRHS, gram
 
     sub = SUBSAMPLE if subsample is None else int(subsample)
     Z = np.concatenate([np.asarray(p, dtype=np.float64)[:-1] for p in paths])
@@ -354,7 +354,7 @@ def fit_alive_rhs(
     mean = (Vs * Ws[:, None]).sum(axis=0) / max(Ws.sum(), 1e-300)
     Ws = np.maximum(Ws, 1e-3)
     cs = C / scale
-    K = np.exp(-0.5 * ((cs[:, None, :] - cs[None]) ** 2).sum(-1) / length**2)
+    K = gram(cs, length)
     alpha = np.linalg.solve(K + float(ridge) * np.diag(1.0 / Ws), Vs - mean)
     return KernelRHS(
         C,
