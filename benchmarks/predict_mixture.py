@@ -51,8 +51,8 @@ def main(argv=None) -> None:
         extinct_fraction,
         fit_hazard,
         mix_moments,
-        prey_only_curve,
     )
+    from dbdviz.dbd.mixture_fit import CURVE_STEPS, prey_only_curve
     from dbdviz.dbd.predict import sample_moments
     from dbdviz.dbm import DBM
     from dbdviz.moments import MomentTable, read_moment_table
@@ -83,9 +83,7 @@ def main(argv=None) -> None:
     coef = fit_hazard(paths[:9], alive)
     ratio = entry_ratio(obs)
     t0 = time.perf_counter()
-    curve = prey_only_curve(
-        preset("paper", steps=1500), init_x=20, replicates=40, seed=5
-    )
+    curve = prey_only_curve(preset("paper", steps=CURVE_STEPS))
     print(
         f"hazard {np.round(coef, 3)}  entry ratio {ratio:.3f}  prey-only curve "
         f"{time.perf_counter() - t0:.1f} s "

@@ -29,9 +29,9 @@ CURVE_SEED = 5
 def prey_only_curve(
     config,
     *,
-    init_x: int = 20,
-    replicates: int = 40,
-    seed: int = 0,
+    init_x: int = CURVE_INIT_X,
+    replicates: int = CURVE_REPLICATES,
+    seed: int = CURVE_SEED,
     columns: int | None = len(OBS),
 ):
     """Mean moments of prey-only lattices (``Y = 0``) from the project's simulator.
@@ -153,9 +153,6 @@ def fit_two_phase(
     c0 = ensembles[0].config
     curve = prey_only_curve(
         type(c0)(**{**c0.to_dict(), "steps": CURVE_STEPS}),
-        init_x=CURVE_INIT_X,
-        replicates=CURVE_REPLICATES,
-        seed=CURVE_SEED,
         columns=None,
     )
     info = {
