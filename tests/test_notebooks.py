@@ -25,6 +25,28 @@ def test_committed_without_outputs(path):
             assert cell.get("outputs") == [] and cell.get("execution_count") is None
 
 
+def test_committed_notebooks_are_the_build_scripts(monkeypatch):
+    """scripts/build_notebooks.py is the notebooks' source: a notebook edited by hand
+    (and not in the script) would be lost at the next build."""
+    monkeypatch.syspath_prepend(str(NB_DIR.parent / "scripts"))
+    import build_notebooks
+    import nb_explorer
+
+    built = {
+        nb_explorer.NAME: nb_explorer.nb00(),
+        "01_lattice_lv_and_moments.ipynb": build_notebooks.nb01(),
+        "02_hierarchy_and_closures.ipynb": build_notebooks.nb02(),
+        "03_learning_a_closure.ipynb": build_notebooks.nb03(),
+        "04_does_it_generalise.ipynb": build_notebooks.nb04(),
+    }
+    assert sorted(built) == [p.name for p in NOTEBOOKS]
+    for name, cells in built.items():
+        committed = json.loads((NB_DIR / name).read_text())["cells"]
+        assert [(c["cell_type"], c["source"]) for c in cells] == [
+            (c["cell_type"], "".join(c["source"])) for c in committed
+        ], name
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_executes(path, tmp_path, monkeypatch):
     nbformat = pytest.importorskip("nbformat")
