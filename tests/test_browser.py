@@ -237,12 +237,17 @@ def test_a_page_whose_session_expired_loads_offline(server, chromium):
     page.close()
 
 
+# The figure is rendered by the server when the button is pressed (seconds on a quiet
+# machine, over 30 s, Playwright's default, once at load 4-5 on 2 cores).
+DOWNLOAD_TIMEOUT_MS = 120_000
+
+
 def test_exporting_the_figure_keeps_the_page_offline(server, chromium):
     """Saving the figure (Panel's save inside the session) must not switch the
     session's own stylesheets to the CDN, nor those of a page opened after it."""
     page, errors = open_dashboard(chromium, server)
     page.locator(".bk-tab", has_text="Export").click()
-    with page.expect_download() as download:
+    with page.expect_download(timeout=DOWNLOAD_TIMEOUT_MS) as download:
         page.get_by_text("Download figure (HTML)").click()
     html = Path(download.value.path()).read_text(encoding="utf-8")
     assert "<html" in html.lower() and "Bokeh" in html
@@ -542,12 +547,12 @@ def test_the_exported_figure_opens_offline(server, chromium, tmp_path):
     page, errors = open_dashboard(chromium, server)
     simulate_small(page, replicates=10, steps=40)
     page.locator(".bk-tab", has_text="Export").click()
-    with page.expect_download() as download:
+    with page.expect_download(timeout=DOWNLOAD_TIMEOUT_MS) as download:
         page.get_by_text("Download figure (HTML)").click()
     path = tmp_path / "figure.html"
     path.write_bytes(Path(download.value.path()).read_bytes())
     # the PNG, drawn on the server: 1600 x 900, not blank
-    with page.expect_download() as download_png:
+    with page.expect_download(timeout=DOWNLOAD_TIMEOUT_MS) as download_png:
         page.get_by_text("Download figure (PNG").click()
     assert download_png.value.suggested_filename == "moments.png"
     from PIL import Image
