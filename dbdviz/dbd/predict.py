@@ -656,9 +656,9 @@ def past_training_message(trained_to: float, t_end: float) -> str:
     Measured (docs/experiments/17): the learned law is a function of ``theta``
     only, but a lattice's second predator trough is not its first: trained to
     t = 300 on the 3 x 3 grid, the held-out counts' survivors leave their second
-    trough 50-100 steps late, and the extinction hazard under-predicts the second
-    trough's extinctions 2-3 fold, also where the path stays inside the visited
-    region."""
+    trough far too slowly, and the extinction hazard under-predicts the second
+    trough's extinctions (``q(500)`` 3.5-3.8 times too low), also where the path
+    stays inside the visited region."""
     return (
         f"the prediction runs past the training's last time t = {trained_to:g} "
         f"(to t = {t_end:g}): F and the extinction hazard were learned on earlier "
