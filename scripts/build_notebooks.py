@@ -480,7 +480,9 @@ def nb04():
         new_code_cell("for x, y in grid[:2]:\n    show(errors(x, y)[0], f'{x}+{y}*')"),
         new_markdown_cell(
             "## Beyond the trained times\n\nTrained on ensembles that end earlier, predicting "
-            "the later times of a held-out count."
+            "the later times of a held-out count. The prediction says that it runs past the "
+            "training's last time: the second predator trough is a state the first cycle never "
+            "visits, and the learned law has not seen it (docs/experiments/17)."
         ),
         new_code_cell(
             "short = 40 if SMALL else 300\n"
@@ -489,7 +491,9 @@ def nb04():
             "               for i, (x, y) in enumerate(grid)]\n"
             "model_ = train_multi(train_short, seed=0)\n"
             "x, y = heldout[0]\n"
-            "show(errors(x, y, window=(short, None))[0], f'{x}+{y}, t > {short}')\n"
+            "rows, p, *_ = errors(x, y, window=(short, None))\n"
+            "show(rows, f'{x}+{y}, t > {short}')\n"
+            "print(p.warning)  # it says that the prediction runs past the training's last time\n"
             "model_ = model"
         ),
         new_markdown_cell(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import pytest
 
@@ -12,6 +13,7 @@ from dbdviz.config import preset  # noqa: E402
 from dbdviz.dbd import train_multi  # noqa: E402
 from dbdviz.simulate import simulate  # noqa: E402
 from dbdviz.ui.app import App  # noqa: E402
+from dbdviz.ui.components.predict_panel import warning_heading  # noqa: E402
 from dbdviz.ui.jobs import JobState  # noqa: E402
 
 STATE = dict(size=8, steps=6, dt=1.0)
@@ -137,3 +139,30 @@ def test_predict_between_training_rates_says_so():
     app.session.config.birth = 0.03
     assert app.predict.predict().wait(120) == JobState.FINISHED
     assert "none of the training's" not in (app.session.prediction.warning or "")
+
+
+def test_predict_past_the_trained_times_says_so(model):
+    """Asked for more steps than the training saw, the alert and the status say the
+    prediction runs past the training's last time; "Untested rates" is kept for
+    rates between the training's settings, "Extrapolation" for leaving the region."""
+    app = app_with(model, steps=STATE["steps"] + 4, init_x=10, init_y=8)
+    job = app.predict.predict()
+    assert job.wait(120) == JobState.FINISHED, job.error
+    p = app.session.prediction
+    assert p.past_training and p.trained_to == STATE["steps"] * STATE["dt"]
+    assert "past the training's last time t = 6" in p.warning
+    assert warning_heading(p) == "Extrapolation"  # this small model also leaves
+    inside = dataclasses.replace(p, left_at=None)  # as a path that stays inside
+    assert warning_heading(inside) == "Beyond the trained times"
+    assert warning_heading(dataclasses.replace(inside, trained_to=None)) == (
+        "Untested rates"
+    )
+    panel = app.predict
+    panel._on_records([("prediction", inside, app.session.prediction_config)])
+    assert panel.alert.object.startswith("**Beyond the trained times.**")
+    panel._on_done(JobState.FINISHED, None)
+    assert "past the training's last time t = 6 " in panel.status.object
+    # within the trained times: no such warning
+    app.session.config.steps = STATE["steps"]
+    assert app.predict.predict().wait(120) == JobState.FINISHED
+    assert not app.session.prediction.past_training

@@ -53,6 +53,16 @@ def prediction_work(model, config, chains: int, seed: int = 0, every: int = 1):
     return work
 
 
+def warning_heading(p) -> str:
+    """The alert's heading for a prediction's warning: left the visited region,
+    ran past the training's last time, or rates between the training's settings."""
+    if p.left_at is not None:
+        return "Extrapolation"
+    if p.past_training:
+        return "Beyond the trained times"
+    return "Untested rates"
+
+
 class PredictPanel(Viewer):
     """``Predict``: the trained model's prediction for the current settings."""
 
@@ -177,9 +187,7 @@ class PredictPanel(Viewer):
                 )
                 self.first_draw_seconds = time.perf_counter() - self._t0
                 if p.warning:
-                    out = p.left_at is not None
-                    head = "Extrapolation" if out else "Untested rates"
-                    self._show(f"**{head}.** {p.warning}", "warning")
+                    self._show(f"**{warning_heading(p)}.** {p.warning}", "warning")
             elif rec[0] == "closure":
                 s.prediction_closures = {**s.prediction_closures, rec[1]: rec[2]}
 
@@ -190,6 +198,9 @@ class PredictPanel(Viewer):
             where = (
                 "extrapolating (see the warning)"
                 if p is None or p.left_at is not None
+                else f"past the training's last time t = {p.trained_to:g} (see the "
+                "warning)"
+                if p.past_training
                 else "between the training's rates (see the warning)"
                 if p.warning
                 else "inside the region the training visited"
