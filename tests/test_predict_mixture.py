@@ -275,6 +275,29 @@ def test_train_multi_fits_the_two_phase_pieces(dying, tp_model):
     np.testing.assert_array_equal(one.rhs.alpha, tp_model.rhs.alpha)
 
 
+def test_path_fit_corrects_the_survivors_law(dying, tp_model, monkeypatch):
+    """The default survivors' law is the velocity fit corrected along its
+    integrated paths at every EVERY-th center; PATH_FIT = False gives the velocity
+    fit with the same hazard, ratio and curve."""
+    from dbdviz.dbd import mixture_fit
+    from dbdviz.dbd.pathfit import EVERY
+    from dbdviz.dbd.predict import train_multi
+
+    obj = tp_model.meta["multi"]["two_phase"]["path_fit"]
+    assert len(obj) == 2 and obj[0][-1] < obj[0][0]
+    monkeypatch.setattr(mixture_fit, "PATH_FIT", False)
+    old = train_multi(dying, chains=4, iterations=1, threads=1, taps=0)
+    assert "path_fit" not in old.meta["multi"]["two_phase"]
+    a, b = old.mixture, tp_model.mixture
+    np.testing.assert_array_equal(a.hazard, b.hazard)
+    np.testing.assert_array_equal(a.curve, b.curve)
+    assert a.ratio == b.ratio
+    np.testing.assert_array_equal(a.alive.centers, b.alive.centers)
+    keep = np.arange(len(a.alive.alpha)) % EVERY != 0
+    np.testing.assert_array_equal(a.alive.alpha[keep], b.alive.alpha[keep])
+    assert not np.array_equal(a.alive.alpha[~keep], b.alive.alpha[~keep])
+
+
 def test_predict_two_phase_plumbing(tp_model, tmp_path):
     from dbdviz.dbd import DBDModel
     from dbdviz.dbd.predict import predict, sample_moments

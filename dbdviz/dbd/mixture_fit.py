@@ -24,6 +24,9 @@ CURVE_STEPS = 1500
 CURVE_INIT_X = 20
 CURVE_REPLICATES = 40
 CURVE_SEED = 5
+#: Correct the survivors' law along its integrated paths (:mod:`dbdviz.dbd.pathfit`,
+#: docs/experiments/16); False: the velocity fit alone (models before session 9).
+PATH_FIT = True
 
 
 def prey_only_curve(
@@ -82,6 +85,7 @@ def fit_two_phase(
     iterations: int,
     threads: int | None = None,
     progress=None,
+    path_fit: bool | None = None,
 ) -> tuple[TwoPhase | None, dict]:
     """The two-phase pieces of :func:`dbdviz.dbd.predict.train_multi`.
 
@@ -89,7 +93,8 @@ def fit_two_phase(
     :func:`alive_means` of every ensemble that lost predators somewhere (the others'
     are their whole paths: the same targets), smoothed like the whole ones; then
     :func:`fit_alive_rhs`, :func:`fit_hazard`, :func:`entry_ratio` and the prey-only
-    curve of the first ensemble's rates.
+    curve of the first ensemble's rates; then (``path_fit``) the survivors' law is
+    corrected along its integrated paths.
 
     Parameters
     ----------
@@ -107,6 +112,10 @@ def fit_two_phase(
         Interpolation to every step and low-pass, as for the whole paths.
     seed, chains, iterations, threads, progress
         The path fit (seed ``seed + 7919``).
+    path_fit : bool, optional
+        Correct the survivors' law so that its integrated paths meet the fitted
+        ones (:func:`dbdviz.dbd.pathfit.fit_alive_along_paths`; default
+        :data:`PATH_FIT`).
 
     Returns
     -------
@@ -123,6 +132,8 @@ def fit_two_phase(
         hazard_covariates,
     )
     from .multi import fit_paths
+
+    path_fit = PATH_FIT if path_fit is None else bool(path_fit)
 
     P = dbm.n_params
     obs = [np.asarray(e.observables, dtype=np.float64) for e in ensembles]
@@ -145,9 +156,8 @@ def fit_two_phase(
     for j, e in enumerate(lost):
         paths[e] = smooth(fr.theta[j])
     weights = [np.sqrt(c / max(int(c[0]), 1)) for c in counts]
-    alive = fit_alive_rhs(
-        paths, weights, float(ensembles[0].config.dt), names=whole.inputs
-    )
+    dt = float(ensembles[0].config.dt)
+    alive = fit_alive_rhs(paths, weights, dt, names=whole.inputs)
     hazard = fit_hazard([hazard_covariates(p) for p in paths], counts)
     ratio = entry_ratio([o[:, :, :2] for o in obs])
     c0 = ensembles[0].config
@@ -159,4 +169,30 @@ def fit_two_phase(
         "events": events,
         "fit_residual": fr.relative_residual().mean(axis=0).tolist(),
     }
-    return TwoPhase(alive, hazard, ratio, curve), info
+    mix = TwoPhase(alive, hazard, ratio, curve)
+    if path_fit:
+        from .pathfit import fit_alive_along_paths
+
+        N = float(dbm.n_sites)
+        starts = [
+            dbm.initial_theta(
+                max(int(e.config.init_x) / N, 0.5 / N),
+                max(int(e.config.init_y) / N, 0.5 / N),
+            )
+            for e in ensembles
+        ]
+        fitted = fit_alive_along_paths(
+            dbm,
+            alive,
+            whole,
+            paths,
+            obs,
+            starts,
+            mix,
+            dt,
+            seed=int(seed) + 104729,
+            threads=threads,
+        )
+        info["path_fit"] = fitted.info["objective"]
+        mix = TwoPhase(fitted, hazard, ratio, curve)
+    return mix, info
