@@ -17,7 +17,7 @@ in ``beta``; forward sensitivities ``S_t = d theta_t / d beta``,
 
     ``S_{t+1} = S_t + dt (J_t S_t + w_t dF/dbeta)``
 
-(``J_t`` the Jacobian of the blended right-hand side by forward differences) give
+(``J_t`` the Jacobian of the blended right-hand side, analytic) give
 Gauss-Newton steps for the weighted squared standardised distance of the integrated
 from the fitted paths plus ``ridge`` times the correction's RKHS norm (Levenberg-
 Marquardt damping; a step that raises the objective is retried with more damping).
@@ -44,26 +44,52 @@ OUTER = 2
 CHAINS = 40
 
 
-def _kern(x: np.ndarray, cs: np.ndarray, scale: np.ndarray, length: float):
-    return np.exp(-0.5 * _sqdist(x / scale, cs) / length**2)
-
-
 def _sqdist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     d2 = (a * a).sum(1)[:, None] - 2.0 * (a @ b.T) + (b * b).sum(1)[None, :]
     return np.maximum(d2, 0.0)
 
 
-def fast_evaluate(rhs, x: np.ndarray) -> np.ndarray:
+def fast_evaluate(rhs, x: np.ndarray, alpha=None, jacobian: bool = False):
     """:meth:`KernelRHS.evaluate` of a ``"reactions"`` law without rate inputs, the
-    squared distances by one matrix product (many rows at once; equal to rounding)."""
-    xs = x / rhs.scale
-    f = np.exp(-0.5 * _sqdist(xs, rhs._cs) / rhs.length**2) @ rhs.alpha
-    f = f + (rhs.mean if rhs.poly is None else rhs.features(x) @ rhs.poly)
+    squared distances by one matrix product (many rows at once; equal to rounding),
+    optionally with other kernel coefficients ``alpha`` and the Jacobian.
+
+    Returns
+    -------
+    f : ndarray (m, P)
+    J : ndarray (m, P, P), ``J[r, i, j] = dF_i / dtheta_j`` (``jacobian`` only)
+    K : ndarray (m, n_centers), the kernel values (``jacobian`` only)
+    """
+    a = rhs.alpha if alpha is None else alpha
+    P = rhs.n_funcs
+    s = rhs.scale
+    xs = x / s
+    K = np.exp(-0.5 * _sqdist(xs, rhs._cs) / rhs.length**2)
+    fk = K @ a
+    f = fk + (rhs.mean if rhs.poly is None else rhs.features(x) @ rhs.poly)
+    if jacobian:
+        # d/dx_j sum_i a_ip k_i = sum_i a_ip k_i (c_ij - x_j / s_j) / (s_j L^2)
+        ac = (a[:, :, None] * rhs._cs[:, None, :]).reshape(len(a), P * P)
+        J = (K @ ac).reshape(-1, P, P) - fk[:, :, None] * xs[:, None, :]
+        J /= (s * rhs.length**2)[None, None, :]
+        if rhs.poly is not None and rhs.degree >= 1:
+            J += (rhs.poly[1 : 1 + P] / s[:, None]).T[None]
     if rhs.pull > 0:
         d2 = _sqdist(xs, rhs._as)
         w = np.exp(-0.5 * (d2 - d2.min(axis=1, keepdims=True)) / rhs.bandwidth**2)
-        m = (w @ rhs.anchors) / w.sum(axis=1, keepdims=True)
+        w /= w.sum(axis=1, keepdims=True)
+        A = rhs.anchors[:, :P]
+        m = w @ A
         f = f + rhs.pull * (m - x)
+        if jacobian:
+            # dm_i/dx_j = Cov_w(a_i, a_j) / (s_j^2 bandwidth^2)
+            AA = (A[:, :, None] * A[:, None, :]).reshape(len(A), P * P)
+            cov = (w @ AA).reshape(-1, P, P) - m[:, :, None] * m[:, None, :]
+            J += rhs.pull * (
+                cov / (s**2 * rhs.bandwidth**2)[None, None, :] - np.eye(P)[None]
+            )
+    if jacobian:
+        return f, J, K
     return f
 
 
@@ -95,7 +121,6 @@ def fit_along_paths(
     offset: Sequence[np.ndarray] | None = None,
     cum_target: Sequence[np.ndarray] | None = None,
     damping: float = 1e-3,
-    fd: float = 1e-5,
     progress=None,
 ):
     """Correct a kernel right-hand side so that its integrated paths meet targets.
@@ -135,9 +160,8 @@ def fit_along_paths(
         they are a linearisation point rather than the aim.
     cum_target : sequence of ndarray (T + 1,), optional
         The cumulative hazard aimed at (default: the hazard along the targets).
-    damping, fd
-        Initial Levenberg-Marquardt damping (relative to the diagonal) and the
-        forward-difference step of the Jacobian.
+    damping : float
+        Initial Levenberg-Marquardt damping (relative to the diagonal).
     progress : callable(iteration, objective), optional
 
     Returns
@@ -216,15 +240,20 @@ def fit_along_paths(
     norm = 1.0 / max(W[:, stride::stride].sum(), 1e-300)
     reg = ridge * np.kron(Kc, np.eye(P))  # vec(beta) row-major (j, q)
 
-    def field(x, beta, w):
-        """Blended right-hand side at rows x (m, P) with weights w (m,)."""
-        f = fast_evaluate(rhs, x) + _kern(x, cs, rhs.scale, rhs.length) @ beta
+    def field(x, a_eff, w, jacobian=False):
+        """Blended right-hand side at rows x (m, P) with weights w (m,) and the
+        survivors' coefficients ``a_eff`` (and its Jacobian and kernel values)."""
+        out = fast_evaluate(rhs, x, a_eff, jacobian)
+        f = out[0] if jacobian else out
         part = w < 1.0
         if whole is not None and part.any():
-            f[part] = w[part, None] * f[part] + (1 - w[part, None]) * fast_evaluate(
-                whole, x[part]
-            )
-        return f
+            o2 = fast_evaluate(whole, x[part], None, jacobian)
+            wp = w[part, None]
+            f[part] = wp * f[part] + (1 - wp) * (o2[0] if jacobian else o2)
+            if jacobian:
+                J = out[1]
+                J[part] = wp[:, :, None] * J[part] + (1 - wp[:, :, None]) * o2[1]
+        return out if jacobian else f
 
     def run(beta, sens: bool):
         th = x0.copy()
@@ -234,28 +263,25 @@ def fit_along_paths(
         S = np.zeros((S_, P, nP)) if sens else None
         cum = cum0.copy()
         Sc = np.zeros((S_, nP)) if sens and U is not None else None
-        eye = np.eye(P)
+        a_eff = rhs.alpha.copy()
+        a_eff[sel] += beta
         for t in range(L):
             w = Bw[:, t] if whole is not None else np.ones(S_)
             if U is not None:
                 lam = _rate(th)
                 if sens:
                     grad = lam[:, None] * (hb[1 : P + 1] + 2 * th * hb[P + 1 :])
-                    Sc = Sc + np.einsum("sj,sjk->sk", grad, S)
+                    Sc = Sc + np.matmul(grad[:, None, :], S)[:, 0]
                 cum = cum + lam
             if sens:
-                xs = np.concatenate([th] + [th + fd * eye[p] for p in range(P)])
-                ff = field(xs, beta, np.tile(w, P + 1)).reshape(P + 1, S_, P)
-                f = ff[0]
-                J = (ff[1:] - f[None]) / fd  # (P_in, S, P_out)
-                J = J.transpose(1, 2, 0)  # (S, out, in)
-                k = _kern(th, cs, rhs.scale, rhs.length)  # (S, n)
+                f, J, K = field(th, a_eff, w, jacobian=True)  # J (S, out, in)
+                k = K[:, sel]  # (S, n)
                 G = np.zeros((S_, P, n, P))
                 for p in range(P):
                     G[:, p, :, p] = k * w[:, None]
-                S = S + dt * (np.einsum("sij,sjk->sik", J, S) + G.reshape(S_, P, nP))
+                S = S + dt * (np.matmul(J, S) + G.reshape(S_, P, nP))
             else:
-                f = field(th, beta, w)
+                f = field(th, a_eff, w)
             th = th + dt * f
             if not np.all(np.isfinite(th)):
                 return np.inf, None, None
@@ -269,7 +295,7 @@ def fit_along_paths(
                 r = np.einsum("sij,sj->si", Mt[:, t + 1], th - tgt[:, t + 1])
                 if Off is not None:
                     r = r + Off[:, t + 1]
-                Sm = np.einsum("sij,sjk->sik", Mt[:, t + 1], S) if sens else None
+                Sm = np.matmul(Mt[:, t + 1], S) if sens else None
             if U is not None:
                 u = U[:, t + 1]  # (S, P)
                 r = r + u * (cum - cumT[:, t + 1])[:, None]
