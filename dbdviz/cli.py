@@ -188,6 +188,7 @@ DBM_OPTIONS = (
     "conn",
     "cross_channel",
     "visible_couplings",
+    "visible_nnn_couplings",
     "chains",
     "sweeps_awake",
     "sweeps_asleep",

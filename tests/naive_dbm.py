@@ -119,11 +119,22 @@ def activation(dbm, p, s, l, r, c):
         for a in (0, 1):
             for b in (0, 1):
                 cu[a][b] = weight(p, l, a, b)
+    nad = nbd = 0
+    if l == 0 and getattr(dbm, "diagonal", False):
+        for dr, dc in ((-1, -1), (-1, 1), (1, -1), (1, 1)):
+            v = s[0, (r + dr) % L, (c + dc) % L]
+            nad += v == 1
+            nbd += v == 2
+    cd = [
+        [p.get("JXX2", 0.0), p.get("JXY2", 0.0)],
+        [p.get("JXY2", 0.0), p.get("JYY2", 0.0)],
+    ]
     z = []
     for a in (0, 1):
-        z.append(
-            bias[a] + cl[a][0] * nal + cl[a][1] * nbl + cu[a][0] * nau + cu[a][1] * nbu
-        )
+        za = bias[a] + cl[a][0] * nal + cl[a][1] * nbl + cu[a][0] * nau + cu[a][1] * nbu
+        if nad + nbd > 0:  # the kernel adds the diagonal terms as one sum
+            za += cd[a][0] * nad + cd[a][1] * nbd
+        z.append(za)
     return z[0], z[1]
 
 
@@ -239,14 +250,15 @@ def statistics(dbm, states):
                         tot = tot + (oh[l][a] * shifted).sum(axis=ax)
                 vals["w" + chan(l, a) + chan(l + 1, b)] = tot
     x, y = oh[0]
-    jxx = jxy = jyy = 0
-    for d in ((1, 0), (0, 1)):
-        xs = np.roll(x, shift=(-d[0], -d[1]), axis=ax)
-        ys = np.roll(y, shift=(-d[0], -d[1]), axis=ax)
-        jxx = jxx + (x * xs).sum(axis=ax)
-        jyy = jyy + (y * ys).sum(axis=ax)
-        jxy = jxy + (x * ys + y * xs).sum(axis=ax)
-    vals.update(JXX=jxx, JXY=jxy, JYY=jyy)
+    for suffix, ds in (("", ((1, 0), (0, 1))), ("2", ((1, 1), (1, -1)))):
+        jxx = jxy = jyy = 0
+        for d in ds:
+            xs = np.roll(x, shift=(-d[0], -d[1]), axis=ax)
+            ys = np.roll(y, shift=(-d[0], -d[1]), axis=ax)
+            jxx = jxx + (x * xs).sum(axis=ax)
+            jyy = jyy + (y * ys).sum(axis=ax)
+            jxy = jxy + (x * ys + y * xs).sum(axis=ax)
+        vals.update({"JXX" + suffix: jxx, "JXY" + suffix: jxy, "JYY" + suffix: jyy})
     return np.stack([vals[n] for n in dbm.param_names], axis=-1).astype(np.float64)
 
 
@@ -358,7 +370,12 @@ def _visible_only(dbm):
     from dbdviz.dbm import DBM
 
     return DBM(
-        DBMConfig(depth=0, conn=dbm.q, visible_couplings=dbm.coupled),
+        DBMConfig(
+            depth=0,
+            conn=dbm.q,
+            visible_couplings=dbm.coupled,
+            visible_nnn_couplings=dbm.diagonal,
+        ),
         dbm.size,
         tiny_ok=True,
     )

@@ -102,7 +102,15 @@ def test_impossible_combinations_name_the_settings():
     msg = training_error(dbm, TrainConfig(basis="q3c1"), lambda n: f"<{n}>")
     assert msg.startswith("<basis> = 'q3c1' cannot be used with <depth> = 2")
     msg = training_error(DBMConfig(depth=2), TrainConfig(refine="on", basis="q1"))
-    assert msg.startswith("refine = 'on' needs at most one hidden layer")
+    assert msg.startswith(
+        "refine = 'on' with depth = 2 > 1 needs refine_targets = 'observables' and "
+        "refine_init = 'random' (got 'statistics', 'random')"
+    )
+    # deeper machines refine the observables (Gauss-Newton needs no data statistics)
+    obs = TrainConfig(refine="on", basis="q1", refine_targets="observables")
+    assert training_error(DBMConfig(depth=2), obs) is None and obs.refines(2)
+    bad = obs.copy(refine_init="data")
+    assert "refine_init = 'random'" in training_error(DBMConfig(depth=3), bad)
     assert training_error(DBMConfig(depth=1), TrainConfig(refine="on")) is None
     # the trainer refuses with the same message, before any work
     from dbdviz.dbd import Trainer

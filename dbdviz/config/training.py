@@ -63,6 +63,14 @@ class DBMConfig(Config):
         label="Visible NN couplings",
         doc="Add nearest-neighbour couplings J_XX, J_XY, J_YY on the visible layer.",
     )
+    visible_nnn_couplings = param.Boolean(
+        False,
+        label="Visible diagonal couplings",
+        doc="Add next-nearest-neighbour (diagonal: displacements (1, 1), (1, -1)) "
+        "couplings JXX2, JXY2, JYY2 on the visible layer, so the diagonal pairs "
+        "nnnXX, nnnXY, nnnYY are statistics of the machine; needs visible_couplings "
+        "and conn = 4. They follow F but are not part of its domain.",
+    )
     chains = param.Integer(
         10,
         bounds=(1, 10_000),
@@ -110,7 +118,16 @@ class DBMConfig(Config):
     )
 
     def _check_combination(self) -> None:
-        pass
+        if self.visible_nnn_couplings and not self.visible_couplings:
+            raise ValueError(
+                "visible_nnn_couplings = True needs visible_couplings = True "
+                "(the diagonal couplings extend the nearest-neighbour ones)"
+            )
+        if self.visible_nnn_couplings and self.conn != 4:
+            raise ValueError(
+                f"visible_nnn_couplings = True needs conn = 4, got conn = {self.conn}: "
+                "allowed conn = 4 with diagonal couplings"
+            )
 
     def domain_size(self) -> int:
         """Dimension of the finite-element domain of F: the 2 visible biases, every
@@ -411,7 +428,9 @@ class TrainConfig(Config):
         """Whether training a DBM of this ``depth`` ends with the static-path
         refinement (``refine``); ``ValueError`` for ``refine = 'on'`` with depth > 1.
         """
-        error = _refine_error(self.refine, int(depth), str)
+        error = _refine_error(
+            self.refine, int(depth), str, self.refine_targets, self.refine_init
+        )
         if error:
             raise ValueError(error)
         return self.refine == "on" or (self.refine == "auto" and int(depth) == 0)
@@ -587,13 +606,18 @@ def depth_configs(
     return dbm, train
 
 
-def _refine_error(refine: str, depth: int, name) -> str | None:
-    if refine == "on" and depth > 1:
+def _refine_error(
+    refine: str, depth: int, name, targets: str = "observables", init: str = "random"
+) -> str | None:
+    # deeper machines: only the observables' Gauss-Newton from random chains (it
+    # needs no data statistics, which the hidden layers would make a sampling)
+    if refine == "on" and depth > 1 and (targets != "observables" or init != "random"):
         return (
-            f"{name('refine')} = 'on' needs at most one hidden layer ({name('depth')} "
-            f"<= 1), got {name('depth')} = {depth}: allowed "
-            f"{format_range(TrainConfig.param['refine'])} ('auto' refines depth 0 "
-            "only)"
+            f"{name('refine')} = 'on' with {name('depth')} = {depth} > 1 needs "
+            f"{name('refine_targets')} = 'observables' and {name('refine_init')} = "
+            f"'random' (got {targets!r}, {init!r}): the data's parameter statistics "
+            "of a machine with more than one hidden layer are not exact; allowed "
+            f"{name('refine')} = {format_range(TrainConfig.param['refine'])}"
         )
     return None
 
@@ -620,7 +644,9 @@ def training_error(dbm: DBMConfig, train: TrainConfig, name=str) -> str | None:
             f"{Q3C1_MAX_DIMENSIONS} dimensions); use {name('basis')} = 'q1' "
             f"(2^{D} = {2**D} terms) or fewer hidden layers"
         )
-    return _refine_error(train.refine, int(dbm.depth), name)
+    return _refine_error(
+        train.refine, int(dbm.depth), name, train.refine_targets, train.refine_init
+    )
 
 
 def check_training(dbm: DBMConfig, train: TrainConfig, name=str) -> None:

@@ -100,7 +100,7 @@ def sample_from_data(
             batch = states[j0 * chains : (j0 + nb) * chains]
             rows = np.repeat(np.arange(nb, dtype=np.int64), chains)
             th = theta[j0 : j0 + nb]
-            if dbm.n_layers == 1:
+            if dbm.n_layers != 2:  # depth 0, or hidden layers not independent
                 M0 = dbm.param_statistics(batch).reshape(nb, chains, P)
             else:
                 M0 = dbm.clamped_statistics(th, batch, rows).reshape(nb, chains, P)
@@ -111,7 +111,7 @@ def sample_from_data(
                 seed=rng[j0 * chains : (j0 + nb) * chains],
                 rows=rows,
             )
-            if dbm.n_layers == 1:
+            if dbm.n_layers != 2:  # binary states (depth 2, 3: unbiased)
                 M = dbm.param_statistics(batch).reshape(nb, chains, P)
             else:  # hidden units by their expectation given the visible layer
                 M = dbm.clamped_statistics(th, batch, rows).reshape(nb, chains, P)

@@ -218,10 +218,14 @@ threads, init, sweeps
     ) -> None:
         if not isinstance(model, DBDModel):
             raise ValueError("model must be a DBDModel (dbdviz.dbd.Trainer(...).run())")
-        if model.dbm_config.depth > 1:
+        if model.dbm_config.depth > 1 and (
+            targets != "observables" or init != "random"
+        ):
             raise ValueError(
                 f"depth = {model.dbm_config.depth}: refine_static needs a fully "
-                "visible machine (depth 0) or one hidden layer (depth 1)"
+                "visible machine (depth 0) or one hidden layer (depth 1), or "
+                "targets = 'observables' with init = 'random' (got "
+                f"{targets!r}, {init!r})"
             )
         self.iterations = _check_int("iterations", iterations, 1)
         self.chains = _check_int("chains", chains, 2)
@@ -262,13 +266,15 @@ threads, init, sweeps
         if self.depth == 0:
             D = snapshot_statistics(self.dbm, snaps[:, : T + 1]).mean(axis=0)
             self.data_stats = D[self.idx]
-        else:  # the data's statistics depend on theta through the hidden layer
+        elif self.depth == 1:  # the data's statistics depend on theta (hidden)
             self._awake_setup(snaps[:, self.idx])
             self.data_stats = self.awake_stats(model.theta[self.idx])
         self.t = self.idx * model.dt
         K = len(TARGET_OBSERVABLES)
         #: the data's observables at ``idx`` (n, 8): the ``"observables"`` targets
         self.data_obs = lattice_observables(snaps[:, self.idx]).mean(axis=0)[:, :K]
+        if self.depth > 1:  # only the visible statistics are the data's own
+            self.data_stats = self._visible_data_stats()
         self._obs_scale = np.abs(self.data_obs).mean(axis=0)
         self._obs_scale[self._obs_scale == 0] = 1.0
         self._obs_scale[:5] /= self.nn_weight  # X, Y, nnXX, nnXY, nnYY
@@ -317,7 +323,7 @@ threads, init, sweeps
         t_start = time.perf_counter()
         i = self.iteration + 1
         ev = self._sample(self.theta, i, cancel)
-        if self.depth > 0:  # the awake side at the theta sampled
+        if self.depth == 1:  # the awake side at the theta sampled
             self.data_stats = self.awake_stats(self.theta)
         # log-likelihood gradient per site; from the data: the data's drift (CD-k)
         target = ev.meta["start_stats"] if self.init == "data" else self.data_stats
@@ -370,6 +376,17 @@ threads, init, sweeps
         if self.targets != "statistics":
             return fit_error(self._observables(ev), self.data_obs)
         return fit_error(ev.stats, self.data_stats)
+
+    def _visible_data_stats(self) -> np.ndarray:
+        """Depth > 1: the data's statistics of the visible parameters (counts and
+        NN bonds: the first five observables), NaN for every parameter touching
+        a hidden layer (their data statistics would need sampling; the
+        ``"observables"`` targets do not use them)."""
+        out = np.full((self.idx.size, self.dbm.n_params), np.nan)
+        out[:, self.dbm.bias_index[0]] = self.data_obs[:, :2]
+        if self.dbm.coupling_index.size:
+            out[:, self.dbm.coupling_index[:3]] = self.data_obs[:, 2:5]
+        return out
 
     def _awake_setup(self, snaps: np.ndarray) -> None:
         """Per fitted time point, the data's visible statistics and mean patch-code
@@ -517,7 +534,7 @@ threads, init, sweeps
         check = self._sample(
             np.ascontiguousarray(new_theta[self.idx]), self.iterations + 1, cancel
         )
-        if self.depth > 0:
+        if self.depth == 1:
             self.data_stats = self.awake_stats(new_theta[self.idx])
         end_error = self._error(check)
         accepted = accepts(self.start_error, end_error)

@@ -16,7 +16,11 @@ Conventions shared by all kernels
   conditional probabilities are tabulated once per theta row and layer
   (:func:`_build_tables`), index ``up + K**2 * low``; for the visible layer with
   nearest-neighbour couplings the "low" slot holds the code of its 4 lattice
-  neighbours instead (the visible layer has no lower layer).
+  neighbours instead (the visible layer has no lower layer); with diagonal
+  (next-nearest-neighbour) couplings as well, the code of its 4 diagonal
+  neighbours adds ``K**4 * diag`` (tables of ``K**6`` entries).
+* ``coupled`` (an int, ``DBM.coupling_mode``): 0 no visible couplings, 1 NN
+  couplings, 2 NN and diagonal couplings.
 * Categorical draws use 32-bit uniforms ``u`` and integer thresholds
   ``tA = floor(pA 2**32)``, ``tAB = floor((eA + eB) / Z 2**32)``: A if ``u < tA``,
   else B if ``u < tAB``, else empty (order A, B, empty as the reference, section 3.4).
@@ -64,16 +68,19 @@ def _build_tables(theta, coef, q, coupled, thr, prob):
     Parameters
     ----------
     theta : float64 (R, n_params)
-    coef : int64 (n_layers, 2, 5)
+    coef : int64 (n_layers, 2, 7)
         Parameter index (or -1) of, for channel alpha of the layer: its bias, the
-        coefficient of n_A(low), n_B(low), n_A(up), n_B(up).
+        coefficient of n_A(low), n_B(low), n_A(up), n_B(up), n_A(diagonal),
+        n_B(diagonal).
     q : int
         Patch size (4 or 9).
-    coupled : bool
-        The visible layer has NN couplings (its "low" slot is then used).
-    thr : uint64 (R, n_layers, K**2 * K**2, 2), out
-        Integer thresholds (tA, tAB) on a 32-bit uniform.
-    prob : float64 (R, n_layers, K**2 * K**2, 2), out
+    coupled : int
+        Visible couplings: 0 none, 1 NN (the visible "low" slot is then used),
+        2 NN and diagonal (the visible layer's diagonal code too).
+    thr : uint64 (R, n_layers, T, 2), out
+        Integer thresholds (tA, tAB) on a 32-bit uniform; ``T = K**4``, or
+        ``K**6`` with ``coupled = 2``.
+    prob : float64 (R, n_layers, T, 2), out
         Probabilities (pA, pB).
 
     Notes
@@ -90,38 +97,47 @@ def _build_tables(theta, coef, q, coupled, thr, prob):
     for job in prange(R * nl):
         row = job // nl
         l = job - row * nl
-        cA = np.zeros(5)
-        cB = np.zeros(5)
-        for k in range(5):
+        cA = np.zeros(7)
+        cB = np.zeros(7)
+        for k in range(7):
             ia = coef[l, 0, k]
             ib = coef[l, 1, k]
             if ia >= 0:
                 cA[k] = theta[row, ia]
             if ib >= 0:
                 cB[k] = theta[row, ib]
-        n_low = Kq if (l > 0 or coupled) else 1
+        n_low = Kq if (l > 0 or coupled > 0) else 1
         n_up = Kq if l < nl - 1 else 1
-        for low in range(n_low):
-            nal = low % K
-            nbl = low // K
-            if nal + nbl > q:
+        n_dg = Kq if (l == 0 and coupled == 2) else 1
+        for dg in range(n_dg):
+            nad = dg % K
+            nbd = dg // K
+            if nad + nbd > 4:  # 4 diagonal neighbours
                 continue
-            for up in range(n_up):
-                nau = up % K
-                nbu = up // K
-                if nau + nbu > q:
+            for low in range(n_low):
+                nal = low % K
+                nbl = low // K
+                if nal + nbl > q:
                     continue
-                zA = cA[0] + cA[1] * nal + cA[2] * nbl + cA[3] * nau + cA[4] * nbu
-                zB = cB[0] + cB[1] * nal + cB[2] * nbl + cB[3] * nau + cB[4] * nbu
-                m = max(zA, zB, 0.0)
-                eA = np.exp(zA - m)
-                eB = np.exp(zB - m)
-                Z = np.exp(-m) + eA + eB
-                idx = up + Kq * low
-                prob[row, l, idx, 0] = eA / Z
-                prob[row, l, idx, 1] = eB / Z
-                thr[row, l, idx, 0] = np.uint64(eA / Z * _TWO32)
-                thr[row, l, idx, 1] = np.uint64((eA + eB) / Z * _TWO32)
+                for up in range(n_up):
+                    nau = up % K
+                    nbu = up // K
+                    if nau + nbu > q:
+                        continue
+                    zA = cA[0] + cA[1] * nal + cA[2] * nbl + cA[3] * nau + cA[4] * nbu
+                    zB = cB[0] + cB[1] * nal + cB[2] * nbl + cB[3] * nau + cB[4] * nbu
+                    if dg > 0:
+                        zA += cA[5] * nad + cA[6] * nbd
+                        zB += cB[5] * nad + cB[6] * nbd
+                    m = max(zA, zB, 0.0)
+                    eA = np.exp(zA - m)
+                    eB = np.exp(zB - m)
+                    Z = np.exp(-m) + eA + eB
+                    idx = up + Kq * low + Kq * Kq * dg
+                    prob[row, l, idx, 0] = eA / Z
+                    prob[row, l, idx, 1] = eB / Z
+                    thr[row, l, idx, 0] = np.uint64(eA / Z * _TWO32)
+                    thr[row, l, idx, 1] = np.uint64((eA + eB) / Z * _TWO32)
 
 
 # ------------------------------------------------------------------------------------
@@ -224,6 +240,14 @@ def _up_code(up, R, C, side):
 def _nn_code(b, R, C):
     """Code of the 4 lattice nearest neighbours (visible couplings)."""
     return np.int64(b[R - 1, C]) + b[R + 1, C] + b[R, C - 1] + b[R, C + 1]
+
+
+@jit
+def _diag_code(b, R, C):
+    """Code of the 4 diagonal neighbours (visible diagonal couplings)."""
+    return (
+        np.int64(b[R - 1, C - 1]) + b[R - 1, C + 1] + b[R + 1, C - 1] + b[R + 1, C + 1]
+    )
 
 
 # ------------------------------------------------------------------------------------
@@ -355,11 +379,15 @@ def _pass_layer_s3(buf, l, tab, s, L):
 
 
 @jit
-def _pass_visible_coupled(buf, colour, tab, s, L, p, side, K):
-    """One colour of the visible layer with NN couplings (sequential, in place).
+def _pass_visible_coupled(buf, colour, tab, s, L, p, side, K, coupled):
+    """One colour of the visible layer with NN couplings (sequential, in place);
+    ``coupled = 2``: diagonal couplings too (the diagonal code enters the index).
 
     The upper partners are summed with the patch side as a literal (2 or 3) so the
     loops unroll; the random state is held in locals as in :func:`_pass_layer_s2`.
+    With diagonal couplings the two colours are not independent sets: the pass is a
+    systematic-scan Gibbs sampler (every site drawn given the current values of
+    its neighbours), exact as for odd L.
     """
     nl = buf.shape[0]
     Kq = K * K
@@ -385,6 +413,8 @@ def _pass_visible_coupled(buf, colour, tab, s, L, p, side, K):
                 else:
                     upc = _up_code(up, R, C, 3)
             idx = upc + Kq * nn
+            if coupled == 2:
+                idx += Kq * Kq * _diag_code(cur, R, C)
             if k & 1 == 0:
                 x, s0, s1, s2, s3 = xoshiro_step(s0, s1, s2, s3)
                 u = x >> _S32
@@ -436,8 +466,9 @@ def _sweep_chains(states, thr, rows, rng, order, sweeps, side, coupled):
     order : int64 (n_passes,)
         Layers in update order (awake chains: without 0).
     sweeps, side : int
-    coupled : bool
-        Visible NN couplings (layer 0 is then sampled in two colour passes).
+    coupled : int
+        Visible couplings (0, 1 NN, 2 NN + diagonal; layer 0 is then sampled in
+        two colour passes).
     """
     C, nl, L, _ = states.shape
     p = side - 1
@@ -451,9 +482,9 @@ def _sweep_chains(states, thr, rows, rng, order, sweeps, side, coupled):
         for _ in range(sweeps):
             for i in range(order.shape[0]):
                 l = order[i]
-                if l == 0 and coupled:
-                    _pass_visible_coupled(buf, 0, tabs[0], s, L, p, side, K)
-                    _pass_visible_coupled(buf, 1, tabs[0], s, L, p, side, K)
+                if l == 0 and coupled > 0:
+                    _pass_visible_coupled(buf, 0, tabs[0], s, L, p, side, K, coupled)
+                    _pass_visible_coupled(buf, 1, tabs[0], s, L, p, side, K, coupled)
                 elif side == 2:
                     _pass_layer_s2(buf, l, tabs[l], s, L)
                 else:
@@ -493,9 +524,11 @@ def _layer_probabilities(buf, l, tab, L, p, side, Kq, coupled, out):
                     low = _low_code(lo, R, C_, 3)
                 if has_up:
                     upc = _up_code(up, R, C_, 3)
-            if l == 0 and coupled:
+            if l == 0 and coupled > 0:
                 low = _nn_code(buf[0], R, C_)
             idx = upc + Kq * low
+            if l == 0 and coupled == 2:
+                idx += Kq * Kq * _diag_code(buf[0], R, C_)
             oa[r, cc] = tab[idx, 0]
             ob[r, cc] = tab[idx, 1]
 
@@ -534,9 +567,10 @@ def _chain_statistics(states, side, B, P, J):
         ``P[c, l, k] = sum_{j in l+1} s^(l+1)_{j beta}``
         ``* sum_delta s^(l)_{(j - delta) alpha}``
         for (alpha, beta) = (A, A), (B, B), (A, B), (B, A), k = 0..3.
-    J : int64 (C, 3), out
+    J : int64 (C, 6), out
         Visible NN bond counts XX, XY (both orientations), YY over displacements
-        (1, 0), (0, 1), the same numbers as ``nnXX, nnXY, nnYY`` of dbdviz.moments.
+        (1, 0), (0, 1), the same numbers as ``nnXX, nnXY, nnYY`` of dbdviz.moments,
+        then the diagonal ones over (1, 1), (1, -1) (``nnnXX, nnnXY, nnnYY``).
 
     Notes
     -----
@@ -594,6 +628,8 @@ def _chain_statistics(states, side, B, P, J):
         b0 = buf[0]
         sx = np.int64(0)
         sy = np.int64(0)
+        dx = np.int64(0)
+        dy = np.int64(0)
         for r in range(L):
             R = r + p
             for cc in range(L):
@@ -602,10 +638,16 @@ def _chain_statistics(states, side, B, P, J):
                     continue
                 C_ = cc + p
                 nb = b0[R + 1, C_] + b0[R, C_ + 1]
+                nd = b0[R + 1, C_ + 1] + b0[R + 1, C_ - 1]
                 if v == 1:
                     sx += nb
+                    dx += nd
                 else:
                     sy += nb
+                    dy += nd
         J[c, 0] = sx & mask
         J[c, 1] = (sx >> 32) + (sy & mask)
         J[c, 2] = sy >> 32
+        J[c, 3] = dx & mask
+        J[c, 4] = (dx >> 32) + (dy & mask)
+        J[c, 5] = dy >> 32

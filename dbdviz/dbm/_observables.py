@@ -52,8 +52,8 @@ def _param_statistics(probs, side, bias, weights, couplings, out):
         Theta index of each (layer, channel) bias.
     weights : int64 (n_weights, 4)
         Rows (theta index, lower layer l, channel in l, channel in l + 1).
-    couplings : int64 (3,) or (0,)
-        Theta indices of JXX, JXY, JYY.
+    couplings : int64 (3,), (6,) or (0,)
+        Theta indices of JXX, JXY, JYY (then JXX2, JXY2, JYY2).
     out : float64 (C, n_params), written
 
     Notes
@@ -80,7 +80,8 @@ def _final_moments(states, prob, rows, side, coupled, bias, weights, couplings, 
     rows : int64 (C,)
         Theta row of every chain.
     side : int
-    coupled : bool
+    coupled : int
+        ``DBM.coupling_mode``.
     bias, weights, couplings
         As in :func:`_param_statistics`.
     obs : float64 (C, 11), written
@@ -145,7 +146,7 @@ def _clamped_statistics(states, prob, rows, side, bias, weights, couplings, M):
                 elif v == 2:
                     pr[0, 1, r, cc] = 1.0
         for l in range(1, nl):
-            _layer_probabilities(buf, l, tabs[l], L, p, side, Kq, False, pr[l])
+            _layer_probabilities(buf, l, tabs[l], L, p, side, Kq, 0, pr[l])
         _chain_statistics(pr, side, bias, weights, couplings, M[c])
 
 
@@ -166,6 +167,9 @@ def _clamped_one_layer(b0, tab, L, p, side, K, bias, weights, couplings, out):
     jxx = 0
     jxy = 0
     jyy = 0
+    dxx = 0
+    dxy = 0
+    dyy = 0
     for r in range(L):
         R = r + p
         for cc in range(L):
@@ -178,14 +182,19 @@ def _clamped_one_layer(b0, tab, L, p, side, K, bias, weights, couplings, out):
             if e == 0:
                 continue
             nn = np.int64(b0[R + 1, C_]) + b0[R, C_ + 1]  # forward neighbours
+            nd = np.int64(b0[R + 1, C_ + 1]) + b0[R + 1, C_ - 1]  # forward diagonal
             if e == 1:
                 nx += 1
                 jxx += nn % K
                 jxy += nn // K
+                dxx += nd % K
+                dxy += nd // K
             else:
                 ny += 1
                 jxy += nn % K
                 jyy += nn // K
+                dxy += nd % K
+                dyy += nd // K
     sp = np.zeros(2)
     w = np.zeros((2, 2))  # w[a, b] = sum_j p_b(j) n_a(j)
     for code in range(Kq):
@@ -208,10 +217,14 @@ def _clamped_one_layer(b0, tab, L, p, side, K, bias, weights, couplings, out):
     out[bias[1, 1]] = sp[1]
     for k in range(weights.shape[0]):
         out[weights[k, 0]] = w[weights[k, 2], weights[k, 3]]
-    if couplings.shape[0] == 3:
+    if couplings.shape[0] >= 3:
         out[couplings[0]] = jxx
         out[couplings[1]] = jxy
         out[couplings[2]] = jyy
+    if couplings.shape[0] == 6:
+        out[couplings[3]] = dxx
+        out[couplings[4]] = dxy
+        out[couplings[5]] = dyy
 
 
 @jit
@@ -298,16 +311,20 @@ def _chain_statistics(pc, side, bias, weights, couplings, out):
                     box += rowbox[back[cc, dc]]
                 s += up[r, cc] * box
         out[weights[w, 0]] = s
-    if couplings.shape[0] == 3:
+    if couplings.shape[0] >= 3:
         px = pc[0, 0]
         py = pc[0, 1]
         jxx = 0.0
         jxy = 0.0
         jyy = 0.0
+        dxx = 0.0
+        dxy = 0.0
+        dyy = 0.0
         for r in range(L):
             r1 = r + 1 if r + 1 < L else 0
             for cc in range(L):
                 c1 = cc + 1 if cc + 1 < L else 0
+                cm = cc - 1 if cc > 0 else L - 1
                 x = px[r, cc]
                 y = py[r, cc]
                 xn = px[r1, cc] + px[r, c1]
@@ -315,6 +332,15 @@ def _chain_statistics(pc, side, bias, weights, couplings, out):
                 jxx += x * xn
                 jxy += x * yn + y * xn
                 jyy += y * yn
+                xd = px[r1, c1] + px[r1, cm]
+                yd = py[r1, c1] + py[r1, cm]
+                dxx += x * xd
+                dxy += x * yd + y * xd
+                dyy += y * yd
         out[couplings[0]] = jxx
         out[couplings[1]] = jxy
         out[couplings[2]] = jyy
+        if couplings.shape[0] == 6:
+            out[couplings[3]] = dxx
+            out[couplings[4]] = dxy
+            out[couplings[5]] = dyy

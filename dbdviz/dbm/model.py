@@ -11,7 +11,8 @@ Parameter vector theta (fixed order, :attr:`DBM.param_names`)
    ``bX2, bY2``, ...;
 2. weights layer pair by layer pair (0-1, 1-2, ...): diagonal A, diagonal B, then,
    with ``cross_channel``, A-B' and B-A' (``wXX1, wYY1[, wXY1, wYX1], wX1X2, ...``);
-3. with ``visible_couplings``: ``JXX, JXY, JYY``.
+3. with ``visible_couplings``: ``JXX, JXY, JYY``; with ``visible_nnn_couplings``
+   also the diagonal ``JXX2, JXY2, JYY2``.
 
 For depth 2, q = 4, no cross weights and no couplings this is exactly the reference
 order of ALGORITHM.md section 0 (hX, hY, bX1, bY1, bX2, bY2, wXX1, wYY1, wX1X2, wY1Y2).
@@ -24,7 +25,9 @@ with the sufficient statistics ``M`` in the same order: ``B`` (counts of a chann
 a layer) for biases, ``P = sum_{(i,j) in C^(l)} s^(l)_{i alpha} s^(l+1)_{j beta}`` for
 weights (unit (r, c) of layer l is connected to (r + dr, c + dc) of layer l + 1,
 dr, dc in [0, side), with wrap), and the nearest-neighbour bond counts (displacements
-(1, 0), (0, 1); ``JXY`` counts both orientations) for couplings.
+(1, 0), (0, 1); ``JXY`` counts both orientations) for couplings, the diagonal
+bond counts (displacements (1, 1), (1, -1): the ``nnn`` pairs of
+:mod:`dbdviz.moments`) for the diagonal couplings.
 """
 
 from __future__ import annotations
@@ -79,8 +82,8 @@ class DBM:
         Theta index of the bias of (layer, channel).
     weight_layout : ndarray of int64, shape (n_weights, 4)
         Rows ``(theta index, lower layer l, channel in l, channel in l + 1)``.
-    coupling_index : ndarray of int64, shape (3,) or (0,)
-        Theta indices of ``JXX, JXY, JYY``.
+    coupling_index : ndarray of int64, shape (3,), (6,) or (0,)
+        Theta indices of ``JXX, JXY, JYY`` (then ``JXX2, JXY2, JYY2``).
     """
 
     def __init__(
@@ -110,6 +113,9 @@ class DBM:
         self.n_layers = self.depth + 1
         self.cross = bool(config.cross_channel)
         self.coupled = bool(config.visible_couplings)
+        self.diagonal = self.coupled and bool(config.visible_nnn_couplings)
+        #: the kernels' visible-coupling mode: 0 none, 1 NN, 2 NN and diagonal
+        self.coupling_mode = 2 if self.diagonal else int(self.coupled)
         self.n_sites = size * size
         self._build_layout()
 
@@ -130,7 +136,8 @@ class DBM:
                 names.append("w" + _channel_name(l, a) + _channel_name(l + 1, b))
         cidx = []
         if self.coupled:
-            for nm in ("JXX", "JXY", "JYY"):
+            diag = ("JXX2", "JXY2", "JYY2") if self.diagonal else ()
+            for nm in ("JXX", "JXY", "JYY") + diag:
                 cidx.append(len(names))
                 names.append(nm)
         self.param_names = tuple(names)
@@ -138,20 +145,26 @@ class DBM:
         self.bias_index = bias
         self.weight_layout = np.array(wl, np.int64).reshape(-1, 4)
         self.coupling_index = np.array(cidx, np.int64)
+        # the diagonal couplings follow F but are not part of its domain
         self.domain_indices = np.array(
-            [bias[0, 0], bias[0, 1]] + [w[0] for w in wl] + cidx, np.int64
+            [bias[0, 0], bias[0, 1]] + [w[0] for w in wl] + cidx[:3], np.int64
         )
         # coef[l, alpha, :] = theta index (or -1) of: bias, n_A(low), n_B(low),
-        # n_A(up), n_B(up) in the activation z_alpha of layer l (see _gibbs).
-        coef = np.full((nl, 2, 5), -1, np.int64)
+        # n_A(up), n_B(up), n_A(diagonal), n_B(diagonal) in the activation z_alpha
+        # of layer l (see _gibbs).
+        coef = np.full((nl, 2, 7), -1, np.int64)
         coef[:, :, 0] = bias
         for k, l, a, b in wl:
             coef[l, a, 3 + b] = k  # layer l, channel a sees n_b of layer l + 1
             coef[l + 1, b, 1 + a] = k  # layer l + 1, channel b sees n_a of layer l
         if self.coupled:
-            jxx, jxy, jyy = cidx
+            jxx, jxy, jyy = cidx[:3]
             coef[0, 0, 1], coef[0, 0, 2] = jxx, jxy  # z_X += JXX n_X(nn) + JXY n_Y(nn)
             coef[0, 1, 1], coef[0, 1, 2] = jxy, jyy
+        if self.diagonal:
+            jxx2, jxy2, jyy2 = cidx[3:]
+            coef[0, 0, 5], coef[0, 0, 6] = jxx2, jxy2
+            coef[0, 1, 5], coef[0, 1, 6] = jxy2, jyy2
         self._coef = coef
         # pass orders (section 3.4, generalised): odd layers, then even layers
         odd = [l for l in range(nl) if l % 2 == 1]
@@ -159,12 +172,14 @@ class DBM:
         self._order_asleep = np.array(odd + even, np.int64)
         self._order_awake = np.array(odd + [l for l in even if l != 0], np.int64)
         K = self.q + 1
-        self._table_size = K**4
+        # index up + K^2 low (+ K^4 diagonal code: visible layer, diagonal couplings)
+        self._table_size = K**4 * (K**2 if self.diagonal else 1)
 
     def __repr__(self) -> str:
         return (
             f"DBM(depth={self.depth}, size={self.size}, q={self.q}, "
             f"cross_channel={self.cross}, visible_couplings={self.coupled}, "
+            f"visible_nnn_couplings={self.diagonal}, "
             f"n_params={self.n_params})"
         )
 
@@ -295,14 +310,15 @@ class DBM:
 
         Returns
         -------
-        thr : ndarray of uint64, shape (R, n_layers, (q+1)**4, 2)
-        prob : ndarray of float64, shape (R, n_layers, (q+1)**4, 2)
+        thr : ndarray of uint64, shape (R, n_layers, T, 2)
+        prob : ndarray of float64, shape (R, n_layers, T, 2)
+            ``T = (q+1)**4``, times ``(q+1)**2`` with diagonal couplings.
         """
         t = self.check_theta(theta)
         R = t.shape[0]
         thr = np.zeros((R, self.n_layers, self._table_size, 2), np.uint64)
         prob = np.zeros((R, self.n_layers, self._table_size, 2), np.float64)
-        _gibbs._build_tables(t, self._coef, self.q, self.coupled, thr, prob)
+        _gibbs._build_tables(t, self._coef, self.q, self.coupling_mode, thr, prob)
         return thr, prob
 
     # -- sampling ------------------------------------------------------------------
@@ -411,7 +427,7 @@ class DBM:
             return states
         thr, _ = self.tables(t)
         _gibbs._sweep_chains(
-            states, thr, r, rng, order, int(sweeps), self.side, self.coupled
+            states, thr, r, rng, order, int(sweeps), self.side, self.coupling_mode
         )
         return states
 
@@ -437,7 +453,7 @@ class DBM:
         r = self._rows(rows, t.shape[0], states.shape[0])
         _, prob = self.tables(t)
         out = np.empty((states.shape[0], self.n_layers, 2, self.size, self.size))
-        _gibbs._final_probabilities(states, prob, r, self.side, self.coupled, out)
+        _gibbs._final_probabilities(states, prob, r, self.side, self.coupling_mode, out)
         return out
 
     def final_moments(
@@ -473,7 +489,7 @@ class DBM:
             prob,
             r,
             self.side,
-            self.coupled,
+            self.coupling_mode,
             self.bias_index,
             self.weight_layout,
             self.coupling_index,
@@ -564,7 +580,7 @@ class DBM:
             n = s.shape[0]
             B = np.empty((n, self.n_layers, 2), np.int64)
             P = np.empty((n, max(self.n_layers - 1, 1), 4), np.int64)
-            J = np.empty((n, 3), np.int64)
+            J = np.empty((n, 6), np.int64)
             _gibbs._chain_statistics(s, self.side, B, P, J)
             oh = None
         else:
@@ -583,14 +599,15 @@ class DBM:
                 upp = oh[:, l + 1]
                 for (a, b), k in _PAIR_COL.items():
                     P[:, l, k] = (upp[:, b] * box[:, a]).sum(axis=ax)
-            J = np.zeros((n, 3))
+            J = np.zeros((n, 6))
             px, py = oh[:, 0, 0], oh[:, 0, 1]
-            for d in DISPLACEMENTS["nn"]:
-                sx = np.roll(px, shift=(-d[0], -d[1]), axis=ax)
-                sy = np.roll(py, shift=(-d[0], -d[1]), axis=ax)
-                J[:, 0] += (px * sx).sum(axis=ax)
-                J[:, 1] += (px * sy + py * sx).sum(axis=ax)
-                J[:, 2] += (py * sy).sum(axis=ax)
+            for j0, cls in ((0, "nn"), (3, "nnn")):
+                for d in DISPLACEMENTS[cls]:
+                    sx = np.roll(px, shift=(-d[0], -d[1]), axis=ax)
+                    sy = np.roll(py, shift=(-d[0], -d[1]), axis=ax)
+                    J[:, j0] += (px * sx).sum(axis=ax)
+                    J[:, j0 + 1] += (px * sy + py * sx).sum(axis=ax)
+                    J[:, j0 + 2] += (py * sy).sum(axis=ax)
         M = np.empty((n, self.n_params))
         M[:, : 2 * self.n_layers] = B.reshape(n, -1)
         for k, l, a, b in self.weight_layout:

@@ -100,7 +100,14 @@ def init_tempered(
     free[:, _interaction_mask(dbm)] = 0.0
     thr, _ = dbm.tables(free)
     _gibbs._sweep_chains(
-        states, thr, np.repeat(r, k), rng, dbm._order_asleep, 1, dbm.side, dbm.coupled
+        states,
+        thr,
+        np.repeat(r, k),
+        rng,
+        dbm._order_asleep,
+        1,
+        dbm.side,
+        dbm.coupling_mode,
     )
     ladder = np.tile(np.arange(k, dtype=np.int64), int(n_chains))
     return states, ladder
@@ -184,7 +191,7 @@ def sample_tempered(
     for i in range(int(sweeps)):
         rows_ext = np.repeat(r, K) * K + lad
         _gibbs._sweep_chains(
-            states, thr, rows_ext, rng, order, 1, dbm.side, dbm.coupled
+            states, thr, rows_ext, rng, order, 1, dbm.side, dbm.coupling_mode
         )
         inter = np.einsum("ij,ij->i", dbm.param_statistics(states)[:, mask], full)
         p = (parity + i) % 2
