@@ -113,6 +113,27 @@ def main(argv=None):
             100,
             {},
         ),
+        (
+            "depth 1, cross-channel, visible couplings",
+            dict(depth=1, cross_channel=True, visible_couplings=True),
+            40,
+            100,
+            100,
+            {},
+        ),
+        (
+            "depth 1, cross-channel, NN + diagonal couplings",
+            dict(
+                depth=1,
+                cross_channel=True,
+                visible_couplings=True,
+                visible_nnn_couplings=True,
+            ),
+            40,
+            100,
+            100,
+            {},
+        ),
     ]
     for label, cfg, size, chains, sweeps, kw in cases:
         for th in sorted({1, maxt}):

@@ -543,6 +543,8 @@ threads, init, sweeps
         if accepted:
             # the path is low-passed already: evaluate() samples it as it is
             meta["evaluate"] = {**dict(meta.get("evaluate", {})), "lowpass_taps": 0}
+            # matched to the refinement's sampling: evaluated with its sweeps
+            meta["evaluate"]["sweeps"] = int(self.sweeps)
             if self.init != "random":  # matched to equilibrium: sample it there
                 meta["evaluate"].update(
                     init="carry", sweeps=CARRY_SWEEPS, burn_in=CARRY_BURN_IN

@@ -379,9 +379,62 @@ def _pass_layer_s3(buf, l, tab, s, L):
 
 
 @jit
-def _pass_visible_coupled(buf, colour, tab, s, L, p, side, K, coupled):
-    """One colour of the visible layer with NN couplings (sequential, in place);
-    ``coupled = 2``: diagonal couplings too (the diagonal code enters the index).
+def _pass_visible_coupled(buf, colour, tab, s, L, p, side, K):
+    """One colour of the visible layer with NN couplings (sequential, in place).
+
+    The upper partners are summed with the patch side as a literal (2 or 3) so the
+    loops unroll; the random state is held in locals as in :func:`_pass_layer_s2`.
+    """
+    nl = buf.shape[0]
+    Kq = K * K
+    cur = buf[0]
+    has_up = nl > 1
+    up = buf[1] if has_up else buf[0]
+    kk = np.uint8(K)
+    s0 = s[0]
+    s1 = s[1]
+    s2 = s[2]
+    s3 = s[3]
+    x = np.uint64(0)
+    k = 0
+    for r in range(L):
+        R = r + p
+        for c in range((r + colour) & 1, L, 2):
+            C = c + p
+            nn = _nn_code(cur, R, C)
+            upc = np.int64(0)
+            if has_up:
+                if side == 2:
+                    upc = _up_code(up, R, C, 2)
+                else:
+                    upc = _up_code(up, R, C, 3)
+            idx = upc + Kq * nn
+            if k & 1 == 0:
+                x, s0, s1, s2, s3 = xoshiro_step(s0, s1, s2, s3)
+                u = x >> _S32
+            else:
+                u = x & _LO32
+            k += 1
+            e = np.uint8(0)
+            if u < tab[idx, 1]:
+                e = kk
+                if u < tab[idx, 0]:
+                    e = np.uint8(1)
+            _write_site(cur, r, c, e, L, p)
+    s[0] = s0
+    s[1] = s1
+    s[2] = s2
+    s[3] = s3
+
+
+@jit
+def _pass_visible_diagonal(buf, colour, tab, s, L, p, side, K):
+    """As :func:`_pass_visible_coupled` with diagonal couplings too: the code of
+    the 4 diagonal neighbours enters the table index (``+ K**4 diag``). A separate
+    kernel so that the NN-only pass keeps its inner loop. The two colours are not
+    independent sets here (diagonal neighbours share a colour): a systematic-scan
+    Gibbs sampler, every site drawn given the current values of its neighbours,
+    exact as for odd L.
 
     The upper partners are summed with the patch side as a literal (2 or 3) so the
     loops unroll; the random state is held in locals as in :func:`_pass_layer_s2`.
@@ -412,9 +465,7 @@ def _pass_visible_coupled(buf, colour, tab, s, L, p, side, K, coupled):
                     upc = _up_code(up, R, C, 2)
                 else:
                     upc = _up_code(up, R, C, 3)
-            idx = upc + Kq * nn
-            if coupled == 2:
-                idx += Kq * Kq * _diag_code(cur, R, C)
+            idx = upc + Kq * nn + Kq * Kq * _diag_code(cur, R, C)
             if k & 1 == 0:
                 x, s0, s1, s2, s3 = xoshiro_step(s0, s1, s2, s3)
                 u = x >> _S32
@@ -482,9 +533,12 @@ def _sweep_chains(states, thr, rows, rng, order, sweeps, side, coupled):
         for _ in range(sweeps):
             for i in range(order.shape[0]):
                 l = order[i]
-                if l == 0 and coupled > 0:
-                    _pass_visible_coupled(buf, 0, tabs[0], s, L, p, side, K, coupled)
-                    _pass_visible_coupled(buf, 1, tabs[0], s, L, p, side, K, coupled)
+                if l == 0 and coupled == 2:
+                    _pass_visible_diagonal(buf, 0, tabs[0], s, L, p, side, K)
+                    _pass_visible_diagonal(buf, 1, tabs[0], s, L, p, side, K)
+                elif l == 0 and coupled > 0:
+                    _pass_visible_coupled(buf, 0, tabs[0], s, L, p, side, K)
+                    _pass_visible_coupled(buf, 1, tabs[0], s, L, p, side, K)
                 elif side == 2:
                     _pass_layer_s2(buf, l, tabs[l], s, L)
                 else:
