@@ -66,15 +66,22 @@ def test_depth1_defaults_end_with_the_refinement():
     the observables, X, Y and the NN pairs weighted 3x); depth 0 keeps its
     refinement (50 chains x 60 iterations on the statistics), deeper machines
     have none."""
-    _, t0 = depth_configs(0)
-    _, t1 = depth_configs(1)
-    _, t2 = depth_configs(2)
+    d0, t0 = depth_configs(0)
+    d1, t1 = depth_configs(1)
+    d2, t2 = depth_configs(2)
+    _, t3 = depth_configs(3)
     assert t0.refines(0) and t0.refine_chains == 50
     assert t1.refine == "on" and t1.refines(1) and t1.refine_chains == 25
     assert (t1.refine_targets, t1.refine_nn_weight) == ("observables", 3.0)
     assert t1.refine_iterations == 30
     assert (t0.refine_targets, t0.refine_iterations) == ("statistics", 60)
+    # depth 1: visible diagonal couplings (experiments/18); depth 0 has none
+    assert d1.visible_nnn_couplings and d1.cross_channel and d1.visible_couplings
+    assert not d0.visible_nnn_couplings and not d2.visible_nnn_couplings
+    # deeper machines: no refinement by default (the observables' refinement
+    # runs there when asked for: refine = "on", refine_targets = "observables")
     assert not t2.refines(2) and t2.refine == "auto"
+    assert not t3.refines(3) and t3.refine == "auto"
     # the user's choice wins
     _, t1off = depth_configs(1, train_overrides={"refine": "off"})
     assert not t1off.refines(1)

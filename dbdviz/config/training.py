@@ -348,7 +348,8 @@ class TrainConfig(Config):
         "(static-path refinement, dbdviz.dbd.refine: theta fitted per time point by "
         "moment matching, F refitted to that path; refine_iterations + 1 more "
         "steps): 'auto' refines fully visible machines (depth 0) only, 'on' also "
-        "depth 1 (the depth-1 default, DEPTH_DEFAULTS), 'off' never refines.",
+        "hidden layers (the depth-1 default, DEPTH_DEFAULTS; beyond depth 1 only "
+        "with refine_targets = 'observables'), 'off' never refines.",
     )
     refine_iterations = param.Integer(
         60,
@@ -538,10 +539,11 @@ DEPTH_DEFAULTS: dict[int, tuple[dict, dict]] = {
     # exact (the hidden units are independent given the visible layer); the
     # refinement (25 chains: hidden units by their expectation) matches the
     # scored observables, X, Y and the NN pairs weighted 3x (30 Gauss-Newton
-    # iterations): four data draws meet 20 of 32 targets against 18 with the
-    # statistics as targets, at half the refinement's cost (experiments/13)
+    # iterations; experiments/13); visible diagonal couplings: nnnYY within 1.5x
+    # its floor on 4 of 4 data draws (1 without), 22 of 32 targets against 20
+    # (experiments/18)
     1: (
-        {"cross_channel": True, "sweeps_awake": 1},
+        {"cross_channel": True, "sweeps_awake": 1, "visible_nnn_couplings": True},
         {
             "basis": "q1",
             "refine": "on",
