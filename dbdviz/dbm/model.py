@@ -11,8 +11,7 @@ Parameter vector theta (fixed order, :attr:`DBM.param_names`)
    ``bX2, bY2``, ...;
 2. weights layer pair by layer pair (0-1, 1-2, ...): diagonal A, diagonal B, then,
    with ``cross_channel``, A-B' and B-A' (``wXX1, wYY1[, wXY1, wYX1], wX1X2, ...``);
-3. with ``visible_couplings``: ``JXX, JXY, JYY``; with ``visible_nnn_couplings``
-   also the diagonal ``JXX2, JXY2, JYY2``.
+3. ``JXX, JXY, JYY`` (``visible_couplings``), ``JXX2, JXY2, JYY2`` (diagonal).
 
 For depth 2, q = 4, no cross weights and no couplings this is exactly the reference
 order of ALGORITHM.md section 0 (hX, hY, bX1, bY1, bX2, bY2, wXX1, wYY1, wX1X2, wY1Y2).
@@ -25,9 +24,8 @@ with the sufficient statistics ``M`` in the same order: ``B`` (counts of a chann
 a layer) for biases, ``P = sum_{(i,j) in C^(l)} s^(l)_{i alpha} s^(l+1)_{j beta}`` for
 weights (unit (r, c) of layer l is connected to (r + dr, c + dc) of layer l + 1,
 dr, dc in [0, side), with wrap), and the nearest-neighbour bond counts (displacements
-(1, 0), (0, 1); ``JXY`` counts both orientations) for couplings, the diagonal
-bond counts (displacements (1, 1), (1, -1): the ``nnn`` pairs of
-:mod:`dbdviz.moments`) for the diagonal couplings.
+(1, 0), (0, 1); ``JXY`` counts both orientations) for couplings, over (1, 1),
+(1, -1) (the ``nnn`` pairs of :mod:`dbdviz.moments`) for the diagonal couplings.
 """
 
 from __future__ import annotations
@@ -145,13 +143,12 @@ class DBM:
         self.bias_index = bias
         self.weight_layout = np.array(wl, np.int64).reshape(-1, 4)
         self.coupling_index = np.array(cidx, np.int64)
-        # the diagonal couplings follow F but are not part of its domain
+        # the diagonal couplings follow F, outside its domain
         self.domain_indices = np.array(
             [bias[0, 0], bias[0, 1]] + [w[0] for w in wl] + cidx[:3], np.int64
         )
-        # coef[l, alpha, :] = theta index (or -1) of: bias, n_A(low), n_B(low),
-        # n_A(up), n_B(up), n_A(diagonal), n_B(diagonal) in the activation z_alpha
-        # of layer l (see _gibbs).
+        # coef[l, alpha, :] = theta index (or -1) of: bias, n_A/B(low), n_A/B(up),
+        # n_A/B(diagonal) in the activation z_alpha of layer l (see _gibbs).
         coef = np.full((nl, 2, 7), -1, np.int64)
         coef[:, :, 0] = bias
         for k, l, a, b in wl:
@@ -172,15 +169,13 @@ class DBM:
         self._order_asleep = np.array(odd + even, np.int64)
         self._order_awake = np.array(odd + [l for l in even if l != 0], np.int64)
         K = self.q + 1
-        # index up + K^2 low (+ K^4 diagonal code: visible layer, diagonal couplings)
         self._table_size = K**4 * (K**2 if self.diagonal else 1)
 
     def __repr__(self) -> str:
         return (
             f"DBM(depth={self.depth}, size={self.size}, q={self.q}, "
             f"cross_channel={self.cross}, visible_couplings={self.coupled}, "
-            f"visible_nnn_couplings={self.diagonal}, "
-            f"n_params={self.n_params})"
+            f"visible_nnn_couplings={self.diagonal}, n_params={self.n_params})"
         )
 
     @property
@@ -453,7 +448,8 @@ class DBM:
         r = self._rows(rows, t.shape[0], states.shape[0])
         _, prob = self.tables(t)
         out = np.empty((states.shape[0], self.n_layers, 2, self.size, self.size))
-        _gibbs._final_probabilities(states, prob, r, self.side, self.coupling_mode, out)
+        mode = self.coupling_mode
+        _gibbs._final_probabilities(states, prob, r, self.side, mode, out)
         return out
 
     def final_moments(
