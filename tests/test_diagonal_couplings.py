@@ -44,10 +44,16 @@ def test_layout_and_refusals():
     )
     assert dbm.coupling_mode == 2 and dbm.diagonal
     assert DBM(DBMConfig(depth=1), 6).coupling_mode == 1
-    with pytest.raises(ValueError, match="needs visible_couplings = True"):
-        DBMConfig(visible_couplings=False, visible_nnn_couplings=True).validate()
-    with pytest.raises(ValueError, match="needs conn = 4"):
-        DBMConfig(depth=1, conn=9, visible_nnn_couplings=True).validate()
+    # without NN couplings, or with 3 x 3 patches, the setting is ignored (the
+    # depth-1 default sets it; turning NN couplings off or conn = 9 must train)
+    for cfg in (
+        DBMConfig(depth=1, visible_couplings=False, visible_nnn_couplings=True),
+        DBMConfig(depth=1, conn=9, visible_nnn_couplings=True),
+    ):
+        cfg.validate()
+        off = DBM(cfg, 6)
+        assert not off.diagonal and off.coupling_mode == int(off.coupled)
+        assert "JXX2" not in off.param_names
 
 
 @pytest.mark.parametrize(

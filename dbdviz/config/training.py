@@ -68,8 +68,9 @@ class DBMConfig(Config):
         label="Visible diagonal couplings",
         doc="Add next-nearest-neighbour (diagonal: displacements (1, 1), (1, -1)) "
         "couplings JXX2, JXY2, JYY2 on the visible layer, so the diagonal pairs "
-        "nnnXX, nnnXY, nnnYY are statistics of the machine; needs visible_couplings "
-        "and conn = 4. They follow F but are not part of its domain.",
+        "nnnXX, nnnXY, nnnYY are statistics of the machine; used with "
+        "visible_couplings and conn = 4, ignored otherwise. They follow F but are "
+        "not part of its domain.",
     )
     chains = param.Integer(
         10,
@@ -118,16 +119,7 @@ class DBMConfig(Config):
     )
 
     def _check_combination(self) -> None:
-        if self.visible_nnn_couplings and not self.visible_couplings:
-            raise ValueError(
-                "visible_nnn_couplings = True needs visible_couplings = True "
-                "(the diagonal couplings extend the nearest-neighbour ones)"
-            )
-        if self.visible_nnn_couplings and self.conn != 4:
-            raise ValueError(
-                f"visible_nnn_couplings = True needs conn = 4, got conn = {self.conn}: "
-                "allowed conn = 4 with diagonal couplings"
-            )
+        pass
 
     def domain_size(self) -> int:
         """Dimension of the finite-element domain of F: the 2 visible biases, every

@@ -111,7 +111,7 @@ class DBM:
         self.n_layers = self.depth + 1
         self.cross = bool(config.cross_channel)
         self.coupled = bool(config.visible_couplings)
-        self.diagonal = self.coupled and bool(config.visible_nnn_couplings)
+        self.diagonal = self.coupled and config.visible_nnn_couplings and self.q == 4
         #: the kernels' visible-coupling mode: 0 none, 1 NN, 2 NN and diagonal
         self.coupling_mode = 2 if self.diagonal else int(self.coupled)
         self.n_sites = size * size
