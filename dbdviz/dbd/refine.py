@@ -379,13 +379,13 @@ threads, init, sweeps
 
     def _visible_data_stats(self) -> np.ndarray:
         """Depth > 1: the data's statistics of the visible parameters (counts and
-        NN bonds: the first five observables), NaN for every parameter touching
+        bonds: the observables X ... nnnYY), NaN for every parameter touching
         a hidden layer (their data statistics would need sampling; the
         ``"observables"`` targets do not use them)."""
         out = np.full((self.idx.size, self.dbm.n_params), np.nan)
         out[:, self.dbm.bias_index[0]] = self.data_obs[:, :2]
-        if self.dbm.coupling_index.size:
-            out[:, self.dbm.coupling_index[:3]] = self.data_obs[:, 2:5]
+        c = self.dbm.coupling_index  # NN bonds, then diagonal ones: nnXX ... nnnYY
+        out[:, c] = self.data_obs[:, 2 : 2 + c.size]
         return out
 
     def _awake_setup(self, snaps: np.ndarray) -> None:
