@@ -12,7 +12,11 @@ Subcommands (results as JSON under ``--out``):
 * ``hysteresis T K``: parameter K scanned, 400 sweeps from an empty and from a filled
   lattice;
 * ``slab T K``: the same scan from a half-filled slab, 2000 sweeps: the coexistence
-  point.
+  point;
+* ``check T --iteration i``: that check at one iterate of ``match T``;
+* ``survey 0``: at t = 50, 100, ..., 500: 4 Newton iterations, then at the best
+  iterate plain Gibbs from the data's snapshots (10 / 100 / 1000 sweeps) and X- and
+  Y-filled half slabs (2000 sweeps): is the matched state the equilibrium?
 
 Example::
 
@@ -73,7 +77,7 @@ class Tempered:
         return self.dbm.param_statistics(tp.top_rung(self.S, self.lad, self.K))
 
 
-def match(args):
+def match(args, write=True):
     model, dbm, _, D = _setup(args)
     md, sed = D.mean(0), D.std(0, ddof=1) / np.sqrt(D.shape[0])
     theta = model.theta[args.T].astype(float).copy()
@@ -104,9 +108,58 @@ def match(args):
         if it < args.iterations:
             cov = np.cov(flat.T)
             step = np.linalg.solve(cov + 1e-6 * np.trace(cov) * np.eye(5), md - mm)
-            theta = theta + min(1.0, 0.15 / np.abs(step).max()) * step
+            theta = theta + min(1.0, args.cap / np.abs(step).max()) * step
     out = {"data": md.tolist(), "data_se": sed.tolist(), "log": log}
-    Path(args.out, f"match_t{args.T}.json").write_text(json.dumps(out))
+    if write:
+        Path(args.out, f"match_t{args.T}.json").write_text(json.dumps(out))
+    return out
+
+
+def check(args, out, best):
+    """Gibbs from the data's snapshots (10 / 100 / 1000 sweeps) and X- / Y-filled
+    half slabs (2000 sweeps) at the Newton iterate ``best``."""
+    theta = np.array(best["theta"])
+    _, dbm, snap, D = _setup(args)
+    sed = np.array(out["data_se"])
+    row = {"t": args.T, "it": best["it"], "theta": best["theta"], "z": best["z"]}
+    s = dbm.init_chains(100, 5)
+    s[:, 0] = snap.astype(np.int8)
+    rng, done, res = seed_states(22, 100), 0, {}
+    for m in (10, 100, 1000):
+        dbm.sample(theta, s, m - done, seed=rng)
+        done = m
+        o = dbm.param_statistics(s)
+        res[m] = (o.mean(0), o.std(0, ddof=1) / 10)
+        row[f"gibbs{m}"] = o.mean(0).round(1).tolist()
+    for a in (10, 100):
+        d = res[a][0] - res[1000][0]
+        v = np.sqrt(res[a][1] ** 2 + res[1000][1] ** 2)
+        row[f"z{a}_1000"] = float(np.abs(d / np.where(v > 0, v, 1)).max())
+    row["z1000_data"] = (
+        np.abs((res[1000][0] - out["data"]) / np.sqrt(res[1000][1] ** 2 + sed**2))
+        .round(2)
+        .tolist()
+    )
+    for k in (0, 1):
+        sl = dbm.init_chains(32, 1)
+        sl[:, 0] = snap[:32].astype(np.int8)
+        sl[:, 0, : dbm.size // 2] = k + 1
+        dbm.sample(theta, sl, 2000, seed=seed_states(41 + k, 32))
+        c = dbm.param_statistics(sl)[:, k]
+        row["slab_" + "XY"[k]] = float((c > 800).mean())
+    return row
+
+
+def survey(args):
+    rows = []
+    for T in range(50, 501, 50):
+        args.T = min(T, 500)
+        out = match(args, write=False)
+        best = min(out["log"], key=lambda r: max(abs(z) for z in r["z"]))
+        row = check(args, out, best)
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    Path(args.out, "survey.json").write_text(json.dumps(rows))
 
 
 def longrun(args):
@@ -169,7 +222,9 @@ def scan(args, slab):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("what", choices=("match", "longrun", "hysteresis", "slab"))
+    p.add_argument(
+        "what", choices=("match", "longrun", "hysteresis", "slab", "survey", "check")
+    )
     p.add_argument("T", type=int)
     p.add_argument("K", type=int, nargs="?", default=0, help="scanned parameter")
     p.add_argument("--model", required=True)
@@ -178,9 +233,17 @@ def main(argv=None):
     p.add_argument("--iterations", type=int, default=15)
     p.add_argument("--iteration", type=int, default=None, help="Newton iterate")
     p.add_argument("--width", type=float, default=0.3)
+    p.add_argument("--cap", type=float, default=0.15, help="max step per parameter")
     args = p.parse_args(argv)
     if args.what == "match":
         match(args)
+    elif args.what == "survey":
+        survey(args)
+    elif args.what == "check":
+        out = json.loads(Path(args.out, f"match_t{args.T}.json").read_text())
+        row = check(args, out, out["log"][args.iteration])
+        print(json.dumps(row))
+        Path(args.out, f"check_t{args.T}.json").write_text(json.dumps(row))
     elif args.what == "longrun":
         args.iteration = 1 if args.iteration is None else args.iteration
         longrun(args)
