@@ -62,7 +62,7 @@ def test_every_depth_has_trainable_defaults():
 
 
 def test_depth1_defaults_end_with_the_refinement():
-    """Depth 1 is refined by default (25 chains, 30 Gauss-Newton iterations on
+    """Depth 1 is refined by default (50 chains, 30 Gauss-Newton iterations on
     the observables, X, Y and the NN pairs weighted 3x); depth 0 keeps its
     refinement (50 chains x 60 iterations on the statistics), deeper machines
     have none."""
@@ -71,7 +71,7 @@ def test_depth1_defaults_end_with_the_refinement():
     d2, t2 = depth_configs(2)
     _, t3 = depth_configs(3)
     assert t0.refines(0) and t0.refine_chains == 50
-    assert t1.refine == "on" and t1.refines(1) and t1.refine_chains == 25
+    assert t1.refine == "on" and t1.refines(1) and t1.refine_chains == 50
     assert (t1.refine_targets, t1.refine_nn_weight) == ("observables", 3.0)
     assert t1.refine_iterations == 30
     assert (t0.refine_targets, t0.refine_iterations) == ("statistics", 60)

@@ -964,7 +964,7 @@ def test_refine_on_with_hidden_layers_is_an_alert(tiny):
     s, panel = tiny_session(tiny)
     # the depth's defaults: depth 1 is refined, depth 2 cannot be ("auto")
     s.dbm_config.depth = 1
-    assert s.train_config.refine == "on" and s.train_config.refine_chains == 25
+    assert s.train_config.refine == "on" and s.train_config.refine_chains == 50
     s.dbm_config.depth = 2
     assert s.train_config.refine == "auto" and not panel.alert.visible
     s.dbm_config.depth = 0

@@ -529,17 +529,16 @@ DEPTH_DEFAULTS: dict[int, tuple[dict, dict]] = {
     # cross weights: hidden units that see X and Y of one 2 x 2 patch hold the
     # diagonal X-Y pairs (nnnXY 19 % against 44 % without); one awake sweep is
     # exact (the hidden units are independent given the visible layer); the
-    # refinement (25 chains: hidden units by their expectation) matches the
-    # scored observables, X, Y and the NN pairs weighted 3x (30 Gauss-Newton
-    # iterations; experiments/13); visible diagonal couplings: nnnYY within 1.5x
-    # its floor on 4 of 4 data draws (1 without), 22 of 32 targets against 20
-    # (experiments/18)
+    # refinement (hidden units by their expectation) matches the scored
+    # observables, X, Y and the NN pairs weighted 3x (30 Gauss-Newton iterations;
+    # experiments/13); visible diagonal couplings: nnnYY within 1.5x its floor on
+    # 4 of 4 data draws (1 without); with the refinement's 50 chains (the param
+    # default) 24 of 32 targets against 20 (experiments/18)
     1: (
         {"cross_channel": True, "sweeps_awake": 1, "visible_nnn_couplings": True},
         {
             "basis": "q1",
             "refine": "on",
-            "refine_chains": 25,
             "refine_iterations": 30,
             "refine_targets": "observables",
             "refine_nn_weight": 3.0,
