@@ -335,7 +335,7 @@ def nb03_depth():
             "diagonal too. The depth-1 default also couples the diagonal pairs in the "
             "visible layer (`visible_nnn_couplings`): measured on four paper data draws "
             "(docs/experiments/18), that brought every diagonal pair within 1.5 times its "
-            "noise floor on every draw (nnnXY 10.7 % against 19.3 % with the hidden layer "
+            "noise floor on every draw (nnnXY 10.6 % against 19.3 % with the hidden layer "
             "alone), for 1-2 points on X, Y and the nearest-neighbour pairs. "
             "`depth_configs(d)` gives the measured settings of depth d "
             "(what `dbdviz train --depth d` and the dashboard's depth widget use; "

@@ -505,6 +505,8 @@ def test_rates_become_inputs_when_the_ensembles_differ_in_them():
         (6, 3, 0, COUPLED),  # no sweeps: the random start's final step
         (7, 6, 2, DBMConfig(depth=0, visible_couplings=True, conn=9, chains=10)),
         (6, 4, 2, DBMConfig(depth=1, visible_couplings=True, chains=10)),  # reference
+        # diagonal couplings: not the side-by-side kernel's (NN only)
+        (6, 4, 2, DBMConfig(depth=0, visible_nnn_couplings=True, chains=10)),
     ],
 )
 def test_sample_moments_equals_sample_trajectory(size, chains, sweeps, config):

@@ -965,6 +965,12 @@ def test_refine_on_with_hidden_layers_is_an_alert(tiny):
     # the depth's defaults: depth 1 is refined, depth 2 cannot be ("auto")
     s.dbm_config.depth = 1
     assert s.train_config.refine == "on" and s.train_config.refine_chains == 50
+    # the depth-1 default's diagonal couplings show as a ticked box, depth 0 unticks
+    box = panel.dbm_settings._widgets["visible_nnn_couplings"]
+    assert box.name == "Visible diagonal couplings" and box.value is True
+    s.dbm_config.depth = 0
+    assert box.value is False
+    s.dbm_config.depth = 1
     s.dbm_config.depth = 2
     assert s.train_config.refine == "auto" and not panel.alert.visible
     s.dbm_config.depth = 0

@@ -702,7 +702,7 @@ def sample_moments(
     """The moment table of :func:`~dbdviz.dbd.evaluate.sample_trajectory` with
     ``init="random"`` (bitwise the same), without its statistics and covariances.
 
-    A fully visible machine with visible couplings (every model of
+    A fully visible machine with nearest-neighbour couplings only (every model of
     :func:`train_multi`) runs the chains side by side (:mod:`dbdviz.dbd._lanes`,
     measured 2-3 times faster per site update); any other machine goes through
     ``sample_trajectory``. Parameters as there (``theta`` (T, P), ``t`` (T,)).
@@ -715,7 +715,8 @@ def sample_moments(
 
     th = np.ascontiguousarray(theta, dtype=np.float64)
     tt = np.asarray(t, dtype=np.float64)
-    fast = dbm.n_layers == 1 and dbm.coupled and dbm.rungs == 1
+    # the side-by-side kernel knows the nearest-neighbour couplings only (mode 1)
+    fast = dbm.n_layers == 1 and dbm.coupling_mode == 1 and dbm.rungs == 1
     if not fast:
         return sample_trajectory(
             dbm,

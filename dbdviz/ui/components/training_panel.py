@@ -40,6 +40,7 @@ DBM_MAIN = [
     "depth",
     "conn",
     "visible_couplings",
+    "visible_nnn_couplings",
     "cross_channel",
     "chains",
     "sweeps_awake",
