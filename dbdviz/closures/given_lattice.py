@@ -171,6 +171,10 @@ def independent_groups(lattice: np.ndarray, birth: np.ndarray):
 
 #: Values of ``closure_from`` (:func:`lattice_step_expectation`).
 _CLOSURE_FROM = ("after events", "before events", "before deaths", "lone births out")
+#: Values of ``sweep`` (:func:`lattice_step_expectation`): lattice-wide triplets
+#: (:mod:`._sweep3`), or the lattice's own bonds / 2-step paths
+#: (:mod:`.site_pairs`, :mod:`.site_triplets`).
+SWEEPS = ("triplets", "site pairs", "site triplets")
 
 
 def lattice_step_expectation(
@@ -179,6 +183,7 @@ def lattice_step_expectation(
     per_group: bool = False,
     exact_groups: int = 0,
     closure_from: str = "after events",
+    sweep: str = "triplets",
 ) -> np.ndarray:
     """Expected ``X, Y, nnXX, nnXY, nnYY`` after one simulator step from each lattice.
 
@@ -218,6 +223,15 @@ def lattice_step_expectation(
         lattice before them (the molecules present, without the births' and
         deaths' fractional sites; the start's four-site patterns then closed).
         Measured in docs/hierarchy.md section 4.
+    sweep : {"triplets", "site pairs", "site triplets"}
+        The sweep's equations: lattice-wide counts with the triplets evolved
+        (default, :func:`._sweep3.integrate_sweep3`), or every bond
+        (:func:`.site_pairs.site_pair_sweep`) or every 2-step path
+        (:func:`.site_triplets.site_triplet_sweep`) of the lattice with its own
+        joint distribution, closed on the lattice's own sites (docs/hierarchy.md
+        section 10; the latter about 20-100 s per 40 x 40 lattice). The site
+        sweeps take the whole expected lattice after the events (``per_group``,
+        ``exact_groups`` and ``closure_from`` must keep their defaults).
 
     Returns
     -------
@@ -233,6 +247,17 @@ def lattice_step_expectation(
             f"closure_from = {closure_from!r}: allowed "
             + ", ".join(repr(c) for c in _CLOSURE_FROM)
         )
+    if sweep not in SWEEPS:
+        raise ValueError(
+            f"sweep = {sweep!r}: allowed " + ", ".join(repr(c) for c in SWEEPS)
+        )
+    if sweep != "triplets" and (
+        per_group or exact_groups or closure_from != "after events"
+    ):
+        raise ValueError(
+            f"sweep = {sweep!r} takes the whole lattice: per_group, exact_groups "
+            "and closure_from must keep their defaults"
+        )
     lat = np.asarray(lattices)
     L = config.size
     if lat.shape[-2:] != (L, L):
@@ -246,6 +271,9 @@ def lattice_step_expectation(
         one[E] += pd - pb
         one[X] += pb
         one[Y] -= pd
+        if sweep != "triplets":
+            out[i] = _site_sweep(one, config.predation, sweep)
+            continue
         if exact_groups > 0:
             out[i] = _exact_split(g, pb, pd, one, config, int(exact_groups))
             continue
@@ -285,6 +313,16 @@ def lattice_step_expectation(
             total += nn[X], nn[Y], bb[X, X] / 2.0, bb[X, Y], bb[Y, Y] / 2.0
         out[i] = total
     return out.reshape(lead + (5,))
+
+
+def _site_sweep(one: np.ndarray, p3: float, sweep: str) -> np.ndarray:
+    """``X, Y, nnXX, nnXY, nnYY`` after the sweep on the lattice's own sites."""
+    if sweep == "site pairs":
+        from .site_pairs import site_pair_sweep as run
+    else:
+        from .site_triplets import site_triplet_sweep as run
+    n, b, _ = run(one, p3)
+    return np.array([n[X], n[Y], b[X, X] / 2.0, b[X, Y], b[Y, Y] / 2.0])
 
 
 def _closure_part(one: np.ndarray, nodes: np.ndarray, config: LatticeLV) -> np.ndarray:

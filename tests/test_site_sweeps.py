@@ -1,0 +1,165 @@
+"""The sweep on the lattice's own bonds and 2-step paths (dbdviz/closures/site_pairs.py,
+site_triplets.py; docs/hierarchy.md section 10)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dbdviz.closures import site_pairs as sp
+from dbdviz.closures import site_triplets as st
+from dbdviz.closures.exact_groups import _cfg_bonds, group_sweep
+from dbdviz.closures.given_lattice import lattice_step_expectation
+from dbdviz.config import preset
+
+L = 8
+
+
+def _moves(s0: np.ndarray, nb: np.ndarray, p3: float):
+    """Every (weight, new lattice) of the next move from the 5-state lattice ``s0``
+    (flat), weights per unit sweep time (section 3's table)."""
+    for a in np.flatnonzero((s0 == 1) | (s0 == 2)):
+        m = s0[a]
+        for d in range(4):
+            t = nb[a, d]
+            q = s0[t]
+            if q == 0:
+                outs = [(0.25, 0, m + 2)]
+            elif (m == 1 and q in (2, 4)) or (m == 2 and q in (1, 3)):
+                outs = [(0.25 * p3, 4, 4), (0.25 * (1 - p3), m + 2, q)]
+            else:
+                outs = [(0.25, m + 2, q)]
+            for w, a2, q2 in outs:
+                s = s0.copy()
+                s[a], s[t] = a2, q2
+                yield w, s
+
+
+def _paths(s: np.ndarray, nb: np.ndarray) -> np.ndarray:
+    """Indicator of the state of every 2-step path of a 5-state lattice."""
+    Q = np.zeros((s.size, 6, 5, 5, 5))
+    for k, (da, dc) in enumerate(st.PAIRS):
+        Q[np.arange(s.size), k, s[nb[:, da]], s, s[nb[:, dc]]] = 1.0
+    return Q
+
+
+def _bonds(s: np.ndarray, nb: np.ndarray) -> np.ndarray:
+    P = np.zeros((s.size, 4, 5, 5))
+    for d in range(4):
+        P[np.arange(s.size), d, s, s[nb[:, d]]] = 1.0
+    return P
+
+
+@pytest.mark.parametrize("p3", [0.0, 0.3, 1.0])
+def test_site_rates_equal_one_move_enumeration(p3):
+    """At a known lattice (every site a point mass) the closures are exact, so the
+    rates of every bond and every 2-step path equal the sum over every todo
+    molecule, direction and outcome of the change of its indicator."""
+    rng = np.random.default_rng(11)
+    nb, od, _ = st.neighbour_table(6)
+    n = nb.shape[0]
+    for _ in range(2):
+        s0 = rng.choice(5, size=n, p=[0.35, 0.2, 0.2, 0.15, 0.1])
+        Q0, P0 = _paths(s0, nb), _bonds(s0, nb)
+        p0 = np.eye(5)[s0]
+        dQe = np.zeros_like(Q0)
+        dPe = np.zeros_like(P0)
+        dpe = np.zeros_like(p0)
+        for w, s in _moves(s0, nb, p3):
+            dQe += w * (_paths(s, nb) - Q0)
+            dPe += w * (_bonds(s, nb) - P0)
+            dpe += w * (np.eye(5)[s] - p0)
+        dQ = np.zeros_like(Q0)
+        CE, PX = np.zeros((n, 4, 4, 5, 5, 5)), np.zeros((n, 4, 5, 5))
+        st._deriv(Q0, p3, nb, od, CE, PX, dQ)
+        np.testing.assert_allclose(dQ, dQe, atol=1e-12)
+        dP, dp = np.zeros_like(P0), np.zeros_like(p0)
+        sp._deriv(P0, p0, p3, nb, od, dP, dp)
+        np.testing.assert_allclose(dP, dPe, atol=1e-12)
+        np.testing.assert_allclose(dp, dpe, atol=1e-12)
+        # the predation rate: X-Y bonds with a todo end, per todo end p3 / 4
+        pred = sum(
+            0.25 * p3
+            for a in range(n)
+            for d in range(4)
+            if s0[a] in (1, 2) and {s0[a] % 2, s0[nb[a, d]] % 2} == {0, 1}
+            if s0[nb[a, d]] != 0
+        )
+        assert st._predation_rate(Q0, p3) == pytest.approx(pred, abs=1e-12)
+
+
+CLUSTERS = {
+    "XX": ([(3, 3), (3, 4)], [1, 1]),
+    "X0X": ([(3, 3), (3, 5)], [1, 1]),
+    "diag": ([(3, 3), (4, 4)], [1, 1]),
+    "line": ([(3, 3), (3, 4), (3, 5)], [1, 1, 1]),
+    "L": ([(3, 3), (3, 4), (4, 3)], [1, 1, 1]),
+    "square": ([(3, 3), (3, 4), (4, 3), (4, 4)], [1, 1, 1, 1]),
+    "XY": ([(3, 3), (3, 4)], [1, 2]),
+    "XYX": ([(3, 3), (3, 4), (3, 5)], [1, 2, 1]),
+    "XXY": ([(3, 3), (3, 4), (4, 4)], [1, 1, 2]),
+}
+
+
+def _exact(sites, species, p3):
+    d = group_sweep(sites, species, L, p3)
+    b = sum(p * _cfg_bonds(c, L) for c, p in d.items())
+    n = sum(p * np.bincount([s for _, s in c], minlength=3)[1:] for c, p in d.items())
+    return np.array([n[0], n[1], b[0, 0] / 2, b[0, 1], b[1, 1] / 2])
+
+
+def _site(run, sites, species, p3):
+    one = np.zeros((3, L, L))
+    one[0] = 1.0
+    for (r, c), x in zip(sites, species, strict=True):
+        one[0, r, c], one[x, r, c] = 0.0, 1.0
+    n, b, pred = run(one, p3)
+    assert n[2] - species.count(2) == pytest.approx(pred, abs=1e-9)
+    return np.array([n[1], n[2], b[1, 1] / 2, b[1, 2], b[2, 2] / 2])
+
+
+@pytest.mark.parametrize("name", list(CLUSTERS))
+def test_small_clusters_against_the_exact_sweep(name):
+    """Isolated small clusters (the exact recursion of exact_groups.py): the paths
+    level's counts to 1e-4 and bonds to 0.012 (two diagonal X: 0.136 against 1/8,
+    the square's fourth corner closed by the opposite path; the lattice-wide
+    triplet level is 0.171), the bonds level's counts to 1e-4 and bonds to 0.05
+    (diagonal X 0.156: no path through both common neighbours; X-Y-X nnXY 0.595
+    against 0.639)."""
+    sites, species = CLUSTERS[name]
+    e = _exact(sites, species, 0.4)
+    t = _site(st.site_triplet_sweep, sites, species, 0.4)
+    np.testing.assert_allclose(t[:2], e[:2], atol=1e-4)
+    np.testing.assert_allclose(t[2:], e[2:], atol=0.012)
+    p = _site(sp.site_pair_sweep, sites, species, 0.4)
+    np.testing.assert_allclose(p[:2], e[:2], atol=1e-4)
+    np.testing.assert_allclose(p[2:], e[2:], atol=0.05)
+
+
+def test_diagonal_pair_is_closer_with_the_paths_than_with_the_bonds():
+    """Two diagonal X (exact 1/8): the bonds level counts the two common
+    neighbours as independent routes (5/32 = 0.156); the paths level keeps the
+    square's fourth corner (0.136)."""
+    sites, species = CLUSTERS["diag"]
+    p = _site(sp.site_pair_sweep, sites, species, 0.4)[2]
+    t = _site(st.site_triplet_sweep, sites, species, 0.4)[2]
+    assert p == pytest.approx(5 / 32, abs=2e-3)
+    assert abs(t - 1 / 8) < 0.5 * abs(p - 1 / 8)
+
+
+def test_lattice_step_expectation_site_sweeps():
+    """The option runs the site sweeps on the expected lattice after the events;
+    bad values are refused before any work."""
+    cfg = preset("paper", size=L, init_x=5, init_y=5)
+    rng = np.random.default_rng(2)
+    g = rng.choice(3, size=(L, L), p=[0.7, 0.15, 0.15]).astype(np.uint8)
+    tr = lattice_step_expectation(g, cfg)
+    for sweep in ("site pairs", "site triplets"):
+        e = lattice_step_expectation(g, cfg, sweep=sweep)
+        assert e.shape == (5,)
+        # same events, different closure of the sweep: the counts agree closely
+        np.testing.assert_allclose(e[:2], tr[:2], atol=0.05)
+    with pytest.raises(ValueError, match="sweep = 'sites'"):
+        lattice_step_expectation(g, cfg, sweep="sites")
+    with pytest.raises(ValueError, match="per_group"):
+        lattice_step_expectation(g, cfg, sweep="site pairs", per_group=True)
