@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 CLOSURE_TESTS = ["tests/test_closures.py"]
 EXACT_TESTS = ["tests/test_exact_groups.py"]
+SITE_TESTS = ["tests/test_site_sweeps.py"]
 
 #: (name, file, snippet, replacement, tests)
 MUTANTS = [
@@ -110,6 +111,37 @@ MUTANTS = [
      "dbdviz/closures/exact_groups.py",
      "return rho, intra - _rho_bonds(rho, rho, L), n", "return rho, 0.0 * intra, n",
      EXACT_TESTS),
+    # the sweep on the lattice's own bonds and paths (site_pairs.py, site_triplets.py)
+    ("site paths: fourth corner closed by the end's path",
+     "dbdviz/closures/site_triplets.py",
+     "if od[da] != dc and e == (dc if p == 0 else da):",
+     "if False and od[da] != dc and e == (dc if p == 0 else da):", SITE_TESTS),
+    ("site paths: a hop into the path lands as todo",
+     "dbdviz/closures/site_triplets.py",
+     "_chg(dQ, b, k, st, p, m + 2, -1, 0, w)", "_chg(dQ, b, k, st, p, m, -1, 0, w)",
+     SITE_TESTS),
+    ("site paths: predation partner inside the path not converted",
+     "dbdviz/closures/site_triplets.py",
+     "_chg(dQ, b, k, st, p, 4, p2, 4, w * p3)",
+     "_chg(dQ, b, k, st, p, 4, p2, q, w * p3)", SITE_TESTS),
+    ("site paths: star closure's bond marginal dropped",
+     "dbdviz/closures/site_triplets.py",
+     "cz[z] = v / m if m > 1e-300 else 0.0", "cz[z] = v", SITE_TESTS),
+    ("site paths: predations counted once per bond",
+     "dbdviz/closures/site_triplets.py",
+     "r += m * ((i == 1 or i == 2) + (j == 1 or j == 2))", "r += m", SITE_TESTS),
+    ("site bonds: hop weight 1/4 -> 1/2", "dbdviz/closures/site_pairs.py",
+     "J = 0.25 * P[a, d, m, q]", "J = 0.5 * P[a, d, m, q]", SITE_TESTS),
+    ("site bonds: partner's other bonds not changed", "dbdviz/closures/site_pairs.py",
+     "        _shift_bonds(P, dP, nb, od, b, ob, q, q2, f)",
+     "        pass", SITE_TESTS),
+    ("site sweeps: events ignored", "dbdviz/closures/given_lattice.py",
+     "out[i] = _site_sweep(g, pb, one, config.predation, sweep)",
+     "out[i] = _site_sweep(g, 0 * pb, one * 0 + np.stack([g == E, g == X, g == Y]), "
+     "config.predation, sweep)", SITE_TESTS),
+    ("site sweeps: lone births dropped", "dbdviz/closures/given_lattice.py",
+     "return np.array([n[X] + pb[far].sum(), n[Y],",
+     "return np.array([n[X] + 0 * pb[far].sum(), n[Y],", SITE_TESTS),
     # events and singlets (dbdviz/closures/hierarchy.py)
     ("events: births on empty sites doubled", "dbdviz/closures/hierarchy.py",
      "T[..., E, X] = beta", "T[..., E, X] = 2.0 * beta", CLOSURE_TESTS),

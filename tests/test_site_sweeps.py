@@ -163,3 +163,34 @@ def test_lattice_step_expectation_site_sweeps():
         lattice_step_expectation(g, cfg, sweep="sites")
     with pytest.raises(ValueError, match="per_group"):
         lattice_step_expectation(g, cfg, sweep="site pairs", per_group=True)
+
+
+def test_lone_births_are_taken_out_exactly():
+    """A birth more than 3 sites from every molecule ends as a lone X: counted
+    outside the integration, the result is that of the whole expected lattice up
+    to two births near each other (second order)."""
+    from dbdviz.closures.given_lattice import (
+        _dilate,
+        _site_sweep,
+        site_event_probabilities,
+    )
+
+    n = 12
+    cfg = preset("paper", size=n, init_x=5, init_y=5)
+    g = np.zeros((n, n), np.uint8)
+    g[1:4, 1:3] = [[1, 1], [2, 1], [0, 2]]
+    pb, pd = site_event_probabilities(g, cfg)
+    far = (pb > 0) & ~_dilate(g != 0, 3)
+    assert far.sum() > 40 and pb[far].sum() > 0.05
+    one = np.stack([g == 0, g == 1, g == 2]).astype(float)
+    one[0] += pd - pb
+    one[1] += pb
+    one[2] -= pd
+    for sweep, run in (
+        ("site pairs", sp.site_pair_sweep),
+        ("site triplets", st.site_triplet_sweep),
+    ):
+        nn, b, _ = run(one, cfg.predation)
+        whole = np.array([nn[1], nn[2], b[1, 1] / 2, b[1, 2], b[2, 2] / 2])
+        split = _site_sweep(g, pb, one, cfg.predation, sweep)
+        np.testing.assert_allclose(split, whole, atol=2e-4)

@@ -272,7 +272,7 @@ def lattice_step_expectation(
         one[X] += pb
         one[Y] -= pd
         if sweep != "triplets":
-            out[i] = _site_sweep(one, config.predation, sweep)
+            out[i] = _site_sweep(g, pb, one, config.predation, sweep)
             continue
         if exact_groups > 0:
             out[i] = _exact_split(g, pb, pd, one, config, int(exact_groups))
@@ -315,14 +315,23 @@ def lattice_step_expectation(
     return out.reshape(lead + (5,))
 
 
-def _site_sweep(one: np.ndarray, p3: float, sweep: str) -> np.ndarray:
-    """``X, Y, nnXX, nnXY, nnYY`` after the sweep on the lattice's own sites."""
+def _site_sweep(g, pb, one: np.ndarray, p3: float, sweep: str) -> np.ndarray:
+    """``X, Y, nnXX, nnXY, nnYY`` after the sweep on the lattice's own sites.
+
+    A birth more than :data:`GROUP_RADIUS` sites from every molecule ends the sweep
+    as a lone X (no bond up to two births near each other, second order as in the
+    events): counted and taken out of the integration, which it would only slow.
+    """
     if sweep == "site pairs":
         from .site_pairs import site_pair_sweep as run
     else:
         from .site_triplets import site_triplet_sweep as run
+    far = (pb > 0.0) & ~_dilate(g != E, GROUP_RADIUS)
+    one = one.copy()
+    one[E, far] += pb[far]
+    one[X, far] -= pb[far]
     n, b, _ = run(one, p3)
-    return np.array([n[X], n[Y], b[X, X] / 2.0, b[X, Y], b[Y, Y] / 2.0])
+    return np.array([n[X] + pb[far].sum(), n[Y], b[X, X] / 2.0, b[X, Y], b[Y, Y] / 2.0])
 
 
 def _closure_part(one: np.ndarray, nodes: np.ndarray, config: LatticeLV) -> np.ndarray:
