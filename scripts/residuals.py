@@ -4,7 +4,8 @@ Usage (from the repository root, with ``PYTHONPATH=$PWD``)::
 
     python scripts/residuals.py [--lattices 40] [--reps 500] [--pick-mode MODE]
                                 [--seed 1] [--decompose] [--exact K]
-                                [--closure-from VARIANT ...]
+                                [--closure-from VARIANT ...] [--sweep SWEEP ...]
+                                [--only I,J,...]
 
 For each kind (``random``: 100 X and 100 Y placed uniformly on 40 x 40;
 ``clustered``: X in a 14 x 14 block and Y in a 9 x 9 block, 90 % filled, 20 sites
@@ -42,6 +43,12 @@ triplet level.
 ``lattice_step_expectation(..., closure_from=VARIANT)``: the four-site ratios from
 the lattice ``before events`` or ``before deaths``, or the ``lone births out`` of
 the integration (docs/hierarchy.md section 4, "The events' expected lattice").
+
+``--sweep SWEEP`` (repeatable: ``site pairs``, ``site triplets``) adds the row of
+``lattice_step_expectation(..., sweep=SWEEP)``, the sweep on the lattice's own
+bonds or 2-step paths (docs/hierarchy.md section 10; ``site pairs`` about 2 s per
+lattice, ``site triplets`` 20-100 s). ``--only`` keeps the listed lattice indices
+of each kind (e.g. ``0,7,14,21,28,35`` for the site triplets).
 """
 
 from __future__ import annotations
@@ -176,14 +183,22 @@ def main() -> None:
         "--closure-from", action="append", default=[], metavar="VARIANT",
         choices=["before events", "before deaths", "lone births out"],
     )  # fmt: skip
+    ap.add_argument(
+        "--sweep", action="append", default=[], metavar="SWEEP",
+        choices=["site pairs", "site triplets"],
+    )  # fmt: skip
+    ap.add_argument("--only", default="", metavar="I,J,...")
     a = ap.parse_args()
     if a.exact < 0:
         ap.error(f"--exact must be >= 0 (0: off), got {a.exact}")
     cfg = preset("paper", pick_mode=a.pick_mode)
     pure = preset("paper", pick_mode=a.pick_mode, birth=0.0, death=0.0)
     print(f"{a.lattices} lattices x {a.reps} replays, {a.pick_mode} picks")
+    only = [int(i) for i in a.only.split(",")] if a.only else None
     for name, lat in lattices(a.lattices, a.seed).items():
         after = replay_step(lat, cfg, a.reps, 3)[..., :5].astype(float)
+        if only is not None:
+            lat, after = lat[only], after[only]
         mean = after.mean(axis=1)
         se = np.sqrt((after.var(axis=1, ddof=1) / a.reps).sum(axis=0)) / len(lat)
         obs = lattice_observables(lat)[..., :5].astype(float)
@@ -197,6 +212,8 @@ def main() -> None:
             preds[f"exact <= {a.exact}"] = p
         for cf in a.closure_from:
             preds[cf] = lattice_step_expectation(lat, cfg, closure_from=cf)
+        for sw in a.sweep:
+            preds[sw] = lattice_step_expectation(lat, cfg, sweep=sw)
         print(f"{name}: mean change", np.round((mean - obs).mean(axis=0), 2))
         for label, p in preds.items():
             print(f"  {label:14s} {_cells((mean - p).mean(axis=0), se)}", flush=True)
