@@ -434,13 +434,7 @@ def _pass_visible_diagonal(buf, colour, tab, s, L, p, side, K):
     kernel so that the NN-only pass keeps its inner loop. The two colours are not
     independent sets here (diagonal neighbours share a colour): a systematic-scan
     Gibbs sampler, every site drawn given the current values of its neighbours,
-    exact as for odd L.
-
-    The upper partners are summed with the patch side as a literal (2 or 3) so the
-    loops unroll; the random state is held in locals as in :func:`_pass_layer_s2`.
-    With diagonal couplings the two colours are not independent sets: the pass is a
-    systematic-scan Gibbs sampler (every site drawn given the current values of
-    its neighbours), exact as for odd L.
+    exact as for odd L. Upper partners and the random state as there.
     """
     nl = buf.shape[0]
     Kq = K * K
