@@ -286,7 +286,17 @@ def test_path_fit_corrects_the_survivors_law(dying, tp_model, monkeypatch):
     obj = tp_model.meta["multi"]["two_phase"]["path_fit"]
     assert len(obj) == 2 and obj[0][-1] < obj[0][0]
     monkeypatch.setattr(mixture_fit, "PATH_FIT", False)
-    old = train_multi(dying, chains=4, iterations=1, threads=1, taps=0)
+    seen = []
+    old = train_multi(
+        dying,
+        chains=4,
+        iterations=1,
+        threads=1,
+        taps=0,
+        progress=lambda *a: seen.append(a),
+    )
+    n = len({d for d, _ in seen}) // 2  # fitted time points
+    assert seen[-1] == (2 * n, 2 * n) and {u for _, u in seen} == {2 * n}
     assert "path_fit" not in old.meta["multi"]["two_phase"]
     a, b = old.mixture, tp_model.mixture
     np.testing.assert_array_equal(a.hazard, b.hazard)
@@ -367,3 +377,28 @@ def test_cli_predict_form(dying, tp_model, tmp_path, capsys):
     code = main([*base, "--form", "two-phase", "--quiet", "--out", str(tmp_path / "x")])
     err = capsys.readouterr().err
     assert code == 2 and "--form" in err and "one-path" in err
+
+
+def test_train_multi_progress_covers_the_path_fit(dying):
+    """The progress bar runs once over the whole paths, once over the survivors'
+    paths and once over the correction along the integrated paths, never backwards,
+    and ends full (the path fit had run after a full bar)."""
+    from dbdviz.dbd.predict import train_multi
+
+    seen = []
+    train_multi(
+        dying,
+        chains=4,
+        iterations=1,
+        threads=1,
+        taps=0,
+        progress=lambda d, t: seen.append((d, t)),
+    )
+    units = {t for _, t in seen}
+    assert len(units) == 1
+    (u,) = units
+    assert u % 3 == 0 and seen[-1] == (u, u)
+    done = [d for d, _ in seen]
+    assert done == sorted(done)
+    # the last third comes from the path fit's outer iterations
+    assert [d for d in done if d > 2 * u // 3] == [2 * u // 3 + u // 6, u]

@@ -110,8 +110,11 @@ def fit_two_phase(
         The whole ensembles' ``F`` (only checked for its parameter names).
     smooth : callable(ndarray (n, P)) -> ndarray (T + 1, P)
         Interpolation to every step and low-pass, as for the whole paths.
-    seed, chains, iterations, threads, progress
-        The path fit (seed ``seed + 7919``).
+    seed, chains, iterations, threads
+        The survivors' path fit (seed ``seed + 7919``).
+    progress : callable(done, total, part), optional
+        Part 0: the survivors' path fit (``total`` its fitted times); part 1: the
+        correction along the integrated paths (``total`` its outer iterations).
     path_fit : bool, optional
         Correct the survivors' law so that its integrated paths meet the fitted
         ones (:func:`dbdviz.dbd.pathfit.fit_alive_along_paths`; default
@@ -150,7 +153,7 @@ def fit_two_phase(
         iterations=iterations,
         seed=int(seed) + 7919,
         threads=threads,
-        progress=progress,
+        progress=None if progress is None else (lambda d, t: progress(d, t, 0)),
     )
     paths = [np.asarray(p, dtype=np.float64) for p in whole_paths]
     for j, e in enumerate(lost):
@@ -192,6 +195,7 @@ def fit_two_phase(
             dt,
             seed=int(seed) + 104729,
             threads=threads,
+            progress=None if progress is None else (lambda d, t: progress(d, t, 1)),
         )
         info["path_fit"] = fitted.info["objective"]
         mix = TwoPhase(fitted, hazard, ratio, curve)

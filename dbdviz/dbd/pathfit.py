@@ -415,6 +415,7 @@ def fit_alive_along_paths(
     outer: int = OUTER,
     hazard_target: str = "fitted",
     threads: int | None = None,
+    progress=None,
     **kw,
 ):
     """The survivors' law corrected so that the prediction's mixture meets the
@@ -452,6 +453,8 @@ def fit_alive_along_paths(
     dt : float
     seed, chains, every_t, outer, hazard_target, threads
         Above; sampler call ``j`` has seed ``seed + j``.
+    progress : callable(done, total), optional
+        Called after every outer iteration (``total = outer``).
     **kw
         Passed on to :func:`fit_along_paths` (``every``, ``ridge``,
         ``iterations``).
@@ -537,5 +540,7 @@ def fit_alive_along_paths(
             **kw,
         )
         history.append(F.info["objective"])
+        if progress is not None:
+            progress(it + 1, int(outer))
     F.info = {"objective": history}
     return F

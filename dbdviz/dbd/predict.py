@@ -170,7 +170,9 @@ def train_multi(
         rates (then all three rates are inputs, each reaction's term scaled by its
         rate).
     threads, progress
-        Sampler threads; ``progress(done, total)`` over the fitted time points.
+        Sampler threads; ``progress(done, total)`` over the fitted time points
+        (twice with extinctions in the data: the survivors' paths too; three times
+        with the survivors' law corrected along its paths).
 
     Returns
     -------
@@ -216,10 +218,15 @@ def train_multi(
         for e in ens
     )
     if progress is not None and lost:
-        report, n_idx = progress, len(idx)
+        # the whole paths, the survivors' paths and (path fit) the correction along
+        # the integrated paths, each len(idx) units of the bar
+        from .mixture_fit import PATH_FIT
 
-        def progress(done, total, offset=0):
-            report(offset + done, 2 * n_idx)
+        report, n_idx = progress, len(idx)
+        units = (3 if PATH_FIT else 2) * n_idx
+
+        def progress(done, total, part=0):
+            report(part * n_idx + (done * n_idx) // max(int(total), 1), units)
 
     fr = fit_paths(
         dbm,
@@ -279,7 +286,7 @@ def train_multi(
             threads=threads,
             progress=None
             if progress is None or not lost
-            else (lambda d, t: progress(d, t, len(idx))),
+            else (lambda d, t, part: progress(d, t, 1 + part)),
         )
     theta0 = paths[0][0].copy()
     fe = FiniteElements(P, 0.1, theta0 - 0.05, dim=P)  # empty: F is rhs
