@@ -566,3 +566,18 @@ def test_sample_moments_progress_and_cancel(monkeypatch):
         predict_module.sample_moments(
             dbm, th, np.arange(5.0), chains=4, sweeps=1, cancel=stop
         )
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        DBMConfig(depth=1, visible_couplings=True),
+        DBMConfig(depth=0, visible_couplings=False),
+        DBMConfig(depth=0, visible_couplings=True, visible_nnn_couplings=True),
+    ],
+)
+def test_train_multi_refuses_other_machines(two, cfg):
+    """Several ensembles train a depth-0 machine with NN couplings only (its
+    statistics are the contract's five); anything else is refused before work."""
+    with pytest.raises(ValueError, match="visible_nnn_couplings = False"):
+        train_multi(two, cfg, chains=4, iterations=1, threads=1, taps=0)

@@ -297,6 +297,10 @@ def test_path_fit_corrects_the_survivors_law(dying, tp_model, monkeypatch):
     )
     n = len({d for d, _ in seen}) // 2  # fitted time points
     assert seen[-1] == (2 * n, 2 * n) and {u for _, u in seen} == {2 * n}
+    # the API's switch is the same fit
+    monkeypatch.setattr(mixture_fit, "PATH_FIT", True)
+    off = train_multi(dying, chains=4, iterations=1, threads=1, taps=0, path_fit=False)
+    np.testing.assert_array_equal(off.mixture.alive.alpha, old.mixture.alive.alpha)
     assert "path_fit" not in old.meta["multi"]["two_phase"]
     a, b = old.mixture, tp_model.mixture
     np.testing.assert_array_equal(a.hazard, b.hazard)

@@ -144,6 +144,7 @@ def train_multi(
     pull: float | None = None,
     bandwidth: float = BANDWIDTH,
     two_phase: bool = True,
+    path_fit: bool | None = None,
     threads: int | None = None,
     progress: Callable[[int, int], Any] | None = None,
 ):
@@ -169,6 +170,14 @@ def train_multi(
         ``RATE_RIDGE``, ``RATE_DEGREE``, ``RATE_PULL`` when the ensembles differ in
         rates (then all three rates are inputs, each reaction's term scaled by its
         rate).
+    two_phase : bool
+        Fit the two-phase (predator extinction) pieces when some training replicate
+        lost its predators (one rate setting only).
+    path_fit : bool, optional
+        Correct the survivors' law along its integrated paths
+        (:func:`dbdviz.dbd.pathfit.fit_alive_along_paths`); default
+        :data:`dbdviz.dbd.mixture_fit.PATH_FIT` (True); False: session 8's velocity
+        fit.
     threads, progress
         Sampler threads; ``progress(done, total)`` over the fitted time points
         (twice with extinctions in the data: the survivors' paths too; three times
@@ -192,10 +201,14 @@ def train_multi(
     ens = check_ensembles(ensembles)
     if dbm_config is None:
         dbm_config = DBMConfig(depth=0, visible_couplings=True, chains=10)
-    if dbm_config.depth != 0 or not dbm_config.visible_couplings:
+    if (
+        dbm_config.depth != 0
+        or not dbm_config.visible_couplings
+        or dbm_config.visible_nnn_couplings
+    ):
         raise ValueError(
             "dbm_config: training on several ensembles needs depth = 0 with "
-            "visible_couplings = True"
+            "visible_couplings = True and visible_nnn_couplings = False"
         )
     c0 = ens[0].config
     dbm = DBM(dbm_config, size=int(c0.size))
@@ -217,13 +230,16 @@ def train_multi(
         )
         for e in ens
     )
+    if path_fit is None:
+        from .mixture_fit import PATH_FIT
+
+        path_fit = PATH_FIT
+    path_fit = bool(path_fit)
     if progress is not None and lost:
         # the whole paths, the survivors' paths and (path fit) the correction along
         # the integrated paths, each len(idx) units of the bar
-        from .mixture_fit import PATH_FIT
-
         report, n_idx = progress, len(idx)
-        units = (3 if PATH_FIT else 2) * n_idx
+        units = (3 if path_fit else 2) * n_idx
 
         def progress(done, total, part=0):
             report(part * n_idx + (done * n_idx) // max(int(total), 1), units)
@@ -287,6 +303,7 @@ def train_multi(
             progress=None
             if progress is None or not lost
             else (lambda d, t, part: progress(d, t, 1 + part)),
+            path_fit=path_fit,
         )
     theta0 = paths[0][0].copy()
     fe = FiniteElements(P, 0.1, theta0 - 0.05, dim=P)  # empty: F is rhs
