@@ -3,14 +3,14 @@ needs the model's Cov(o, M) only, which binary chain states give at any depth.""
 
 from __future__ import annotations
 
-import naive_dbm as nv
 import numpy as np
 import pytest
 from test_dbm import make
+from test_refine_targets import check_sampled_statistics
 
 from dbdviz.config import depth_configs, preset
 from dbdviz.dbd import Trainer, refine_static
-from dbdviz.dbd.refine import TARGET_OBSERVABLES, StaticRefiner, sample_from_data
+from dbdviz.dbd.refine import StaticRefiner
 from dbdviz.simulate import simulate
 
 
@@ -20,23 +20,7 @@ def test_depth2_model_statistics_and_covariances_by_enumeration():
     exact values."""
     dbm = make(2, depth=2, cross_channel=True, visible_couplings=True)
     theta = np.random.default_rng(6).normal(0, 0.5, dbm.n_params)
-    st, p = nv.exact_joint(dbm, theta)
-    M = nv.statistics(dbm, st)
-    o = dbm.state_observables(st)[:, : len(TARGET_OBSERVABLES)]
-    EM = p @ M
-    Eo = p @ o
-    C = np.einsum("s,sk,sp->kp", p, o - Eo, M - EM)
-    prod = (o - Eo)[:, :, None] * (M - EM)[:, None, :]
-    n = 4000
-    ev = sample_from_data(
-        dbm, theta[None], np.zeros(1), None, chains=n, sweeps=40, seed=12
-    )
-    z_mean = (ev.stats[0] - EM) / (ev.stats_sd[0] / np.sqrt(n))
-    assert np.abs(z_mean).max() < 4, z_mean
-    se_cov = np.sqrt((p @ prod.reshape(len(p), -1) ** 2 - C.ravel() ** 2) / n)
-    got = ev.cov[0, : len(TARGET_OBSERVABLES)].ravel()
-    ok = se_cov > 1e-9
-    assert np.abs((got - C.ravel())[ok] / se_cov[ok]).max() < 4
+    check_sampled_statistics(dbm, theta, seed=12)
 
 
 @pytest.fixture(scope="module")
