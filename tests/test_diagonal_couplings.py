@@ -5,12 +5,10 @@ fused paths."""
 
 from __future__ import annotations
 
-import math
-
 import naive_dbm as nv
 import numpy as np
 import pytest
-from test_dbm import chi2_pvalue
+from test_dbm import N_EXACT, _z, chi2_pvalue
 
 from dbdviz._rng import seed_states
 from dbdviz._warmup import warmup
@@ -111,15 +109,6 @@ def test_fused_statistics_match_the_slow_forms():
     pr = dbm.final_probabilities(th, s, rows)
     np.testing.assert_allclose(M, dbm.param_statistics(pr), rtol=1e-12)
     np.testing.assert_allclose(obs, dbm.visible_observables(pr), rtol=1e-12)
-
-
-N_EXACT = 40_000
-
-
-def _z(samples, exact):
-    se = samples.std(axis=0) / math.sqrt(samples.shape[0])
-    se = np.where(se > 0, se, 1.0)
-    return (samples.mean(axis=0) - exact) / se
 
 
 def test_exact_fully_visible_3x3():
