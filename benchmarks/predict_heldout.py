@@ -24,6 +24,9 @@ HELDOUT = [(100, 100), (90, 170), (170, 90), (160, 160), (120, 220)]
 #: Held-out counts created in session 9 (experiments/16) before the survivors' path
 #: fit was tuned and scored only after its settings were fixed (``run --sealed``).
 SEALED = [(80, 120), (210, 110), (130, 65)]
+#: Held-out counts of session 10 in the prey-poor, predator-rich band, chosen before
+#: any result on them (docs/experiments/20) and scored once (``run --new-sealed``).
+NEW_SEALED = [(70, 110), (100, 140), (65, 190)]
 BIG = 2000
 BIG_TRAIN = 1000
 
@@ -342,6 +345,17 @@ def main(argv=None) -> None:
         "--sealed", action="store_true", help="score the SEALED counts (run)"
     )
     ap.add_argument(
+        "--new-sealed",
+        action="store_true",
+        help="score the NEW_SEALED counts of session 10 (run)",
+    )
+    ap.add_argument(
+        "--passage",
+        choices=("clustering", "constant", "pure", "none"),
+        help="the extinct fraction: the first-passage hazard with this calibration, "
+        "or none (the hazard on theta); default: mixture_fit.PASSAGE",
+    )
+    ap.add_argument(
         "--path-fit",
         type=int,
         choices=(0, 1),
@@ -354,8 +368,12 @@ def main(argv=None) -> None:
         from dbdviz.dbd import mixture_fit
 
         mixture_fit.PATH_FIT = bool(a.path_fit)
+    if a.passage is not None:
+        from dbdviz.dbd import mixture_fit
+
+        mixture_fit.PASSAGE = None if a.passage == "none" else a.passage
     if a.what == "run":
-        cases = SEALED if a.sealed else HELDOUT
+        cases = NEW_SEALED if a.new_sealed else SEALED if a.sealed else HELDOUT
         run(cache, a.chains, a.json, a.horizon, a.model_out, cases, a.model)
         return
     if a.what == "rates":
@@ -366,7 +384,7 @@ def main(argv=None) -> None:
         for x0, y0 in GRID:
             train_ensemble(x0, y0, cache)
             print("train", x0, y0, f"{time.perf_counter() - t0:.0f} s", flush=True)
-        for x0, y0 in HELDOUT + SEALED:
+        for x0, y0 in HELDOUT + SEALED + NEW_SEALED:
             reference(x0, y0, cache)
             floor_ensemble(x0, y0, cache)
             print("ref", x0, y0, f"{time.perf_counter() - t0:.0f} s", flush=True)

@@ -406,3 +406,199 @@ def test_train_multi_progress_covers_the_path_fit(dying):
     assert done == sorted(done)
     # the last third comes from the path fit's outer iterations
     assert [d for d in done if d > 2 * u // 3] == [2 * u // 3 + u // 6, u]
+
+
+# --- the first-passage hazard (docs/experiments/20) ---------------------------
+
+
+def _birth_death_master(lam, mu, n0, t_end, h=2e-3, cap=120):
+    """Brute force: the master equation of a linear birth-death process (births
+    ``lam(t) n``, deaths ``mu n``) from ``n0``, truncated at ``cap``, RK4 with step
+    ``h``. Returns times, P(Y = 0) and E[Y] on the grid."""
+    n = np.arange(cap + 1, dtype=float)
+
+    def rhs(t, p):
+        b, d = lam(t) * n, mu * n
+        dp = -(b + d) * p
+        dp[1:] += b[:-1] * p[:-1]
+        dp[:-1] += d[1:] * p[1:]
+        return dp
+
+    p = np.zeros(cap + 1)
+    p[n0] = 1.0
+    steps = int(round(t_end / h))
+    ts, p0, ey = [0.0], [0.0], [float(n0)]
+    for k in range(steps):
+        t = k * h
+        k1 = rhs(t, p)
+        k2 = rhs(t + h / 2, p + h / 2 * k1)
+        k3 = rhs(t + h / 2, p + h / 2 * k2)
+        k4 = rhs(t + h, p + h * k3)
+        p = p + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+        ts.append((k + 1) * h)
+        p0.append(p[0])
+        ey.append(float(n @ p))
+    assert p[-1] < 1e-9  # the truncation is harmless
+    return np.array(ts), np.array(p0), np.array(ey)
+
+
+def test_passage_cumulative_closed_forms():
+    from dbdviz.dbd.mixture import passage_cumulative
+
+    mu, y0, t = 0.3, 4, np.linspace(0, 10, 11)
+    # pure death: E[Y] = y0 exp(-mu t), every lineage dies with 1 - exp(-mu t)
+    inv = (np.exp(mu * t) - 1) / (mu * y0)
+    q = -np.expm1(-passage_cumulative(inv, y0, mu))
+    np.testing.assert_allclose(q, (1 - np.exp(-mu * t)) ** y0, rtol=1e-12)
+    # critical (birth = death): E[Y] = y0, one lineage dies with mu t / (1 + mu t)
+    q = -np.expm1(-passage_cumulative(t / y0, y0, mu))
+    np.testing.assert_allclose(q, (mu * t / (1 + mu * t)) ** y0, rtol=1e-12)
+    assert passage_cumulative(np.zeros(1), y0, mu)[0] == 0.0
+
+
+def test_passage_cumulative_against_the_master_equation():
+    """A time-varying birth rate (a predator trough and recovery): the extinct
+    fraction from the mean count alone equals the master equation's P(Y = 0)."""
+    from dbdviz.dbd.mixture import passage_cumulative
+
+    mu, n0 = 0.5, 3
+
+    def lam(t):
+        return 0.5 + 0.4 * np.sin(t)
+
+    ts, p0, ey = _birth_death_master(lam, mu, n0, 8.0)
+    inv = np.r_[0.0, np.cumsum(np.diff(ts) * 0.5 * (1 / ey[1:] + 1 / ey[:-1]))]
+    q = -np.expm1(-passage_cumulative(inv, n0, mu))
+    assert p0[-1] > 0.4 and np.ptp(np.diff(p0) / np.diff(ts)) > 0.01  # not trivial
+    np.testing.assert_allclose(q[1:], p0[1:], rtol=1e-5, atol=1e-9)
+    # a dropped term is seen: the wrong number of lineages, or births ignored
+    assert np.abs(-np.expm1(-passage_cumulative(inv, n0 - 1, mu)) - p0).max() > 0.01
+    q_death_only = (1 - np.exp(-mu * ts)) ** n0
+    assert np.abs(q_death_only - p0).max() > 0.05
+
+
+def test_passage_extinct_solves_for_the_ensemble_mean():
+    """``passage_extinct`` gets the survivors' mean: ``(1 - q) Y_alive`` is the
+    ensemble's mean, so a pure-death process's survivors give back its ``q``."""
+    from dbdviz.dbd.mixture import passage_extinct
+
+    mu, y0, dt, T = 0.2, 5, 1e-3, 8000
+    t = np.arange(T + 1) * dt
+    q_true = (1 - np.exp(-mu * t)) ** y0
+    y_alive = y0 * np.exp(-mu * t) / (1 - q_true)
+    q = passage_extinct(y_alive, y0, mu, dt, [0.0])
+    assert q[0] == 0 and np.all(np.diff(q) >= 0)
+    np.testing.assert_allclose(q, q_true, atol=2e-3)
+    # a constant factor exp(b0) scales the hazard: H -> exp(b0) H
+    q2 = passage_extinct(y_alive, y0, mu, dt, [np.log(2.0)])
+    assert np.all(q2[500:] > q[500:])
+    # a covariate term enters with its sign
+    f = np.ones((T + 1, 1))
+    np.testing.assert_allclose(
+        passage_extinct(y_alive, y0, mu, dt, [0.0, np.log(2.0)], f), q2, rtol=1e-12
+    )
+    np.testing.assert_array_equal(passage_extinct(y_alive, 0, mu, dt, [0.0]), 1.0)
+
+
+def test_fit_passage_recovers_known_coefficients():
+    from dbdviz.dbd.mixture import fit_passage, passage_cumulative
+
+    rng = np.random.default_rng(11)
+    true = np.array([-0.4, 0.8])
+    mu, T = 0.06, 500
+    ys, y0s, alive, covs = [], [], [], []
+    for e in range(5):
+        t = np.arange(T + 1)
+        y = 30 + 25 * np.cos(t / (40 + 5 * e)) + 3 * e  # the ensembles' mean Y
+        y0 = float(y[0])
+        f = np.column_stack([0.2 + 0.15 * np.sin(t / 30 + e)])
+        inv = np.r_[0.0, np.cumsum(1 / y[:-1])]
+        h = np.diff(passage_cumulative(inv, y0, mu))
+        h *= np.exp(true[0] + f[:-1] @ true[1:])
+        a = np.empty(T + 1, dtype=np.int64)
+        a[0] = 40000
+        for i in range(T):
+            a[i + 1] = a[i] - rng.binomial(a[i], -np.expm1(-h[i]))
+        ys.append(y)
+        y0s.append(y0)
+        alive.append(a)
+        covs.append(f)
+    b = fit_passage(ys, y0s, alive, mu, 1.0, covs)
+    # standard errors from the Fisher information at the truth
+    F, W = [], []
+    for y, y0, a, f in zip(ys, y0s, alive, covs, strict=True):
+        inv = np.r_[0.0, np.cumsum(1 / y[:-1])]
+        g = np.diff(passage_cumulative(inv, y0, mu))
+        X = np.column_stack([np.ones(T), f[:-1]])
+        k = g > 0
+        F.append(X[k])
+        W.append(a[:-1][k] * g[k] * np.exp(X[k] @ true))
+    F, W = np.vstack(F), np.concatenate(W)
+    se = np.sqrt(np.diag(np.linalg.inv(F.T @ (F * W[:, None]))))
+    assert np.all(np.abs(b - true) < 4 * se), (b, true, se)
+    assert np.all(se < 0.2)  # the test can fail: the coefficients are determined
+    b0 = fit_passage(ys, y0s, alive, mu, 1.0)
+    assert b0.shape == (1,)
+    with pytest.raises(ValueError, match="no extinction"):
+        fit_passage(ys[:1], y0s[:1], [np.full(T + 1, 5)], mu, 1.0)
+
+
+def test_predict_with_the_first_passage_hazard(dying, tp_model, tmp_path):
+    """A model with ``passage`` mixes by the first-passage ``q`` of the sampled
+    survivors' moments (the theta hazard still times the blend); the field
+    survives the model file, and a file without it predicts as before."""
+    import copy
+
+    from dbdviz.dbd import DBDModel
+    from dbdviz.dbd.mixture import passage_covariates, passage_extinct
+    from dbdviz.dbd.predict import predict, sample_moments
+
+    cfg = preset("paper", size=8, init_x=12, init_y=3, steps=40)
+    base = predict(tp_model, cfg, chains=4, seed=1, warn=False)
+    m = copy.copy(tp_model)
+    tp = tp_model.mixture
+    m.mixture = TwoPhase(
+        tp.alive, tp.hazard, tp.ratio, tp.curve, tp.blend, passage=[0.06, -0.3, 1.5]
+    )
+    p = predict(m, cfg, chains=4, seed=1, warn=False)
+    np.testing.assert_array_equal(p.theta, base.theta)  # the same blended path
+    a = sample_moments(m.dbm(), p.theta, np.arange(41.0), chains=4, sweeps=9, seed=1)
+    A = np.column_stack([a.mean[o] for o in OBSERVABLES[:5]])
+    q = passage_extinct(A[:, 1], 3, 0.06, 1.0, [-0.3, 1.5], passage_covariates(A))
+    np.testing.assert_allclose(p.extinct, q, rtol=1e-12)
+    assert not np.allclose(p.extinct, base.extinct)
+    # the sign of the clustering term matters
+    q_neg = passage_extinct(A[:, 1], 3, 0.06, 1.0, [-0.3, -1.5], passage_covariates(A))
+    assert np.all(q_neg[1:] < q[1:])
+    mm, _ = m.mixture.mix(A, np.column_stack([a.sd[o] for o in OBSERVABLES[:5]]), q)
+    np.testing.assert_allclose(p.mean["nnXX"], mm[:, 2], rtol=1e-12)
+    # a preview interpolates the sampled rows before the hazard
+    r = predict(m, cfg, chains=4, seed=1, every=8, warn=False)
+    assert r.extinct.shape == (6,) and np.all(np.diff(r.extinct) >= 0)
+    f = tmp_path / "p.npz"
+    m.save(f)
+    back = DBDModel.load(f)
+    np.testing.assert_array_equal(back.mixture.passage, [0.06, -0.3, 1.5])
+    np.testing.assert_array_equal(
+        predict(back, cfg, chains=4, seed=1, warn=False).mean["X"], p.mean["X"]
+    )
+    assert "mix_passage" in np.load(f).files
+    plain = DBDModel(**{**vars(tp_model), "mixture": TwoPhase(*_pieces(tp))})
+    assert "mix_passage" not in np.load(_saved(plain, tmp_path)).files
+    assert DBDModel.load(tmp_path / "plain.npz").mixture.passage is None
+    with pytest.raises(ValueError, match="passage"):
+        TwoPhase(tp.alive, tp.hazard, tp.ratio, tp.curve, passage=[0.06, 1, 2, 3])
+    with pytest.raises(ValueError, match="death rate"):
+        TwoPhase(tp.alive, tp.hazard, tp.ratio, tp.curve, passage=[0.0, 1.0])
+    with pytest.raises(ValueError, match="no first-passage"):
+        tp.extinct_from_moments(A, 3, 1.0)
+
+
+def _pieces(tp):
+    return tp.alive, tp.hazard, tp.ratio, tp.curve, tp.blend
+
+
+def _saved(model, tmp_path):
+    f = tmp_path / "plain.npz"
+    model.save(f)
+    return f

@@ -58,6 +58,10 @@ __all__ = [
     "entry_ratio",
     "extinct_moments",
     "mix_moments",
+    "passage_cumulative",
+    "passage_covariates",
+    "fit_passage",
+    "passage_extinct",
 ]
 
 #: The contract's moments, in the column order of the arrays here.
@@ -173,6 +177,177 @@ def extinct_fraction(coef: np.ndarray, covariates: np.ndarray) -> np.ndarray:
     """
     lam = np.exp(np.clip(_design(covariates) @ np.asarray(coef, float), -700, 50))
     return 1.0 - np.exp(-np.cumsum(np.r_[0.0, lam[:-1]]))
+
+
+#: The first-passage hazard's calibration covariates (:func:`passage_covariates`).
+PASSAGE_COVARIATES = ("nnYY/Y",)
+
+
+def passage_cumulative(inverse_mean: np.ndarray, y0: float, death: float) -> np.ndarray:
+    """``G(t) = -log(1 - p0(t)^y0)``: the cumulative extinction hazard of ``y0``
+    independent linear birth-death lineages (the lattice's predators at t = 0).
+
+    A linear birth-death process with per-capita rates ``lambda(t)``, ``mu`` has
+    ``E[Y](t) = y0 exp(-rho(t))``, ``rho = int (mu - lambda)``, and one lineage
+    survives to ``t`` with probability ``1 / (1 + mu int_0^t exp(rho))`` (Kendall
+    1948). With ``exp(rho(s)) = y0 / E[Y](s)`` the birth rate drops out:
+
+        ``p0(t) = z / (1 + z)``, ``z = mu y0 int_0^t ds / E[Y](s)``,
+
+    and all ``y0`` lineages are extinct with probability ``p0^y0``.
+
+    Parameters
+    ----------
+    inverse_mean : ndarray (T + 1,)
+        ``int_0^t ds / E[Y](s)`` at every step (0 at t = 0).
+    y0 : float
+        Predators at t = 0 (> 0).
+    death : float
+        Predator death rate ``mu`` per unit time.
+
+    Returns
+    -------
+    ndarray of float64 (T + 1,), non-decreasing, 0 at t = 0
+    """
+    z = float(death) * float(y0) * np.asarray(inverse_mean, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        a = float(y0) * np.log1p(1.0 / z)  # -log p0^y0
+    return -np.log(-np.expm1(-a))
+
+
+def passage_covariates(alive_moments: np.ndarray) -> np.ndarray:
+    """The first-passage hazard's calibration covariates of the survivors' mean
+    moments (X, Y, nnXX, nnXY, nnYY columns): ``nnYY / Y``, the predators'
+    clustering (a lattice whose predators sit in few clusters has fewer
+    independent lineages than predators).
+
+    Returns
+    -------
+    ndarray of float64 (T + 1, 1)
+    """
+    A = np.atleast_2d(np.asarray(alive_moments, dtype=np.float64))
+    return (A[:, 4] / np.maximum(A[:, 1], 1e-9))[:, None]
+
+
+def fit_passage(
+    whole_y: Sequence[np.ndarray],
+    y0: Sequence[float],
+    alive: Sequence[np.ndarray],
+    death: float,
+    dt: float,
+    covariates: Sequence[np.ndarray] | None = None,
+    *,
+    iterations: int = 100,
+    ridge: float = 1e-6,
+) -> np.ndarray:
+    """Calibrate the first-passage hazard on training ensembles.
+
+    The hazard of step ``t -> t + 1`` is ``(G(t + 1) - G(t)) exp(b . [1, f(t)])``
+    (:func:`passage_cumulative` along the ensemble's mean predator count, ``f``
+    the covariates): a Poisson regression of the extinction counts with offset
+    ``log(G(t + 1) - G(t))``. ``b = 0`` is the birth-death process itself.
+
+    Parameters
+    ----------
+    whole_y : sequence of ndarray (T_e + 1,)
+        Mean predator count of every ensemble (all replicates, extinct ones 0).
+    y0 : sequence of float
+        Initial predators of every ensemble.
+    alive : sequence of ndarray of int (T_e + 1,)
+        Replicates with predators at every step.
+    death, dt : float
+        Predator death rate, time step.
+    covariates : sequence of ndarray (T_e + 1, K), optional
+        None: only the constant.
+
+    Returns
+    -------
+    ndarray of float64 (K + 1,)
+    """
+    F, E, N, Off = [], [], [], []
+    for j, (y, a) in enumerate(zip(whole_y, alive, strict=True)):
+        y = np.asarray(y, dtype=np.float64)
+        a = np.asarray(a, dtype=np.float64)
+        if len(y) != len(a):
+            raise ValueError("whole_y and alive differ in length")
+        inv = np.r_[0.0, np.cumsum(float(dt) / np.maximum(y[:-1], 1e-9))]
+        g = np.diff(passage_cumulative(inv, y0[j], death))
+        X = np.ones((len(y), 1))
+        if covariates is not None:
+            X = _design(covariates[j])
+        ev = a[:-1] - a[1:]
+        if (ev < 0).any():
+            raise ValueError("alive: the number of surviving replicates increases")
+        keep = (a[:-1] > 0) & (g > 0)
+        F.append(X[:-1][keep])
+        E.append(ev[keep])
+        N.append(a[:-1][keep])
+        Off.append(np.log(g[keep]))
+    F, Off = np.vstack(F), np.concatenate(Off)
+    E, N = np.concatenate(E), np.concatenate(N)
+    if E.sum() <= 0:
+        raise ValueError("alive: no extinction events to fit a hazard to")
+    b = np.zeros(F.shape[1])
+    b[0] = np.log(E.sum() / (N * np.exp(Off)).sum())
+    eye = ridge * np.eye(len(b))
+    for _ in range(int(iterations)):
+        mu = N * np.exp(np.clip(Off + F @ b, -700, 50))
+        step = np.linalg.solve(F.T @ (F * mu[:, None]) + eye, F.T @ (E - mu))
+        b += step
+        if np.abs(step).max() < 1e-10:
+            break
+    return b
+
+
+def passage_extinct(
+    alive_y: np.ndarray,
+    y0: float,
+    death: float,
+    dt: float,
+    coef: np.ndarray,
+    covariates: np.ndarray | None = None,
+) -> np.ndarray:
+    """``q(t)`` of the calibrated first-passage hazard along a prediction.
+
+    The survivors' mean predator count ``Y_alive`` is what a prediction samples;
+    the ensemble's mean is ``(1 - q) Y_alive``, so ``q`` is built step by step:
+    ``I(t + 1) = I(t) + dt / ((1 - q(t)) Y_alive(t))``, ``H(t + 1) = H(t) +
+    (G(I(t + 1)) - G(I(t))) exp(b . [1, f(t)])``, ``q = 1 - exp(-H)``.
+
+    Parameters
+    ----------
+    alive_y : ndarray (T + 1,)
+        The survivors' mean predator count at every step.
+    y0, death, dt : float
+        Initial predators (``y0 < 1``: no predators, ``q = 1``), death rate, step.
+    coef : ndarray (K + 1,)
+        :func:`fit_passage`.
+    covariates : ndarray (T + 1, K), optional
+        As in the fit (None: ``coef`` has one entry).
+
+    Returns
+    -------
+    ndarray of float64 (T + 1,), ``q(0) = 0``, non-decreasing.
+    """
+    ya = np.asarray(alive_y, dtype=np.float64)
+    n = len(ya)
+    if float(y0) < 1.0:
+        return np.ones(n)
+    coef = np.asarray(coef, dtype=np.float64)
+    if covariates is None:
+        k = np.full(n, math.exp(coef[0]))
+    else:
+        k = np.exp(np.clip(_design(covariates) @ coef, -700, 50))
+    mu, y0, dt = float(death), float(y0), float(dt)
+    H = np.zeros(n)
+    inv = g0 = 0.0
+    for t in range(n - 1):
+        inv += dt / max(math.exp(-H[t]) * ya[t], 1e-9)
+        z = mu * y0 * inv
+        g1 = -math.log(-math.expm1(-y0 * math.log1p(1.0 / z)))
+        H[t + 1] = H[t] + (g1 - g0) * k[t]
+        g0 = g1
+    return -np.expm1(-H)
 
 
 def entry_ratio(observables: Sequence[np.ndarray]) -> float:
@@ -388,14 +563,32 @@ class TwoPhase:
         :func:`~dbdviz.dbd.mixture_fit.prey_only_curve` (all observables).
     blend : float
         Extinct fraction at which the alive path has switched to ``alive``.
+    passage : ndarray (K + 2,) or None
+        The first-passage hazard (docs/experiments/20): ``[death, b_0, ...,
+        b_K]``, the predators' death rate and :func:`fit_passage`'s coefficients
+        (``K = 0``: a constant factor; ``K = 1``: and :func:`passage_covariates`).
+        When set, a prediction's ``q`` comes from it along the sampled survivors'
+        moments (:meth:`extinct_from_moments`); ``hazard`` then only times the
+        blend of the two laws (and the path fit). None: ``q`` from ``hazard``
+        (model files before session 10).
     """
 
-    def __init__(self, alive, hazard, ratio, curve, blend: float = BLEND):
+    def __init__(self, alive, hazard, ratio, curve, blend: float = BLEND, passage=None):
         self.alive = alive
         self.hazard = np.asarray(hazard, dtype=np.float64)
         self.ratio = float(ratio)
         self.curve = np.ascontiguousarray(curve, dtype=np.float64)
         self.blend = float(blend)
+        self.passage = None
+        if passage is not None:
+            self.passage = np.asarray(passage, dtype=np.float64).ravel()
+            if len(self.passage) not in (2, 2 + len(PASSAGE_COVARIATES)):
+                raise ValueError(
+                    f"passage has {len(self.passage)} entries: expected 2 or "
+                    f"{2 + len(PASSAGE_COVARIATES)}"
+                )
+            if not (self.passage[0] > 0 and np.all(np.isfinite(self.passage))):
+                raise ValueError("passage: the death rate must be > 0, all finite")
         P = alive.n_funcs
         if self.hazard.shape not in ((2 * P + 1,), (P + 1,)):
             raise ValueError(
@@ -432,8 +625,27 @@ class TwoPhase:
         return th
 
     def extinct(self, theta: np.ndarray) -> np.ndarray:
-        """``q(t)`` along an alive path (:func:`extinct_fraction`)."""
+        """``q(t)`` along an alive path (:func:`extinct_fraction`): the hazard on
+        ``theta`` (with :attr:`passage`, only the blend's clock)."""
         return extinct_fraction(self.hazard, hazard_covariates(theta, self.quadratic))
+
+    def extinct_from_moments(
+        self, alive_moments: np.ndarray, y0: float, dt: float
+    ) -> np.ndarray:
+        """``q(t)`` of the first-passage hazard (:func:`passage_extinct`) along the
+        survivors' mean moments at every step (X, Y, nnXX, nnXY, nnYY columns).
+
+        Raises
+        ------
+        ValueError
+            The model has no first-passage hazard (:attr:`passage` None).
+        """
+        if self.passage is None:
+            raise ValueError("passage: this model has no first-passage hazard")
+        A = np.atleast_2d(np.asarray(alive_moments, dtype=np.float64))
+        coef = self.passage[1:]
+        cov = passage_covariates(A) if len(coef) > 1 else None
+        return passage_extinct(A[:, 1], y0, self.passage[0], dt, coef, cov)
 
     def mix(
         self, alive_mean: np.ndarray, alive_sd: np.ndarray, q: np.ndarray
@@ -468,6 +680,8 @@ class TwoPhase:
         out["hazard"] = self.hazard
         out["curve"] = self.curve
         out["settings"] = np.array([self.ratio, self.blend])
+        if self.passage is not None:
+            out["passage"] = self.passage
         return out
 
     @classmethod
@@ -479,4 +693,6 @@ class TwoPhase:
             {k[6:]: v for k, v in arrays.items() if k.startswith("alive_")}, inputs
         )
         s = np.asarray(arrays["settings"], dtype=np.float64)
-        return cls(alive, arrays["hazard"], s[0], arrays["curve"], s[1])
+        return cls(
+            alive, arrays["hazard"], s[0], arrays["curve"], s[1], arrays.get("passage")
+        )

@@ -27,6 +27,13 @@ CURVE_SEED = 5
 #: Correct the survivors' law along its integrated paths (:mod:`dbdviz.dbd.pathfit`,
 #: docs/experiments/16); False: the velocity fit alone (models before session 9).
 PATH_FIT = True
+#: The extinct fraction of a prediction (docs/experiments/20): ``"pure"`` the
+#: first-passage hazard of the predators' birth-death process as it is (no fitted
+#: coefficient), ``"constant"`` calibrated by a constant factor, ``"clustering"``
+#: by a constant and the predators' clustering ``nnYY / Y``; None: the Poisson
+#: regression on ``theta`` and its squares (models before session 10; it always
+#: times the blend of the two laws).
+PASSAGE = None
 
 
 def prey_only_curve(
@@ -86,6 +93,7 @@ def fit_two_phase(
     threads: int | None = None,
     progress=None,
     path_fit: bool | None = None,
+    passage: str | None = "default",
 ) -> tuple[TwoPhase | None, dict]:
     """The two-phase pieces of :func:`dbdviz.dbd.predict.train_multi`.
 
@@ -119,6 +127,9 @@ def fit_two_phase(
         Correct the survivors' law so that its integrated paths meet the fitted
         ones (:func:`dbdviz.dbd.pathfit.fit_alive_along_paths`; default
         :data:`PATH_FIT`).
+    passage : {"pure", "constant", "clustering", None}, optional
+        The first-passage hazard's calibration (default :data:`PASSAGE`; None:
+        none, ``q`` from the hazard on ``theta``).
 
     Returns
     -------
@@ -132,11 +143,18 @@ def fit_two_phase(
         entry_ratio,
         fit_alive_rhs,
         fit_hazard,
+        fit_passage,
         hazard_covariates,
+        passage_covariates,
     )
     from .multi import fit_paths
 
     path_fit = PATH_FIT if path_fit is None else bool(path_fit)
+    passage = PASSAGE if passage == "default" else passage
+    if passage not in ("pure", "constant", "clustering", None):
+        raise ValueError(
+            f"passage = {passage!r}: allowed 'pure', 'constant', 'clustering' or None"
+        )
 
     P = dbm.n_params
     obs = [np.asarray(e.observables, dtype=np.float64) for e in ensembles]
@@ -172,7 +190,24 @@ def fit_two_phase(
         "events": events,
         "fit_residual": fr.relative_residual().mean(axis=0).tolist(),
     }
-    mix = TwoPhase(alive, hazard, ratio, curve)
+    pas = None
+    if passage is not None:
+        death = float(c0.death)
+        coef = [0.0]
+        if passage != "pure":
+            coef = fit_passage(
+                [o[:, :, 1].mean(axis=0) for o in obs],
+                [float(e.config.init_y) for e in ensembles],
+                counts,
+                death,
+                dt,
+                None
+                if passage == "constant"
+                else [passage_covariates(m) for m in means],
+            )
+        pas = np.r_[death, coef]
+        info["passage"] = pas.tolist()
+    mix = TwoPhase(alive, hazard, ratio, curve, passage=pas)
     if path_fit:
         from .pathfit import fit_alive_along_paths
 
@@ -198,5 +233,5 @@ def fit_two_phase(
             progress=None if progress is None else (lambda d, t: progress(d, t, 1)),
         )
         info["path_fit"] = fitted.info["objective"]
-        mix = TwoPhase(fitted, hazard, ratio, curve)
+        mix = TwoPhase(fitted, hazard, ratio, curve, passage=pas)
     return mix, info

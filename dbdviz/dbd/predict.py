@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from ..moments import MomentTable
+from ..moments import OBSERVABLES, MomentTable
 from .evaluate import _check_int, lowpass, sample_trajectory
 from .kernel import (
     BANDWIDTH,
@@ -648,6 +648,12 @@ def predict(
     )
     mean, sd = tab.mean, tab.sd
     if q is not None:
+        if mixture.passage is not None:
+            # the first-passage hazard along the sampled survivors' moments
+            A = np.column_stack(
+                [np.interp(t_all, tab.t, tab.mean[o]) for o in OBSERVABLES[:5]]
+            )
+            q = mixture.extinct_from_moments(A, int(config.init_y), dt)
         mean, sd = _mix_table(mixture, tab, t_all, rows, q)
         q = q[rows]
     return Prediction(
@@ -695,8 +701,6 @@ def past_training_message(trained_to: float, t_end: float) -> str:
 def _mix_table(mixture, tab, t_all, rows, q):
     """The two-phase mixture of a sampled alive table at the rows ``rows`` of every
     step (linear interpolation of the alive moments between sampled rows)."""
-    from ..moments import OBSERVABLES
-
     names = []
     for o in OBSERVABLES[: mixture.curve.shape[1]]:
         if o not in tab.mean:
@@ -734,7 +738,7 @@ def sample_moments(
     from .._numba import check_threads, set_threads
     from .._rng import seed_states
     from ..errors import Cancelled
-    from ..moments import OBSERVABLES, moment_table
+    from ..moments import moment_table
     from ._lanes import LANES, _sample_lanes
 
     th = np.ascontiguousarray(theta, dtype=np.float64)
