@@ -174,7 +174,7 @@ _CLOSURE_FROM = ("after events", "before events", "before deaths", "lone births 
 #: Values of ``sweep`` (:func:`lattice_step_expectation`): lattice-wide triplets
 #: (:mod:`._sweep3`), or the lattice's own bonds / 2-step paths
 #: (:mod:`.site_pairs`, :mod:`.site_triplets`).
-SWEEPS = ("triplets", "site pairs", "site triplets")
+SWEEPS = ("triplets", "site pairs", "site triplets", "site plaquettes")
 
 
 def lattice_step_expectation(
@@ -324,6 +324,8 @@ def _site_sweep(g, pb, one: np.ndarray, p3: float, sweep: str) -> np.ndarray:
     """
     if sweep == "site pairs":
         from .site_pairs import site_pair_sweep as run
+    elif sweep == "site plaquettes":
+        from .site_plaquettes import site_plaquette_sweep as run
     else:
         from .site_triplets import site_triplet_sweep as run
     far = (pb > 0.0) & ~_dilate(g != E, GROUP_RADIUS)

@@ -145,7 +145,58 @@ def _tables(Q, nb, CE, PX):
 
 
 @jit
-def _outside(Q, nb, od, CE, PX, b, da, dc, p, st, e, cz):
+def _diag(Q, m, e1, e2, s1, cz):
+    """``cz[z] = P(nb[m, e2] = z | nb[m, e1] = s1)`` (a diagonal pair) from the
+    bent path centred at ``m``, unnormalised if the condition has no mass."""
+    k = _KIDX[e1, e2]
+    for z in range(_NS):
+        v = 0.0
+        for y in range(_NS):
+            v += Q[m, k, s1, y, z] if e1 < e2 else Q[m, k, z, y, s1]
+        cz[z] = v
+
+
+@jit
+def _plaquette(Q, nb, od, CE, PX, b, da, dc, st, cz):
+    """Fourth corner ``x`` of the square of the bent path ``a - b - c`` (``a =
+    nb[b, da]``, ``c = nb[b, dc]``, ``x = a + dc = c + da``), closed from the
+    square's four 3-site paths (all evolved): the Kirkwood superposition at the
+    four-site level, ``P(x | a, b, c) ~ P(x | a, b) P(x | c, b) P(x | a, c) P(x) /
+    (P(x | a) P(x | b) P(x | c))``. Exact for independent sites (the start)."""
+    a = nb[b, da]
+    c = nb[b, dc]
+    x = nb[a, dc]
+    ea = od[dc]  # from x to a
+    ec = od[da]  # from x to c
+    k = _KIDX[ea, ec]
+    dxb = np.zeros(_NS)
+    pxx = np.zeros(_NS)
+    _diag(Q, a, od[da], dc, st[1], dxb)  # P(x, b = st1) through a
+    tb = 0.0
+    for z in range(_NS):
+        tb += dxb[z]
+        for y in range(_NS):
+            for w in range(_NS):
+                pxx[z] += Q[x, 0, y, z, w]  # P(x) from its first straight path
+    tot = 0.0
+    for z in range(_NS):
+        oac = Q[x, k, st[0], z, st[2]] if ea < ec else Q[x, k, st[2], z, st[0]]
+        num = CE[a, dc, od[da], st[0], st[1], z] * CE[c, da, od[dc], st[2], st[1], z]
+        den = PX[a, dc, st[0], z] * PX[c, da, st[2], z] * dxb[z]
+        v = 0.0
+        if oac > 0.0 and num > 0.0 and den > 1e-300:
+            v = oac * num * pxx[z] * tb / den
+        cz[z] = v
+        tot += v
+    if tot <= 1e-300:
+        return False
+    for z in range(_NS):
+        cz[z] /= tot
+    return True
+
+
+@jit
+def _outside(Q, nb, od, CE, PX, b, da, dc, p, st, e, cz, plaq):
     """Closed state distribution ``cz`` of the outside neighbour in direction ``e``
     of site ``p`` (0: the end ``nb[b, da]``, 1: the centre, 2: the end
     ``nb[b, dc]``) of the path ``(b, da, dc)`` in state ``st``."""
@@ -161,8 +212,10 @@ def _outside(Q, nb, od, CE, PX, b, da, dc, p, st, e, cz):
         return
     end = nb[b, da] if p == 0 else nb[b, dc]
     if od[da] != dc and e == (dc if p == 0 else da):
-        # the fourth corner of the square of a bent path: P(x | a, c) from the
-        # opposite path a - x - c
+        # the fourth corner of the square of a bent path: from the square's four
+        # paths (plaq), else P(x | a, c) from the opposite path a - x - c
+        if plaq and _plaquette(Q, nb, od, CE, PX, b, da, dc, st, cz):
+            return
         x = nb[end, e]
         ea = od[dc]  # from x to a
         ec = od[da]  # from x to c
@@ -199,7 +252,7 @@ def _predation_rate(Q, p3):
 
 
 @jit
-def _deriv(Q, p3, nb, od, CE, PX, dQ):
+def _deriv(Q, p3, nb, od, CE, PX, dQ, plaq=False):
     dQ[:] = 0.0
     _tables(Q, nb, CE, PX)
     n = Q.shape[0]
@@ -238,7 +291,9 @@ def _deriv(Q, p3, nb, od, CE, PX, dQ):
                             w0 = 0.25 * T
                             for ie in range(no):
                                 e = dirs[ie]
-                                _outside(Q, nb, od, CE, PX, b, da, dc, p, st, e, cz)
+                                _outside(
+                                    Q, nb, od, CE, PX, b, da, dc, p, st, e, cz, plaq
+                                )
                                 if sp == 1 or sp == 2:
                                     done = sp + 2
                                     for z in range(_NS):
@@ -284,7 +339,7 @@ PAIRS_ = PAIRS
 
 
 @jit
-def _integrate(Q0, p3, nb, od, hs):
+def _integrate(Q0, p3, nb, od, hs, plaq):
     Q = Q0.copy()
     k1 = np.zeros_like(Q)
     k2 = np.zeros_like(Q)
@@ -296,16 +351,16 @@ def _integrate(Q0, p3, nb, od, hs):
     pred = 0.0
     for h in hs:
         r1 = _predation_rate(Q, p3)
-        _deriv(Q, p3, nb, od, CE, PX, k1)
+        _deriv(Q, p3, nb, od, CE, PX, k1, plaq)
         q = Q + 0.5 * h * k1
         r2 = _predation_rate(q, p3)
-        _deriv(q, p3, nb, od, CE, PX, k2)
+        _deriv(q, p3, nb, od, CE, PX, k2, plaq)
         q = Q + 0.5 * h * k2
         r3 = _predation_rate(q, p3)
-        _deriv(q, p3, nb, od, CE, PX, k3)
+        _deriv(q, p3, nb, od, CE, PX, k3, plaq)
         q = Q + h * k3
         r4 = _predation_rate(q, p3)
-        _deriv(q, p3, nb, od, CE, PX, k4)
+        _deriv(q, p3, nb, od, CE, PX, k4, plaq)
         Q += h / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
         pred += h / 6.0 * (r1 + 2.0 * r2 + 2.0 * r3 + r4)
     return Q, pred
@@ -320,7 +375,12 @@ def sweep_grid(
     return np.concatenate([np.full(a, h), np.full(b, h2)])
 
 
-def site_triplet_sweep(one: np.ndarray, p3: float, hs=None):
+def site_triplet_sweep(
+    one: np.ndarray,
+    p3: float,
+    hs=None,
+    plaquettes: bool = False,
+):
     """Expected counts and ordered bonds after one sweep, the lattice's paths evolved.
 
     Parameters
@@ -349,7 +409,9 @@ def site_triplet_sweep(one: np.ndarray, p3: float, hs=None):
     p[:, :3] = one.reshape(3, -1).T
     Q = np.einsum("skx,sy,skz->skxyz", p[nb[:, PAIRS[:, 0]]], p, p[nb[:, PAIRS[:, 1]]])
     hs = sweep_grid() if hs is None else np.asarray(hs, dtype=np.float64)
-    Q, pred = _integrate(np.ascontiguousarray(Q), float(p3), nb, od, hs)
+    Q, pred = _integrate(
+        np.ascontiguousarray(Q), float(p3), nb, od, hs, bool(plaquettes)
+    )
     sp = np.array([0, 1, 2, 1, 2])
     merge = np.zeros((_NS, 3))
     merge[np.arange(_NS), sp] = 1.0
