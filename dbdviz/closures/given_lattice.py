@@ -223,13 +223,16 @@ def lattice_step_expectation(
         lattice before them (the molecules present, without the births' and
         deaths' fractional sites; the start's four-site patterns then closed).
         Measured in docs/hierarchy.md section 4.
-    sweep : {"triplets", "site pairs", "site triplets"}
+    sweep : {"triplets", "site pairs", "site triplets", "site plaquettes"}
         The sweep's equations: lattice-wide counts with the triplets evolved
         (default, :func:`._sweep3.integrate_sweep3`), or every bond
         (:func:`.site_pairs.site_pair_sweep`) or every 2-step path
         (:func:`.site_triplets.site_triplet_sweep`) of the lattice with its own
         joint distribution, closed on the lattice's own sites (docs/hierarchy.md
-        section 10; the latter about 20-100 s per 40 x 40 lattice). The site
+        section 10; the latter about 20-100 s per 40 x 40 lattice), or the paths
+        with the square's fourth corner closed from its four paths
+        (:func:`.site_plaquettes.site_plaquette_sweep`, section 11, the
+        one-step equations with the fewest closed terms; about 10 s). The site
         sweeps take the whole expected lattice after the events (``per_group``,
         ``exact_groups`` and ``closure_from`` must keep their defaults).
 
