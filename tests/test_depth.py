@@ -74,6 +74,9 @@ def test_depth1_defaults_end_with_the_refinement():
     assert t1.refine == "on" and t1.refines(1) and t1.refine_chains == 50
     assert (t1.refine_targets, t1.refine_nn_weight) == ("observables", 3.0)
     assert t1.refine_iterations == 30
+    # depth 1 low-passes the fitted path with 11 taps before F is refitted
+    # (experiments/21); depth 0 keeps 31
+    assert (t0.refine_taps, t1.refine_taps) == (31, 11)
     assert (t0.refine_targets, t0.refine_iterations) == ("statistics", 60)
     # depth 1: visible diagonal couplings (experiments/18); depth 0 has none
     assert d1.visible_nnn_couplings and d1.cross_channel and d1.visible_couplings
@@ -147,6 +150,10 @@ def test_cli_every_depth_trains_with_depth_alone(tiny_data, tmp_path, capsys, de
     assert m.dbm_config.to_dict() == dbm.to_dict()
     got = {k: v for k, v in m.train_config.to_dict().items() if k not in keep}
     assert got == {k: v for k, v in train.to_dict().items() if k not in keep}
+    if train.refines(depth):  # the refiner ran with the depth's settings
+        rm = m.meta["refine"]
+        assert (rm["taps"], rm["targets"]) == (train.refine_taps, train.refine_targets)
+        assert rm["nn_weight"] == train.refine_nn_weight
 
 
 def test_cli_refuses_impossible_combinations_before_any_work(tmp_path, capsys):
@@ -224,3 +231,33 @@ def test_depth_widget_refuses_impossible_combinations_with_labels():
     assert s.train_config.basis == "q3c1" and "= 3" in panel.alert.object
     panel.dbm_settings._widgets["depth"].value = 0
     assert not panel.alert.visible and panel.check() is None
+
+
+def test_refine_taps_reach_the_refiner_and_are_checked():
+    """refine_taps: the low-pass of the fitted path the trainer's refinement
+    uses (refine_static's taps); even lengths above 1 are refused by name."""
+    import inspect
+
+    from dbdviz.dbd.refine import StaticRefiner, refine_static
+
+    for fn in (refine_static, StaticRefiner):
+        default = inspect.signature(fn).parameters["taps"].default
+        assert default == TrainConfig().refine_taps == 31
+    for ok in (0, 1, 5, 31):
+        assert TrainConfig(refine_taps=ok).refine_taps == ok
+    with pytest.raises(ValueError, match=r"refine_taps = 4 is invalid: allowed 0, 1"):
+        TrainConfig(refine_taps=4)
+    with pytest.raises(ValueError, match="refine_taps"):
+        depth_configs(1, train_overrides={"refine_taps": 30})
+
+
+def test_cli_refuses_even_refine_taps(tmp_path, capsys):
+    out = tmp_path / "m.npz"
+    code, _, err = _run(
+        capsys,
+        ["train", "--data", str(tmp_path / "absent.npz"), "--depth", "1"]
+        + ["--refine-taps", "4", "--out", str(out)],
+    )
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "--refine-taps = 4 is invalid: allowed 0, 1 or odd" in err
+    assert not out.exists()

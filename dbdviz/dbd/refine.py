@@ -85,6 +85,7 @@ INIT = TrainConfig.param["refine_init"].default
 SWEEPS = TrainConfig.param["refine_sweeps"].default
 TARGETS = TrainConfig.param["refine_targets"].default
 NN_WEIGHT = TrainConfig.param["refine_nn_weight"].default
+TAPS = TrainConfig.param["refine_taps"].default
 _TARGETS = ("statistics", "observables")
 #: ``"observables"`` targets: the fraction of the Gauss-Newton step taken per
 #: iteration, its largest change of one parameter, and the damping of the normal
@@ -102,7 +103,6 @@ CARRY_SWEEPS = 10
 CARRY_BURN_IN = 100
 _INITS = ("random", "data", "persistent")
 LR = 0.005
-TAPS = 31
 FIT_ITERATIONS = 200
 FIT_LR = 0.01
 
@@ -615,7 +615,9 @@ def refine_static(
         and ``chains`` are those of ``TrainConfig.refine_iterations`` and
         ``refine_chains``.
     taps : int
-        Low-pass filter of the fitted path (odd; 0 or 1 = none).
+        Low-pass filter of the fitted path before ``F`` is refitted (0, 1 or odd;
+        0 or 1 = none). Default: ``TrainConfig.refine_taps`` (31; the depth-1
+        default 11, ``DEPTH_DEFAULTS``).
     fit_iterations, fit_lr : int, float
         Adam steps and rate of the velocity fit of ``F``.
     stride : int

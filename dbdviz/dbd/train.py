@@ -560,6 +560,7 @@ class Trainer(WindowSampling):
             sweeps=int(tc.refine_sweeps),
             targets=tc.refine_targets,
             nn_weight=float(tc.refine_nn_weight),
+            taps=int(tc.refine_taps),
         )
 
     def _refine_step(self) -> ProgressRecord:
