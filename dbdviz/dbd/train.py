@@ -546,8 +546,7 @@ class Trainer(WindowSampling):
         )
 
     def _new_refiner(self) -> StaticRefiner:
-        """The refiner of the adjoint-trained model (seeded with the trainer's
-        seed)."""
+        """The refiner of the adjoint-trained model (the trainer's seed)."""
         tc = self.train_config
         return StaticRefiner(
             self.model(),
