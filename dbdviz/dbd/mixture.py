@@ -16,6 +16,9 @@ holds the pieces that need neither a sampler nor the simulator
   ``lambda(t) = exp(b . [1, f(t)])`` (a Poisson regression of the extinction counts of
   training ensembles on covariates ``f`` of the survivors, e.g. their fitted
   ``theta``); :func:`extinct_fraction` integrates it to ``q(t)``;
+* :func:`passage_extinct` (optional, docs/experiments/20): ``q(t)`` as the first
+  passage of ``y0`` birth-death lineages to 0, from the mean predator count alone
+  (:func:`passage_cumulative`), calibrated by :func:`fit_passage`;
 * :func:`entry_ratio`: the prey count of a lattice at the step its predators died,
   relative to the survivors' mean one step before (pooled over the training events);
 * the prey-only curve (:func:`dbdviz.dbd.mixture_fit.prey_only_curve`: the
