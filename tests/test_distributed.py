@@ -217,8 +217,12 @@ def test_ctrl_c_cancels_the_futures(cluster, tmp_path):
     """SIGINT to ``dbdviz simulate --scheduler``: exit 130, no output file, and the
     cluster has nothing left to do."""
     out = tmp_path / "e.npz"
+    # 30 x 30: about 10x the work of the 10 x 10 lattice, so that the job cannot end
+    # between the first progress line and the signal on a loaded machine (with 10 x 10
+    # it did once at load 8); interrupted, it costs nothing more.
     cmd = [sys.executable, "-m", "dbdviz", "simulate", *TINY_CLI, "--steps", "400"]
-    cmd += ["--replicates", "4000", "--no-snapshots", "--scheduler", cluster]
+    cmd += ["--size", "30", "--replicates", "4000", "--no-snapshots"]
+    cmd += ["--scheduler", cluster]
     cmd += ["--out", str(out)]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
