@@ -45,12 +45,13 @@ the lattice ``before events`` or ``before deaths``, or the ``lone births out`` o
 the integration (docs/hierarchy.md section 4, "The events' expected lattice").
 
 ``--sweep SWEEP`` (repeatable: ``site pairs``, ``site triplets``, ``site
-plaquettes``) adds the row of ``lattice_step_expectation(..., sweep=SWEEP)``, the
-sweep on the lattice's own bonds or 2-step paths (docs/hierarchy.md section 10;
-``site pairs`` about 2 s per lattice, ``site triplets`` 20-100 s), or the paths with
-the square's four-site closure (section 11, about 10 s). ``--only`` keeps the
-listed lattice indices of each kind (e.g. ``0,7,14,21,28,35`` for the site
-triplets).
+plaquettes``, ``classes``) adds the row of ``lattice_step_expectation(...,
+sweep=SWEEP)``, the sweep on the lattice's own bonds or 2-step paths
+(docs/hierarchy.md section 10; ``site pairs`` about 2 s per lattice, ``site
+triplets`` 20-100 s), or the paths with the square's four-site closure (section 11,
+about 10 s), or the triplet level by classes of sites (section 12, 1-3 s).
+``--only`` keeps the listed lattice indices of each kind (e.g.
+``0,7,14,21,28,35`` for the site triplets).
 """
 
 from __future__ import annotations
@@ -187,7 +188,7 @@ def main() -> None:
     )  # fmt: skip
     ap.add_argument(
         "--sweep", action="append", default=[], metavar="SWEEP",
-        choices=["site pairs", "site triplets", "site plaquettes"],
+        choices=["site pairs", "site triplets", "site plaquettes", "classes"],
     )  # fmt: skip
     ap.add_argument("--only", default="", metavar="I,J,...")
     a = ap.parse_args()

@@ -173,8 +173,9 @@ def independent_groups(lattice: np.ndarray, birth: np.ndarray):
 _CLOSURE_FROM = ("after events", "before events", "before deaths", "lone births out")
 #: Values of ``sweep`` (:func:`lattice_step_expectation`): lattice-wide triplets
 #: (:mod:`._sweep3`), or the lattice's own bonds / 2-step paths
-#: (:mod:`.site_pairs`, :mod:`.site_triplets`).
-SWEEPS = ("triplets", "site pairs", "site triplets", "site plaquettes")
+#: (:mod:`.site_pairs`, :mod:`.site_triplets`), or the triplets by classes of
+#: sites (:mod:`.regional`).
+SWEEPS = ("triplets", "site pairs", "site triplets", "site plaquettes", "classes")
 
 
 def lattice_step_expectation(
@@ -232,8 +233,10 @@ def lattice_step_expectation(
         section 10; the latter about 20-100 s per 40 x 40 lattice), or the paths
         with the square's fourth corner closed from its four paths
         (:func:`.site_plaquettes.site_plaquette_sweep`, section 11, the
-        one-step equations with the fewest closed terms; about 10 s). The site
-        sweeps take the whole expected lattice after the events (``per_group``,
+        one-step equations with the fewest closed terms; about 10 s), or
+        ``"classes"``: the lattice-wide triplets resolved by classes of sites
+        (:func:`.regional.class_step`, section 12). These take the whole expected
+        lattice after the events (``per_group``,
         ``exact_groups`` and ``closure_from`` must keep their defaults).
 
     Returns
@@ -274,6 +277,11 @@ def lattice_step_expectation(
         one[E] += pd - pb
         one[X] += pb
         one[Y] -= pd
+        if sweep == "classes":
+            from .regional import class_step
+
+            out[i] = class_step(g, one, config.predation)
+            continue
         if sweep != "triplets":
             out[i] = _site_sweep(g, pb, one, config.predation, sweep)
             continue
