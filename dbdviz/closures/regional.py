@@ -12,10 +12,19 @@ along; the closures (``P(x | a, b)`` of a path's end, the maximum-entropy star o
 centre) are then made per combination of classes, and the measured / closed ratios
 of the start lattice are per combination of classes too. So
 
-* with one class it is :func:`._sweep3.integrate_sweep3` (same operations);
+* with one class and ``mode="ratio"`` it is :func:`._sweep3.integrate_sweep3`
+  (same operations, to 1e-9);
 * at sweep time 0 the rates are exact for any classes (the measured four-site
-  patterns, tested against an enumeration of every move);
+  patterns, tested against an enumeration of every move), in both modes;
 * a block of X and a block of Y in different classes no longer share a conditional.
+
+``mode="difference"`` holds the start's measured - closed *conditional* of the
+added site instead of the ratio of counts (:func:`_shift_species`): with classes a
+(class, state) combination can be rare at the start (a dead Y's fractional hole)
+and common later (every site a hop vacates), and a ratio measured on the few is
+then applied to the many. Measured in docs/hierarchy.md section 12: not the
+default closure (cells within 3 SE 10 / 12 / 10 / 11 on seeds 1-4, default 10 /
+10 / 11 / 8).
 
 Combinations of classes that do not occur in a star of the start lattice never
 occur (classes are fixed), so the stars are stored only for the class tuples that
