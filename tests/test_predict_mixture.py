@@ -187,6 +187,25 @@ def test_two_phase_integrate_blends_by_the_extinct_fraction():
     np.testing.assert_allclose(tp.extinct(th), 1 - np.exp(-lam * np.arange(9)))
 
 
+def test_two_phase_integrate_with_a_given_clock():
+    """``clock`` replaces the hazard's extinct fraction in the blend, step by step:
+    the hazard's own q gives the same path; another clock is seen in both laws."""
+    whole = _const_rhs([1.0, 0.0], np.zeros((1, 2)))
+    alive = _const_rhs([0.0, 2.0], np.zeros((1, 2)))
+    lam = 0.02
+    tp = TwoPhase(alive, [np.log(lam), 0.0, 0.0], 0.5, curve(), blend=0.05)
+    own = tp.integrate(whole, np.zeros(2), 8, 0.5)
+    same = tp.integrate(whole, np.zeros(2), 8, 0.5, tp.extinct(own))
+    np.testing.assert_allclose(same, own, rtol=0, atol=1e-14)
+    clock = np.array([0.0, 0.01, 0.01, 0.02, 0.04, 0.06, 0.1, 0.1, 0.2])
+    th = tp.integrate(whole, np.zeros(2), 8, 0.5, clock)
+    w = np.minimum(1.0, clock[:-1] / 0.05)  # the last entry is never used
+    np.testing.assert_allclose(th[1:, 0], np.cumsum(0.5 * (1 - w)), rtol=1e-12)
+    np.testing.assert_allclose(th[1:, 1], np.cumsum(0.5 * 2 * w), rtol=1e-12)
+    with pytest.raises(ValueError, match="clock has shape"):
+        tp.integrate(whole, np.zeros(2), 8, 0.5, clock[:-1])
+
+
 def test_two_phase_quadratic_hazard_exact():
     # lambda = exp(b0 + 0.5 theta_0^2): the squares' coefficients follow theta
     whole = _const_rhs([1.0, 0.0], np.zeros((1, 2)))
@@ -602,3 +621,62 @@ def _saved(model, tmp_path):
     f = tmp_path / "plain.npz"
     model.save(f)
     return f
+
+
+def test_path_fit_clocked_by_the_first_passage(dying, tp_model, monkeypatch):
+    """clock="passage": the blend weights of the path fit are the first passage's
+    along the sampled survivors' predators (not the theta hazard's), the residual
+    has no hazard term; refused without a first-passage hazard."""
+    from dbdviz.dbd import pathfit
+    from dbdviz.dbd.evaluate import sample_trajectory
+
+    seen = []
+
+    def spy(F, cur, weights, dt, **kw):
+        seen.append((cur, kw))
+        F.info = {"objective": [1.0]}
+        return F
+
+    monkeypatch.setattr(pathfit, "fit_along_paths", spy)
+    m = tp_model
+    dbm, tp = m.dbm(), m.mixture
+    obs = [np.asarray(e.observables, dtype=np.float64) for e in dying]
+    N = float(dbm.n_sites)
+    starts = [
+        dbm.initial_theta(e.config.init_x / N, e.config.init_y / N) for e in dying
+    ]
+    T = obs[0].shape[1] - 1
+    paths = [tp.integrate(m.rhs, s, T, 1.0) for s in starts]
+    args = (dbm, tp.alive, m.rhs, paths, obs, starts)
+    with pytest.raises(ValueError, match="no first-passage hazard"):
+        pathfit.fit_alive_along_paths(*args, tp, 1.0, clock="passage")
+    with pytest.raises(ValueError, match="clock = 'x'"):
+        pathfit.fit_alive_along_paths(*args, tp, 1.0, clock="x")
+    mix = TwoPhase(tp.alive, tp.hazard, tp.ratio, tp.curve, passage=[0.06, 0.0])
+    kw = dict(chains=4, outer=1, every_t=5, seed=3, threads=1, hazard_target="data")
+    pathfit.fit_alive_along_paths(*args, mix, 1.0, clock="theta", **kw)
+    pathfit.fit_alive_along_paths(*args, mix, 1.0, clock="passage", **kw)
+    (cur_t, kw_t), (cur_p, kw_p) = seen
+    assert kw_t["hazard"] is not None and kw_p["hazard"] is None
+    np.testing.assert_array_equal(cur_t[0], cur_p[0])  # the first pass: theta clock
+    ts = np.r_[np.arange(0, T + 1, 5), [T]] if T % 5 else np.arange(0, T + 1, 5)
+    ev = sample_trajectory(
+        dbm,
+        np.ascontiguousarray(np.concatenate([c[ts] for c in cur_p])),
+        chains=4,
+        sweeps=9,
+        seed=3,
+        cov_from="states",
+        threads=1,
+    )
+    st = np.asarray(ev.stats).reshape(len(cur_p), len(ts), -1)
+    t = np.arange(T + 1)
+    for e, o in enumerate(obs):
+        A = np.column_stack([np.interp(t, ts, st[e][:, k]) for k in range(5)])
+        q = mix.extinct_from_moments(A, o[:, 0, 1].mean(), 1.0)
+        want = np.minimum(1.0, q / mix.blend)
+        np.testing.assert_allclose(kw_p["blend_weights"][e], want, rtol=1e-12)
+        theta_w = np.minimum(1.0, mix.extinct(cur_p[e]) / mix.blend)
+        np.testing.assert_allclose(kw_t["blend_weights"][e], theta_w, rtol=1e-12)
+    pairs = zip(kw_t["blend_weights"], kw_p["blend_weights"], strict=True)
+    assert not all(np.allclose(a, b) for a, b in pairs)

@@ -604,18 +604,28 @@ class TwoPhase:
         if not (self.blend > 0 and np.isfinite(self.ratio)):
             raise ValueError("blend must be > 0 and ratio finite")
 
-    def integrate(self, whole, theta0, n_steps: int, dt: float) -> np.ndarray:
+    def integrate(
+        self, whole, theta0, n_steps: int, dt: float, clock=None
+    ) -> np.ndarray:
         """The alive path: forward Euler with ``(1 - w) F_whole + w F_alive``, ``w =
         min(1, q / blend)``, ``q`` the extinct fraction of the hazard along the path
-        so far. Returns (n_steps + 1, P)."""
+        so far, or ``clock[t]`` when given (an extinct fraction per step, e.g. the
+        first passage's along sampled moments). Returns (n_steps + 1, P)."""
         P = self.alive.n_funcs
+        if clock is not None:
+            clock = np.asarray(clock, dtype=np.float64)
+            if clock.shape != (int(n_steps) + 1,):
+                raise ValueError(
+                    f"clock has shape {clock.shape}: expected ({int(n_steps) + 1},)"
+                )
         th = np.empty((int(n_steps) + 1, P))
         th[0] = theta0
         cum = 0.0
         b0, b = self.hazard[0], self.hazard[1:]
         sq = self.quadratic
         for t in range(int(n_steps)):
-            w = min(1.0, -np.expm1(-cum) / self.blend)
+            qt = -np.expm1(-cum) if clock is None else clock[t]
+            w = min(1.0, qt / self.blend)
             z = th[t][None]
             f = w * self.alive.evaluate(z)[0]
             if w < 1.0:

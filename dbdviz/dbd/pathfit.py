@@ -414,6 +414,7 @@ def fit_alive_along_paths(
     every_t: int = 5,
     outer: int = OUTER,
     hazard_target: str = "fitted",
+    clock: str = "theta",
     threads: int | None = None,
     progress=None,
     **kw,
@@ -453,6 +454,13 @@ def fit_alive_along_paths(
     dt : float
     seed, chains, every_t, outer, hazard_target, threads
         Above; sampler call ``j`` has seed ``seed + j``.
+    clock : {"theta", "passage"}
+        What times the blend of the two laws: the hazard on ``theta`` (and the
+        residual's hazard term), or the first passage (``mixture.passage``, a
+        prediction's ``q``) along the sampled survivors' predator count of the
+        previous outer iteration (the first: the ``theta`` clock); the blend
+        weights follow the current iteration's sample, and the residual has no
+        hazard term (docs/experiments/20 section 8).
     progress : callable(done, total), optional
         Called after every outer iteration (``total = outer``).
     **kw
@@ -471,6 +479,10 @@ def fit_alive_along_paths(
         raise ValueError(
             f"hazard_target = {hazard_target!r}: allowed 'fitted' or 'data'"
         )
+    if clock not in ("theta", "passage"):
+        raise ValueError(f"clock = {clock!r}: allowed 'theta' or 'passage'")
+    if clock == "passage" and mixture.passage is None:
+        raise ValueError("clock = 'passage': the mixture has no first-passage hazard")
     P = alive.n_funcs
     T = min(len(p) for p in paths) - 1
     ts = np.arange(0, T + 1, int(every_t))
@@ -496,10 +508,19 @@ def fit_alive_along_paths(
         data.append((am, share, ext, whole_mean.mean(axis=0), cum))
     F = alive
     history = []
-    quad = mixture.quadratic
+    quad = mixture.quadratic and clock == "theta"
+    y0s = [float(np.asarray(o)[:, 0, 1].mean()) for o in observables]
+    clocks = [None] * len(starts)
     for it in range(int(outer)):
-        mix = TwoPhase(F, mixture.hazard, mixture.ratio, mixture.curve, mixture.blend)
-        cur = [mix.integrate(whole, s, T, dt) for s in starts]
+        mix = TwoPhase(
+            F,
+            mixture.hazard,
+            mixture.ratio,
+            mixture.curve,
+            mixture.blend,
+            mixture.passage,
+        )
+        cur = [mix.integrate(whole, s, T, dt, clocks[e]) for e, s in enumerate(starts)]
         ev = sample_trajectory(
             dbm,
             np.ascontiguousarray(np.concatenate([c[ts] for c in cur])),
@@ -523,7 +544,11 @@ def fit_alive_along_paths(
             metrics.append(m)
             hms.append(h)
             offsets.append(share[:, None] * (stats - am) / scale)
-            bws.append(np.minimum(1.0, mix.extinct(cur[e]) / mix.blend))
+            if clock == "passage":
+                clocks[e] = mix.extinct_from_moments(stats, y0s[e], dt)
+                bws.append(np.minimum(1.0, clocks[e] / mix.blend))
+            else:
+                bws.append(np.minimum(1.0, mix.extinct(cur[e]) / mix.blend))
         F = fit_along_paths(
             F,
             cur,
