@@ -711,6 +711,18 @@ def test_incompatible_settings_are_alerts(tiny):
     )
     assert panel.train() is None and panel.job is None
     assert not panel.train_button.disabled and panel.stop_button.disabled
+    # the refinement's low-pass: an even length is refused with the widget's label
+    s, panel = tiny_session(tiny)
+    adv = panel.advanced[1]._widgets
+    assert adv["refine_taps"].name == "Refinement low-pass taps"
+    adv["refine_taps"].value = 10
+    assert s.train_config.refine_taps == 10 and panel.alert.visible
+    assert "Refinement low-pass taps = 10 is invalid: allowed 0, 1 or odd" in (
+        panel.alert.object
+    )
+    assert panel.train() is None and panel.job is None
+    adv["refine_taps"].value = 11
+    assert not panel.alert.visible
 
 
 def test_divergence_is_an_alert(tiny):

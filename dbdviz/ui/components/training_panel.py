@@ -79,6 +79,7 @@ TRAIN_ADVANCED = [
     "refine_stride",
     "refine_targets",
     "refine_nn_weight",
+    "refine_taps",
 ]
 
 
