@@ -333,13 +333,13 @@ def _bonds(g, ns):
     return b, np.bincount(g.ravel(), minlength=ns).astype(float)
 
 
-def _one_move_enumerated(g, p3):
-    """Exact expected change of (bonds, counts) when one uniformly chosen todo
-    molecule (states 1, 2) moves: ALGORITHM.md 1.4, written out case by case."""
+def move_outcomes(g, p3):
+    """Every outcome of one move of a uniformly chosen todo molecule (states 1, 2)
+    of the 5-state lattice ``g``, written out case by case (ALGORITHM.md 1.4):
+    ``[(probability, lattice after), ...]`` and the number of todo molecules."""
     L = g.shape[0]
-    b0, n0 = _bonds(g, 5)
     todo = [(r, c) for r in range(L) for c in range(L) if g[r, c] in (1, 2)]
-    db, dn = np.zeros((5, 5)), np.zeros(5)
+    out = []
     for r, c in todo:
         m = g[r, c]
         for dr, dc in _NB:
@@ -359,12 +359,21 @@ def _one_move_enumerated(g, p3):
                 h = g.copy()  # blocked or failed: stays, done
                 h[r, c] = m + 2
                 outcomes.append((1.0 - p3 if opposite else 1.0, h))
-            for w, h in outcomes:
-                b1, n1 = _bonds(h, 5)
-                f = w / (4 * len(todo))
-                db += f * (b1 - b0)
-                dn += f * (n1 - n0)
-    return db, dn, len(todo)
+            out += [(w / (4 * len(todo)), h) for w, h in outcomes]
+    return out, len(todo)
+
+
+def _one_move_enumerated(g, p3):
+    """Exact expected change of (bonds, counts) when one uniformly chosen todo
+    molecule (states 1, 2) moves: ALGORITHM.md 1.4, written out case by case."""
+    b0, n0 = _bonds(g, 5)
+    db, dn = np.zeros((5, 5)), np.zeros(5)
+    outcomes, n_todo = move_outcomes(g, p3)
+    for f, h in outcomes:
+        b1, n1 = _bonds(h, 5)
+        db += f * (b1 - b0)
+        dn += f * (n1 - n0)
+    return db, dn, n_todo
 
 
 @pytest.mark.parametrize("p3", [0.0, 0.3, 1.0])
@@ -659,32 +668,12 @@ def test_lattice_quads_match_naive_enumeration():
 def _one_move_triplets(g, p3):
     """Exact expected change of the 5-state triplets when one uniformly chosen todo
     molecule moves (the outcomes of `_one_move_enumerated`, enumerated)."""
-    L = g.shape[0]
-    todo = [(r, c) for r in range(L) for c in range(L) if g[r, c] in (1, 2)]
     t0 = lattice_triplets(g, n_species=5)
     dt = np.zeros((5, 5, 5))
-    for r, c in todo:
-        m = g[r, c]
-        for dr, dc in _NB:
-            r2, c2 = (r + dr) % L, (c + dc) % L
-            q = g[r2, c2]
-            outcomes = []
-            if q == 0:
-                h = g.copy()
-                h[r, c], h[r2, c2] = 0, m + 2
-                outcomes.append((1.0, h))
-            else:
-                opposite = (m == 1 and q in (2, 4)) or (m == 2 and q in (1, 3))
-                if opposite:
-                    h = g.copy()
-                    h[r, c], h[r2, c2] = 4, 4
-                    outcomes.append((p3, h))
-                h = g.copy()
-                h[r, c] = m + 2
-                outcomes.append((1.0 - p3 if opposite else 1.0, h))
-            for w, h in outcomes:
-                dt += w / (4 * len(todo)) * (lattice_triplets(h, n_species=5) - t0)
-    return dt, len(todo)
+    outcomes, n_todo = move_outcomes(g, p3)
+    for f, h in outcomes:
+        dt += f * (lattice_triplets(h, n_species=5) - t0)
+    return dt, n_todo
 
 
 @pytest.mark.parametrize("kind", ["random", "clustered"])

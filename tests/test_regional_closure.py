@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_closures import _bonds, move_outcomes
 
 from dbdviz.closures import regional as rg
 from dbdviz.closures._sweep3 import lattice_quads
@@ -15,56 +16,24 @@ from dbdviz.closures.given_lattice import (
 from dbdviz.closures.hierarchy import lattice_triplets
 from dbdviz.config import preset
 
-_NB = ((-1, 0), (1, 0), (0, -1), (0, 1))
-
-
-def _bonds(h, ns):
-    L = h.shape[0]
-    b = np.zeros((ns, ns))
-    for r in range(L):
-        for c in range(L):
-            for dr, dc in _NB:
-                b[h[r, c], h[(r + dr) % L, (c + dc) % L]] += 1
-    return b, np.bincount(h.ravel(), minlength=ns).astype(float)
-
 
 def _one_move_triplets(g, lab, p3):
     """Exact expected change of the class-resolved 5-state triplets when one
     uniformly chosen todo molecule moves (every molecule, direction, outcome);
     classes stay on their sites."""
-    L = g.shape[0]
     K = int(lab.max()) + 1
-    todo = [(r, c) for r in range(L) for c in range(L) if g[r, c] in (1, 2)]
     t0 = lattice_triplets(lab * 5 + g, n_species=5 * K)
     b0, n0 = _bonds(lab * 5 + g, 5 * K)
     dt = np.zeros_like(t0)
     db, dn = np.zeros_like(b0), np.zeros_like(n0)
-    for r, c in todo:
-        m = g[r, c]
-        for dr, dc in _NB:
-            r2, c2 = (r + dr) % L, (c + dc) % L
-            q = g[r2, c2]
-            outcomes = []
-            if q == 0:
-                h = g.copy()
-                h[r, c], h[r2, c2] = 0, m + 2
-                outcomes.append((1.0, h))
-            else:
-                opposite = (m == 1 and q in (2, 4)) or (m == 2 and q in (1, 3))
-                if opposite:
-                    h = g.copy()
-                    h[r, c], h[r2, c2] = 4, 4
-                    outcomes.append((p3, h))
-                h = g.copy()
-                h[r, c] = m + 2
-                outcomes.append((1.0 - p3 if opposite else 1.0, h))
-            for w, h in outcomes:
-                t1 = lattice_triplets(lab * 5 + h, n_species=5 * K)
-                b1, n1 = _bonds(lab * 5 + h, 5 * K)
-                dt += w / (4 * len(todo)) * (t1 - t0)
-                db += w / (4 * len(todo)) * (b1 - b0)
-                dn += w / (4 * len(todo)) * (n1 - n0)
-    return dt, db, dn, len(todo)
+    outcomes, n_todo = move_outcomes(g, p3)
+    for f, h in outcomes:
+        t1 = lattice_triplets(lab * 5 + h, n_species=5 * K)
+        b1, n1 = _bonds(lab * 5 + h, 5 * K)
+        dt += f * (t1 - t0)
+        db += f * (b1 - b0)
+        dn += f * (n1 - n0)
+    return dt, db, dn, n_todo
 
 
 def _mixed(rng, L=7):
