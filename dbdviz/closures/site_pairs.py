@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._numba import jit
-from .site_triplets import _opp, neighbour_table
+from .site_triplets import _opp, start_sites
 
 __all__ = ["site_pair_sweep"]
 
@@ -161,11 +161,7 @@ def site_pair_sweep(one: np.ndarray, p3: float, h: float = _H, s_max: float = _S
         Expected ordered bonds (species).
     predations : float
     """
-    one = np.asarray(one, dtype=np.float64)
-    L = one.shape[-1]
-    nb, od, _ = neighbour_table(L)
-    p = np.zeros((L * L, _NS))
-    p[:, :3] = one.reshape(3, -1).T
+    nb, od, p = start_sites(one)
     P = np.einsum("sa,sdb->sdab", p, p[nb])
     n_steps = int(round(s_max / h))
     P, p, pred = _integrate(np.ascontiguousarray(P), p, float(p3), nb, od, h, n_steps)

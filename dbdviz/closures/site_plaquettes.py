@@ -39,7 +39,7 @@ from .site_triplets import (
     PAIRS,
     _predation_rate,
     _tables,
-    neighbour_table,
+    start_sites,
     sweep_grid,
 )
 
@@ -312,11 +312,7 @@ def site_plaquette_sweep(
         Expected ordered bonds (species).
     predations : float
     """
-    one = np.asarray(one, dtype=np.float64)
-    L = one.shape[-1]
-    nb, od, _ = neighbour_table(L)
-    p = np.zeros((L * L, _NS))
-    p[:, :3] = one.reshape(3, -1).T
+    nb, od, p = start_sites(one)
     Q = np.einsum("skx,sy,skz->skxyz", p[nb[:, PAIRS[:, 0]]], p, p[nb[:, PAIRS[:, 1]]])
     hs = sweep_grid(s_max=S_MAX) if hs is None else hs
     hs = np.asarray(hs, dtype=np.float64)

@@ -59,6 +59,17 @@ def neighbour_table(L: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return nb, np.array([1, 0, 3, 2], np.int64), kidx
 
 
+def start_sites(one: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The neighbour table and every site's start distribution over the five sweep
+    states (``one``: empty / X / Y per site, shape ``(3, L, L)``; todo states)."""
+    one = np.asarray(one, dtype=np.float64)
+    L = one.shape[-1]
+    nb, od, _ = neighbour_table(L)
+    p = np.zeros((L * L, _NS))
+    p[:, :3] = one.reshape(3, -1).T
+    return nb, od, p
+
+
 @jit
 def _opp(m, q):
     return (m == 1 and (q == 2 or q == 4)) or (m == 2 and (q == 1 or q == 3))
@@ -402,11 +413,7 @@ def site_triplet_sweep(
         Expected ordered bonds (species).
     predations : float
     """
-    one = np.asarray(one, dtype=np.float64)
-    L = one.shape[-1]
-    nb, od, _ = neighbour_table(L)
-    p = np.zeros((L * L, _NS))
-    p[:, :3] = one.reshape(3, -1).T
+    nb, od, p = start_sites(one)
     Q = np.einsum("skx,sy,skz->skxyz", p[nb[:, PAIRS[:, 0]]], p, p[nb[:, PAIRS[:, 1]]])
     hs = sweep_grid() if hs is None else np.asarray(hs, dtype=np.float64)
     Q, pred = _integrate(
