@@ -176,6 +176,10 @@ _CLOSURE_FROM = ("after events", "before events", "before deaths", "lone births 
 #: (:mod:`.site_pairs`, :mod:`.site_triplets`), or the triplets by classes of
 #: sites (:mod:`.regional`).
 SWEEPS = ("triplets", "site pairs", "site triplets", "site plaquettes", "classes")
+#: Values of ``events`` (:func:`lattice_step_expectation`): the expected lattice
+#: with independent sites, or the events' joint drawn by the simulator's kernel
+#: (:mod:`.step_events`).
+EVENTS = ("independent", "sampled")
 
 
 def lattice_step_expectation(
@@ -185,6 +189,9 @@ def lattice_step_expectation(
     exact_groups: int = 0,
     closure_from: str = "after events",
     sweep: str = "triplets",
+    events: str = "independent",
+    draws: int = 4000,
+    seed: int = 0,
 ) -> np.ndarray:
     """Expected ``X, Y, nnXX, nnXY, nnYY`` after one simulator step from each lattice.
 
@@ -238,6 +245,16 @@ def lattice_step_expectation(
         (:func:`.regional.class_step`, section 12). These take the whole expected
         lattice after the events (``per_group``,
         ``exact_groups`` and ``closure_from`` must keep their defaults).
+    events : {"independent", "sampled"}
+        The start of the sweep: the expected lattice after the events with
+        independent sites (default; :func:`site_event_probabilities`), or the
+        events' joint outcome drawn ``draws`` times by the simulator's own kernel
+        (:func:`.step_events.sampled_paths`, stream ``seed``): every 2-step path
+        starts from its empirical joint (docs/hierarchy.md section 13; only with
+        ``sweep = "site triplets"`` or ``"site plaquettes"``). Monte Carlo: the
+        expectation after the events has standard error ``sd / sqrt(draws)``.
+    draws, seed : int
+        Draws (>= 2) and seed of ``events = "sampled"``.
 
     Returns
     -------
@@ -264,6 +281,17 @@ def lattice_step_expectation(
             f"sweep = {sweep!r} takes the whole lattice: per_group, exact_groups "
             "and closure_from must keep their defaults"
         )
+    if events not in EVENTS:
+        raise ValueError(
+            f"events = {events!r}: allowed " + ", ".join(repr(c) for c in EVENTS)
+        )
+    if events == "sampled" and sweep not in ("site triplets", "site plaquettes"):
+        raise ValueError(
+            f"events = 'sampled' needs sweep = 'site triplets' or 'site "
+            f"plaquettes', got sweep = {sweep!r}"
+        )
+    if events == "sampled" and int(draws) < 2:
+        raise ValueError(f"draws = {draws!r} is invalid: allowed an integer >= 2")
     lat = np.asarray(lattices)
     L = config.size
     if lat.shape[-2:] != (L, L):
@@ -281,6 +309,9 @@ def lattice_step_expectation(
             from .regional import class_step
 
             out[i] = class_step(g, one, config.predation)
+            continue
+        if events == "sampled":
+            out[i] = _sampled_sweep(g, config, sweep, int(draws), seed)
             continue
         if sweep != "triplets":
             out[i] = _site_sweep(g, pb, one, config.predation, sweep)
@@ -345,6 +376,20 @@ def _site_sweep(g, pb, one: np.ndarray, p3: float, sweep: str) -> np.ndarray:
     one[X, far] -= pb[far]
     n, b, _ = run(one, p3)
     return np.array([n[X] + pb[far].sum(), n[Y], b[X, X] / 2.0, b[X, Y], b[Y, Y] / 2.0])
+
+
+def _sampled_sweep(g, config: LatticeLV, sweep: str, draws: int, seed) -> np.ndarray:
+    """``X, Y, nnXX, nnXY, nnYY`` after the sweep from the events' sampled joint."""
+    from .step_events import sampled_paths
+
+    if sweep == "site plaquettes":
+        from .site_plaquettes import site_plaquette_sweep as run
+    else:
+        from .site_triplets import site_triplet_sweep as run
+    far = (g == E) & ~_dilate(g != E, GROUP_RADIUS)
+    es = sampled_paths(g, config, draws, seed, far)
+    n, b, _ = run(es.sites, config.predation, paths=es.paths)
+    return np.array([n[X] + es.lone, n[Y], b[X, X] / 2.0, b[X, Y], b[Y, Y] / 2.0])
 
 
 def _closure_part(one: np.ndarray, nodes: np.ndarray, config: LatticeLV) -> np.ndarray:

@@ -39,7 +39,7 @@ from .site_triplets import (
     PAIRS,
     _predation_rate,
     _tables,
-    start_sites,
+    start_paths,
     sweep_grid,
 )
 
@@ -286,6 +286,7 @@ def site_plaquette_sweep(
     p3: float,
     hs=None,
     plaquettes: bool = True,
+    paths: np.ndarray | None = None,
 ):
     """Expected counts and ordered bonds after one sweep, the lattice's paths evolved
     with the square's four-site closure (module notes).
@@ -303,6 +304,10 @@ def site_plaquette_sweep(
     plaquettes : bool
         Close the square's fourth corner from its four paths (default), else from
         the opposite path alone (the equations of :mod:`.site_triplets`).
+    paths : ndarray, shape (L * L, 6, 5, 5, 5), optional
+        Start joint of every 2-step path (:func:`.site_triplets.start_paths`), e.g.
+        the events' sampled joint (:func:`.step_events.sampled_paths`; ``one`` its
+        site marginals); default the product of the independent sites ``one``.
 
     Returns
     -------
@@ -312,8 +317,7 @@ def site_plaquette_sweep(
         Expected ordered bonds (species).
     predations : float
     """
-    nb, od, p = start_sites(one)
-    Q = np.einsum("skx,sy,skz->skxyz", p[nb[:, PAIRS[:, 0]]], p, p[nb[:, PAIRS[:, 1]]])
+    nb, od, Q = start_paths(one, paths)
     hs = sweep_grid(s_max=S_MAX) if hs is None else hs
     hs = np.asarray(hs, dtype=np.float64)
     Q, pred = _integrate(np.ascontiguousarray(Q), float(p3), nb, od, hs, plaquettes)

@@ -30,7 +30,7 @@ import numpy as np
 
 from .._numba import jit
 
-__all__ = ["neighbour_table", "site_triplet_sweep", "PAIRS"]
+__all__ = ["neighbour_table", "site_triplet_sweep", "start_paths", "PAIRS"]
 
 _NS = 5
 #: Path states with less probability are not moved (second order in the events).
@@ -68,6 +68,26 @@ def start_sites(one: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     p = np.zeros((L * L, _NS))
     p[:, :3] = one.reshape(3, -1).T
     return nb, od, p
+
+
+def start_paths(one: np.ndarray, paths: np.ndarray | None = None):
+    """The neighbour table and every 2-step path's start joint ``Q[s, k, a, b, c]``
+    (ends ``nb[s, PAIRS[k]]``, centre ``s``, five sweep states): the product of the
+    independent site distributions ``one``, or the given ``paths`` (a correlated
+    start, e.g. :func:`.step_events.sampled_paths`; its site marginals must be
+    ``one``'s)."""
+    nb, od, p = start_sites(one)
+    if paths is None:
+        Q = np.einsum(
+            "skx,sy,skz->skxyz", p[nb[:, PAIRS[:, 0]]], p, p[nb[:, PAIRS[:, 1]]]
+        )
+        return nb, od, Q
+    Q = np.asarray(paths, dtype=np.float64)
+    if Q.shape != (p.shape[0], 6, _NS, _NS, _NS):
+        raise ValueError(
+            f"paths must have shape ({p.shape[0]}, 6, 5, 5, 5), got {Q.shape}"
+        )
+    return nb, od, np.ascontiguousarray(Q)
 
 
 @jit
@@ -391,6 +411,7 @@ def site_triplet_sweep(
     p3: float,
     hs=None,
     plaquettes: bool = False,
+    paths: np.ndarray | None = None,
 ):
     """Expected counts and ordered bonds after one sweep, the lattice's paths evolved.
 
@@ -403,6 +424,13 @@ def site_triplet_sweep(
         Predation probability per X-Y collision.
     hs : ndarray, optional
         RK4 steps in sweep time (default :func:`sweep_grid`).
+    plaquettes : bool
+        Close the square's fourth corner from its four paths
+        (:mod:`.site_plaquettes`'s closure in this reference kernel).
+    paths : ndarray, shape (L * L, 6, 5, 5, 5), optional
+        Start joint of every 2-step path (:func:`start_paths`), e.g. the events'
+        sampled joint (:func:`.step_events.sampled_paths`); default the product of
+        the independent sites ``one``.
 
     Returns
     -------
@@ -413,8 +441,7 @@ def site_triplet_sweep(
         Expected ordered bonds (species).
     predations : float
     """
-    nb, od, p = start_sites(one)
-    Q = np.einsum("skx,sy,skz->skxyz", p[nb[:, PAIRS[:, 0]]], p, p[nb[:, PAIRS[:, 1]]])
+    nb, od, Q = start_paths(one, paths)
     hs = sweep_grid() if hs is None else np.asarray(hs, dtype=np.float64)
     Q, pred = _integrate(
         np.ascontiguousarray(Q), float(p3), nb, od, hs, bool(plaquettes)
