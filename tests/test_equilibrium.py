@@ -21,7 +21,7 @@ from dbdviz._warmup import warmup
 from dbdviz.config import DBMConfig, TrainConfig
 from dbdviz.dbd import DBDModel
 from dbdviz.dbd.basis import FiniteElements
-from dbdviz.dbd.equilibrium import equilibration
+from dbdviz.dbd.equilibrium import Equilibration, equilibration
 from dbdviz.dbd.evaluate import sample_trajectory
 from dbdviz.dbd.refine import StaticRefiner, sample_from_data
 
@@ -284,3 +284,56 @@ def test_depth1_data_started_chains_do_not_drift_at_the_true_theta():
     )
     drift = (ev.meta["start_stats"][0] - ev.stats[0]) / (ev.stats_sd[0] / math.sqrt(R))
     assert np.max(np.abs(drift)) > 6, drift.round(1)
+
+
+def test_phase_fractions_are_the_exact_condensed_probabilities():
+    """``Equilibration.phases``: the fraction of chains with more than half the
+    sites X (resp. Y); for carried chains at equilibrium the exact probability
+    of that event under theta (3 x 3, enumerated), within 4 binomial SE. The
+    columns are X then Y: a machine with a strong positive X bias is all X."""
+    dbm = make(3, depth=0, visible_couplings=True)
+    theta = np.array([-0.3, -0.6, 0.5, -0.5, 0.5])  # both phases likely, mixing
+    path = _path(41)
+    path[:] = theta
+    path[0, 2:] = 0.0
+    carry = _model(
+        path, {"evaluate": {"init": "carry", "sweeps": 10, "lowpass_taps": 0}}
+    )
+    n = 1500
+    eq = equilibration(carry, sweeps=(200,), times=[40], chains=n, seed=6)
+    st, pr = nv.exact_joint(dbm, theta)
+    counts = np.stack([(st[:, 0] == k).sum(axis=(1, 2)) for k in (1, 2)], axis=1)
+    exact = pr @ (counts > 4.5)
+    assert 0.05 < exact.min() and exact.max() < 0.95, exact  # a real test
+    for key in (200, "random"):
+        got = eq.phases[key][0]
+        z = (got - exact) / np.sqrt(exact * (1 - exact) / n)
+        assert np.all(np.abs(z) < 4.0), (key, got, exact)
+    full = path.copy()
+    full[:, 0], full[:, 1] = 8.0, -8.0
+    eq = equilibration(_model(full), sweeps=(5,), times=[3], chains=20, seed=1)
+    np.testing.assert_array_equal(eq.phases[5], [[1.0, 0.0]])
+
+
+def test_null_max_z_is_the_maximum_of_correlated_normals():
+    """``null_max_z``: with independent observables the chance that 5 x n normal
+    |z| all stay within 2 is 0.9545**(5 n); with perfectly correlated ones
+    0.9545**n (one z per time point); the correlations come from the chains."""
+    p1 = math.erf(2 / math.sqrt(2))
+    n = 11
+    eye = Equilibration(np.arange(n), {}, {}, corr={1000: np.stack([np.eye(8)] * n)})
+    q, p2 = eye.null_max_z(draws=40000)
+    assert abs(p2 - p1 ** (5 * n)) < 0.01, p2
+    assert 3.1 < q < 3.5, q
+    ones = Equilibration(np.arange(n), {}, {}, corr={1000: np.ones((n, 8, 8))})
+    assert abs(ones.null_max_z(draws=40000)[1] - p1**n) < 0.015
+    # the chains' correlation: X and nnXX move together on a clustered lattice
+    path = _path(21)
+    carry = _model(
+        path, {"evaluate": {"init": "carry", "sweeps": 10, "lowpass_taps": 0}}
+    )
+    eq = equilibration(carry, sweeps=(10, 50), times=[20], chains=400, seed=2)
+    R = eq.corr[50][0]
+    np.testing.assert_allclose(np.diag(R), 1.0)
+    np.testing.assert_allclose(R, R.T)
+    assert R[0, 2] > 0.5, R[0, 2]  # X, nnXX
