@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CLOSURE_TESTS = ["tests/test_closures.py"]
 EXACT_TESTS = ["tests/test_exact_groups.py"]
 SITE_TESTS = ["tests/test_site_sweeps.py"]
+EVENT_TESTS = ["tests/test_step_events.py"]
 
 #: (name, file, snippet, replacement, tests)
 MUTANTS = [
@@ -157,6 +158,17 @@ MUTANTS = [
     ("site plaquettes: the centre's outside conditional not normalised",
      "dbdviz/closures/site_plaquettes.py",
      "S[1, z] += cz[z] / tot", "S[1, z] += cz[z]", SITE_TESTS),
+    # the events' sampled joint as the start of the site sweeps (step_events.py)
+    ("sampled events: a path's far end tallied at its near end",
+     "dbdviz/closures/step_events.py",
+     "g[s], g[nb[s, pairs[j, 1]]]] += 1.0", "g[s], g[nb[s, pairs[j, 0]]]] += 1.0",
+     EVENT_TESTS),
+    ("sampled events: the paths' joint ignored (product of marginals)",
+     "dbdviz/closures/site_triplets.py", "    if paths is None:\n",
+     "    if True:\n", EVENT_TESTS),
+    ("sampled events: far births not counted as lone X",
+     "dbdviz/closures/given_lattice.py", "return np.array([n[X] + es.lone, n[Y],",
+     "return np.array([n[X] + 0 * es.lone, n[Y],", EVENT_TESTS),
     # the triplet level by site classes (regional.py)
     ("classes: predation partner not converted",
      "dbdviz/closures/regional.py",

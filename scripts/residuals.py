@@ -5,7 +5,7 @@ Usage (from the repository root, with ``PYTHONPATH=$PWD``)::
     python scripts/residuals.py [--lattices 40] [--reps 500] [--pick-mode MODE]
                                 [--seed 1] [--decompose] [--exact K]
                                 [--closure-from VARIANT ...] [--sweep SWEEP ...]
-                                [--only I,J,...]
+                                [--events sampled] [--draws 20000] [--only I,J,...]
 
 For each kind (``random``: 100 X and 100 Y placed uniformly on 40 x 40;
 ``clustered``: X in a 14 x 14 block and Y in a 9 x 9 block, 90 % filled, 20 sites
@@ -50,6 +50,12 @@ sweep=SWEEP)``, the sweep on the lattice's own bonds or 2-step paths
 (docs/hierarchy.md section 10; ``site pairs`` about 2 s per lattice, ``site
 triplets`` 20-100 s), or the paths with the square's four-site closure (section 11,
 about 10 s), or the triplet level by classes of sites (section 12, 1-3 s).
+``--events sampled`` (with ``--sweep "site triplets"`` or ``"site plaquettes"``)
+replaces those rows' start of the sweep by the events' joint drawn ``--draws`` times
+by the simulator's kernel (``lattice_step_expectation(..., events="sampled")``,
+dbdviz/closures/step_events.py, docs/hierarchy.md section 13; lattice ``i`` of a
+kind draws from stream ``i``); the Monte-Carlo error of such a prediction is
+about 0.1-0.2 of the replays' SE at 20000 draws (section 13).
 ``--only`` keeps the listed lattice indices of each kind (e.g.
 ``0,7,14,21,28,35`` for the site triplets).
 """
@@ -190,10 +196,19 @@ def main() -> None:
         "--sweep", action="append", default=[], metavar="SWEEP",
         choices=["site pairs", "site triplets", "site plaquettes", "classes"],
     )  # fmt: skip
+    ap.add_argument(
+        "--events", default="independent", choices=["independent", "sampled"]
+    )
+    ap.add_argument("--draws", type=int, default=20000)
     ap.add_argument("--only", default="", metavar="I,J,...")
     a = ap.parse_args()
     if a.exact < 0:
         ap.error(f"--exact must be >= 0 (0: off), got {a.exact}")
+    if a.draws < 2:
+        ap.error(f"--draws must be >= 2, got {a.draws}")
+    site = {"site triplets", "site plaquettes"}
+    if a.events == "sampled" and not (a.sweep and set(a.sweep) <= site):
+        ap.error("--events sampled needs --sweep 'site triplets' or 'site plaquettes'")
     cfg = preset("paper", pick_mode=a.pick_mode)
     pure = preset("paper", pick_mode=a.pick_mode, birth=0.0, death=0.0)
     print(f"{a.lattices} lattices x {a.reps} replays, {a.pick_mode} picks")
@@ -216,7 +231,14 @@ def main() -> None:
         for cf in a.closure_from:
             preds[cf] = lattice_step_expectation(lat, cfg, closure_from=cf)
         for sw in a.sweep:
-            preds[sw] = lattice_step_expectation(lat, cfg, sweep=sw)
+            if a.events == "sampled":
+                preds[f"{sw}, sampled"] = np.array([
+                    lattice_step_expectation(g, cfg, sweep=sw, events="sampled",
+                                             draws=a.draws, seed=i)
+                    for i, g in enumerate(lat)
+                ])  # fmt: skip
+            else:
+                preds[sw] = lattice_step_expectation(lat, cfg, sweep=sw)
         print(f"{name}: mean change", np.round((mean - obs).mean(axis=0), 2))
         for label, p in preds.items():
             print(f"  {label:14s} {_cells((mean - p).mean(axis=0), se)}", flush=True)
