@@ -362,8 +362,28 @@ def main(argv=None) -> None:
         help="1/0: the survivors' law with/without the path fit (default: "
         "mixture_fit.PATH_FIT)",
     )
+    ap.add_argument(
+        "--groups",
+        help="t0,groups,column: group paths for the survivors' law (default: "
+        "mixture_fit.GROUPS; 'none': without)",
+    )
+    ap.add_argument(
+        "--group-weight",
+        type=float,
+        help="the group paths' weight exponent (default: mixture_fit.GROUP_POWER)",
+    )
     a = ap.parse_args(argv)
     cache = cache_dir(a.cache)
+    if a.groups is not None:
+        from dbdviz.dbd import mixture_fit
+
+        mixture_fit.GROUPS = (
+            None if a.groups == "none" else tuple(int(v) for v in a.groups.split(","))
+        )
+    if a.group_weight is not None:
+        from dbdviz.dbd import mixture_fit
+
+        mixture_fit.GROUP_POWER = a.group_weight
     if a.path_fit is not None:
         from dbdviz.dbd import mixture_fit
 

@@ -54,6 +54,7 @@ __all__ = [
     "OBS",
     "TwoPhase",
     "alive_means",
+    "group_means",
     "fit_alive_rhs",
     "fit_hazard",
     "extinct_fraction",
@@ -473,6 +474,49 @@ def alive_means(observables: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     for t in np.flatnonzero(n == 0):
         m[t] = m[t - 1] if t > 0 else o[:, 0].mean(axis=0)
     return m, n.astype(np.int64)
+
+
+def group_means(
+    observables: np.ndarray, t0: int, groups: int, column: int = 1
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Survivors' means of the replicates grouped by their state at ``t0``.
+
+    The replicates that have predators at ``t0`` are sorted by observable
+    ``column`` at ``t0`` (1: Y) and split into ``groups`` groups of (nearly) equal
+    size; every group's :func:`alive_means` from ``t0`` on is the mean path of an
+    ensemble that starts at ``t0`` from that group's states (a replicate's future
+    depends on its state only), between the paths of the whole training ensembles
+    (docs/experiments/22).
+
+    Parameters
+    ----------
+    observables : ndarray (R, T + 1, K)
+    t0 : int
+        The time index of the split, ``0 <= t0 <= T``.
+    groups : int
+        Number of groups, ``1 <= groups <= R``.
+    column : int
+        The observable the replicates are sorted by.
+
+    Returns
+    -------
+    list of (means (T + 1, K), n_alive (T + 1,))
+        One per group with at least one replicate, lowest values first. Before
+        ``t0`` the means are those of the group's replicates alive then (they
+        select on the future; use the rows from ``t0`` on).
+    """
+    o = np.asarray(observables, dtype=np.float64)
+    R, T1 = o.shape[:2]
+    t0, groups, column = int(t0), int(groups), int(column)
+    if not 0 <= t0 < T1:
+        raise ValueError(f"t0 = {t0}: allowed 0..{T1 - 1}")
+    if not 1 <= groups <= R:
+        raise ValueError(f"groups = {groups}: allowed 1..{R}")
+    if not 0 <= column < o.shape[2]:
+        raise ValueError(f"column = {column}: allowed 0..{o.shape[2] - 1}")
+    alive = np.flatnonzero(o[:, t0, 1] > 0)
+    order = alive[np.argsort(o[alive, t0, column], kind="stable")]
+    return [alive_means(o[g]) for g in np.array_split(order, groups) if len(g)]
 
 
 def fit_alive_rhs(

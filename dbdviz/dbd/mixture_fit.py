@@ -16,7 +16,7 @@ import numpy as np
 
 from .mixture import OBS, TwoPhase
 
-__all__ = ["prey_only_curve", "fit_two_phase", "CURVE_STEPS"]
+__all__ = ["prey_only_curve", "fit_two_phase", "group_paths", "CURVE_STEPS"]
 
 #: The prey-only curve: steps (long enough to fill a 40 x 40 lattice: full at
 #: t = 191 at paper rates), prey of its random placement, replicates, seed.
@@ -34,6 +34,17 @@ PATH_FIT = True
 #: regression on ``theta`` and its squares (models before session 10; it always
 #: times the blend of the two laws).
 PASSAGE = None
+#: More survivors' paths from the same training data (docs/experiments/22): None,
+#: or ``(t0, groups, column)``: every ensemble's replicates with predators at
+#: ``t0`` sorted by observable ``column`` there and split into ``groups`` groups;
+#: each group's survivors' mean path from ``t0`` on is fitted and trains ``F_alive``
+#: beside the ensembles' paths (weights ``sqrt(n_alive / n)`` of the ensemble's
+#: ``n``). ``GROUP_HAZARD``: the extinction hazard learns from the groups' paths
+#: after ``t0`` (the ensembles' before) instead of the ensembles' alone.
+GROUPS = None
+GROUP_HAZARD = False
+#: The group paths' weights ``(n_alive / n)^GROUP_POWER`` (``n`` the ensemble's).
+GROUP_POWER = 0.5
 
 
 def prey_only_curve(
@@ -94,6 +105,8 @@ def fit_two_phase(
     progress=None,
     path_fit: bool | None = None,
     passage: str | None = "default",
+    groups="default",
+    group_hazard: bool | None = None,
 ) -> tuple[TwoPhase | None, dict]:
     """The two-phase pieces of :func:`dbdviz.dbd.predict.train_multi`.
 
@@ -130,6 +143,10 @@ def fit_two_phase(
     passage : {"pure", "constant", "clustering", None}, optional
         The first-passage hazard's calibration (default :data:`PASSAGE`; None:
         none, ``q`` from the hazard on ``theta``).
+    groups : tuple (t0, groups, column) or None, optional
+        Group paths for ``F_alive`` (default :data:`GROUPS`).
+    group_hazard : bool, optional
+        The hazard learns from the group paths too (default :data:`GROUP_HAZARD`).
 
     Returns
     -------
@@ -150,6 +167,8 @@ def fit_two_phase(
     from .multi import fit_paths
 
     path_fit = PATH_FIT if path_fit is None else bool(path_fit)
+    groups = GROUPS if isinstance(groups, str) and groups == "default" else groups
+    group_hazard = GROUP_HAZARD if group_hazard is None else bool(group_hazard)
     passage = PASSAGE if passage == "default" else passage
     if passage not in ("pure", "constant", "clustering", None):
         raise ValueError(
@@ -178,18 +197,37 @@ def fit_two_phase(
         paths[e] = smooth(fr.theta[j])
     weights = [np.sqrt(c / max(int(c[0]), 1)) for c in counts]
     dt = float(ensembles[0].config.dt)
-    alive = fit_alive_rhs(paths, weights, dt, names=whole.inputs)
-    hazard = fit_hazard([hazard_covariates(p) for p in paths], counts)
+    cov_paths = [hazard_covariates(p) for p in paths]
+    haz_counts = list(counts)
+    info = {"events": events}
+    if groups is not None:
+        gp, gw, gc, gcounts = group_paths(
+            dbm,
+            obs,
+            idx,
+            groups,
+            smooth,
+            seed=seed,
+            chains=chains,
+            iterations=iterations,
+            threads=threads,
+        )
+        info["groups"] = [len(gp), *map(int, groups)]
+        alive = fit_alive_rhs(paths + gp, weights + gw, dt, names=whole.inputs)
+        if group_hazard:
+            t0 = int(groups[0])
+            cov_paths = [c[: t0 + 1] for c in cov_paths] + gc
+            haz_counts = [c[: t0 + 1] for c in haz_counts] + gcounts
+    else:
+        alive = fit_alive_rhs(paths, weights, dt, names=whole.inputs)
+    hazard = fit_hazard(cov_paths, haz_counts)
     ratio = entry_ratio([o[:, :, :2] for o in obs])
     c0 = ensembles[0].config
     curve = prey_only_curve(
         type(c0)(**{**c0.to_dict(), "steps": CURVE_STEPS}),
         columns=None,
     )
-    info = {
-        "events": events,
-        "fit_residual": fr.relative_residual().mean(axis=0).tolist(),
-    }
+    info["fit_residual"] = fr.relative_residual().mean(axis=0).tolist()
     pas = None
     if passage is not None:
         death = float(c0.death)
@@ -235,3 +273,67 @@ def fit_two_phase(
         info["path_fit"] = fitted.info["objective"]
         mix = TwoPhase(fitted, hazard, ratio, curve, passage=pas)
     return mix, info
+
+
+def group_paths(
+    dbm,
+    observables: Sequence[np.ndarray],
+    idx: np.ndarray,
+    groups,
+    smooth,
+    *,
+    seed: int = 0,
+    chains: int,
+    iterations: int,
+    threads: int | None = None,
+):
+    """The survivors' paths of the groups of :func:`~dbdviz.dbd.mixture.group_means`
+    (one :func:`~dbdviz.dbd.multi.fit_paths` call for all groups of all ensembles,
+    seed ``seed + 15485863``), from ``t0`` on.
+
+    Parameters
+    ----------
+    dbm : DBM
+    observables : sequence of ndarray (R, T + 1, >= P)
+    idx : ndarray of int
+        Fitted time indices.
+    groups : tuple (t0, groups, column)
+    smooth : callable
+        Interpolation to every step and low-pass (as for the ensembles' paths).
+    seed, chains, iterations, threads
+        The path fit.
+
+    Returns
+    -------
+    paths : list of ndarray (T + 1 - t0, P)
+    weights : list of ndarray (T + 1 - t0,)
+        ``(n_alive / n)^GROUP_POWER``, ``n`` the ensemble's replicates.
+    covariates : list of ndarray (T + 1 - t0, 2 P)
+        The hazard's covariates along the paths.
+    counts : list of ndarray of int (T + 1 - t0,)
+        The groups' replicates with predators.
+    """
+    from .mixture import group_means, hazard_covariates
+    from .multi import fit_paths
+
+    t0, n_groups, column = (int(g) for g in groups)
+    P = dbm.n_params
+    means, counts, totals = [], [], []
+    for o in observables:
+        for m, c in group_means(o, t0, n_groups, column):
+            means.append(m[idx, :P])
+            counts.append(c[t0:])
+            totals.append(len(o))
+    fr = fit_paths(
+        dbm,
+        means,
+        idx,
+        chains=chains,
+        iterations=iterations,
+        seed=int(seed) + 15485863,
+        threads=threads,
+    )
+    paths = [smooth(th)[t0:] for th in fr.theta]
+    weights = [(c / n) ** GROUP_POWER for c, n in zip(counts, totals, strict=True)]
+    covs = [hazard_covariates(p) for p in paths]
+    return paths, weights, covs, counts
