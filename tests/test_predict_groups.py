@@ -119,3 +119,27 @@ def test_group_paths_plumbing(dying, monkeypatch):
         )
     assert all(p.shape == (T + 1 - t0, dbm.n_params) for p in paths)
     assert all(c.shape == (T + 1 - t0, 2 * dbm.n_params) for c in covs)
+
+
+def test_group_correct_limits_the_path_fit(dying, monkeypatch):
+    """GROUP_CORRECT False: the path fit changes F_alive only at the ensembles'
+    centers (every EVERY-th of them); True: at the group paths' centers too."""
+    from dbdviz.dbd import mixture_fit
+    from dbdviz.dbd.kernel import SUBSAMPLE
+    from dbdviz.dbd.pathfit import EVERY
+    from dbdviz.dbd.predict import train_multi
+
+    kw = dict(chains=4, iterations=1, threads=1, taps=0)
+    monkeypatch.setattr(mixture_fit, "GROUPS", (10, 2, 1))
+    velocity = train_multi(dying, path_fit=False, **kw).mixture.alive.alpha
+    monkeypatch.setattr(mixture_fit, "GROUP_CORRECT", False)
+    limited = train_multi(dying, **kw).mixture.alive.alpha
+    monkeypatch.setattr(mixture_fit, "GROUP_CORRECT", True)
+    full = train_multi(dying, **kw).mixture.alive.alpha
+    upto = -(-2 * 40 // SUBSAMPLE)  # the two ensembles' centers come first
+    idx = np.arange(len(velocity))
+    fixed = (idx >= upto) | (idx % EVERY != 0)
+    np.testing.assert_array_equal(limited[fixed], velocity[fixed])
+    assert not np.array_equal(limited[~fixed], velocity[~fixed])
+    moved = (idx >= upto) & (idx % EVERY == 0)
+    assert moved.any() and not np.array_equal(full[moved], velocity[moved])

@@ -121,6 +121,7 @@ def fit_along_paths(
     offset: Sequence[np.ndarray] | None = None,
     cum_target: Sequence[np.ndarray] | None = None,
     damping: float = 1e-3,
+    upto: int | None = None,
     progress=None,
 ):
     """Correct a kernel right-hand side so that its integrated paths meet targets.
@@ -162,6 +163,9 @@ def fit_along_paths(
         The cumulative hazard aimed at (default: the hazard along the targets).
     damping : float
         Initial Levenberg-Marquardt damping (relative to the diagonal).
+    upto : int, optional
+        Only the first ``upto`` centers of ``rhs`` carry corrections (e.g. those of
+        the ensembles' paths, not of the group paths: docs/experiments/22).
     progress : callable(iteration, objective), optional
 
     Returns
@@ -229,7 +233,8 @@ def fit_along_paths(
         cum0 = np.zeros(S_)
     scale = np.concatenate(tg).std(axis=0)
     scale = np.where(scale > 0, scale, 1.0)
-    sel = np.arange(0, len(rhs.centers), int(every))
+    n_sel = len(rhs.centers) if upto is None else min(int(upto), len(rhs.centers))
+    sel = np.arange(0, n_sel, int(every))
     n = len(sel)
     cs = rhs._cs[sel]
     Kc = np.exp(
