@@ -372,8 +372,19 @@ def main(argv=None) -> None:
         type=float,
         help="the group paths' weight exponent (default: mixture_fit.GROUP_POWER)",
     )
+    ap.add_argument(
+        "--group-correct",
+        type=int,
+        choices=(0, 1),
+        help="1/0: the path fit corrects the group paths' centers too / only the "
+        "ensembles' (default: mixture_fit.GROUP_CORRECT)",
+    )
     a = ap.parse_args(argv)
     cache = cache_dir(a.cache)
+    if a.group_correct is not None:
+        from dbdviz.dbd import mixture_fit
+
+        mixture_fit.GROUP_CORRECT = bool(a.group_correct)
     if a.groups is not None:
         from dbdviz.dbd import mixture_fit
 
