@@ -45,8 +45,8 @@ GROUPS = None
 GROUP_HAZARD = False
 #: The group paths' weights ``(n_alive / n)^GROUP_POWER`` (``n`` the ensemble's).
 GROUP_POWER = 0.5
-#: The path fit corrects ``F_alive`` at the group paths' centers too (True: 2.5 times
-#: the training's CPU time) or only at the ensembles' (False).
+#: The path fit corrects ``F_alive`` at the group paths' centers too (True) or only at
+#: the ensembles' (False); either way the groups cost 2.5 times the training's CPU.
 GROUP_CORRECT = True
 
 
