@@ -27,6 +27,10 @@ SEALED = [(80, 120), (210, 110), (130, 65)]
 #: Held-out counts of session 10 in the prey-poor, predator-rich band, chosen before
 #: any result on them (docs/experiments/20) and scored once (``run --new-sealed``).
 NEW_SEALED = [(70, 110), (100, 140), (65, 190)]
+#: Held-out counts of session 11, drawn before any result (docs/experiments/22):
+#: numpy.random.default_rng(2026120711), uniform in 60..140 x 100..200 (``run
+#: --sealed11``); scored once with the default and the group paths.
+SEALED11 = [(97, 106), (131, 159), (68, 186)]
 BIG = 2000
 BIG_TRAIN = 1000
 
@@ -350,6 +354,11 @@ def main(argv=None) -> None:
         help="score the NEW_SEALED counts of session 10 (run)",
     )
     ap.add_argument(
+        "--sealed11",
+        action="store_true",
+        help="score the SEALED11 counts of session 11 (run)",
+    )
+    ap.add_argument(
         "--passage",
         choices=("clustering", "constant", "pure", "none"),
         help="the extinct fraction: the first-passage hazard with this calibration, "
@@ -404,7 +413,15 @@ def main(argv=None) -> None:
 
         mixture_fit.PASSAGE = None if a.passage == "none" else a.passage
     if a.what == "run":
-        cases = NEW_SEALED if a.new_sealed else SEALED if a.sealed else HELDOUT
+        cases = (
+            SEALED11
+            if a.sealed11
+            else NEW_SEALED
+            if a.new_sealed
+            else SEALED
+            if a.sealed
+            else HELDOUT
+        )
         run(cache, a.chains, a.json, a.horizon, a.model_out, cases, a.model)
         return
     if a.what == "rates":
@@ -415,7 +432,7 @@ def main(argv=None) -> None:
         for x0, y0 in GRID:
             train_ensemble(x0, y0, cache)
             print("train", x0, y0, f"{time.perf_counter() - t0:.0f} s", flush=True)
-        for x0, y0 in HELDOUT + SEALED + NEW_SEALED:
+        for x0, y0 in HELDOUT + SEALED + NEW_SEALED + SEALED11:
             reference(x0, y0, cache)
             floor_ensemble(x0, y0, cache)
             print("ref", x0, y0, f"{time.perf_counter() - t0:.0f} s", flush=True)
