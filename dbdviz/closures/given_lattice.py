@@ -17,7 +17,9 @@ prediction (four lone X far from a block of X moved its predicted nnXX change by
 +0.95 of -25.9, the simulation by 0.0); ``per_group=True`` integrates each group of
 :func:`independent_groups` (molecules that cannot act on each other within the sweep)
 on its own, exactly additive but less accurate where the groups are small
-(docs/hierarchy.md section 4).
+(docs/hierarchy.md section 4). ``events="sampled"`` replaces the independent sites
+by the events' joint outcome drawn by the simulator's kernel, every 2-step path
+starting the site sweeps from its empirical joint (:mod:`.step_events`, section 13).
 """
 
 from __future__ import annotations
