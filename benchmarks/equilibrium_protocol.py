@@ -9,8 +9,11 @@ cached as ``OUT/<name>.npz``):
   below starts from): ``OUT/adj<tag>_dD.npz`` (``--tag``);
 * ``refine NAME D key=val ...``: :func:`dbdviz.dbd.refine_static` of
   ``adj<tag>_dD`` with the given keywords (e.g. ``init=data sweeps=20``), seed 0,
-  then scored (NRMSE % against the 1000-replicate reference, t = 0..499);
+  then scored (NRMSE % against the 1000-replicate reference, t = 0..499; also
+  against the reference's survivors, :func:`survivors`, and ``phase_floor``: the
+  training data's survivors against all reference replicates);
 * ``train NAME D PROTOCOL``: the whole named protocol through ``Trainer`` (timed);
+* ``score NAME D``: the scores of a cached model again;
 * ``check NAME D``: :func:`dbdviz.dbd.equilibrium.equilibration` (``--chains``,
   ``--seed``) with the phase fractions of every chain set
   (``Equilibration.phases``).
@@ -24,6 +27,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -37,6 +41,7 @@ from dbdviz.dbd.equilibrium import EQ_OBSERVABLES, equilibration
 from dbdviz.dbd.model import DBDModel
 from dbdviz.dbd.refine import refine_static
 from dbdviz.dbd.train import Trainer
+from dbdviz.moments import MomentTable
 from dbdviz.simulate import Ensemble
 
 OBS = ["X", "Y", "nnXX", "nnXY", "nnYY", "nnnXX", "nnnXY", "nnnYY"]
@@ -53,11 +58,45 @@ def _val(v):
     return {"True": True, "False": False, "None": None}.get(v, v)
 
 
-def _score(model, data, big):
+def survivors(ens) -> MomentTable:
+    """Mean over the replicates that still hold predators (Y > 0) at each time:
+    the predator-prey phase alone, without the absorbed (prey-filled) lattices."""
+    o = ens.observables
+    alive = o[:, :, 1] > 0
+    mean = {
+        name: np.array(
+            [
+                o[alive[:, t], t, k].mean() if alive[:, t].any() else np.nan
+                for t in range(o.shape[1])
+            ]
+        )
+        for k, name in enumerate(OBS)
+    }
+    return MomentTable(ens.t, None, mean, label="survivors")
+
+
+def _score(model, data, big_ens):
     ev = evaluate(model)
     tm = data.moments()
+    big = big_ens.moments()
     r = lambda a, b: {o: round(100 * v, 1) for o, v in nrmse(a, b, OBS, 0, 499).items()}  # noqa: E731
-    return dict(nrmse=r(ev.table, big), floor=r(tm, big), fit=r(ev.table, tm))
+    return dict(
+        nrmse=r(ev.table, big),
+        floor=r(tm, big),
+        fit=r(ev.table, tm),
+        # a single-phase model at best: the survivors' mean against all replicates
+        phase_floor=r(survivors(data), big),
+        vs_survivors=r(ev.table, survivors(big_ens)),
+    )
+
+
+def _carry(model, sweeps):
+    """``model`` with its carried chains' sweeps per time point set (0: as is)."""
+    if sweeps <= 0:
+        return model
+    meta = dict(model.meta)
+    meta["evaluate"] = {**meta.get("evaluate", {}), "sweeps": int(sweeps)}
+    return dataclasses.replace(model, meta=meta)
 
 
 def _write(out, rec):
@@ -68,12 +107,19 @@ def _write(out, rec):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("cmd", choices=["adj", "refine", "train", "check"])
+    p.add_argument("cmd", choices=["adj", "refine", "train", "check", "score"])
     p.add_argument("args", nargs="*")
     p.add_argument("--out", default="/work/notes/cache11/i14q")
     p.add_argument("--chains", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tag", default="", help="adjoint-phase model adj<tag>_dD")
+    p.add_argument(
+        "--carry-sweeps",
+        type=int,
+        default=0,
+        help="check / score: the carried chains' sweeps per time point instead of "
+        "the model's meta['evaluate']['sweeps']",
+    )
     a = p.parse_args(argv)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -89,7 +135,13 @@ def main(argv=None):
         rec = dict(cmd="adj", tag=a.tag, data=D, dbm=over)
         rec["cpu"] = round(time.process_time() - c0, 1)
         rec["wall"] = round(time.perf_counter() - w0, 1)
-        rec.update(_score(model, data, Ensemble.load(BIG).moments()))
+        rec.update(_score(model, data, Ensemble.load(BIG)))
+        _write(out, rec)
+    elif a.cmd == "score":
+        name, D = a.args[0], int(a.args[1])
+        model = _carry(DBDModel.load(out / f"{name}_d{D}.npz"), a.carry_sweeps)
+        rec = dict(cmd="score", name=name, data=D, carry_sweeps=a.carry_sweeps)
+        rec.update(_score(model, Ensemble.load(DATA.format(D)), Ensemble.load(BIG)))
         _write(out, rec)
     elif a.cmd in ("refine", "train"):
         name, D = a.args[0], int(a.args[1])
@@ -115,14 +167,15 @@ def main(argv=None):
             if k in ("accepted", "error_before", "error_after", "residual", "seconds")
         }
         rec["evaluate"] = model.meta.get("evaluate", {})
-        rec.update(_score(model, data, Ensemble.load(BIG).moments()))
+        rec.update(_score(model, data, Ensemble.load(BIG)))
         _write(out, rec)
     else:
         name, D = a.args[0], int(a.args[1])
-        model = DBDModel.load(out / f"{name}_d{D}.npz")
+        model = _carry(DBDModel.load(out / f"{name}_d{D}.npz"), a.carry_sweeps)
         w0 = time.perf_counter()
         eq = equilibration(model, chains=a.chains, seed=a.seed)
         rec = dict(cmd="check", name=name, data=D, chains=a.chains, seed=a.seed)
+        rec["carry_sweeps"] = a.carry_sweeps
         rec["wall"] = round(time.perf_counter() - w0, 1)
         rec["times"] = eq.times.tolist()
         keys = [k for k in eq.mean if k != 1000]
