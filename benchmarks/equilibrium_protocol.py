@@ -76,7 +76,10 @@ def survivors(ens) -> MomentTable:
 
 
 def _score(model, data, big_ens):
+    c0, w0 = time.process_time(), time.perf_counter()
     ev = evaluate(model)
+    secs = dict(eval_cpu=round(time.process_time() - c0, 1))
+    secs["eval_wall"] = round(time.perf_counter() - w0, 1)
     tm = data.moments()
     big = big_ens.moments()
     r = lambda a, b: {o: round(100 * v, 1) for o, v in nrmse(a, b, OBS, 0, 499).items()}  # noqa: E731
@@ -87,6 +90,7 @@ def _score(model, data, big_ens):
         # a single-phase model at best: the survivors' mean against all replicates
         phase_floor=r(survivors(data), big),
         vs_survivors=r(ev.table, survivors(big_ens)),
+        **secs,
     )
 
 
