@@ -224,8 +224,19 @@ def _configs_from_args(args: argparse.Namespace):
     if getattr(args, "refine", None) is not None:
         tr_kw["refine"] = _refine_setting(args)
     names = list(DBM_OPTIONS) + _train_option_names() + ["seed"]
+    name = getattr(args, "protocol", None)
     try:
-        return depth_configs(None, dbm_kw, tr_kw, name=_opt)
+        if name in (None, "default"):
+            return depth_configs(None, dbm_kw, tr_kw, name=_opt)
+        # a named protocol keeps its own settings (no depth defaults, as in the
+        # dashboard's Protocol selector); the options given override them
+        from .config import PROTOCOLS, DBMConfig, TrainConfig, check_training
+
+        dbm_p, train_p = PROTOCOLS[name]
+        dbm = DBMConfig(**{**dbm_p, **dbm_kw})
+        train = TrainConfig(**{**train_p, **tr_kw})
+        check_training(dbm, train, _opt)
+        return dbm, train
     except ValueError as exc:
         raise UsageError(_cli_message(exc, names)) from None
 
@@ -256,6 +267,11 @@ def _check_resume(args: argparse.Namespace) -> None:
 
     if not os.path.isfile(args.resume):
         raise UsageError(f"--resume: no such file: {args.resume}")
+    if getattr(args, "protocol", None) is not None:
+        raise UsageError(
+            f"--resume: --protocol = {args.protocol}: a resumed run keeps the "
+            "checkpoint's settings; leave --protocol out"
+        )
     given = {
         n: getattr(args, n)
         for n in list(DBM_OPTIONS) + _train_option_names() + ["seed"]
@@ -445,7 +461,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _add_train_commands(sub) -> None:
-    from .config import DBMConfig, EvalConfig, TrainConfig
+    from .config import PROTOCOLS, DBMConfig, EvalConfig, TrainConfig
 
     p = sub.add_parser(
         "train",
@@ -477,6 +493,16 @@ def _add_train_commands(sub) -> None:
         help="Steps between checkpoints. Default 50.",
     )
     p.add_argument("--resume", metavar="CKPT.npz", help="Resume from a checkpoint.")
+    p.add_argument(
+        "--protocol",
+        choices=list(PROTOCOLS),
+        default=None,
+        help="A named training protocol (dbdviz.config.PROTOCOLS): 'default' the "
+        "measured defaults (which follow --depth); 'equilibrium' a Boltzmann "
+        "distribution whose moments do not depend on the sampling length (less "
+        "accurate; docs/training.md, 'Equilibrium'); 'reference' the paper's "
+        "protocol. The options given override its settings. Default 'default'.",
+    )
     p.add_argument(
         "--refine",
         action=argparse.BooleanOptionalAction,

@@ -154,10 +154,9 @@ def cmd_train_multi(args: argparse.Namespace, cli: Any) -> int:
         for n in list(cli.DBM_OPTIONS) + cli._train_option_names()
         if getattr(args, n, None) is not None
     ]
-    if args.resume or args.checkpoint or args.refine is not None:
-        given.append(
-            "resume" if args.resume else "checkpoint" if args.checkpoint else "refine"
-        )
+    for extra in ("resume", "checkpoint", "refine", "protocol"):
+        if getattr(args, extra, None) is not None:
+            given.append(extra)
     if given:
         raise cli.UsageError(
             f"{cli._opt(given[0])}: does not apply to training on several --data "

@@ -419,6 +419,56 @@ def test_train_help_states_the_defaults_data_out_uses(capsys):
     assert tr.to_dict() == TrainConfig().to_dict()
 
 
+def test_train_protocol_option_gives_the_named_protocol(tmp_path, capsys):
+    """`--protocol equilibrium` trains with the API's equilibrium_configs(), the
+    options given override it; a named protocol with --resume or several --data,
+    and an unknown name, are refused (exit 2, one line)."""
+    from dbdviz.cli import _configs_from_args, build_parser
+    from dbdviz.config import equilibrium_configs, reference_configs
+
+    def configs(*extra):
+        argv = ["train", "--data", "d.npz", "--out", "m.npz", *extra]
+        return _configs_from_args(build_parser().parse_args(argv))
+
+    for name, api in (
+        ("equilibrium", equilibrium_configs),
+        ("reference", reference_configs),
+    ):
+        dbm, tr = configs("--protocol", name)
+        a_dbm, a_tr = api()
+        assert dbm.to_dict() == a_dbm.to_dict() and tr.to_dict() == a_tr.to_dict()
+    dbm, tr = configs("--protocol", "equilibrium")
+    assert (tr.refine_init, tr.refine_sweeps) == ("data", 30)
+
+    def as_dicts(pair):
+        return [c.to_dict() for c in pair]
+
+    assert as_dicts(configs("--protocol", "default")) == as_dicts(configs())
+    assert as_dicts(configs("--protocol", "default", "--depth", "1")) == as_dicts(
+        configs("--depth", "1")
+    )
+    assert configs()[1].refine_init == "random"
+    _, tr = configs("--protocol", "equilibrium", "--refine-sweeps", "12")
+    assert (tr.refine_init, tr.refine_sweeps) == ("data", 12)
+    ck = tmp_path / "ck.npz"
+    ck.write_bytes(b"")
+    for argv, needle in (
+        (["--protocol", "equilibrium", "--resume", str(ck)], "--protocol"),
+        (["--protocol", "equilibrium", "--data", "e.npz"], "--protocol"),
+        (["--protocol", "boltzmann"], "--protocol"),
+    ):
+        base = [
+            "train",
+            "--data",
+            str(tmp_path / "d.npz"),
+            "--out",
+            str(tmp_path / "m.npz"),
+        ]
+        code, _, err = _run(capsys, base + argv)
+        assert code == 2 and needle in err, (argv, err)
+        assert len(err.strip().splitlines()) == 1, err
+
+
 # -- outputs equal to the API's, seeds reproduce ---------------------------------------
 
 
