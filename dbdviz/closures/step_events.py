@@ -55,15 +55,25 @@ def _draw(codes, lat, bits, rowcnt, rowy, tmp, st, L, W, hop, nested, birth, dea
 
 
 @jit
+def _buffers(L):
+    """The work arrays of :func:`_draw` for an ``L x L`` lattice: words per row
+    ``W``, the lattice, the per-row counts, the bit planes and the scratch."""
+    W = (L + 65) // 64
+    return (
+        W,
+        np.zeros(L * L + 64, np.uint8),
+        np.zeros(L, np.int32),
+        np.zeros(L, np.int32),
+        np.zeros((2, W * (L + 2)), np.uint64),
+        np.zeros(16, np.int64),
+    )
+
+
+@jit
 def _sample(codes, st, L, hop, nested, birth, death, dt, draws, out):
     """``draws`` lattices after the events from ``codes`` (one stream ``st``)."""
     N = L * L
-    W = (L + 65) // 64
-    lat = np.zeros(N + 64, np.uint8)
-    rowcnt = np.zeros(L, np.int32)
-    rowy = np.zeros(L, np.int32)
-    bits = np.zeros((2, W * (L + 2)), np.uint64)
-    tmp = np.zeros(16, np.int64)
+    W, lat, rowcnt, rowy, bits, tmp = _buffers(L)
     for k in range(draws):
         _draw(codes, lat, bits, rowcnt, rowy, tmp, st, L, W, hop, nested, birth,
               death, dt)  # fmt: skip
@@ -79,12 +89,7 @@ def _tally(codes, st, L, hop, nested, birth, death, dt, draws, far, nb, pairs, Q
     nnXX, nnXY, nnYY of the whole lattice) and ``lone`` (``(draws, 2)``: X on the
     ``far`` sites, X-X bonds between two far sites)."""
     N = L * L
-    W = (L + 65) // 64
-    lat = np.zeros(N + 64, np.uint8)
-    rowcnt = np.zeros(L, np.int32)
-    rowy = np.zeros(L, np.int32)
-    bits = np.zeros((2, W * (L + 2)), np.uint64)
-    tmp = np.zeros(16, np.int64)
+    W, lat, rowcnt, rowy, bits, tmp = _buffers(L)
     g = np.zeros(N, np.int64)
     for k in range(draws):
         _draw(codes, lat, bits, rowcnt, rowy, tmp, st, L, W, hop, nested, birth,
