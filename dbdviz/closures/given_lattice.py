@@ -359,6 +359,21 @@ def lattice_step_expectation(
     return out.reshape(lead + (5,))
 
 
+def _site_runner(sweep: str):
+    """The site-local sweep function of a ``sweep`` name other than "triplets"."""
+    if sweep == "site pairs":
+        from .site_pairs import site_pair_sweep
+
+        return site_pair_sweep
+    if sweep == "site plaquettes":
+        from .site_plaquettes import site_plaquette_sweep
+
+        return site_plaquette_sweep
+    from .site_triplets import site_triplet_sweep
+
+    return site_triplet_sweep
+
+
 def _site_sweep(g, pb, one: np.ndarray, p3: float, sweep: str) -> np.ndarray:
     """``X, Y, nnXX, nnXY, nnYY`` after the sweep on the lattice's own sites.
 
@@ -366,12 +381,7 @@ def _site_sweep(g, pb, one: np.ndarray, p3: float, sweep: str) -> np.ndarray:
     as a lone X (no bond up to two births near each other, second order as in the
     events): counted and taken out of the integration, which it would only slow.
     """
-    if sweep == "site pairs":
-        from .site_pairs import site_pair_sweep as run
-    elif sweep == "site plaquettes":
-        from .site_plaquettes import site_plaquette_sweep as run
-    else:
-        from .site_triplets import site_triplet_sweep as run
+    run = _site_runner(sweep)
     far = (pb > 0.0) & ~_dilate(g != E, GROUP_RADIUS)
     one = one.copy()
     one[E, far] += pb[far]
@@ -384,10 +394,7 @@ def _sampled_sweep(g, config: LatticeLV, sweep: str, draws: int, seed) -> np.nda
     """``X, Y, nnXX, nnXY, nnYY`` after the sweep from the events' sampled joint."""
     from .step_events import sampled_paths
 
-    if sweep == "site plaquettes":
-        from .site_plaquettes import site_plaquette_sweep as run
-    else:
-        from .site_triplets import site_triplet_sweep as run
+    run = _site_runner(sweep)
     far = (g == E) & ~_dilate(g != E, GROUP_RADIUS)
     es = sampled_paths(g, config, draws, seed, far)
     n, b, _ = run(es.sites, config.predation, paths=es.paths)
