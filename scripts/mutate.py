@@ -28,6 +28,7 @@ CLOSURE_TESTS = ["tests/test_closures.py"]
 EXACT_TESTS = ["tests/test_exact_groups.py"]
 SITE_TESTS = ["tests/test_site_sweeps.py"]
 EVENT_TESTS = ["tests/test_step_events.py"]
+NESTED_TESTS = ["tests/test_nested_order.py"]
 
 #: (name, file, snippet, replacement, tests)
 MUTANTS = [
@@ -149,15 +150,35 @@ MUTANTS = [
      "v = oac * num * PS[x, z] * tb / den", "v = oac * num * tb / den", SITE_TESTS),
     ("site plaquettes: a hop into the path lands as todo",
      "dbdviz/closures/site_plaquettes.py",
-     "_move(Qf, dQ, b, k, idx, sd, 0, 3, w0 * S[p, 1])",
-     "_move(Qf, dQ, b, k, idx, sd, 0, 1, w0 * S[p, 1])", SITE_TESTS),
+     "_move(Qf, dQ, b, k, idx, sd, 0, 3, wi * SL[p, 1])",
+     "_move(Qf, dQ, b, k, idx, sd, 0, 1, wi * SL[p, 1])", SITE_TESTS),
     ("site plaquettes: predation by an outside predator dropped",
      "dbdviz/closures/site_plaquettes.py",
-     "_move(Qf, dQ, b, k, idx, sd, sp, 4, w0 * p3 * S[p, 2])",
-     "_move(Qf, dQ, b, k, idx, sd, sp, 4, 0.0 * S[p, 2])", SITE_TESTS),
+     "_move(Qf, dQ, b, k, idx, sd, sp, 4, wi * p3 * SL[p, 2])",
+     "_move(Qf, dQ, b, k, idx, sd, sp, 4, 0.0 * SL[p, 2])", SITE_TESTS),
     ("site plaquettes: the centre's outside conditional not normalised",
      "dbdviz/closures/site_plaquettes.py",
      "S[1, z] += cz[z] / tot", "S[1, z] += cz[z]", SITE_TESTS),
+    # the nested order of the sweep's moves (site_plaquettes.py, section 14)
+    ("nested order: inflow to the centre at the path's rate",
+     "dbdviz/closures/site_plaquettes.py",
+     "SL[1, z] += le * cz[z] / tot", "SL[1, z] += ls[1] * cz[z] / tot", NESTED_TESTS),
+    ("nested order: inflow over the fourth corner at the end's rate",
+     "dbdviz/closures/site_plaquettes.py",
+     "lx = lam[nb[nb[b, da], dc]] if bent else 0.0",
+     "lx = lam[nb[b, da]] if bent else 0.0", NESTED_TESTS),
+    ("nested order: predation rate of a todo end at the centre's rate",
+     "dbdviz/closures/site_plaquettes.py",
+     "ta = lam[a] * (i == 1 or i == 2)", "ta = lam[b] * (i == 1 or i == 2)",
+     NESTED_TESTS),
+    ("nested order: a row's rate 1 / n (the row's draining ignored)",
+     "dbdviz/closures/site_plaquettes.py",
+     "lam_k = np.where(ex > 1e-300, cdf / np.maximum(ex, 1e-300), 1.0)",
+     "lam_k = 1.0 / ks", NESTED_TESTS),
+    ("nested order: the rows' counts without the lone births",
+     "dbdviz/closures/given_lattice.py",
+     'return {"order": order, "rows": row_counts(one)}',
+     'return {"order": order}', NESTED_TESTS),
     # the events' sampled joint as the start of the site sweeps (step_events.py)
     ("sampled events: a path's far end tallied at its near end",
      "dbdviz/closures/step_events.py",

@@ -6,6 +6,7 @@ Usage (from the repository root, with ``PYTHONPATH=$PWD``)::
                                 [--seed 1] [--decompose] [--exact K]
                                 [--closure-from VARIANT ...] [--sweep SWEEP ...]
                                 [--events sampled] [--draws 20000] [--only I,J,...]
+                                [--order nested]
 
 For each kind (``random``: 100 X and 100 Y placed uniformly on 40 x 40;
 ``clustered``: X in a 14 x 14 block and Y in a 9 x 9 block, 90 % filled, 20 sites
@@ -56,6 +57,10 @@ by the simulator's kernel (``lattice_step_expectation(..., events="sampled")``,
 dbdviz/closures/step_events.py, docs/hierarchy.md section 13; lattice ``i`` of a
 kind draws from stream ``i``); the Monte-Carlo error of such a prediction is
 about 0.1-0.2 of the replays' SE at 20000 draws (section 13).
+``--order nested`` (with ``--sweep "site plaquettes"``) takes the sweep's order of
+moves as the simulator's nested picks (``lattice_step_expectation(...,
+order="nested")``: every todo molecule moves at the rate of its row's count,
+docs/hierarchy.md section 14) instead of uniform.
 ``--only`` keeps the listed lattice indices of each kind (e.g.
 ``0,7,14,21,28,35`` for the site triplets).
 """
@@ -200,6 +205,7 @@ def main() -> None:
         "--events", default="independent", choices=["independent", "sampled"]
     )
     ap.add_argument("--draws", type=int, default=20000)
+    ap.add_argument("--order", default="uniform", choices=["uniform", "nested"])
     ap.add_argument("--only", default="", metavar="I,J,...")
     a = ap.parse_args()
     if a.exact < 0:
@@ -209,6 +215,8 @@ def main() -> None:
     site = {"site triplets", "site plaquettes"}
     if a.events == "sampled" and not (a.sweep and set(a.sweep) <= site):
         ap.error("--events sampled needs --sweep 'site triplets' or 'site plaquettes'")
+    if a.order == "nested" and a.sweep != ["site plaquettes"]:
+        ap.error("--order nested needs --sweep 'site plaquettes' (alone)")
     cfg = preset("paper", pick_mode=a.pick_mode)
     pure = preset("paper", pick_mode=a.pick_mode, birth=0.0, death=0.0)
     print(f"{a.lattices} lattices x {a.reps} replays, {a.pick_mode} picks")
@@ -234,11 +242,11 @@ def main() -> None:
             if a.events == "sampled":
                 preds[f"{sw}, sampled"] = np.array([
                     lattice_step_expectation(g, cfg, sweep=sw, events="sampled",
-                                             draws=a.draws, seed=i)
+                                             draws=a.draws, seed=i, order=a.order)
                     for i, g in enumerate(lat)
                 ])  # fmt: skip
             else:
-                preds[sw] = lattice_step_expectation(lat, cfg, sweep=sw)
+                preds[sw] = lattice_step_expectation(lat, cfg, sweep=sw, order=a.order)
         print(f"{name}: mean change", np.round((mean - obs).mean(axis=0), 2))
         for label, p in preds.items():
             print(f"  {label:14s} {_cells((mean - p).mean(axis=0), se)}", flush=True)

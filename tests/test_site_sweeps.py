@@ -92,13 +92,14 @@ def test_site_rates_equal_one_move_enumeration(p3):
         assert st._predation_rate(Q0, p3) == pytest.approx(pred, abs=1e-12)
 
 
-def _fast_deriv(Q, p3, nb, od, plaq):
+def _fast_deriv(Q, p3, nb, od, plaq, lam=None):
     n = Q.shape[0]
+    lam = np.ones(n) if lam is None else lam
     out = np.zeros((n, 6, 125))
     spq._deriv(np.ascontiguousarray(Q), p3, nb, od, np.zeros((n, 4, 4, 5, 5, 5)),
                np.zeros((n, 4, 5, 5)), np.zeros((n, 6, 2, 5, 5, 5)),
-               np.zeros((n, 5)), np.zeros((n, 4, 4, 5, 5)), np.zeros((n, 6)),
-               out, plaq)  # fmt: skip
+               np.zeros((n, 6, 2, 5, 5, 5)), np.zeros((n, 5)),
+               np.zeros((n, 4, 4, 5, 5)), np.zeros((n, 6)), out, plaq, lam)  # fmt: skip
     return out
 
 

@@ -182,6 +182,8 @@ SWEEPS = ("triplets", "site pairs", "site triplets", "site plaquettes", "classes
 #: with independent sites, or the events' joint drawn by the simulator's kernel
 #: (:mod:`.step_events`).
 EVENTS = ("independent", "sampled")
+#: The sweep's order of moves (``order`` of :func:`lattice_step_expectation`).
+ORDERS = ("uniform", "nested")
 
 
 def lattice_step_expectation(
@@ -194,6 +196,7 @@ def lattice_step_expectation(
     events: str = "independent",
     draws: int = 4000,
     seed: int = 0,
+    order: str = "uniform",
 ) -> np.ndarray:
     """Expected ``X, Y, nnXX, nnXY, nnYY`` after one simulator step from each lattice.
 
@@ -257,6 +260,13 @@ def lattice_step_expectation(
         expectation after the events has standard error ``sd / sqrt(draws)``.
     draws, seed : int
         Draws (>= 2) and seed of ``events = "sampled"``.
+    order : {"uniform", "nested"}
+        The sweep's order of moves: uniform (default), or the simulator's nested
+        picks (a uniform row with a todo molecule, then a uniform todo molecule of
+        it; quirk Q3 in the sweep): every todo molecule moves at the rate of its
+        row's count (:func:`.site_plaquettes.row_rate`, docs/hierarchy.md section
+        14; only with ``sweep = "site plaquettes"``). Independent of
+        ``config.pick_mode``, which sets the events' picks.
 
     Returns
     -------
@@ -292,6 +302,14 @@ def lattice_step_expectation(
             f"events = 'sampled' needs sweep = 'site triplets' or 'site "
             f"plaquettes', got sweep = {sweep!r}"
         )
+    if order not in ORDERS:
+        raise ValueError(
+            f"order = {order!r}: allowed " + ", ".join(repr(c) for c in ORDERS)
+        )
+    if order != "uniform" and sweep != "site plaquettes":
+        raise ValueError(
+            f"order = {order!r} needs sweep = 'site plaquettes', got sweep = {sweep!r}"
+        )
     if events == "sampled" and int(draws) < 2:
         raise ValueError(f"draws = {draws!r} is invalid: allowed an integer >= 2")
     lat = np.asarray(lattices)
@@ -313,10 +331,10 @@ def lattice_step_expectation(
             out[i] = class_step(g, one, config.predation)
             continue
         if events == "sampled":
-            out[i] = _sampled_sweep(g, config, sweep, int(draws), seed)
+            out[i] = _sampled_sweep(g, config, sweep, int(draws), seed, order, one)
             continue
         if sweep != "triplets":
-            out[i] = _site_sweep(g, pb, one, config.predation, sweep)
+            out[i] = _site_sweep(g, pb, one, config.predation, sweep, order)
             continue
         if exact_groups > 0:
             out[i] = _exact_split(g, pb, pd, one, config, int(exact_groups))
@@ -374,7 +392,19 @@ def _site_runner(sweep: str):
     return site_triplet_sweep
 
 
-def _site_sweep(g, pb, one: np.ndarray, p3: float, sweep: str) -> np.ndarray:
+def _order_kw(order: str, one: np.ndarray) -> dict:
+    """Keywords of the plaquette sweep for ``order``: the rows' counts from the whole
+    expected lattice ``one`` (lone births included: they are in their rows)."""
+    if order == "uniform":
+        return {}
+    from .site_plaquettes import row_counts
+
+    return {"order": order, "rows": row_counts(one)}
+
+
+def _site_sweep(
+    g, pb, one: np.ndarray, p3: float, sweep: str, order: str = "uniform"
+) -> np.ndarray:
     """``X, Y, nnXX, nnXY, nnYY`` after the sweep on the lattice's own sites.
 
     A birth more than :data:`GROUP_RADIUS` sites from every molecule ends the sweep
@@ -382,22 +412,28 @@ def _site_sweep(g, pb, one: np.ndarray, p3: float, sweep: str) -> np.ndarray:
     events): counted and taken out of the integration, which it would only slow.
     """
     run = _site_runner(sweep)
+    kw = _order_kw(order, one)
     far = (pb > 0.0) & ~_dilate(g != E, GROUP_RADIUS)
     one = one.copy()
     one[E, far] += pb[far]
     one[X, far] -= pb[far]
-    n, b, _ = run(one, p3)
+    n, b, _ = run(one, p3, **kw)
     return np.array([n[X] + pb[far].sum(), n[Y], b[X, X] / 2.0, b[X, Y], b[Y, Y] / 2.0])
 
 
-def _sampled_sweep(g, config: LatticeLV, sweep: str, draws: int, seed) -> np.ndarray:
-    """``X, Y, nnXX, nnXY, nnYY`` after the sweep from the events' sampled joint."""
+def _sampled_sweep(
+    g, config: LatticeLV, sweep: str, draws: int, seed, order="uniform", one=None
+) -> np.ndarray:
+    """``X, Y, nnXX, nnXY, nnYY`` after the sweep from the events' sampled joint
+    (``one``: the expected lattice after the events, for the rows' counts of the
+    nested order)."""
     from .step_events import sampled_paths
 
     run = _site_runner(sweep)
     far = (g == E) & ~_dilate(g != E, GROUP_RADIUS)
     es = sampled_paths(g, config, draws, seed, far)
-    n, b, _ = run(es.sites, config.predation, paths=es.paths)
+    kw = _order_kw(order, one)
+    n, b, _ = run(es.sites, config.predation, paths=es.paths, **kw)
     return np.array([n[X] + es.lone, n[Y], b[X, X] / 2.0, b[X, Y], b[Y, Y] / 2.0])
 
 

@@ -37,13 +37,12 @@ from .._numba import jit
 from .site_triplets import (
     _KIDX,
     PAIRS,
-    _predation_rate,
     _tables,
     start_paths,
     sweep_grid,
 )
 
-__all__ = ["site_plaquette_sweep"]
+__all__ = ["row_counts", "row_rate", "site_plaquette_sweep"]
 
 _NS = 5
 _THR = 1e-9
@@ -61,11 +60,13 @@ NEG_MASS = 1e-3
 
 
 @jit
-def _prep(Q, nb, od, CE, PX, ES, PS, DG, PT):
+def _prep(Q, nb, od, CE, PX, ES, ESL, PS, DG, PT, lam):
     """Tables of one evaluation: the conditionals of :func:`.site_triplets._tables`,
     the ends' outside conditionals summed over their directions other than the
     square's fourth corner ``ES[b, k, end, i, j, z]`` (end 0: ``a`` in state ``i``,
-    1: ``c``; centre in state ``j``), site marginals ``PS``, diagonal joints
+    1: ``c``; centre in state ``j``), the same weighted by the move rate ``lam`` of
+    the outside site ``ESL`` (the rate at which an outside todo molecule moves in),
+    site marginals ``PS``, diagonal joints
     ``DG[a, e1, e2, s1, z] = P(nb[a, e1] = s1, nb[a, e2] = z)`` and the todo mass
     within one site of every path ``PT[b, k]``."""
     _tables(Q, nb, CE, PX)
@@ -90,6 +91,7 @@ def _prep(Q, nb, od, CE, PX, ES, PS, DG, PT):
                             v += Q[a, k, s1, y, z] if e1 < e2 else Q[a, k, z, y, s1]
                         DG[a, e1, e2, s1, z] = v
     ES[:] = 0.0
+    ESL[:] = 0.0
     for b in range(n):
         for k in range(6):
             da = PAIRS[k, 0]
@@ -103,10 +105,13 @@ def _prep(Q, nb, od, CE, PX, ES, PS, DG, PT):
                 for e in range(4):
                     if e == back or e == fourth:
                         continue
+                    le = lam[nb[s, e]]
                     for i in range(_NS):
                         for j in range(_NS):
                             for z in range(_NS):
-                                ES[b, k, end, i, j, z] += CE[s, e, back, i, j, z]
+                                v = CE[s, e, back, i, j, z]
+                                ES[b, k, end, i, j, z] += v
+                                ESL[b, k, end, i, j, z] += le * v
             m = todo[b]
             for s in (nb[b, da], b, nb[b, dc]):
                 m += todo[s]
@@ -156,13 +161,16 @@ def _move(Qf, dQ, b, k, idx, stride, sp, new, w):
 
 
 @jit
-def _deriv(Q, p3, nb, od, CE, PX, ES, PS, DG, PT, dQ, plaq):
-    """``dQ = dQ/ds`` (flat states ``dQ[b, k, 25 i + 5 j + l]``)."""
-    _prep(Q, nb, od, CE, PX, ES, PS, DG, PT)
+def _deriv(Q, p3, nb, od, CE, PX, ES, ESL, PS, DG, PT, dQ, plaq, lam):
+    """``dQ = dQ/ds`` (flat states ``dQ[b, k, 25 i + 5 j + l]``); a todo molecule
+    at site ``s`` moves at rate ``lam[s]`` (1 everywhere: the uniform order)."""
+    _prep(Q, nb, od, CE, PX, ES, ESL, PS, DG, PT, lam)
     n = Q.shape[0]
     Qf = Q.reshape((n, 6, 125))
     dQ[:] = 0.0
     S = np.zeros((3, _NS))
+    SL = np.zeros((3, _NS))
+    ls = np.zeros(3)
     cz = np.zeros(_NS)
     st = np.zeros(3, np.int64)
     strides = np.array([25, 5, 1], np.int64)
@@ -181,6 +189,10 @@ def _deriv(Q, p3, nb, od, CE, PX, ES, PS, DG, PT, dQ, plaq):
                         e1 = e
                     else:
                         e2 = e
+            ls[0] = lam[nb[b, da]]
+            ls[1] = lam[b]
+            ls[2] = lam[nb[b, dc]]
+            lx = lam[nb[nb[b, da], dc]] if bent else 0.0
             for idx in range(125):
                 T = Qf[b, k, idx]
                 if T <= _THR:
@@ -195,11 +207,16 @@ def _deriv(Q, p3, nb, od, CE, PX, ES, PS, DG, PT, dQ, plaq):
                     S[0, z] = ES[b, k, 0, i, j, z]
                     S[2, z] = ES[b, k, 1, l, j, z]
                     S[1, z] = 0.0
+                    SL[0, z] = ESL[b, k, 0, i, j, z]
+                    SL[2, z] = ESL[b, k, 1, l, j, z]
+                    SL[1, z] = 0.0
                 if bent:
                     _fourth(Q, nb, od, CE, PX, PS, DG, b, da, dc, i, j, l, plaq, cz)
                     for z in range(_NS):
                         S[0, z] += cz[z]
                         S[2, z] += cz[z]
+                        SL[0, z] += lx * cz[z]
+                        SL[2, z] += lx * cz[z]
                 for e in (e1, e2):
                     tot = 0.0
                     for z in range(_NS):
@@ -208,10 +225,12 @@ def _deriv(Q, p3, nb, od, CE, PX, ES, PS, DG, PT, dQ, plaq):
                         cz[z] = v / m if m > 1e-300 else 0.0
                         tot += cz[z]
                     if tot > 1e-300:
+                        le = lam[nb[b, e]]
                         for z in range(_NS):
                             S[1, z] += cz[z] / tot
-                w0 = 0.25 * T
+                            SL[1, z] += le * cz[z] / tot
                 for p in range(3):
+                    w0 = 0.25 * T * ls[p]
                     sp = st[p]
                     sd = strides[p]
                     if sp == 1 or sp == 2:
@@ -243,28 +262,55 @@ def _deriv(Q, p3, nb, od, CE, PX, ES, PS, DG, PT, dQ, plaq):
                                 _move(Qf, dQ, b, k, idx, sd, sp, done, w0 - w)
                             else:
                                 _move(Qf, dQ, b, k, idx, sd, sp, done, w0)
-                    # an outside todo molecule moves into site p
+                    # an outside todo molecule moves into site p (at its own rate)
+                    wi = 0.25 * T
                     if sp == 0:
-                        if S[p, 1] > 0.0:
-                            _move(Qf, dQ, b, k, idx, sd, 0, 3, w0 * S[p, 1])
-                        if S[p, 2] > 0.0:
-                            _move(Qf, dQ, b, k, idx, sd, 0, 4, w0 * S[p, 2])
+                        if SL[p, 1] > 0.0:
+                            _move(Qf, dQ, b, k, idx, sd, 0, 3, wi * SL[p, 1])
+                        if SL[p, 2] > 0.0:
+                            _move(Qf, dQ, b, k, idx, sd, 0, 4, wi * SL[p, 2])
                     elif p3 > 0.0:
                         if sp == 1 or sp == 3:
-                            if S[p, 2] > 0.0:
-                                _move(Qf, dQ, b, k, idx, sd, sp, 4, w0 * p3 * S[p, 2])
-                        elif sp == 2 and S[p, 1] > 0.0:
-                            _move(Qf, dQ, b, k, idx, sd, sp, 4, w0 * p3 * S[p, 1])
+                            if SL[p, 2] > 0.0:
+                                _move(Qf, dQ, b, k, idx, sd, sp, 4, wi * p3 * SL[p, 2])
+                        elif sp == 2 and SL[p, 1] > 0.0:
+                            _move(Qf, dQ, b, k, idx, sd, sp, 4, wi * p3 * SL[p, 1])
 
 
 @jit
-def _integrate(Q0, p3, nb, od, hs, plaq):
+def _predation_rate_l(Q, p3, nb, lam):
+    """Expected predations per unit sweep time from the bonds of the straight paths,
+    each todo end of an X-Y bond at its own move rate ``lam`` (all 1: the uniform
+    order, :func:`.site_triplets._predation_rate`)."""
+    r = 0.0
+    for b in range(Q.shape[0]):
+        for k in (0, 5):
+            a = nb[b, PAIRS[k, 0]]
+            for i in range(_NS):
+                for j in range(_NS):
+                    si = i if i < 3 else i - 2
+                    sj = j if j < 3 else j - 2
+                    if si + sj == 3 and (i == 1 or i == 2 or j == 1 or j == 2):
+                        m = 0.0
+                        for l in range(_NS):
+                            m += Q[b, k, i, j, l]
+                        ta = lam[a] * (i == 1 or i == 2)
+                        tb = lam[b] * (j == 1 or j == 2)
+                        r += m * (ta + tb)
+    return 0.25 * p3 * r
+
+
+@jit
+def _integrate(Q0, p3, nb, od, hs, plaq, lams):
+    """RK4 over the steps ``hs``; ``lams[t, u]`` the sites' move rates at the start
+    (u = 0), middle (1) and end (2) of step ``t``."""
     n = Q0.shape[0]
     Q = Q0.copy()
     ks = np.zeros((4, n, 6, 125))
     CE = np.zeros((n, 4, 4, _NS, _NS, _NS))
     PX = np.zeros((n, 4, _NS, _NS))
     ES = np.zeros((n, 6, 2, _NS, _NS, _NS))
+    ESL = np.zeros((n, 6, 2, _NS, _NS, _NS))
     PS = np.zeros((n, _NS))
     DG = np.zeros((n, 4, 4, _NS, _NS))
     PT = np.zeros((n, 6))
@@ -272,18 +318,73 @@ def _integrate(Q0, p3, nb, od, hs, plaq):
     pred = 0.0
     cf = (0.0, 0.5, 0.5, 1.0)
     wt = (1.0, 2.0, 2.0, 1.0)
-    for h in hs:
+    at = (0, 1, 1, 2)
+    for t in range(hs.shape[0]):
+        h = hs[t]
         r = 0.0
         for s in range(4):
             if s == 0:
                 q[:] = Q
             else:
                 q[:] = Q + cf[s] * h * ks[s - 1].reshape(Q.shape)
-            r += wt[s] * _predation_rate(q, p3)
-            _deriv(q, p3, nb, od, CE, PX, ES, PS, DG, PT, ks[s], plaq)
+            lam = lams[t, at[s]]
+            r += wt[s] * _predation_rate_l(q, p3, nb, lam)
+            _deriv(q, p3, nb, od, CE, PX, ES, ESL, PS, DG, PT, ks[s], plaq, lam)
         Q += (h / 6.0 * (ks[0] + 2.0 * ks[1] + 2.0 * ks[2] + ks[3])).reshape(Q.shape)
         pred += h / 6.0 * r
     return Q, pred
+
+
+def row_rate(n, s):
+    """Move rate at sweep time ``s`` of a todo molecule whose row holds ``n``
+    molecules at the start of the sweep, nested picks (module notes): ``P(N < n) /
+    E[(n - N)^+]``, ``N ~ Poisson(s)`` the row's picks so far; linear in ``n``
+    between integers, 1 for ``n <= 1``."""
+    n = np.maximum(np.asarray(n, dtype=np.float64), 1.0)
+    s = float(s)
+    top = int(np.ceil(n.max()))
+    m = np.arange(top)
+    logp = -s + m * np.log(s) - np.cumsum(np.log(np.maximum(m, 1))) if s > 0 else None
+    pois = np.exp(logp) if s > 0 else (m == 0).astype(np.float64)
+    ks = np.arange(1, top + 1)
+    cdf = np.cumsum(pois)  # P(N <= k - 1) for k = 1..top
+    ex = np.array([((k - m[:k]) * pois[:k]).sum() for k in ks])  # E[(k - N)^+]
+    lam_k = np.where(ex > 1e-300, cdf / np.maximum(ex, 1e-300), 1.0)
+    lo = np.floor(n).astype(np.int64)
+    hi = np.minimum(lo + 1, top)
+    f = n - lo
+    return (1.0 - f) * lam_k[lo - 1] + f * lam_k[hi - 1]
+
+
+def row_counts(one: np.ndarray) -> np.ndarray:
+    """Per site: 1 plus the expected molecules of the *other* sites of its row at
+    the start of the sweep (the row count a todo molecule there sees, nested picks)."""
+    occ = one[1] + one[2]
+    return 1.0 + occ.sum(axis=1, keepdims=True) - occ
+
+
+def _rates(hs, rows):
+    """``lams[t, u, site]`` of :func:`_integrate` (all 1 if ``rows`` is None)."""
+    n = rows.size if rows is not None else 0
+    if rows is None:
+        return None
+    t0 = np.concatenate([[0.0], np.cumsum(hs)[:-1]])
+    flat = rows.reshape(-1)
+    out = np.empty((hs.size, 3, n))
+    for t, (s, h) in enumerate(zip(t0, hs, strict=True)):
+        for u, ds in enumerate((0.0, 0.5 * h, h)):
+            out[t, u] = row_rate(flat, s + ds)
+    return out
+
+
+def nested_grid(rows: np.ndarray, h: float = 0.25, h2: float = 0.5) -> np.ndarray:
+    """RK4 steps for the nested order: ``h`` up to ``s = 4``, ``h2`` up to
+    :data:`S_MAX`, then steps of 1 until the largest row has todo mass below
+    about ``e^-12`` per molecule (``s = n + 6 sqrt(n) + 6``)."""
+    nmax = float(np.max(rows))
+    s_end = max(S_MAX, np.ceil(nmax + 6.0 * np.sqrt(nmax) + 6.0))
+    return np.concatenate([sweep_grid(h=h, h2=h2, s_max=S_MAX),
+                           np.ones(int(s_end - S_MAX))])  # fmt: skip
 
 
 def site_plaquette_sweep(
@@ -292,6 +393,8 @@ def site_plaquette_sweep(
     hs=None,
     plaquettes: bool = True,
     paths: np.ndarray | None = None,
+    order: str = "uniform",
+    rows: np.ndarray | None = None,
 ):
     """Expected counts and ordered bonds after one sweep, the lattice's paths evolved
     with the square's four-site closure (module notes).
@@ -305,7 +408,8 @@ def site_plaquette_sweep(
         Predation probability per X-Y collision.
     hs : ndarray, optional
         RK4 steps in sweep time (default: 1/4 up to ``s = 4``, 1/2 up to
-        :data:`S_MAX`; redone at 1/8 and 1/4 if a path state ends below
+        :data:`S_MAX`, and for ``order = "nested"`` steps of 1 until the fullest
+        row is done; redone at 1/8 and 1/4 if a path state ends below
         ``-NEG_MASS``).
     plaquettes : bool
         Close the square's fourth corner from its four paths (default), else from
@@ -314,6 +418,15 @@ def site_plaquette_sweep(
         Start joint of every 2-step path (:func:`.site_triplets.start_paths`), e.g.
         the events' sampled joint (:func:`.step_events.sampled_paths`; ``one`` its
         site marginals); default the product of the independent sites ``one``.
+    order : {"uniform", "nested"}
+        The sweep's order of moves: uniform picks (every todo molecule at rate 1,
+        default), or the simulator's nested picks (a uniform row with a todo
+        molecule, then a uniform todo molecule of it: a todo molecule moves at
+        :func:`row_rate` of its row's count, docs/hierarchy.md section 14).
+    rows : ndarray, shape (L, L), optional
+        With ``order = "nested"``: the row count each site's molecule sees
+        (default :func:`row_counts` of ``one``; pass it when ``one`` leaves out
+        molecules that are still in the rows, e.g. lone births).
 
     Returns
     -------
@@ -323,15 +436,31 @@ def site_plaquette_sweep(
         Expected ordered bonds (species).
     predations : float
     """
+    if order not in ("uniform", "nested"):
+        raise ValueError(f"order = {order!r}: allowed 'uniform', 'nested'")
     nb, od, Q = start_paths(one, paths)
+    if order == "nested" and rows is None:
+        rows = row_counts(np.asarray(one, dtype=np.float64))
+    rows = None if order == "uniform" else np.asarray(rows, dtype=np.float64)
     grid = hs is None
-    hs = sweep_grid(s_max=S_MAX) if grid else hs
-    hs = np.asarray(hs, dtype=np.float64)
+
+    def steps(h, h2):
+        if rows is None:
+            return sweep_grid(h=h, h2=h2, s_max=S_MAX)
+        return nested_grid(rows, h, h2)
+
+    hs = steps(0.25, 0.5) if grid else np.asarray(hs, dtype=np.float64)
     Q0 = np.ascontiguousarray(Q)
-    Q, pred = _integrate(Q0, float(p3), nb, od, hs, plaquettes)
+
+    def run(hs):
+        lams = _rates(hs, rows)
+        if lams is None:
+            lams = np.ones((hs.size, 3, Q0.shape[0]))
+        return _integrate(Q0, float(p3), nb, od, hs, plaquettes, lams)
+
+    Q, pred = run(hs)
     if grid and Q.min() < -NEG_MASS:  # unstable at steps of 1/4: halve them to s = 4
-        hs = sweep_grid(h=0.125, h2=0.25, s_max=S_MAX)
-        Q, pred = _integrate(Q0, float(p3), nb, od, hs, plaquettes)
+        Q, pred = run(steps(0.125, 0.25))
     merge = np.zeros((_NS, 3))
     merge[np.arange(_NS), [0, 1, 2, 1, 2]] = 1.0
     down = Q[:, 0].sum(axis=3)  # [s, down state, centre state]
