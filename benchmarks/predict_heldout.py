@@ -388,8 +388,38 @@ def main(argv=None) -> None:
         help="1/0: the path fit corrects the group paths' centers too / only the "
         "ensembles' (default: mixture_fit.GROUP_CORRECT)",
     )
+    ap.add_argument(
+        "--singlet-weight",
+        type=float,
+        help="the path fit's singlet constraint weight (default: "
+        "pathfit.SINGLET_WEIGHT; docs/experiments/24)",
+    )
+    ap.add_argument("--singlet-window", type=int, help="its window (steps)")
+    ap.add_argument("--singlet-rows", choices=("Y", "XY"), help="its rows")
+    ap.add_argument(
+        "--collocation",
+        help="x,y;x,y;...: initial counts of alive paths without data carrying the "
+        "singlet rows (default: mixture_fit.COLLOCATION)",
+    )
     a = ap.parse_args(argv)
     cache = cache_dir(a.cache)
+    if a.singlet_weight is not None or a.singlet_window or a.singlet_rows:
+        from dbdviz.dbd import pathfit
+
+        if a.singlet_weight is not None:
+            pathfit.SINGLET_WEIGHT = a.singlet_weight
+        if a.singlet_window:
+            pathfit.SINGLET_WINDOW = a.singlet_window
+        if a.singlet_rows:
+            pathfit.SINGLET_ROWS = a.singlet_rows
+    if a.collocation is not None:
+        from dbdviz.dbd import mixture_fit
+
+        mixture_fit.COLLOCATION = (
+            None
+            if a.collocation == "none"
+            else [tuple(int(v) for v in c.split(",")) for c in a.collocation.split(";")]
+        )
     if a.group_correct is not None:
         from dbdviz.dbd import mixture_fit
 

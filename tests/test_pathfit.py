@@ -165,3 +165,139 @@ def test_fit_along_paths_refuses_rate_inputs(truth):
     )
     with pytest.raises(ValueError, match="no rates"):
         fit_along_paths(r, paths, [np.ones(61)] * 3, 0.5)
+
+
+def _singlet_setup(truth, stride=2, window=6):
+    """Linearised moments ``m = base + jac theta`` along every path whose balance
+    ``m0(t) - m0(t - w) = trapz(m1)`` (G = e0, D = e1) holds exactly on the true
+    paths (base chosen so: ``m1 = h(t)``, ``m0 = the trapezoid integral of h``)."""
+    _, _, starts, paths = truth
+    rng = np.random.default_rng(11)
+    jac = np.array([[1.0, 0.3], [-0.2, 0.8]])
+    t = np.arange(61)
+    moments = []
+    for p in paths:
+        h = 0.5 + 0.3 * np.sin(0.1 * t + rng.uniform(0, 3))
+        H = np.zeros(61)
+        for k in range(stride, 61, stride):  # trapezoid on the stride grid
+            H[k] = H[k - stride] + 0.5 * stride * 0.5 * (h[k - stride] + h[k])
+        m = np.column_stack([H, h])
+        moments.append((m - p @ jac.T, np.tile(jac, (61, 1, 1))))
+    G, D = np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])
+    return moments, (G, D)
+
+
+def test_singlet_rows_gradient_matches_finite_differences(truth):
+    """The Gauss-Newton gradient of the objective with moment and singlet rows (at
+    the start) equals central differences of the objective in the corrected
+    coefficients: the singlet rows' sensitivities are exact."""
+    _, wrong, starts, paths = truth
+    moments, sg = _singlet_setup(truth)
+    kw = dict(
+        every=2,
+        ridge=0.0,
+        iterations=0,
+        stride=2,
+        starts=starts,
+        moments=moments,
+        singlet=sg,
+        singlet_weight=0.7,
+        singlet_scale=np.array([2.0]),
+        singlet_window=6,
+        singlet_weights=[np.linspace(1.0, 0.5, 61)] * 3,
+    )
+    base = fit_along_paths(wrong, paths, [np.ones(61)] * 3, 0.5, **kw)
+    grad = base.info["gradient"]
+    assert np.abs(grad).max() > 1e-3
+    sel = np.arange(0, len(wrong.centers), 2)
+    eps = 1e-6
+    for j, q in [(0, 0), (3, 1), (6, 0), (12, 1)]:
+        obj = []
+        for sgn in (1, -1):
+            a = wrong.alpha.copy()
+            a[sel[j], q] += sgn * eps
+            law = _law(a, wrong.centers)
+            obj.append(
+                fit_along_paths(law, paths, [np.ones(61)] * 3, 0.5, **kw).info[
+                    "objective"
+                ][0]
+            )
+        fd = (obj[0] - obj[1]) / (2 * eps)
+        np.testing.assert_allclose(grad[2 * j + q], fd, rtol=1e-5, atol=1e-9)
+    # without the singlet rows the gradient is another
+    other = fit_along_paths(
+        wrong, paths, [np.ones(61)] * 3, 0.5, **{**kw, "singlet_weight": 0.0}
+    )
+    assert np.abs(other.info["gradient"] - grad).max() > 1e-3 * np.abs(grad).max()
+
+
+def test_singlet_weight_zero_is_the_fit_without(truth):
+    _, wrong, starts, paths = truth
+    moments, sg = _singlet_setup(truth)
+    kw = dict(every=2, ridge=1e-3, iterations=2, stride=2, starts=starts)
+    a = fit_along_paths(wrong, paths, [np.ones(61)] * 3, 0.5, **kw)
+    b = fit_along_paths(
+        wrong,
+        paths,
+        [np.ones(61)] * 3,
+        0.5,
+        moments=moments,
+        singlet=sg,
+        singlet_weight=0.0,
+        **kw,
+    )
+    np.testing.assert_array_equal(b.alpha, a.alpha)
+    assert a.info["objective"] == b.info["objective"]
+
+
+def test_singlet_rows_alone_are_met(truth):
+    """Only the singlet rows (zero moment metric): the fit makes the balance hold
+    along the integrated paths (it holds exactly on the true ones)."""
+    _, wrong, starts, paths = truth
+    moments, sg = _singlet_setup(truth)
+    fit = fit_along_paths(
+        wrong,
+        paths,
+        [np.ones(61)] * 3,
+        0.5,
+        every=2,
+        ridge=1e-10,
+        iterations=6,
+        stride=2,
+        starts=starts,
+        metric=[np.zeros((61, 2, 2))] * 3,
+        moments=moments,
+        singlet=sg,
+        singlet_weight=1.0,
+        singlet_window=6,
+    )
+    obj = fit.info["objective"]
+    assert obj[0] > 1e-4
+    assert obj[-1] < 1e-3 * obj[0]
+    with pytest.raises(ValueError, match="moments"):
+        fit_along_paths(
+            wrong, paths, [np.ones(61)] * 3, 0.5, singlet=sg, singlet_weight=1.0
+        )
+
+
+def test_singlet_rows_and_coefficient():
+    from dbdviz.dbd.pathfit import predation_coefficient, singlet_residual, singlet_rows
+
+    G, D = singlet_rows(0.2, 0.06, 0.025, "XY")
+    np.testing.assert_array_equal(G, [[0, 1, 0, 0, 0], [1, 0, 0, 0, 0]])
+    np.testing.assert_array_equal(D, [[0, -0.06, 0, 0.2, 0], [0.025, 0, 0, -0.2, 0]])
+    # moments that obey dY = 0.2 nnXY - 0.06 Y exactly (Euler): residual 0 and the
+    # least-squares coefficient recovers 0.2
+    rng = np.random.default_rng(0)
+    m = np.zeros((30, 5))
+    m[:, 3] = rng.uniform(5, 20, 30)
+    m[0, 1] = 40.0
+    for t in range(29):
+        m[t + 1, 1] = m[t, 1] + 0.2 * m[t, 3] - 0.06 * m[t, 1]
+    np.testing.assert_allclose(
+        singlet_residual(m, singlet_rows(0.2, 0.06), 1.0), 0.0, atol=1e-12
+    )
+    obs = np.repeat(m[None], 3, axis=0)
+    assert predation_coefficient([obs], 0.06, 1.0) == pytest.approx(0.2, rel=1e-12)
+    with pytest.raises(ValueError, match="rows"):
+        singlet_rows(0.2, 0.06, rows="X")

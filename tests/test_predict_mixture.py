@@ -680,3 +680,81 @@ def test_path_fit_clocked_by_the_first_passage(dying, tp_model, monkeypatch):
         np.testing.assert_allclose(kw_t["blend_weights"][e], theta_w, rtol=1e-12)
     pairs = zip(kw_t["blend_weights"], kw_p["blend_weights"], strict=True)
     assert not all(np.allclose(a, b) for a, b in pairs)
+
+
+def test_path_fit_singlet_plumbing(dying, tp_model, monkeypatch):
+    """The singlet constraint in fit_alive_along_paths: weight 0 passes nothing on
+    (collocation ignored: the same call as without); weight > 0 passes the
+    linearised moments (equal to the sampled statistics on the integrated path),
+    the rows of the training data's predation coefficient, and collocation paths
+    with zero moment weights and metric; refused without the death rate."""
+    from dbdviz.dbd import pathfit
+    from dbdviz.dbd.evaluate import sample_trajectory
+
+    seen = []
+
+    def spy(F, cur, weights, dt, **kw):
+        seen.append((cur, weights, kw))
+        F.info = {"objective": [1.0]}
+        return F
+
+    monkeypatch.setattr(pathfit, "fit_along_paths", spy)
+    m = tp_model
+    dbm, tp = m.dbm(), m.mixture
+    obs = [np.asarray(e.observables, dtype=np.float64) for e in dying]
+    N = float(dbm.n_sites)
+    starts = [
+        dbm.initial_theta(e.config.init_x / N, e.config.init_y / N) for e in dying
+    ]
+    T = obs[0].shape[1] - 1
+    paths = [tp.integrate(m.rhs, s, T, 1.0) for s in starts]
+    args = (dbm, tp.alive, m.rhs, paths, obs, starts, tp, 1.0)
+    col = [dbm.initial_theta(12 / N, 3 / N)]
+    kw = dict(chains=4, outer=1, every_t=5, seed=3, threads=1, hazard_target="data")
+    pathfit.fit_alive_along_paths(*args, **kw)
+    pathfit.fit_alive_along_paths(
+        *args, singlet_weight=0.0, collocation=col, death=0.06, **kw
+    )
+    with pytest.raises(ValueError, match="death"):
+        pathfit.fit_alive_along_paths(*args, singlet_weight=1.0, **kw)
+    pathfit.fit_alive_along_paths(
+        *args, singlet_weight=0.5, singlet_window=10, collocation=col, death=0.06, **kw
+    )
+    (c0, w0, k0), (c1, w1, k1), (c2, w2, k2) = seen
+    assert "singlet" not in k0 and k0.keys() == k1.keys()
+    for a, b in zip(c0, c1, strict=True):
+        np.testing.assert_array_equal(a, b)
+    for key in ("metric", "offset", "blend_weights"):
+        for a, b in zip(k0[key], k1[key], strict=True):
+            np.testing.assert_array_equal(a, b)
+    # weight > 0: a third path (the collocation) with zero moment rows
+    assert len(c2) == 3 and len(w2) == 3 and not w2[2].any() and w2[0].all()
+    assert not k2["metric"][2].any() and not k2["offset"][2].any()
+    np.testing.assert_array_equal(k2["starts"][2], col[0])
+    a = pathfit.predation_coefficient(obs, 0.06, 1.0)
+    G, D = k2["singlet"]
+    np.testing.assert_allclose(D, [[0, -0.06, 0, a, 0]])
+    assert k2["singlet_weight"] == 0.5 and k2["singlet_window"] == 10
+    ysc = np.mean([o.mean(axis=0)[:, 1].mean() for o in obs])
+    np.testing.assert_allclose(k2["singlet_scale"], [ysc])
+    # the linearised moments at the integrated path are the sampled statistics
+    ts = np.r_[np.arange(0, T + 1, 5), [T]] if T % 5 else np.arange(0, T + 1, 5)
+    ev = sample_trajectory(
+        dbm,
+        np.ascontiguousarray(np.concatenate([c[ts] for c in c2])),
+        chains=4,
+        sweeps=9,
+        seed=3,
+        cov_from="states",
+        threads=1,
+    )
+    st = np.asarray(ev.stats).reshape(3, len(ts), -1)
+    for e in range(3):
+        base, jac = k2["moments"][e]
+        lin = base + np.einsum("tij,tj->ti", jac, c2[e])
+        np.testing.assert_allclose(lin[ts], st[e], rtol=1e-9, atol=1e-9)
+    # the survivors' share weights the rows: the data's for the training paths,
+    # the hazard's along the collocation path
+    share = alive_means(obs[0])[1] / alive_means(obs[0])[1][0]
+    np.testing.assert_allclose(k2["singlet_weights"][0], share)
+    np.testing.assert_allclose(k2["singlet_weights"][2], 1 - tp.extinct(c2[2]))

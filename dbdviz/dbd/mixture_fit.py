@@ -48,6 +48,10 @@ GROUP_POWER = 0.5
 #: The path fit corrects ``F_alive`` at the group paths' centers too (True) or only at
 #: the ensembles' (False); either way the groups cost 2.5 times the training's CPU.
 GROUP_CORRECT = True
+#: Initial counts ``(X0, Y0)`` of further alive paths without data for the path
+#: fit's singlet constraint (:data:`dbdviz.dbd.pathfit.SINGLET_WEIGHT`,
+#: docs/experiments/24): None, or a sequence of counts (used only with a weight > 0).
+COLLOCATION = None
 
 
 def prey_only_curve(
@@ -258,13 +262,14 @@ def fit_two_phase(
         from .pathfit import fit_alive_along_paths
 
         N = float(dbm.n_sites)
-        starts = [
-            dbm.initial_theta(
-                max(int(e.config.init_x) / N, 0.5 / N),
-                max(int(e.config.init_y) / N, 0.5 / N),
+
+        def start(x0, y0):
+            return dbm.initial_theta(
+                max(int(x0) / N, 0.5 / N), max(int(y0) / N, 0.5 / N)
             )
-            for e in ensembles
-        ]
+
+        starts = [start(e.config.init_x, e.config.init_y) for e in ensembles]
+        colloc = [start(x, y) for x, y in (COLLOCATION or ())]
         fitted = fit_alive_along_paths(
             dbm,
             alive,
@@ -278,6 +283,9 @@ def fit_two_phase(
             threads=threads,
             progress=None if progress is None else (lambda d, t: progress(d, t, 1)),
             upto=upto,
+            death=float(c0.death),
+            birth=float(c0.birth),
+            collocation=colloc,
         )
         info["path_fit"] = fitted.info["objective"]
         mix = TwoPhase(fitted, hazard, ratio, curve, passage=pas)

@@ -31,7 +31,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["fit_along_paths", "path_distance", "EVERY", "RIDGE", "ITERATIONS"]
+__all__ = [
+    "fit_along_paths",
+    "path_distance",
+    "singlet_rows",
+    "predation_coefficient",
+    "singlet_residual",
+    "EVERY",
+    "RIDGE",
+    "ITERATIONS",
+]
 
 #: Correction centers (every ``EVERY``-th center of the velocity fit), its ridge
 #: (RKHS norm, relative to the objective's mean per step), Gauss-Newton iterations.
@@ -42,6 +51,13 @@ ITERATIONS = 4
 #: their chains per time point.
 OUTER = 2
 CHAINS = 40
+#: The singlet constraint (docs/experiments/24): its weight relative to the moment
+#: residual (0: off, the fit of session 9 bit for bit), the window (steps) of the
+#: balance ``Y(t) - Y(t - w) = int (a nnXY - death Y)``, and which singlet rows
+#: (``"Y"``: the predators'; ``"XY"``: and the prey's ``dX = birth X - a nnXY``).
+SINGLET_WEIGHT = 0.0
+SINGLET_WINDOW = 25
+SINGLET_ROWS = "Y"
 
 
 def _sqdist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -122,6 +138,12 @@ def fit_along_paths(
     cum_target: Sequence[np.ndarray] | None = None,
     damping: float = 1e-3,
     upto: int | None = None,
+    moments: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
+    singlet: tuple[np.ndarray, np.ndarray] | None = None,
+    singlet_weight: float = 0.0,
+    singlet_scale: np.ndarray | None = None,
+    singlet_window: int = SINGLET_WINDOW,
+    singlet_weights: Sequence[np.ndarray] | None = None,
     progress=None,
 ):
     """Correct a kernel right-hand side so that its integrated paths meet targets.
@@ -166,6 +188,20 @@ def fit_along_paths(
     upto : int, optional
         Only the first ``upto`` centers of ``rhs`` carry corrections (e.g. those of
         the ensembles' paths, not of the group paths: docs/experiments/22).
+    moments : sequence of (ndarray (T + 1, P), ndarray (T + 1, P, P)), optional
+        Per path the linearised moments ``m_t(theta) = base_t + jac_t theta`` (the
+        sampled statistics and ``C = d<stats>/dtheta``); needed by ``singlet``.
+    singlet : (ndarray (k, P), ndarray (k, P)), optional
+        Rows ``(G, D)`` of exact balance equations ``d(G m)/dt = D m`` of the
+        moments (:func:`singlet_rows`). With ``singlet_weight > 0`` the residual
+        gains, at every ``stride``-th step ``t >= singlet_window``, the rows
+        ``sqrt(singlet_weight w_t) (G m_t - G m_{t - window} - int D m dt) /
+        singlet_scale`` (the integral by the trapezoid rule on the ``stride``
+        grid; ``w_t`` from ``singlet_weights``, default 1), normalised as the
+        moment rows. Whole paths only (``window=None``).
+    singlet_weight, singlet_scale, singlet_window, singlet_weights
+        Above (``singlet_scale`` default 1; ``singlet_window`` a multiple of
+        ``stride``).
     progress : callable(iteration, objective), optional
 
     Returns
@@ -233,6 +269,30 @@ def fit_along_paths(
         cum0 = np.zeros(S_)
     scale = np.concatenate(tg).std(axis=0)
     scale = np.where(scale > 0, scale, 1.0)
+    sg = None
+    if singlet is not None and float(singlet_weight) > 0:
+        if moments is None:
+            raise ValueError("singlet: the linearised moments are needed (moments=)")
+        if window is not None and window < min(len(p) for p in tg) - 1:
+            raise ValueError("singlet: whole paths only (window=None)")
+        sw = max(1, int(singlet_window) // max(1, int(stride)))
+        G_, D_ = (np.atleast_2d(np.asarray(a, dtype=np.float64)) for a in singlet)
+        ssc = (
+            np.ones(len(G_))
+            if singlet_scale is None
+            else np.asarray(singlet_scale, dtype=np.float64)
+        )
+        Mb = np.stack([np.asarray(m[0], np.float64)[: L + 1] for m in moments])
+        Mj = np.stack([np.asarray(m[1], np.float64)[: L + 1] for m in moments])
+        Sw = np.stack(
+            [
+                np.ones(L + 1)
+                if singlet_weights is None
+                else np.asarray(singlet_weights[e], np.float64)[: L + 1]
+                for e in range(S_)
+            ]
+        )
+        sg = (G_ / ssc[:, None], D_ / ssc[:, None], Mb, Mj, Sw, sw)
     n_sel = len(rhs.centers) if upto is None else min(int(upto), len(rhs.centers))
     sel = np.arange(0, n_sel, int(every))
     n = len(sel)
@@ -270,6 +330,17 @@ def fit_along_paths(
         Sc = np.zeros((S_, nP)) if sens and U is not None else None
         a_eff = rhs.alpha.copy()
         a_eff[sel] += beta
+        if sg is not None:
+            Gs, Ds, Mb, Mj, Sw, sw = sg
+            half = 0.5 * stride * dt
+            m = Mb[:, 0] + np.einsum("sij,sj->si", Mj[:, 0], th)
+            d_prev = m @ Ds.T  # (S, k)
+            integ = np.zeros_like(d_prev)
+            hist = [m @ Gs.T]  # G m - int D m, every stride-th step
+            if sens:
+                dS_prev = np.zeros((S_, len(Gs), n * P))
+                iS = np.zeros_like(dS_prev)
+                hS = [np.zeros_like(dS_prev)]
         for t in range(L):
             w = Bw[:, t] if whole is not None else np.ones(S_)
             if U is not None:
@@ -310,6 +381,27 @@ def fit_along_paths(
             if sens:
                 rows.append((Sm * wr[:, :, None]).reshape(S_ * P, nP))
                 res.append((wr * r).reshape(-1))
+            if sg is not None:
+                m = Mb[:, t + 1] + np.einsum("sij,sj->si", Mj[:, t + 1], th)
+                d = m @ Ds.T
+                integ = integ + half * (d_prev + d)
+                d_prev = d
+                hist.append(m @ Gs.T - integ)
+                if sens:
+                    mS = np.matmul(Mj[:, t + 1], S)  # (S, P, nP)
+                    dS = np.einsum("kp,spn->skn", Ds, mS)
+                    iS = iS + half * (dS_prev + dS)
+                    dS_prev = dS
+                    hS.append(np.einsum("kp,spn->skn", Gs, mS) - iS)
+                if len(hist) > sw:
+                    ws = np.sqrt(float(singlet_weight) * norm * Sw[:, t + 1])[:, None]
+                    rs = ws * (hist[-1] - hist[-1 - sw])
+                    obj += float((rs**2).sum())
+                    if sens:
+                        rows.append(
+                            ((hS[-1] - hS[-1 - sw]) * ws[:, :, None]).reshape(-1, nP)
+                        )
+                        res.append(rs.reshape(-1))
         b = beta.reshape(-1)
         obj += float(b @ reg @ b)
         if not sens:
@@ -320,6 +412,7 @@ def fit_along_paths(
     beta = np.zeros((n, P))
     obj, A, g = run(beta, True)
     history = [obj]
+    grad0 = None if g is None else 2.0 * g  # d objective / d vec(beta) at the start
     lam = float(damping)
     for it in range(int(iterations) if np.isfinite(obj) else 0):
         b = beta.reshape(-1)
@@ -361,7 +454,7 @@ def fit_along_paths(
         rate_ref=rhs.rate_ref,
         poly=rhs.poly,
     )
-    out.info = {"objective": history}
+    out.info = {"objective": history, "gradient": grad0}
     return out
 
 
@@ -370,6 +463,64 @@ def path_distance(path: np.ndarray, target: np.ndarray, scale: np.ndarray) -> fl
     path from a target path (rows at the same times)."""
     d = (np.asarray(path) - np.asarray(target)) / np.asarray(scale)
     return float(np.sqrt((d * d).sum(axis=1).mean()))
+
+
+def predation_coefficient(
+    observables: Sequence[np.ndarray], death: float, dt: float
+) -> float:
+    """The predators' singlet equation's coefficient ``a`` of ``dY/dt = a nnXY -
+    death Y``, least squares over every step of the ensembles' mean moments (the
+    death rate fixed: the simulator's). Paper rates, the 3 x 3 grid: 0.2050 (the
+    per-replicate regression with both free: 0.2051, -0.0600).
+
+    Parameters
+    ----------
+    observables : sequence of ndarray (R, T + 1, >= 5)
+        X, Y, nnXX, nnXY, nnYY first.
+    death, dt : float
+    """
+    num = den = 0.0
+    for o in observables:
+        m = np.asarray(o, dtype=np.float64)[:, :, :5].mean(axis=0)
+        lhs = np.diff(m[:, 1]) / float(dt) + float(death) * m[:-1, 1]
+        num += float(lhs @ m[:-1, 3])
+        den += float(m[:-1, 3] @ m[:-1, 3])
+    if not den > 0:
+        raise ValueError("observables: no X-Y pairs, the predation is undetermined")
+    return num / den
+
+
+def singlet_rows(
+    predation: float, death: float, birth: float = 0.0, rows: str = SINGLET_ROWS
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(G, D)`` of the singlet equations ``d(G m)/dt = D m`` on the moments ``m =
+    (X, Y, nnXX, nnXY, nnYY)`` (the exact physics of the simulator's reactions,
+    ``a`` = :func:`predation_coefficient`): ``dY/dt = a nnXY - death Y`` and, with
+    ``rows="XY"``, ``dX/dt = birth X - a nnXY`` (global births; off by the full
+    lattices' missing births).
+
+    Returns
+    -------
+    G, D : ndarray (k, 5)
+    """
+    if rows not in ("Y", "XY"):
+        raise ValueError(f"rows = {rows!r}: allowed 'Y' or 'XY'")
+    G = [[0.0, 1.0, 0.0, 0.0, 0.0]]
+    D = [[0.0, -float(death), 0.0, float(predation), 0.0]]
+    if rows == "XY":
+        G.append([1.0, 0.0, 0.0, 0.0, 0.0])
+        D.append([float(birth), 0.0, 0.0, -float(predation), 0.0])
+    return np.array(G), np.array(D)
+
+
+def singlet_residual(
+    moments: np.ndarray, singlet: tuple[np.ndarray, np.ndarray], dt: float
+) -> np.ndarray:
+    """Per-step residual ``G (m_{t+1} - m_t) / dt - D m_t`` of moments at every step
+    (e.g. a prediction's sampled alive path, or data): ndarray (T, k)."""
+    m = np.asarray(moments, dtype=np.float64)[:, :5]
+    G, D = singlet
+    return np.diff(m, axis=0) @ np.asarray(G).T / float(dt) - m[:-1] @ np.asarray(D).T
 
 
 def mixture_metric(cov, alive_mean, share, extinct_mean, scale):
@@ -421,6 +572,12 @@ def fit_alive_along_paths(
     hazard_target: str = "fitted",
     clock: str = "theta",
     threads: int | None = None,
+    singlet_weight: float | None = None,
+    singlet_window: int | None = None,
+    singlet_rows_: str | None = None,
+    death: float | None = None,
+    birth: float = 0.0,
+    collocation: Sequence[np.ndarray] | None = None,
     progress=None,
     **kw,
 ):
@@ -466,6 +623,21 @@ def fit_alive_along_paths(
         previous outer iteration (the first: the ``theta`` clock); the blend
         weights follow the current iteration's sample, and the residual has no
         hazard term (docs/experiments/20 section 8).
+    singlet_weight, singlet_window, singlet_rows_ : optional
+        The singlet constraint (docs/experiments/24; defaults
+        :data:`SINGLET_WEIGHT`, :data:`SINGLET_WINDOW`, :data:`SINGLET_ROWS`): the
+        sampled alive moments linearised in ``theta`` must obey the balance
+        equations of :func:`singlet_rows` (``a`` =
+        :func:`predation_coefficient` of the training data), each row weighted
+        by the survivors' share ``1 - q`` and relative to the moment's scale.
+        Weight 0: the fit without it, bit for bit.
+    death, birth : float
+        The rates of the singlet rows (``death`` needed with a weight > 0).
+    collocation : sequence of ndarray (P,), optional
+        ``theta(0)`` of further alive paths without data (e.g. initial counts
+        between the training's): integrated and sampled like the training's, they
+        carry the singlet rows only (``q`` from the hazard along them). Ignored
+        with weight 0.
     progress : callable(done, total), optional
         Called after every outer iteration (``total = outer``).
     **kw
@@ -490,6 +662,16 @@ def fit_alive_along_paths(
         raise ValueError("clock = 'passage': the mixture has no first-passage hazard")
     P = alive.n_funcs
     T = min(len(p) for p in paths) - 1
+    sw = SINGLET_WEIGHT if singlet_weight is None else float(singlet_weight)
+    rows_sg = SINGLET_ROWS if singlet_rows_ is None else singlet_rows_
+    sg_kw = {}
+    colloc = []
+    if sw > 0:
+        if death is None:
+            raise ValueError("singlet_weight > 0: the death rate is needed (death=)")
+        a = predation_coefficient(observables, death, dt)
+        G_, D_ = singlet_rows(a, death, birth, rows_sg)
+        colloc = [np.asarray(c, dtype=np.float64) for c in (collocation or [])]
     ts = np.arange(0, T + 1, int(every_t))
     if ts[-1] != T:
         ts = np.r_[ts, T]
@@ -526,6 +708,7 @@ def fit_alive_along_paths(
             mixture.passage,
         )
         cur = [mix.integrate(whole, s, T, dt, clocks[e]) for e, s in enumerate(starts)]
+        cur += [mix.integrate(whole, s, T, dt) for s in colloc]
         ev = sample_trajectory(
             dbm,
             np.ascontiguousarray(np.concatenate([c[ts] for c in cur])),
@@ -535,16 +718,27 @@ def fit_alive_along_paths(
             cov_from="states",
             threads=threads,
         )
-        E = len(cur)
-        cov = np.asarray(ev.cov)[:, :P, :P].reshape(E, len(ts), P * P)
-        st = np.asarray(ev.stats).reshape(E, len(ts), P)
-        metrics, offsets, hms, bws = [], [], [], []
-        for e in range(E):
-            am, share, ext, scale, _ = data[e]
+        E = len(cur) - len(colloc)
+        cov = np.asarray(ev.cov)[:, :P, :P].reshape(len(cur), len(ts), P * P)
+        st = np.asarray(ev.stats).reshape(len(cur), len(ts), P)
+        metrics, offsets, hms, bws, lin, sws = [], [], [], [], [], []
+        for e in range(len(cur)):
             full = np.column_stack(
                 [np.interp(t, ts, cov[e][:, k]) for k in range(P * P)]
             ).reshape(T + 1, P, P)
             stats = np.column_stack([np.interp(t, ts, st[e][:, k]) for k in range(P)])
+            if sw > 0:
+                lin.append((stats - np.einsum("tij,tj->ti", full, cur[e]), full))
+            if e >= E:  # a collocation path: the singlet rows only
+                qc = mix.extinct(cur[e])
+                sws.append(1.0 - qc)
+                metrics.append(np.zeros((T + 1, P, P)))
+                offsets.append(np.zeros((T + 1, P)))
+                hms.append(np.zeros((T + 1, P)))
+                bws.append(np.minimum(1.0, qc / mix.blend))
+                continue
+            am, share, ext, scale, _ = data[e]
+            sws.append(share)
             m, h = mixture_metric(full, am, share, ext, scale)
             metrics.append(m)
             hms.append(h)
@@ -554,19 +748,34 @@ def fit_alive_along_paths(
                 bws.append(np.minimum(1.0, clocks[e] / mix.blend))
             else:
                 bws.append(np.minimum(1.0, mix.extinct(cur[e]) / mix.blend))
+        if sw > 0:
+            sc = np.mean([d[3] for d in data], axis=0)[:5]
+            sg_kw = dict(
+                moments=lin,
+                singlet=(G_, D_),
+                singlet_weight=sw,
+                singlet_scale=np.abs(G_) @ sc,
+                singlet_window=(
+                    SINGLET_WINDOW if singlet_window is None else int(singlet_window)
+                ),
+                singlet_weights=sws,
+            )
         F = fit_along_paths(
             F,
             cur,
-            [np.ones(T + 1)] * E,
+            [np.ones(T + 1)] * E + [np.zeros(T + 1)] * len(colloc),
             dt,
             whole=whole,
             blend_weights=bws,
-            starts=starts,
+            starts=list(starts) + colloc,
             metric=metrics,
             offset=offsets,
             hazard=mixture.hazard if quad else None,
             hazard_metric=hms if quad else None,
-            cum_target=[d[4] for d in data] if quad else None,
+            cum_target=(
+                [d[4] for d in data] + [np.zeros(T + 1)] * len(colloc) if quad else None
+            ),
+            **sg_kw,
             **kw,
         )
         history.append(F.info["objective"])
