@@ -31,6 +31,10 @@ NEW_SEALED = [(70, 110), (100, 140), (65, 190)]
 #: numpy.random.default_rng(2026120711), uniform in 60..140 x 100..200 (``run
 #: --sealed11``); scored once with the default and the group paths.
 SEALED11 = [(97, 106), (131, 159), (68, 186)]
+#: Held-out counts of session 12, drawn before any result (docs/experiments/24):
+#: ``rng = numpy.random.default_rng(2026120812)``, ``rng.integers(60, 141, 3)``
+#: then ``rng.integers(100, 201, 3)`` (``run --sealed12``); scored once.
+SEALED12 = [(112, 122), (91, 136), (103, 172)]
 BIG = 2000
 BIG_TRAIN = 1000
 
@@ -359,6 +363,11 @@ def main(argv=None) -> None:
         help="score the SEALED11 counts of session 11 (run)",
     )
     ap.add_argument(
+        "--sealed12",
+        action="store_true",
+        help="score the SEALED12 counts of session 12 (run)",
+    )
+    ap.add_argument(
         "--passage",
         choices=("clustering", "constant", "pure", "none"),
         help="the extinct fraction: the first-passage hazard with this calibration, "
@@ -444,7 +453,9 @@ def main(argv=None) -> None:
         mixture_fit.PASSAGE = None if a.passage == "none" else a.passage
     if a.what == "run":
         cases = (
-            SEALED11
+            SEALED12
+            if a.sealed12
+            else SEALED11
             if a.sealed11
             else NEW_SEALED
             if a.new_sealed
@@ -462,7 +473,7 @@ def main(argv=None) -> None:
         for x0, y0 in GRID:
             train_ensemble(x0, y0, cache)
             print("train", x0, y0, f"{time.perf_counter() - t0:.0f} s", flush=True)
-        for x0, y0 in HELDOUT + SEALED + NEW_SEALED + SEALED11:
+        for x0, y0 in HELDOUT + SEALED + NEW_SEALED + SEALED11 + SEALED12:
             reference(x0, y0, cache)
             floor_ensemble(x0, y0, cache)
             print("ref", x0, y0, f"{time.perf_counter() - t0:.0f} s", flush=True)
