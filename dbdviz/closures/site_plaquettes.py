@@ -27,6 +27,14 @@ opposite species, other), reads the ends' conditionals from tables made once per
 evaluation, and skips the paths with no todo molecule within one site: the same
 equations as :func:`.site_triplets._deriv` (tested to 1e-12 on random joint
 distributions), about 4 times fewer operations per path state.
+
+``order="nested"`` (docs/hierarchy.md section 14): the simulator's nested picks
+choose a uniform row holding a todo molecule, then a uniform todo molecule of it,
+so a todo molecule moves at rate ``1 / c`` (``c`` its row's todo count) instead of
+1. Every rate of the kernel then carries the mover's site rate ``lam``: the exact
+hazard of a row of ``n`` molecules drained by its own picks,
+:func:`row_rate` ``= P(N < n) / E[(n - N)^+]``, ``N ~ Poisson(s)``, with ``n`` from
+:func:`row_counts`. All rates 1 is the uniform order (the default).
 """
 
 from __future__ import annotations
