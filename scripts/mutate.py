@@ -138,9 +138,9 @@ MUTANTS = [
      "        _shift_bonds(P, dP, nb, od, b, ob, q, q2, f)",
      "        pass", SITE_TESTS),
     ("site sweeps: events ignored", "dbdviz/closures/given_lattice.py",
-     "out[i] = _site_sweep(g, pb, one, config.predation, sweep)",
+     "out[i] = _site_sweep(g, pb, one, config.predation, sweep, order)",
      "out[i] = _site_sweep(g, 0 * pb, one * 0 + np.stack([g == E, g == X, g == Y]), "
-     "config.predation, sweep)", SITE_TESTS),
+     "config.predation, sweep, order)", SITE_TESTS),
     ("site sweeps: lone births dropped", "dbdviz/closures/given_lattice.py",
      "return np.array([n[X] + pb[far].sum(), n[Y],",
      "return np.array([n[X] + 0 * pb[far].sum(), n[Y],", SITE_TESTS),
