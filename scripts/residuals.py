@@ -239,14 +239,17 @@ def main() -> None:
         for cf in a.closure_from:
             preds[cf] = lattice_step_expectation(lat, cfg, closure_from=cf)
         for sw in a.sweep:
+            tag = ", nested" if a.order == "nested" else ""
             if a.events == "sampled":
-                preds[f"{sw}, sampled"] = np.array([
+                preds[f"{sw}, sampled{tag}"] = np.array([
                     lattice_step_expectation(g, cfg, sweep=sw, events="sampled",
                                              draws=a.draws, seed=i, order=a.order)
                     for i, g in enumerate(lat)
                 ])  # fmt: skip
             else:
-                preds[sw] = lattice_step_expectation(lat, cfg, sweep=sw, order=a.order)
+                preds[sw + tag] = lattice_step_expectation(
+                    lat, cfg, sweep=sw, order=a.order
+                )
         print(f"{name}: mean change", np.round((mean - obs).mean(axis=0), 2))
         for label, p in preds.items():
             print(f"  {label:14s} {_cells((mean - p).mean(axis=0), se)}", flush=True)
