@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_site_sweeps import _paths
+from test_site_sweeps import _moves, _paths
 
 from dbdviz.closures import site_plaquettes as spq
 from dbdviz.closures import site_triplets as st
@@ -134,7 +134,7 @@ def test_rates_with_site_rates_equal_one_move_enumeration(p3):
         lam = rng.uniform(0.1, 1.0, n)
         Q0 = _paths(s0, nb)
         dQe = np.zeros_like(Q0)
-        for w, s in _weighted_moves(s0, nb, p3, lam):
+        for w, s in _moves(s0, nb, p3, lam):
             dQe += w * (_paths(s, nb) - Q0)
         for plaq in (False, True):
             dQ = np.zeros((n, 6, 125))
@@ -152,25 +152,6 @@ def test_rates_with_site_rates_equal_one_move_enumeration(p3):
             if {s0[a] % 2, s0[nb[a, d]] % 2} == {0, 1}
         )
         assert spq._predation_rate_l(Q0, p3, nb, lam) == pytest.approx(pred, abs=1e-12)
-
-
-def _weighted_moves(s0, nb, p3, lam):
-    """Every (weight, new lattice) of the next move, each mover at its site's rate."""
-    for a in np.flatnonzero((s0 == 1) | (s0 == 2)):
-        m = s0[a]
-        for d in range(4):
-            t = nb[a, d]
-            q = s0[t]
-            if q == 0:
-                outs = [(0.25, 0, m + 2)]
-            elif (m == 1 and q in (2, 4)) or (m == 2 and q in (1, 3)):
-                outs = [(0.25 * p3, 4, 4), (0.25 * (1 - p3), m + 2, q)]
-            else:
-                outs = [(0.25, m + 2, q)]
-            for w, a2, q2 in outs:
-                s = s0.copy()
-                s[a], s[t] = a2, q2
-                yield lam[a] * w, s
 
 
 #: Clusters whose rows differ (row-mates far away change the order of the

@@ -623,6 +623,21 @@ def _saved(model, tmp_path):
     return f
 
 
+def _alive_fit_inputs(m, dying):
+    """The machine, the mixture, the data's observables, theta(0) of each ensemble,
+    the model's integrated paths, the site count and the last time index: what
+    ``pathfit.fit_alive_along_paths`` is called with in the tests below."""
+    dbm, tp = m.dbm(), m.mixture
+    obs = [np.asarray(e.observables, dtype=np.float64) for e in dying]
+    N = float(dbm.n_sites)
+    starts = [
+        dbm.initial_theta(e.config.init_x / N, e.config.init_y / N) for e in dying
+    ]
+    T = obs[0].shape[1] - 1
+    paths = [tp.integrate(m.rhs, s, T, 1.0) for s in starts]
+    return dbm, tp, obs, starts, paths, N, T
+
+
 def test_path_fit_clocked_by_the_first_passage(dying, tp_model, monkeypatch):
     """clock="passage": the blend weights of the path fit are the first passage's
     along the sampled survivors' predators (not the theta hazard's), the residual
@@ -639,14 +654,7 @@ def test_path_fit_clocked_by_the_first_passage(dying, tp_model, monkeypatch):
 
     monkeypatch.setattr(pathfit, "fit_along_paths", spy)
     m = tp_model
-    dbm, tp = m.dbm(), m.mixture
-    obs = [np.asarray(e.observables, dtype=np.float64) for e in dying]
-    N = float(dbm.n_sites)
-    starts = [
-        dbm.initial_theta(e.config.init_x / N, e.config.init_y / N) for e in dying
-    ]
-    T = obs[0].shape[1] - 1
-    paths = [tp.integrate(m.rhs, s, T, 1.0) for s in starts]
+    dbm, tp, obs, starts, paths, N, T = _alive_fit_inputs(m, dying)
     args = (dbm, tp.alive, m.rhs, paths, obs, starts)
     with pytest.raises(ValueError, match="no first-passage hazard"):
         pathfit.fit_alive_along_paths(*args, tp, 1.0, clock="passage")
@@ -700,14 +708,7 @@ def test_path_fit_singlet_plumbing(dying, tp_model, monkeypatch):
 
     monkeypatch.setattr(pathfit, "fit_along_paths", spy)
     m = tp_model
-    dbm, tp = m.dbm(), m.mixture
-    obs = [np.asarray(e.observables, dtype=np.float64) for e in dying]
-    N = float(dbm.n_sites)
-    starts = [
-        dbm.initial_theta(e.config.init_x / N, e.config.init_y / N) for e in dying
-    ]
-    T = obs[0].shape[1] - 1
-    paths = [tp.integrate(m.rhs, s, T, 1.0) for s in starts]
+    dbm, tp, obs, starts, paths, N, T = _alive_fit_inputs(m, dying)
     args = (dbm, tp.alive, m.rhs, paths, obs, starts, tp, 1.0)
     col = [dbm.initial_theta(12 / N, 3 / N)]
     kw = dict(chains=4, outer=1, every_t=5, seed=3, threads=1, hazard_target="data")

@@ -16,9 +16,10 @@ from dbdviz.config import preset
 L = 8
 
 
-def _moves(s0: np.ndarray, nb: np.ndarray, p3: float):
+def _moves(s0: np.ndarray, nb: np.ndarray, p3: float, lam=None):
     """Every (weight, new lattice) of the next move from the 5-state lattice ``s0``
-    (flat), weights per unit sweep time (section 3's table)."""
+    (flat), weights per unit sweep time (section 3's table); ``lam``: each mover's
+    rate by its site (default 1 everywhere, the uniform order)."""
     for a in np.flatnonzero((s0 == 1) | (s0 == 2)):
         m = s0[a]
         for d in range(4):
@@ -33,7 +34,7 @@ def _moves(s0: np.ndarray, nb: np.ndarray, p3: float):
             for w, a2, q2 in outs:
                 s = s0.copy()
                 s[a], s[t] = a2, q2
-                yield w, s
+                yield (1.0 if lam is None else lam[a]) * w, s
 
 
 def _paths(s: np.ndarray, nb: np.ndarray) -> np.ndarray:
