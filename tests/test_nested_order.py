@@ -12,17 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_site_sweeps import _moves, _paths
+from test_site_sweeps import _cluster_and_far_births, _moves, _paths
 
 from dbdviz.closures import site_plaquettes as spq
 from dbdviz.closures import site_triplets as st
 from dbdviz.closures.exact_groups import _cfg_bonds
-from dbdviz.closures.given_lattice import (
-    _dilate,
-    _site_sweep,
-    lattice_step_expectation,
-    site_event_probabilities,
-)
+from dbdviz.closures.given_lattice import _site_sweep, lattice_step_expectation
 from dbdviz.config import preset
 
 L = 8
@@ -207,17 +202,8 @@ def test_lattice_step_expectation_nested_order():
     by two births near each other); with the lone births left out of the rows the
     predations differ by 9e-5 (births at rate 0.5 to make them visible). Bad
     values refused."""
-    n = 12
-    cfg = preset("paper", size=n, init_x=5, init_y=5, birth=0.5)
-    g = np.zeros((n, n), np.uint8)
-    g[1:4, 1:3] = [[1, 1], [2, 1], [0, 2]]
-    pb, pd = site_event_probabilities(g, cfg)
-    far = (pb > 0) & ~_dilate(g != 0, 3)
-    assert far.sum() > 40 and pb[far].sum() > 0.05
-    one = np.stack([g == 0, g == 1, g == 2]).astype(float)
-    one[0] += pd - pb
-    one[1] += pb
-    one[2] -= pd
+    cfg = preset("paper", size=12, init_x=5, init_y=5, birth=0.5)
+    g, pb, far, one = _cluster_and_far_births(cfg)
     nn, b, _ = spq.site_plaquette_sweep(one, cfg.predation, order="nested")
     whole = np.array([nn[1], nn[2], b[1, 1] / 2, b[1, 2], b[2, 2] / 2])
     split = _site_sweep(g, pb, one, cfg.predation, "site plaquettes", "nested")

@@ -250,19 +250,14 @@ def test_lattice_step_expectation_site_sweeps():
         lattice_step_expectation(g, cfg, sweep="site pairs", per_group=True)
 
 
-def test_lone_births_are_taken_out_exactly():
-    """A birth more than 3 sites from every molecule ends as a lone X: counted
-    outside the integration, the result is that of the whole expected lattice up
-    to two births near each other (second order)."""
-    from dbdviz.closures.given_lattice import (
-        _dilate,
-        _site_sweep,
-        site_event_probabilities,
-    )
+def _cluster_and_far_births(cfg):
+    """A 5-molecule cluster in a corner of a 12 x 12 lattice, each site's birth
+    probability, the sites whose births are more than 3 sites from every molecule
+    (over 40 of them, with a visible birth mass), and the expected lattice after the
+    events as site distributions."""
+    from dbdviz.closures.given_lattice import _dilate, site_event_probabilities
 
-    n = 12
-    cfg = preset("paper", size=n, init_x=5, init_y=5)
-    g = np.zeros((n, n), np.uint8)
+    g = np.zeros((12, 12), np.uint8)
     g[1:4, 1:3] = [[1, 1], [2, 1], [0, 2]]
     pb, pd = site_event_probabilities(g, cfg)
     far = (pb > 0) & ~_dilate(g != 0, 3)
@@ -271,6 +266,17 @@ def test_lone_births_are_taken_out_exactly():
     one[0] += pd - pb
     one[1] += pb
     one[2] -= pd
+    return g, pb, far, one
+
+
+def test_lone_births_are_taken_out_exactly():
+    """A birth more than 3 sites from every molecule ends as a lone X: counted
+    outside the integration, the result is that of the whole expected lattice up
+    to two births near each other (second order)."""
+    from dbdviz.closures.given_lattice import _site_sweep
+
+    cfg = preset("paper", size=12, init_x=5, init_y=5)
+    g, pb, far, one = _cluster_and_far_births(cfg)
     for sweep, run in (
         ("site pairs", sp.site_pair_sweep),
         ("site triplets", st.site_triplet_sweep),
