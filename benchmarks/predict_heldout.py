@@ -35,6 +35,10 @@ SEALED11 = [(97, 106), (131, 159), (68, 186)]
 #: ``rng = numpy.random.default_rng(2026120812)``, ``rng.integers(60, 141, 3)``
 #: then ``rng.integers(100, 201, 3)`` (``run --sealed12``); scored once.
 SEALED12 = [(112, 122), (91, 136), (103, 172)]
+#: Held-out counts of session 13, drawn before any result (docs/experiments/25):
+#: ``rng = numpy.random.default_rng(2026120813)``, ``rng.integers(60, 141, 3)``
+#: then ``rng.integers(100, 201, 3)`` (``run --sealed13``); scored once.
+SEALED13 = [(113, 160), (60, 182), (88, 105)]
 BIG = 2000
 BIG_TRAIN = 1000
 
@@ -368,6 +372,11 @@ def main(argv=None) -> None:
         help="score the SEALED12 counts of session 12 (run)",
     )
     ap.add_argument(
+        "--sealed13",
+        action="store_true",
+        help="score the SEALED13 counts of session 13 (run)",
+    )
+    ap.add_argument(
         "--passage",
         choices=("clustering", "constant", "pure", "none"),
         help="the extinct fraction: the first-passage hazard with this calibration, "
@@ -453,7 +462,9 @@ def main(argv=None) -> None:
         mixture_fit.PASSAGE = None if a.passage == "none" else a.passage
     if a.what == "run":
         cases = (
-            SEALED12
+            SEALED13
+            if a.sealed13
+            else SEALED12
             if a.sealed12
             else SEALED11
             if a.sealed11
@@ -473,7 +484,7 @@ def main(argv=None) -> None:
         for x0, y0 in GRID:
             train_ensemble(x0, y0, cache)
             print("train", x0, y0, f"{time.perf_counter() - t0:.0f} s", flush=True)
-        for x0, y0 in HELDOUT + SEALED + NEW_SEALED + SEALED11 + SEALED12:
+        for x0, y0 in HELDOUT + SEALED + NEW_SEALED + SEALED11 + SEALED12 + SEALED13:
             reference(x0, y0, cache)
             floor_ensemble(x0, y0, cache)
             print("ref", x0, y0, f"{time.perf_counter() - t0:.0f} s", flush=True)
