@@ -419,8 +419,19 @@ def main(argv=None) -> None:
         help="x,y;x,y;...: initial counts of alive paths without data carrying the "
         "singlet rows (default: mixture_fit.COLLOCATION)",
     )
+    ap.add_argument(
+        "--balance-gain",
+        type=float,
+        help="the predators' balance inside the path fit's integration and the "
+        "prediction's, its gain (default: pathfit.BALANCE_GAIN, 0: off; "
+        "docs/experiments/25)",
+    )
     a = ap.parse_args(argv)
     cache = cache_dir(a.cache)
+    if a.balance_gain is not None:
+        from dbdviz.dbd import pathfit
+
+        pathfit.BALANCE_GAIN = a.balance_gain
     if a.singlet_weight is not None or a.singlet_window or a.singlet_rows:
         from dbdviz.dbd import pathfit
 

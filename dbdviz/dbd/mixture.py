@@ -618,9 +618,23 @@ class TwoPhase:
         moments (:meth:`extinct_from_moments`); ``hazard`` then only times the
         blend of the two laws (and the path fit). None: ``q`` from ``hazard``
         (model files before session 10).
+    balance : ndarray (5,) or None
+        ``[a, death, gain, every, chains]``: the prediction's alive path obeys
+        the predators' balance ``dY/dt = a nnXY - death Y`` with this gain
+        (:mod:`dbdviz.dbd.balance`, docs/experiments/25; ``alive`` was fitted
+        with it). None (the default): without.
     """
 
-    def __init__(self, alive, hazard, ratio, curve, blend: float = BLEND, passage=None):
+    def __init__(
+        self,
+        alive,
+        hazard,
+        ratio,
+        curve,
+        blend: float = BLEND,
+        passage=None,
+        balance=None,
+    ):
         self.alive = alive
         self.hazard = np.asarray(hazard, dtype=np.float64)
         self.ratio = float(ratio)
@@ -636,6 +650,13 @@ class TwoPhase:
                 )
             if not (self.passage[0] > 0 and np.all(np.isfinite(self.passage))):
                 raise ValueError("passage: the death rate must be > 0, all finite")
+        self.balance = None
+        if balance is not None:
+            self.balance = np.asarray(balance, dtype=np.float64).ravel()
+            if len(self.balance) != 5 or not np.all(np.isfinite(self.balance)):
+                raise ValueError("balance: [a, death, gain, every, chains] expected")
+            if not (self.balance[3] >= 1 and self.balance[4] >= 1):
+                raise ValueError("balance: every and chains must be >= 1")
         P = alive.n_funcs
         if self.hazard.shape not in ((2 * P + 1,), (P + 1,)):
             raise ValueError(
@@ -649,12 +670,15 @@ class TwoPhase:
             raise ValueError("blend must be > 0 and ratio finite")
 
     def integrate(
-        self, whole, theta0, n_steps: int, dt: float, clock=None
+        self, whole, theta0, n_steps: int, dt: float, clock=None, project=None
     ) -> np.ndarray:
         """The alive path: forward Euler with ``(1 - w) F_whole + w F_alive``, ``w =
         min(1, q / blend)``, ``q`` the extinct fraction of the hazard along the path
         so far, or ``clock[t]`` when given (an extinct fraction per step, e.g. the
-        first passage's along sampled moments). Returns (n_steps + 1, P)."""
+        first passage's along sampled moments). ``project``: a callable ``(t,
+        theta_t) -> (Pm, Bm, Bv)``, the velocity replaced by ``Pm f + Bm theta_t +
+        Bv`` (:func:`dbdviz.dbd.balance.balanced_path`). Returns (n_steps + 1,
+        P)."""
         P = self.alive.n_funcs
         if clock is not None:
             clock = np.asarray(clock, dtype=np.float64)
@@ -674,6 +698,9 @@ class TwoPhase:
             f = w * self.alive.evaluate(z)[0]
             if w < 1.0:
                 f += (1.0 - w) * whole.evaluate(z)[0]
+            if project is not None:
+                Pm, Bm, Bv = project(t, th[t])
+                f = Pm @ f + Bm @ th[t] + Bv
             th[t + 1] = th[t] + float(dt) * f
             if not np.all(np.isfinite(th[t + 1])):
                 raise FloatingPointError("theta(t) diverged (non-finite values)")
@@ -739,6 +766,8 @@ class TwoPhase:
         out["settings"] = np.array([self.ratio, self.blend])
         if self.passage is not None:
             out["passage"] = self.passage
+        if self.balance is not None:
+            out["balance"] = self.balance
         return out
 
     @classmethod
@@ -751,5 +780,11 @@ class TwoPhase:
         )
         s = np.asarray(arrays["settings"], dtype=np.float64)
         return cls(
-            alive, arrays["hazard"], s[0], arrays["curve"], s[1], arrays.get("passage")
+            alive,
+            arrays["hazard"],
+            s[0],
+            arrays["curve"],
+            s[1],
+            arrays.get("passage"),
+            arrays.get("balance"),
         )

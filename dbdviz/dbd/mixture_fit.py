@@ -288,7 +288,14 @@ def fit_two_phase(
             collocation=colloc,
         )
         info["path_fit"] = fitted.info["objective"]
-        mix = TwoPhase(fitted, hazard, ratio, curve, passage=pas)
+        mix = TwoPhase(
+            fitted,
+            hazard,
+            ratio,
+            curve,
+            passage=pas,
+            balance=fitted.info.get("balance"),
+        )
     return mix, info
 
 

@@ -31,6 +31,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .balance import (
+    balanced_paths,
+    predation_coefficient,
+    singlet_residual,
+    singlet_rows,
+)
+
 __all__ = [
     "fit_along_paths",
     "path_distance",
@@ -58,6 +65,9 @@ CHAINS = 40
 SINGLET_WEIGHT = 0.0
 SINGLET_WINDOW = 25
 SINGLET_ROWS = "Y"
+#: The predators' balance inside the path fit's integration and the prediction's
+#: (:mod:`dbdviz.dbd.balance`, docs/experiments/25): its gain (0: off).
+BALANCE_GAIN = 0.0
 
 
 def _sqdist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -144,6 +154,7 @@ def fit_along_paths(
     singlet_scale: np.ndarray | None = None,
     singlet_window: int = SINGLET_WINDOW,
     singlet_weights: Sequence[np.ndarray] | None = None,
+    project: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None,
     progress=None,
 ):
     """Correct a kernel right-hand side so that its integrated paths meet targets.
@@ -202,6 +213,13 @@ def fit_along_paths(
     singlet_weight, singlet_scale, singlet_window, singlet_weights
         Above (``singlet_scale`` default 1; ``singlet_window`` a multiple of
         ``stride``).
+    project : sequence of (ndarray (T + 1, P, P), ndarray (T + 1, P, P), ndarray
+        (T + 1, P)), optional
+        Per path and step an affine map ``(Pm, Bm, Bv)``: the integrated velocity
+        is ``Pm f + Bm theta + Bv`` (``f`` the blended right-hand side; the
+        predators' balance of :mod:`dbdviz.dbd.balance`), its Jacobian and
+        sensitivities with it. Whole paths only (``window=None``). None: the
+        fit without it.
     progress : callable(iteration, objective), optional
 
     Returns
@@ -293,6 +311,14 @@ def fit_along_paths(
             ]
         )
         sg = (G_ / ssc[:, None], D_ / ssc[:, None], Mb, Mj, Sw, sw)
+    pr = None
+    if project is not None:
+        if window is not None and window < min(len(p) for p in tg) - 1:
+            raise ValueError("project: whole paths only (window=None)")
+        pr = tuple(
+            np.stack([np.asarray(m[i], np.float64)[: L + 1] for m in project])
+            for i in range(3)
+        )
     n_sel = len(rhs.centers) if upto is None else min(int(upto), len(rhs.centers))
     sel = np.arange(0, n_sel, int(every))
     n = len(sel)
@@ -355,9 +381,16 @@ def fit_along_paths(
                 G = np.zeros((S_, P, n, P))
                 for p in range(P):
                     G[:, p, :, p] = k * w[:, None]
-                S = S + dt * (np.matmul(J, S) + G.reshape(S_, P, nP))
+                G = G.reshape(S_, P, nP)
+                if pr is not None:  # the projected velocity's derivatives
+                    J = np.matmul(pr[0][:, t], J) + pr[1][:, t]
+                    G = np.matmul(pr[0][:, t], G)
+                S = S + dt * (np.matmul(J, S) + G)
             else:
                 f = field(th, a_eff, w)
+            if pr is not None:
+                f = np.einsum("sij,sj->si", pr[0][:, t], f) + pr[2][:, t]
+                f = f + np.einsum("sij,sj->si", pr[1][:, t], th)
             th = th + dt * f
             if not np.all(np.isfinite(th)):
                 return np.inf, None, None
@@ -465,64 +498,6 @@ def path_distance(path: np.ndarray, target: np.ndarray, scale: np.ndarray) -> fl
     return float(np.sqrt((d * d).sum(axis=1).mean()))
 
 
-def predation_coefficient(
-    observables: Sequence[np.ndarray], death: float, dt: float
-) -> float:
-    """The predators' singlet equation's coefficient ``a`` of ``dY/dt = a nnXY -
-    death Y``, least squares over every step of the ensembles' mean moments (the
-    death rate fixed: the simulator's). Paper rates, the 3 x 3 grid: 0.2050 (the
-    per-replicate regression with both free: 0.2051, -0.0600).
-
-    Parameters
-    ----------
-    observables : sequence of ndarray (R, T + 1, >= 5)
-        X, Y, nnXX, nnXY, nnYY first.
-    death, dt : float
-    """
-    num = den = 0.0
-    for o in observables:
-        m = np.asarray(o, dtype=np.float64)[:, :, :5].mean(axis=0)
-        lhs = np.diff(m[:, 1]) / float(dt) + float(death) * m[:-1, 1]
-        num += float(lhs @ m[:-1, 3])
-        den += float(m[:-1, 3] @ m[:-1, 3])
-    if not den > 0:
-        raise ValueError("observables: no X-Y pairs, the predation is undetermined")
-    return num / den
-
-
-def singlet_rows(
-    predation: float, death: float, birth: float = 0.0, rows: str = SINGLET_ROWS
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(G, D)`` of the singlet equations ``d(G m)/dt = D m`` on the moments ``m =
-    (X, Y, nnXX, nnXY, nnYY)`` (the exact physics of the simulator's reactions,
-    ``a`` = :func:`predation_coefficient`): ``dY/dt = a nnXY - death Y`` and, with
-    ``rows="XY"``, ``dX/dt = birth X - a nnXY`` (global births; off by the full
-    lattices' missing births).
-
-    Returns
-    -------
-    G, D : ndarray (k, 5)
-    """
-    if rows not in ("Y", "XY"):
-        raise ValueError(f"rows = {rows!r}: allowed 'Y' or 'XY'")
-    G = [[0.0, 1.0, 0.0, 0.0, 0.0]]
-    D = [[0.0, -float(death), 0.0, float(predation), 0.0]]
-    if rows == "XY":
-        G.append([1.0, 0.0, 0.0, 0.0, 0.0])
-        D.append([float(birth), 0.0, 0.0, -float(predation), 0.0])
-    return np.array(G), np.array(D)
-
-
-def singlet_residual(
-    moments: np.ndarray, singlet: tuple[np.ndarray, np.ndarray], dt: float
-) -> np.ndarray:
-    """Per-step residual ``G (m_{t+1} - m_t) / dt - D m_t`` of moments at every step
-    (e.g. a prediction's sampled alive path, or data): ndarray (T, k)."""
-    m = np.asarray(moments, dtype=np.float64)[:, :5]
-    G, D = singlet
-    return np.diff(m, axis=0) @ np.asarray(G).T / float(dt) - m[:-1] @ np.asarray(D).T
-
-
 def mixture_metric(cov, alive_mean, share, extinct_mean, scale):
     """The residual matrices of :func:`fit_along_paths` for one training path: the
     linearised change of the two-phase mixture's moments, relative to ``scale``.
@@ -578,6 +553,7 @@ def fit_alive_along_paths(
     death: float | None = None,
     birth: float = 0.0,
     collocation: Sequence[np.ndarray] | None = None,
+    balance_gain: float | None = None,
     progress=None,
     **kw,
 ):
@@ -638,6 +614,15 @@ def fit_alive_along_paths(
         between the training's): integrated and sampled like the training's, they
         carry the singlet rows only (``q`` from the hazard along them). Ignored
         with weight 0.
+    balance_gain : float, optional
+        The predators' balance inside the integration (:mod:`dbdviz.dbd.balance`,
+        docs/experiments/25; default :data:`BALANCE_GAIN`, 0: off, the fit
+        without it bit for bit). Gain ``g > 0``: every alive path is
+        :func:`~dbdviz.dbd.balance.balanced_paths`' (``a`` =
+        :func:`predation_coefficient` of the data; its samples, every ``every_t``
+        steps with ``chains`` chains, are the linearisation) and the law is fitted
+        with its projection (:func:`fit_along_paths` ``project``);
+        ``info["balance"]``: the model's ``TwoPhase.balance``. Needs ``death``.
     progress : callable(done, total), optional
         Called after every outer iteration (``total = outer``).
     **kw
@@ -660,6 +645,13 @@ def fit_alive_along_paths(
         raise ValueError(f"clock = {clock!r}: allowed 'theta' or 'passage'")
     if clock == "passage" and mixture.passage is None:
         raise ValueError("clock = 'passage': the mixture has no first-passage hazard")
+    gain = BALANCE_GAIN if balance_gain is None else float(balance_gain)
+    bal = None
+    if gain > 0:
+        if death is None or clock != "theta":
+            raise ValueError("balance_gain > 0: needs death= and the 'theta' clock")
+        a_ = predation_coefficient(observables, death, dt)
+        bal = np.array([a_, death, gain, every_t, chains], dtype=np.float64)
     P = alive.n_funcs
     T = min(len(p) for p in paths) - 1
     sw = SINGLET_WEIGHT if singlet_weight is None else float(singlet_weight)
@@ -706,21 +698,30 @@ def fit_alive_along_paths(
             mixture.curve,
             mixture.blend,
             mixture.passage,
+            bal,
         )
-        cur = [mix.integrate(whole, s, T, dt, clocks[e]) for e, s in enumerate(starts)]
-        cur += [mix.integrate(whole, s, T, dt) for s in colloc]
-        ev = sample_trajectory(
-            dbm,
-            np.ascontiguousarray(np.concatenate([c[ts] for c in cur])),
-            chains=int(chains),
-            sweeps=9,
-            seed=int(seed) + it,
-            cov_from="states",
-            threads=threads,
-        )
+        proj = None
+        if bal is not None:
+            cur, st, cov, proj = balanced_paths(
+                mix, whole, dbm, list(starts) + colloc, T, dt, ts, seed, it, threads
+            )
+        else:
+            cur = [
+                mix.integrate(whole, s, T, dt, clocks[e]) for e, s in enumerate(starts)
+            ]
+            cur += [mix.integrate(whole, s, T, dt) for s in colloc]
+            ev = sample_trajectory(
+                dbm,
+                np.ascontiguousarray(np.concatenate([c[ts] for c in cur])),
+                chains=int(chains),
+                sweeps=9,
+                seed=int(seed) + it,
+                cov_from="states",
+                threads=threads,
+            )
+            cov = np.asarray(ev.cov)[:, :P, :P].reshape(len(cur), len(ts), P * P)
+            st = np.asarray(ev.stats).reshape(len(cur), len(ts), P)
         E = len(cur) - len(colloc)
-        cov = np.asarray(ev.cov)[:, :P, :P].reshape(len(cur), len(ts), P * P)
-        st = np.asarray(ev.stats).reshape(len(cur), len(ts), P)
         metrics, offsets, hms, bws, lin, sws = [], [], [], [], [], []
         for e in range(len(cur)):
             full = np.column_stack(
@@ -776,10 +777,13 @@ def fit_alive_along_paths(
                 [d[4] for d in data] + [np.zeros(T + 1)] * len(colloc) if quad else None
             ),
             **sg_kw,
+            **({} if proj is None else {"project": proj}),
             **kw,
         )
         history.append(F.info["objective"])
         if progress is not None:
             progress(it + 1, int(outer))
     F.info = {"objective": history}
+    if bal is not None:
+        F.info["balance"] = bal
     return F

@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from ..moments import OBSERVABLES, MomentTable
+from .balance import alive_path
 from .evaluate import _check_int, lowpass, sample_trajectory
 from .kernel import (
     BANDWIDTH,
@@ -168,8 +169,7 @@ def train_multi(
         :func:`fit_kernel_rhs` (the ``"reactions"`` form). Defaults: ``LENGTH``,
         ``RIDGE``, degree 0, ``PULL`` for one rate setting; ``RATE_LENGTH``,
         ``RATE_RIDGE``, ``RATE_DEGREE``, ``RATE_PULL`` when the ensembles differ in
-        rates (then all three rates are inputs, each reaction's term scaled by its
-        rate).
+        rates (then all rates are inputs, each reaction's term scaled by its rate).
     two_phase : bool
         Fit the two-phase (predator extinction) pieces when some training replicate
         lost its predators (one rate setting only).
@@ -573,7 +573,7 @@ def predict(
     rhs = getattr(model, "rhs", None)
     q = None
     if form == "two-phase":
-        theta = mixture.integrate(rhs, theta0, steps, dt)
+        theta = alive_path(mixture, rhs, dbm, theta0, steps, dt, seed, threads)
         q = mixture.extinct(theta)
         dist = np.minimum(rhs.distance(theta), mixture.alive.distance(theta))
         radius, unit = rhs.radius, "standard deviations"
