@@ -2,7 +2,7 @@
 
 Predations turn one X into one Y at X-Y pairs and predators die one at a time, so the
 mean moments obey ``dY/dt = a nnXY - death Y`` exactly (``a`` =
-:func:`dbdviz.dbd.pathfit.predation_coefficient`). Along a DBM path ``dY/dt =
+:func:`predation_coefficient`). Along a DBM path ``dY/dt =
 Cov(Y, stats) . dtheta/dt``; the change of the velocity ``f`` of least Fisher norm
 that makes the two agree moves the predators' bias alone:
 
