@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_pathfit import _law, _rotation
 
 from dbdviz.dbd.balance import balance_map, balanced_path
-from dbdviz.dbd.kernel import KernelRHS
 from dbdviz.dbd.mixture import TwoPhase, alive_means
 from dbdviz.dbd.pathfit import fit_along_paths
 
@@ -49,24 +49,6 @@ def test_balance_map_makes_the_balance_exact():
 
 
 # ---------------------------------------------------------------- path fit
-def _law(alpha, centers):
-    P = centers.shape[1]
-    return KernelRHS(
-        centers,
-        alpha,
-        np.zeros(P),
-        np.ones(P),
-        centers,
-        length=0.7,
-        pull=0.0,
-        bandwidth=0.15,
-        radius=1.0,
-        inputs=[f"p{i}" for i in range(P)],
-        form="reactions",
-        poly=np.array([[0.01, -0.02]]),
-    )
-
-
 def _project(law, maps, start, T, dt):
     """Forward Euler of ``Pm f + Bm theta + Bv`` (the maps per step)."""
     th = np.empty((T + 1, 2))
@@ -83,10 +65,7 @@ def projected():
     target line, varying in time) and the true law's projected paths; a wrong
     law (every second center perturbed: the correction can represent the truth)."""
     rng = np.random.default_rng(3)
-    g = np.linspace(-1.5, 1.5, 5)
-    centers = np.array([(a, b) for a in g for b in g])
-    rot = np.array([[-0.05, -0.3], [0.3, -0.05]])
-    alpha = 0.2 * (centers @ rot.T) + 0.02 * rng.standard_normal(centers.shape)
+    centers, alpha = _rotation(rng)
     true = _law(alpha, centers)
     T, dt = 60, 0.5
     starts = [np.array([1.0, 0.0]), np.array([0.0, -1.2]), np.array([-0.8, 0.8])]

@@ -27,16 +27,22 @@ def _law(alpha, centers):
     )
 
 
+def _rotation(rng):
+    """Centers on a 5 x 5 grid and the coefficients of a damped rotation plus
+    kernel bumps (one draw of ``rng``)."""
+    g = np.linspace(-1.5, 1.5, 5)
+    centers = np.array([(a, b) for a in g for b in g])
+    rot = np.array([[-0.05, -0.3], [0.3, -0.05]])
+    return centers, 0.2 * (centers @ rot.T) + 0.02 * rng.standard_normal(centers.shape)
+
+
 @pytest.fixture(scope="module")
 def truth():
     """A 2-D law (a damped rotation plus kernel bumps), its paths from three starts
     and a wrong start law: the truth with every second center's coefficients
     perturbed (the correction can represent the truth exactly)."""
     rng = np.random.default_rng(3)
-    g = np.linspace(-1.5, 1.5, 5)
-    centers = np.array([(a, b) for a in g for b in g])
-    rot = np.array([[-0.05, -0.3], [0.3, -0.05]])
-    alpha = 0.2 * (centers @ rot.T) + 0.02 * rng.standard_normal(centers.shape)
+    centers, alpha = _rotation(rng)
     true = _law(alpha, centers)
     starts = [np.array([1.0, 0.0]), np.array([0.0, -1.2]), np.array([-0.8, 0.8])]
     paths = [true.integrate(s, 60, 0.5) for s in starts]
