@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_pathfit import _law, _rotation
+from test_pathfit import _check_gradient, _law, _rotation
 
 from dbdviz.dbd.balance import balance_map, balanced_path
 from dbdviz.dbd.mixture import TwoPhase, alive_means
@@ -94,18 +94,7 @@ def test_project_gradient_matches_finite_differences(projected):
     base = fit_along_paths(wrong, paths, w, 0.5, **kw)
     grad = base.info["gradient"]
     assert np.abs(grad).max() > 1e-3
-    sel = np.arange(0, len(wrong.centers), 2)
-    eps = 1e-6
-    for j, q in [(0, 0), (3, 1), (6, 0), (12, 1)]:
-        obj = []
-        for sgn in (1, -1):
-            a = wrong.alpha.copy()
-            a[sel[j], q] += sgn * eps
-            law = _law(a, wrong.centers)
-            obj.append(fit_along_paths(law, paths, w, 0.5, **kw).info["objective"][0])
-        np.testing.assert_allclose(
-            grad[2 * j + q], (obj[0] - obj[1]) / (2 * eps), rtol=1e-5, atol=1e-9
-        )
+    _check_gradient(wrong, paths, w, kw, grad)
     # the objective is that of the projected paths (not of the law's own)
     own = [wrong.integrate(s, 60, 0.5) for s in starts]
     proj = [_project(wrong, mp, s, 60, 0.5) for mp, s in zip(maps, starts, strict=True)]
@@ -143,7 +132,7 @@ def test_project_fit_recovers_the_projected_paths(projected):
 
 # ------------------------------------------------- the sampled path, the model
 # the two tiny ensembles with extinctions and their model (one definition)
-from test_predict_mixture import dying, tp_model  # noqa: E402, F401
+from test_predict_mixture import dying, path_fit_spy, tp_model  # noqa: E402, F401
 
 
 def _with_balance(tp, balance):
@@ -198,7 +187,7 @@ def test_balanced_path_obeys_the_balance(dying, tp_model):
         np.testing.assert_array_equal(cv[k], np.asarray(ev.cov)[0][:5, :5])
 
 
-def test_path_fit_balance_plumbing(dying, tp_model, monkeypatch):
+def test_path_fit_balance_plumbing(dying, tp_model, path_fit_spy):
     """balance_gain 0 passes nothing on (the same call as without); > 0 integrates
     every path with the balance (the paths and maps handed to fit_along_paths are
     balanced_path's with seeds ``seed + 100003 it + 1009 e``), the linearisation
@@ -206,14 +195,7 @@ def test_path_fit_balance_plumbing(dying, tp_model, monkeypatch):
     chains]``; refused without the death rate or with the passage clock."""
     from dbdviz.dbd import pathfit
 
-    seen = []
-
-    def spy(F, cur, weights, dt, **kw):
-        seen.append((cur, kw))
-        F.info = {"objective": [1.0]}
-        return F
-
-    monkeypatch.setattr(pathfit, "fit_along_paths", spy)
+    seen = path_fit_spy
     m = tp_model
     dbm, tp = m.dbm(), m.mixture
     obs = [np.asarray(e.observables, dtype=np.float64) for e in dying]

@@ -36,6 +36,22 @@ def _rotation(rng):
     return centers, 0.2 * (centers @ rot.T) + 0.02 * rng.standard_normal(centers.shape)
 
 
+def _check_gradient(wrong, paths, w, kw, grad):
+    """The path fit's gradient in every second center's coefficients equals the
+    central differences of its objective (four coefficients; rtol 1e-5)."""
+    sel = np.arange(0, len(wrong.centers), 2)
+    eps = 1e-6
+    for j, q in [(0, 0), (3, 1), (6, 0), (12, 1)]:
+        obj = []
+        for sgn in (1, -1):
+            a = wrong.alpha.copy()
+            a[sel[j], q] += sgn * eps
+            law = _law(a, wrong.centers)
+            obj.append(fit_along_paths(law, paths, w, 0.5, **kw).info["objective"][0])
+        fd = (obj[0] - obj[1]) / (2 * eps)
+        np.testing.assert_allclose(grad[2 * j + q], fd, rtol=1e-5, atol=1e-9)
+
+
 @pytest.fixture(scope="module")
 def truth():
     """A 2-D law (a damped rotation plus kernel bumps), its paths from three starts
@@ -215,21 +231,7 @@ def test_singlet_rows_gradient_matches_finite_differences(truth):
     base = fit_along_paths(wrong, paths, [np.ones(61)] * 3, 0.5, **kw)
     grad = base.info["gradient"]
     assert np.abs(grad).max() > 1e-3
-    sel = np.arange(0, len(wrong.centers), 2)
-    eps = 1e-6
-    for j, q in [(0, 0), (3, 1), (6, 0), (12, 1)]:
-        obj = []
-        for sgn in (1, -1):
-            a = wrong.alpha.copy()
-            a[sel[j], q] += sgn * eps
-            law = _law(a, wrong.centers)
-            obj.append(
-                fit_along_paths(law, paths, [np.ones(61)] * 3, 0.5, **kw).info[
-                    "objective"
-                ][0]
-            )
-        fd = (obj[0] - obj[1]) / (2 * eps)
-        np.testing.assert_allclose(grad[2 * j + q], fd, rtol=1e-5, atol=1e-9)
+    _check_gradient(wrong, paths, [np.ones(61)] * 3, kw, grad)
     # without the singlet rows the gradient is another
     other = fit_along_paths(
         wrong, paths, [np.ones(61)] * 3, 0.5, **{**kw, "singlet_weight": 0.0}

@@ -638,12 +638,11 @@ def _alive_fit_inputs(m, dying):
     return dbm, tp, obs, starts, paths, N, T
 
 
-def test_path_fit_clocked_by_the_first_passage(dying, tp_model, monkeypatch):
-    """clock="passage": the blend weights of the path fit are the first passage's
-    along the sampled survivors' predators (not the theta hazard's), the residual
-    has no hazard term; refused without a first-passage hazard."""
+@pytest.fixture
+def path_fit_spy(monkeypatch):
+    """``pathfit.fit_along_paths`` replaced by a recorder: the list of the calls'
+    ``(cur, keywords)``; the law is returned unchanged."""
     from dbdviz.dbd import pathfit
-    from dbdviz.dbd.evaluate import sample_trajectory
 
     seen = []
 
@@ -653,6 +652,17 @@ def test_path_fit_clocked_by_the_first_passage(dying, tp_model, monkeypatch):
         return F
 
     monkeypatch.setattr(pathfit, "fit_along_paths", spy)
+    return seen
+
+
+def test_path_fit_clocked_by_the_first_passage(dying, tp_model, path_fit_spy):
+    """clock="passage": the blend weights of the path fit are the first passage's
+    along the sampled survivors' predators (not the theta hazard's), the residual
+    has no hazard term; refused without a first-passage hazard."""
+    from dbdviz.dbd import pathfit
+    from dbdviz.dbd.evaluate import sample_trajectory
+
+    seen = path_fit_spy
     m = tp_model
     dbm, tp, obs, starts, paths, N, T = _alive_fit_inputs(m, dying)
     args = (dbm, tp.alive, m.rhs, paths, obs, starts)
