@@ -911,6 +911,18 @@ def test_triplet_level_step_residuals_on_paper_lattices():
     assert np.all(np.abs(res_old[3:]) > 5 * se[3:]), res_old / se
 
 
+def residuals_script():
+    """``scripts/residuals.py`` as a module (its lattice sets)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "residuals.py"
+    spec = importlib.util.spec_from_file_location("residuals", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def test_triplet_level_step_residuals_on_three_lattice_kinds():
     """scripts/residuals.py's check (40 lattices x 500 replays per kind, nested
     picks; docs/hierarchy.md section 4; ~5 s): the step given the lattice is within
@@ -919,15 +931,9 @@ def test_triplet_level_step_residuals_on_three_lattice_kinds():
     4.7/2.6/5.4/0.5/0.1, clustered 1.7/0.5/0.3/1.1/8.8, paper 1.0/0.6/5.0/1.6/3.8;
     closest ratio random nnXX 12.1 -> 5.4; the target of 3 SE everywhere is not
     met.)"""
-    import importlib.util
-    from pathlib import Path
-
     from dbdviz.simulate.replay import replay_step
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "residuals.py"
-    spec = importlib.util.spec_from_file_location("residuals", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = residuals_script()
     cfg = preset("paper")
     for name, lat in mod.lattices(40).items():
         after = replay_step(lat, cfg, 500, 3)[..., :5].astype(float)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_closures import residuals_script
 from test_site_sweeps import _cluster_and_far_births, _moves, _paths
 
 from dbdviz.closures import site_plaquettes as spq
@@ -234,15 +235,9 @@ def test_one_step_residuals_within_three_standard_errors():
     (the test can fail). The replays use their own stream (shared streams across
     lattice sets repeat the events' noise: docs/hierarchy.md section 15). About
     4 minutes."""
-    import importlib.util
-    from pathlib import Path
-
     from dbdviz.simulate.replay import replay_step
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "residuals.py"
-    spec = importlib.util.spec_from_file_location("residuals", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = residuals_script()
     cfg = preset("paper")
     reps, draws = 3000, 20000
     worst_default = 0.0
